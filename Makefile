@@ -1,0 +1,61 @@
+# avatarsite: `make run` serves the site, `make test` runs the whole suite.
+# Both install what is missing first (venv, Python packages, npm packages).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
+.PHONY: run test ci lint format install install-test browser-deps clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+install-test: $(VENV)/.installed-test node_modules/.installed browser-deps
+
+# Debian's Chromium for the browser tests (Playwright never downloads its own).
+browser-deps:
+	@test -x /usr/lib/chromium/chromium || { \
+		echo "Installing Chromium from the distribution's packages..."; \
+		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo ""
+	@echo "  avatarsite is at http://$(HOST):$(PORT)/"
+	@echo "  Sign in as demo / demo-password (staff: admin / admin-password, at /admin/)."
+	@echo ""
+	$(VENV)/bin/daphne --websocket_max_message_size 65536 -b $(HOST) -p $(PORT) avatarsite.asgi:application
+
+test: install-test
+	$(PY) manage.py makemigrations --check --dry-run
+	node --test tests/js/
+	$(PY) -m pytest
+
+ci: lint test
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) node_modules staticfiles

@@ -1,0 +1,214 @@
+"""Settings, read from the environment (django-environ).
+
+The site runs with no configuration at all (SQLite, in-memory channel layer,
+local-memory cache, sandbox provider). Production values fail loudly when missing:
+with DEBUG off, SECRET_KEY and ALLOWED_HOSTS must be set.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+# --- Core -------------------------------------------------------------------
+DEBUG = env.bool("DEBUG", default=True)
+
+_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+SECRET_KEY = env.str("SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+if not DEBUG:
+    if not SECRET_KEY:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. With DEBUG off the site refuses to start without a "
+            "secret key: set SECRET_KEY to a long random string."
+        )
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured(
+            "ALLOWED_HOSTS is not set. With DEBUG off the site refuses to start without "
+            "it: set ALLOWED_HOSTS to the host names it serves, comma separated."
+        )
+SECRET_KEY = SECRET_KEY or _DEV_SECRET_KEY
+if DEBUG and not ALLOWED_HOSTS:
+    ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",  # first, so runserver is the ASGI one
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "sessions.apps.AvatarSessionsConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "sessions.middleware.api_body_limit",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "avatarsite.urls"
+ASGI_APPLICATION = "avatarsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Data -------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Concurrent async requests and sockets write to one SQLite file: wait for the
+    # lock instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Auth -------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "avatar"
+LOGOUT_REDIRECT_URL = "login"
+
+# Visitors without an account may start sessions (limited per client IP).
+ANONYMOUS_SESSIONS = env.bool("ANONYMOUS_SESSIONS", default=False)
+# Proxies whose X-Forwarded-For we believe (IP addresses). Anyone else's is ignored.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
+# --- Static files -----------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# The Agora SDK's self-contained ESM build comes from npm (never committed).
+AGORA_SDK_DIR = BASE_DIR / "node_modules" / "agora-rtc-sdk-ng"
+if AGORA_SDK_DIR.is_dir():
+    STATICFILES_DIRS.append(("vendor/agora", AGORA_SDK_DIR))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Avatar provider --------------------------------------------------------
+AKOOL_BASE_URL = env.str("AKOOL_BASE_URL", default="https://openapi.akool.com")
+AKOOL_API_KEY = env.str("AKOOL_API_KEY", default="")
+AKOOL_CLIENT_ID = env.str("AKOOL_CLIENT_ID", default="")
+AKOOL_CLIENT_SECRET = env.str("AKOOL_CLIENT_SECRET", default="")
+AKOOL_CONNECT_TIMEOUT = env.float("AKOOL_CONNECT_TIMEOUT", default=5.0)
+AKOOL_READ_TIMEOUT = env.float("AKOOL_READ_TIMEOUT", default=20.0)
+AKOOL_RETRIES = env.int("AKOOL_RETRIES", default=3)
+_has_akool_credentials = bool(AKOOL_API_KEY or (AKOOL_CLIENT_ID and AKOOL_CLIENT_SECRET))
+# "akool" when credentials are configured, else the embedded sandbox.
+AVATAR_PROVIDER = env.str(
+    "AVATAR_PROVIDER", default="akool" if _has_akool_credentials else "sandbox"
+)
+if AVATAR_PROVIDER not in ("akool", "sandbox"):
+    raise ImproperlyConfigured("AVATAR_PROVIDER must be 'akool' or 'sandbox'.")
+if AVATAR_PROVIDER == "akool" and not _has_akool_credentials:
+    raise ImproperlyConfigured(
+        "AVATAR_PROVIDER is 'akool' but no credentials are set: set AKOOL_API_KEY, or "
+        "AKOOL_CLIENT_ID and AKOOL_CLIENT_SECRET."
+    )
+# The sandbox avatar's speaking pace (words per second) for its bot chat pieces.
+SANDBOX_WORDS_PER_SECOND = env.float("SANDBOX_WORDS_PER_SECOND", default=4.0)
+
+# --- Limits -----------------------------------------------------------------
+SESSION_DEFAULT_DURATION = env.int("SESSION_DEFAULT_DURATION", default=600)
+# AKool's own maximum is 3,600 s; a larger setting is clamped to it.
+SESSION_MAX_DURATION = min(env.int("SESSION_MAX_DURATION", default=1800), 3600)
+SESSION_MIN_DURATION = 30
+SESSION_CREATES_PER_HOUR = env.int("SESSION_CREATES_PER_HOUR", default=30)
+SESSION_CONCURRENT_PER_PRINCIPAL = env.int("SESSION_CONCURRENT_PER_PRINCIPAL", default=2)
+SESSION_CONCURRENT_GLOBAL = env.int("SESSION_CONCURRENT_GLOBAL", default=10)
+CHAT_MESSAGES_PER_MINUTE = env.int("CHAT_MESSAGES_PER_MINUTE", default=20)
+CHAT_MAX_CHARS = env.int("CHAT_MAX_CHARS", default=4000)
+WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=20000)
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16384)
+# Data-stream budgets (Agora: 1,024 bytes per message, 6,000 bytes per second).
+STREAM_FRAME_BUDGET = min(env.int("STREAM_FRAME_BUDGET", default=950), 1024)
+STREAM_BYTES_PER_SECOND = min(env.int("STREAM_BYTES_PER_SECOND", default=6000), 6000)
+# After a pagehide beacon, the session closes unless a socket reconnects within this.
+SESSION_LEAVE_GRACE = env.float("SESSION_LEAVE_GRACE", default=10.0)
+
+# --- Page -------------------------------------------------------------------
+# Agora's SDK reports events to Agora's servers unless told not to.
+AGORA_EVENT_REPORT = env.bool("AGORA_EVENT_REPORT", default=False)
+CAMERA_ENABLED = env.bool("CAMERA_ENABLED", default=False)
+
+# --- Logging ----------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {"avatarsite": {"level": LOG_LEVEL, "propagate": True}},
+}
+
+# --- Security (production) --------------------------------------------------
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,0 +1,375 @@
+"""The JSON API under /api/v1/ (django-ninja: the same pydantic schemas validate
+requests and generate /api/v1/openapi.json)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+from ninja import Field, NinjaAPI, Schema, Status
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.utils import check_csrf
+from pydantic import ConfigDict, StrictInt
+
+from . import catalog, lifecycle
+from .errors import ApiError, api_error_response, error_response
+from .models import AvatarPreset, AvatarSession, CloseReason, SessionEvent, Status, VoicePreset
+from .principals import (
+    Principal,
+    anonymous_allowed,
+    bearer_from_header,
+    client_ip,
+    token_principal,
+    user_principal,
+    visitor_principal,
+)
+
+log = logging.getLogger("avatarsite.api")
+
+
+# --- Authentication -----------------------------------------------------------
+class ApiAuth:
+    """Bearer API token, or the site's session cookie (with CSRF on unsafe methods).
+
+    Sync on purpose: ninja runs it in a thread for async views, where the ORM and the
+    lazy `request.user` are safe to touch.
+    """
+
+    openapi_type = "http"
+    openapi_scheme = "bearer"
+
+    def __call__(self, request: HttpRequest) -> Principal | None:
+        header = request.headers.get("Authorization")
+        if header is not None:
+            raw = bearer_from_header(header)
+            principal = token_principal(raw) if raw else None
+            if principal is None:
+                raise ApiError(401, "invalid_token", "The API token is invalid or revoked.")
+            return principal
+        user = request.user
+        if not user.is_authenticated and not anonymous_allowed():
+            return None
+        if request.method not in ("GET", "HEAD", "OPTIONS") and check_csrf(request):
+            raise ApiError(
+                403,
+                "csrf_failed",
+                "CSRF check failed: send the X-CSRFToken header with the csrftoken cookie.",
+            )
+        if user.is_authenticated:
+            return user_principal(user)
+        if request.session.session_key is None:
+            request.session.save()
+        ip = client_ip(
+            request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR", "")
+        )
+        return visitor_principal(request.session.session_key, ip)
+
+
+api = NinjaAPI(
+    title="avatarsite API",
+    version="1",
+    description="Start, follow and end live avatar sessions.",
+    auth=ApiAuth(),
+    urls_namespace="api",
+    docs_url="/docs",
+)
+
+
+# --- Errors: one shape everywhere ---------------------------------------------------
+@api.exception_handler(ApiError)
+def _api_error(request: HttpRequest, exc: ApiError):
+    return api_error_response(exc)
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError):
+    return error_response(
+        401,
+        "not_authenticated",
+        "Sign in, or send an API token as 'Authorization: Bearer <token>'.",
+    )
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "data"))
+    return f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg", ""))
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError):
+    details = "; ".join(_describe(e) for e in exc.errors[:5]) or "invalid request"
+    return error_response(422, "invalid_request", f"The request is not valid: {details}.")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError):
+    if exc.status_code == 400:
+        return error_response(400, "bad_json", "The request body is not valid JSON.")
+    return error_response(exc.status_code, "http_error", str(exc))
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception):
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+# --- Schemas ---------------------------------------------------------------
+class ErrorDetail(Schema):
+    code: str
+    message: str
+
+
+class ErrorOut(Schema):
+    error: ErrorDetail
+
+
+class RtcOut(Schema):
+    provider: Literal["agora", "sandbox"]
+    app_id: str
+    channel: str
+    token: str
+    uid: int | str
+
+
+class SessionOut(Schema):
+    id: uuid.UUID
+    status: Literal["starting", "active", "closing", "closed", "failed"]
+    preset: str
+    avatar_id: str
+    voice_id: str
+    language: str
+    mode: int
+    duration: int
+    created_at: datetime
+    started_at: datetime | None
+    expires_at: datetime | None
+    closed_at: datetime | None
+    close_reason: str | None
+    error: str | None
+    ws_path: str
+    rtc: RtcOut | None
+
+
+class SessionPage(Schema):
+    items: list[SessionOut]
+    count: int
+    page: int
+    pages: int
+
+
+class CreateSessionIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    preset: Annotated[str, Field(min_length=1, max_length=50)]
+    voice: Annotated[str, Field(max_length=200)] | None = None
+    language: Annotated[str, Field(max_length=20)] | None = None
+    mode: Literal[1, 2] | None = None
+    duration: StrictInt | None = None
+
+
+class AvatarPresetOut(Schema):
+    slug: str
+    name: str
+    avatar_id: str
+    thumbnail_url: str
+    default_voice: str | None
+    language: str
+    mode: int
+    background_url: str
+    use_llm: bool
+
+
+class VoicePresetOut(Schema):
+    slug: str
+    name: str
+    voice_id: str
+    language: str
+    gender: str
+    preview_url: str
+
+
+class LanguageOut(Schema):
+    code: str
+    name: str
+
+
+class PresetsOut(Schema):
+    avatars: list[AvatarPresetOut]
+    voices: list[VoicePresetOut]
+    languages: list[LanguageOut]
+
+
+class TranscriptLine(Schema):
+    role: Literal["user", "avatar"]
+    mid: str
+    text: str
+    at: datetime
+
+
+class TranscriptOut(Schema):
+    messages: list[TranscriptLine]
+
+
+ERRORS: dict[int, type[Schema]] = {
+    code: ErrorOut for code in (400, 401, 403, 404, 409, 413, 422, 429, 500, 502, 503, 504)
+}
+
+
+# --- Helpers ---------------------------------------------------------------
+def _principal(request: HttpRequest) -> Principal:
+    return request.auth  # type: ignore[attr-defined,return-value]
+
+
+async def _visible_session(request: HttpRequest, session_id: uuid.UUID) -> AvatarSession:
+    session = await AvatarSession.objects.filter(pk=session_id).afirst()
+    # Someone else's session is answered exactly like a missing one: ids leak nothing.
+    if session is None or not _principal(request).can_see(session):
+        raise ApiError(404, "session_not_found", "No such session.")
+    return session
+
+
+def _session_out(request: HttpRequest, session: AvatarSession) -> dict[str, Any]:
+    return session.to_dict(include_rtc=_principal(request).owns(session))
+
+
+# --- Operations -----------------------------------------------------------
+@api.get("/presets", response={200: PresetsOut, **ERRORS}, tags=["presets"])
+async def presets(request: HttpRequest):
+    """The active avatar and voice presets, and the languages a session may use."""
+    avatars = [
+        {
+            "slug": p.slug,
+            "name": p.name,
+            "avatar_id": p.avatar_id,
+            "thumbnail_url": p.thumbnail_url,
+            "default_voice": p.default_voice.slug if p.default_voice else None,
+            "language": p.language,
+            "mode": p.mode,
+            "background_url": p.background_url,
+            "use_llm": p.use_llm,
+        }
+        async for p in AvatarPreset.objects.filter(active=True).select_related(
+            "default_voice"
+        )
+    ]
+    voices = [
+        {
+            "slug": v.slug,
+            "name": v.name,
+            "voice_id": v.voice_id,
+            "language": v.language,
+            "gender": v.gender,
+            "preview_url": v.preview_url,
+        }
+        async for v in VoicePreset.objects.filter(active=True)
+    ]
+    return {"avatars": avatars, "voices": voices, "languages": catalog.languages()}
+
+
+@api.post("/sessions", response={201: SessionOut, **ERRORS}, tags=["sessions"])
+async def create_session(request: HttpRequest, payload: CreateSessionIn):
+    """Start a live avatar session. Limits apply: 429 with Retry-After when one is hit."""
+    preset = await catalog.active_preset(payload.preset)
+    if preset is None:
+        raise ApiError(404, "preset_not_found", f"No active avatar preset '{payload.preset}'.")
+    voice_id = preset.default_voice.voice_id if preset.default_voice else ""
+    if payload.voice is not None:
+        voice = await catalog.active_voice(payload.voice)
+        if voice is None:
+            raise ApiError(404, "voice_not_found", f"No active voice preset '{payload.voice}'.")
+        voice_id = voice.voice_id
+    language = payload.language or preset.language
+    if language not in catalog.KNOWN_LANGUAGES:
+        raise ApiError(422, "invalid_language", f"Unknown language '{language}'.")
+    duration = settings.SESSION_DEFAULT_DURATION if payload.duration is None else payload.duration
+    low, high = settings.SESSION_MIN_DURATION, settings.SESSION_MAX_DURATION
+    if not low <= duration <= high:
+        raise ApiError(
+            422, "invalid_duration", f"duration must be between {low} and {high} seconds."
+        )
+    mode = payload.mode or preset.mode
+    session = await lifecycle.open_session(
+        _principal(request),
+        preset=preset,
+        voice_id=voice_id,
+        language=language,
+        mode=mode,
+        duration=min(duration, high),
+    )
+    return Status(201, _session_out(request, session))
+
+
+@api.get("/sessions", response={200: SessionPage, **ERRORS}, tags=["sessions"])
+async def list_sessions(
+    request: HttpRequest,
+    page: Annotated[int, Field(ge=1, le=100000)] = 1,
+    page_size: Annotated[int, Field(ge=1, le=100)] = 20,
+    status: Literal["starting", "active", "closing", "closed", "failed"] | None = None,
+):
+    """The caller's own sessions, newest first."""
+    principal = _principal(request)
+    if principal.user is not None:
+        sessions = AvatarSession.objects.filter(owner=principal.user)
+    else:
+        sessions = AvatarSession.objects.filter(visitor_key=principal.visitor_key)
+    if status:
+        sessions = sessions.filter(status=status)
+    count = await sessions.acount()
+    start = (page - 1) * page_size
+    items = [
+        _session_out(request, s)
+        async for s in sessions.order_by("-created_at")[start : start + page_size]
+    ]
+    return {"items": items, "count": count, "page": page, "pages": max(1, math.ceil(count / page_size))}
+
+
+@api.get("/sessions/{session_id}", response={200: SessionOut, **ERRORS}, tags=["sessions"])
+async def get_session(request: HttpRequest, session_id: uuid.UUID):
+    session = await _visible_session(request, session_id)
+    return _session_out(request, session)
+
+
+@api.post("/sessions/{session_id}/close", response={200: SessionOut, **ERRORS}, tags=["sessions"])
+async def close_session(request: HttpRequest, session_id: uuid.UUID):
+    """End the session (upstream too). Closing a closed session is fine."""
+    session = await _visible_session(request, session_id)
+    reason = CloseReason.USER if _principal(request).owns(session) else CloseReason.ADMIN
+    session = await lifecycle.close_session(session.pk, reason)
+    return _session_out(request, session)
+
+
+@api.post(
+    "/sessions/{session_id}/leave", response={202: None, **ERRORS}, tags=["sessions"]
+)
+async def leave_session(request: HttpRequest, session_id: uuid.UUID):
+    """The page went away (a `navigator.sendBeacon` on pagehide, with the CSRF token in
+    a form field). The session closes after a short grace unless a socket of it
+    reconnects, so a reload resumes it."""
+    session = await _visible_session(request, session_id)
+    if session.status != Status.ACTIVE:
+        return Status(202, None)
+    marker = uuid.uuid4().hex
+    await cache.aset(lifecycle.leave_key(session.pk), marker, timeout=3600)
+    await lifecycle.record_event(session.pk, SessionEvent.Kind.INFO, "page left (beacon)")
+    lifecycle.in_background(lifecycle.close_after_leave(session.pk, marker))
+    return Status(202, None)
+
+
+@api.get(
+    "/sessions/{session_id}/transcript", response={200: TranscriptOut, **ERRORS}, tags=["sessions"]
+)
+async def transcript(request: HttpRequest, session_id: uuid.UUID):
+    session = await _visible_session(request, session_id)
+    lines = [
+        entry.to_dict()
+        async for entry in session.transcript.exclude(text="").order_by("created_at", "id")
+    ]
+    return {"messages": lines}
+

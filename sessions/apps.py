@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class AvatarSessionsConfig(AppConfig):
+    # The label must differ from django.contrib.sessions' "sessions".
+    name = "sessions"
+    label = "avatar_sessions"
+    verbose_name = "Avatar sessions"
+    default_auto_field = "django.db.models.BigAutoField"

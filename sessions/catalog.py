@@ -1,0 +1,47 @@
+"""What a session may be set to: voices from presets, languages from a known list."""
+
+from __future__ import annotations
+
+from .models import AvatarPreset, VoicePreset
+
+# Languages AKool's live avatars speak (its language list). The sandbox speaks them all.
+KNOWN_LANGUAGES: dict[str, str] = {
+    "en": "English",
+    "zh": "Chinese",
+    "es": "Spanish",
+    "fr": "French",
+    "de": "German",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "ru": "Russian",
+    "ar": "Arabic",
+    "hi": "Hindi",
+    "nl": "Dutch",
+    "pl": "Polish",
+    "tr": "Turkish",
+    "id": "Indonesian",
+    "vi": "Vietnamese",
+    "th": "Thai",
+}
+
+
+def languages() -> list[dict[str, str]]:
+    return [{"code": code, "name": name} for code, name in KNOWN_LANGUAGES.items()]
+
+
+async def active_voice(slug_or_id: str) -> VoicePreset | None:
+    """A voice preset by slug, or by its upstream voice id (set_params accepts both)."""
+    voice = await VoicePreset.objects.filter(active=True, slug=slug_or_id).afirst()
+    if voice is None:
+        voice = await VoicePreset.objects.filter(active=True, voice_id=slug_or_id).afirst()
+    return voice
+
+
+async def active_preset(slug: str) -> AvatarPreset | None:
+    return (
+        await AvatarPreset.objects.filter(active=True, slug=slug)
+        .select_related("default_voice")
+        .afirst()
+    )

@@ -1,0 +1,428 @@
+"""The session websocket, /ws/sessions/<id>/: chat, commands and the live transcript.
+
+Hot path: a chat's frames go straight from this socket's pacer to this socket (the
+page that asked passes them to its transport), never through the channel layer. The
+session's group carries only what other sockets of the session must see (another tab,
+a staff observer), and only when such a socket exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import URLValidator
+from django.db import IntegrityError
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+
+from . import catalog, limits, lifecycle, protocol
+from .errors import ApiError
+from .models import AvatarSession, CloseReason, SessionEvent, Status, TranscriptEntry
+from .principals import (
+    Principal,
+    anonymous_allowed,
+    bearer_from_header,
+    token_principal,
+    user_principal,
+    visitor_principal,
+)
+from .protocol import ChatMessage, CommandMessage, EventMessage
+
+log = logging.getLogger("avatarsite.ws")
+
+# Close codes, so a client can tell why it was sent away.
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404  # also for someone else's session: ids leak nothing
+CLOSE_ENDED = 4410
+
+_validate_url = URLValidator(schemes=["http", "https"])
+MAX_BACKGROUND_URL = 1000
+SET_PARAM_KEYS = {"voice", "language", "mode", "background_url"}
+# How long a (mid, idx) of the avatar's speech is remembered for de-duplication.
+SEEN_PIECE_TTL = 600
+
+
+def presence_key(session_id: Any) -> str:
+    return f"presence:{session_id}"
+
+
+async def resolve_principal(scope: dict[str, Any]) -> Principal | None:
+    """Bearer token from the headers, else the session cookie's user, else (if allowed)
+    an anonymous visitor with a Django session."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            raw = bearer_from_header(value.decode("latin1"))
+            return await database_sync_to_async(token_principal)(raw) if raw else None
+    user = scope.get("user")
+    if user is not None and user.is_authenticated:
+        return user_principal(user)
+    django_session = scope.get("session")
+    if anonymous_allowed() and django_session is not None and django_session.session_key:
+        client = scope.get("client") or ("", 0)
+        return visitor_principal(django_session.session_key, client[0])
+    return None
+
+
+def _dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, cls=DjangoJSONEncoder, ensure_ascii=False)
+
+
+class SessionConsumer(AsyncWebsocketConsumer):
+    session_id: str
+    principal: Principal
+    observer: bool  # staff watching someone else's session: read-only
+
+    async def connect(self) -> None:
+        self.pacer: protocol.Pacer | None = None
+        self.expiry: asyncio.Task | None = None
+        self.joined = False
+        principal = await resolve_principal(self.scope)
+        if principal is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.session_id = str(self.scope["url_route"]["kwargs"]["session_id"])
+        session = await AvatarSession.objects.filter(pk=self.session_id).afirst()
+        if session is None or not principal.can_see(session):
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.principal = principal
+        self.observer = not principal.owns(session)
+        self.group = lifecycle.session_group(self.session_id)
+        await self.accept()
+        if session.status != Status.ACTIVE:
+            # Say why before closing, so the page can tell the user.
+            await self._send_session(session)
+            await self.close(code=CLOSE_ENDED)
+            return
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.joined = True
+        await cache.aadd(presence_key(self.session_id), 0, timeout=None)
+        await cache.aincr(presence_key(self.session_id))
+        # A socket of the session is back: a pending close after a beacon is off.
+        await cache.adelete(lifecycle.leave_key(self.session_id))
+        self.pacer = protocol.Pacer(self._emit_frame, limit=settings.STREAM_BYTES_PER_SECOND)
+        self.voice_id, self.language, self.mode = session.voice_id, session.language, session.mode
+        self.pending_params: dict[str, dict[str, Any]] = {}
+        self.frames_sent = 0
+        self.bytes_sent = 0
+        await self._send_session(session)
+        async for entry in session.transcript.order_by("created_at", "id"):
+            await self._send(
+                {
+                    "type": "transcript",
+                    "role": entry.role,
+                    "mid": entry.mid,
+                    "text": entry.text,
+                    "final": True,
+                    "replay": True,
+                }
+            )
+        self.expiry = asyncio.get_running_loop().create_task(self._expire_at(session))
+
+    async def disconnect(self, code: int) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+        if self.pacer is not None:
+            await self.pacer.aclose()
+        if self.joined:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            try:
+                await cache.adecr(presence_key(self.session_id))
+            except ValueError:
+                pass
+            if self.frames_sent:
+                await AvatarSession.objects.filter(pk=self.session_id).aupdate(
+                    frames_sent=F("frames_sent") + self.frames_sent,
+                    bytes_sent=F("bytes_sent") + self.bytes_sent,
+                )
+
+    # --- input ---------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        try:
+            await self._receive(text_data, bytes_data)
+        except ApiError as exc:
+            await self._error(exc.code, exc.message, retry_after=exc.retry_after)
+            if exc.status == 429:
+                await lifecycle.record_event(
+                    self.session_id, SessionEvent.Kind.LIMIT, exc.message, code=exc.code
+                )
+        except Exception:
+            # No message, however strange, takes the socket down.
+            log.exception("session %s: failed to handle a message", self.session_id)
+            await self._error("internal_error", "That message could not be handled.")
+
+    async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        if not self.joined:
+            return
+        if text_data is None:
+            raise ApiError(400, "binary_not_supported", "Send JSON text frames, not binary.")
+        size = len(text_data.encode("utf-8", "surrogatepass"))
+        if size > settings.WS_MAX_MESSAGE_BYTES:
+            raise ApiError(
+                413,
+                "frame_too_large",
+                f"The message is {size} bytes; the limit is {settings.WS_MAX_MESSAGE_BYTES}.",
+            )
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            raise ApiError(400, "bad_json", "The message is not valid JSON.") from None
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            raise ApiError(400, "bad_message", "A message is a JSON object with a 'type'.")
+        handler = {
+            "chat": self.on_chat,
+            "interrupt": self.on_interrupt,
+            "set_params": self.on_set_params,
+            "rtc_message": self.on_rtc_message,
+            "rtc_send_failed": self.on_rtc_send_failed,
+        }.get(message["type"])
+        if handler is None:
+            raise ApiError(400, "unknown_type", f"Unknown message type '{message['type'][:40]}'.")
+        if self.observer:
+            raise ApiError(403, "read_only", "You are watching this session; it is read-only.")
+        await handler(message)
+
+    async def on_chat(self, message: dict[str, Any]) -> None:
+        text = message.get("text")
+        if not isinstance(text, str):
+            raise ApiError(400, "bad_message", "'text' must be a string.")
+        if not text.strip():
+            raise ApiError(400, "empty_message", "The message is empty.")
+        await limits.check_chat(self.session_id, text)
+        mid = protocol.new_mid()
+        # Recorded before it is sent: what the user said is never lost.
+        await TranscriptEntry.objects.acreate(
+            session_id=self.session_id, role="user", mid=mid, text=text, final=True
+        )
+        await AvatarSession.objects.filter(pk=self.session_id).aupdate(
+            chat_count=F("chat_count") + 1
+        )
+        await self._transcript("user", mid, text, final=True)
+        frames = protocol.chat_frames(text, mid=mid, budget=settings.STREAM_FRAME_BUDGET)
+        assert self.pacer is not None
+        self.pacer.submit(frames)
+
+    async def on_interrupt(self, message: dict[str, Any]) -> None:
+        assert self.pacer is not None
+        dropped = self.pacer.drop_pending()
+        mid = protocol.new_mid()
+        self.pending_params[mid] = {"cmd": "interrupt"}
+        self.pacer.submit([protocol.interrupt_frame(mid=mid)])
+        await lifecycle.record_event(
+            self.session_id, SessionEvent.Kind.COMMAND, "interrupt", dropped_frames=dropped
+        )
+
+    async def on_set_params(self, message: dict[str, Any]) -> None:
+        params = message.get("params")
+        if not isinstance(params, dict) or not params:
+            raise ApiError(400, "bad_message", "'params' must be a non-empty object.")
+        unknown = set(params) - SET_PARAM_KEYS
+        if unknown:
+            raise ApiError(
+                422, "invalid_params", f"Unknown parameter(s): {', '.join(sorted(unknown))[:200]}."
+            )
+        changes: dict[str, Any] = {}
+        frame_args: dict[str, Any] = {}
+        if "voice" in params:
+            voice = params["voice"]
+            found = await catalog.active_voice(voice) if isinstance(voice, str) else None
+            if found is None:
+                raise ApiError(422, "invalid_voice", "Unknown voice.")
+            changes["voice_id"] = frame_args["voice_id"] = found.voice_id
+        if "language" in params:
+            language = params["language"]
+            if not isinstance(language, str) or language not in catalog.KNOWN_LANGUAGES:
+                raise ApiError(422, "invalid_language", "Unknown language.")
+            changes["language"] = frame_args["language"] = language
+        if "mode" in params:
+            mode = params["mode"]
+            if type(mode) is not int or mode not in (1, 2):
+                raise ApiError(422, "invalid_mode", "mode must be 1 or 2.")
+            changes["mode"] = frame_args["mode"] = mode
+        if "background_url" in params:
+            url = params["background_url"]
+            if not isinstance(url, str) or len(url) > MAX_BACKGROUND_URL:
+                raise ApiError(422, "invalid_background", "background_url must be a short URL.")
+            if url:
+                try:
+                    _validate_url(url)
+                except ValidationError:
+                    raise ApiError(
+                        422, "invalid_background", "background_url must be an http(s) URL."
+                    ) from None
+            changes["background_url"] = frame_args["background_url"] = url
+        mid = protocol.new_mid()
+        self.pending_params[mid] = {"cmd": "set-params", "changes": changes}
+        assert self.pacer is not None
+        self.pacer.submit([protocol.set_params_frame(mid=mid, **frame_args)])
+        await lifecycle.record_event(
+            self.session_id, SessionEvent.Kind.COMMAND, "set-params", **changes
+        )
+
+    async def on_rtc_send_failed(self, message: dict[str, Any]) -> None:
+        reason = str(message.get("reason", ""))[:200]
+        await lifecycle.record_event(
+            self.session_id, SessionEvent.Kind.ERROR, f"page could not send a frame: {reason}"
+        )
+        await self._error(
+            "send_failed", "A message could not reach the avatar; please send it again."
+        )
+
+    async def on_rtc_message(self, message: dict[str, Any]) -> None:
+        data = message.get("data")
+        if not isinstance(data, str):
+            raise ApiError(400, "bad_message", "'data' must be the stream message as text.")
+        parsed = protocol.parse(data)
+        if isinstance(parsed, ChatMessage):
+            await self._on_avatar_chat(parsed)
+        elif isinstance(parsed, CommandMessage):
+            await self._on_ack(parsed)
+        elif isinstance(parsed, EventMessage):
+            await self._on_avatar_event(parsed)
+        # Anything else is not a v2 stream message: ignored, like the avatar would.
+
+    # --- the avatar's side -------------------------------------------------------
+    async def _on_avatar_chat(self, msg: ChatMessage) -> None:
+        if not msg.mid:
+            return
+        role = "user" if msg.sender == "user" else "avatar"
+        if role == "user" and await TranscriptEntry.objects.filter(
+            session_id=self.session_id, role="user", mid=msg.mid
+        ).aexists():
+            return  # the avatar echoing what was typed: already in the transcript
+        if msg.idx is not None:
+            # Two tabs may forward the same piece: only the first one counts.
+            key = f"seen:{self.session_id}:{msg.mid}:{msg.idx}"
+            if not await cache.aadd(key, 1, timeout=SEEN_PIECE_TTL):
+                return
+        final = msg.fin is not False
+        await self._append_line(role, msg.mid, msg.text, final)
+        await self._transcript(role, msg.mid, msg.text, final=final)
+
+    async def _append_line(self, role: str, mid: str, text: str, final: bool) -> None:
+        lines = TranscriptEntry.objects.filter(session_id=self.session_id, role=role, mid=mid)
+        updated = await lines.aupdate(text=Concat(F("text"), Value(text)), final=final)
+        if updated:
+            return
+        try:
+            await TranscriptEntry.objects.acreate(
+                session_id=self.session_id, role=role, mid=mid, text=text, final=final
+            )
+        except IntegrityError:  # another socket created it just now
+            await lines.aupdate(text=Concat(F("text"), Value(text)), final=final)
+
+    async def _on_ack(self, msg: CommandMessage) -> None:
+        if msg.code is None:
+            return  # a command, not an ack: the avatar does not command us
+        pending = self.pending_params.pop(msg.mid or "", None)
+        ok = msg.code == 1000
+        if ok and pending and pending.get("changes"):
+            await AvatarSession.objects.filter(pk=self.session_id).aupdate(**pending["changes"])
+        await lifecycle.record_event(
+            self.session_id,
+            SessionEvent.Kind.COMMAND if ok else SessionEvent.Kind.ERROR,
+            f"{msg.cmd} ack {msg.code}: {msg.msg}"[:200],
+        )
+        await self._fan_out(
+            {
+                "type": "command_result",
+                "cmd": msg.cmd,
+                "ok": ok,
+                "code": msg.code,
+                "message": msg.msg or ("ok" if ok else "failed"),
+            }
+        )
+
+    async def _on_avatar_event(self, msg: EventMessage) -> None:
+        if msg.event in ("audio_start", "audio_end"):
+            speaking = msg.event == "audio_start"
+            if not speaking:
+                # The avatar stopped: whatever it was saying is now final.
+                await TranscriptEntry.objects.filter(
+                    session_id=self.session_id, role="avatar", final=False
+                ).aupdate(final=True)
+            await self._fan_out({"type": "avatar", "speaking": speaking})
+        elif msg.event == "sandbox_violation":
+            reason = str(msg.data.get("reason", ""))[:50]
+            log.error("session %s: sandbox reported a violation: %s", self.session_id, reason)
+            await lifecycle.record_event(
+                self.session_id, SessionEvent.Kind.ERROR, f"stream violation: {reason}"
+            )
+            await self._error("stream_violation", f"The avatar dropped a message ({reason}).")
+
+    # --- output ------------------------------------------------------------------
+    async def _emit_frame(self, frame: str) -> None:
+        self.frames_sent += 1
+        self.bytes_sent += protocol.encoded_size(frame)
+        await self._send({"type": "rtc_send", "frame": frame})
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=_dumps(message))
+
+    async def _error(self, code: str, message: str, *, retry_after: float | None = None):
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if retry_after is not None:
+            frame["retry_after"] = retry_after
+        await self._send(frame)
+
+    async def _transcript(self, role: str, mid: str, text: str, *, final: bool) -> None:
+        await self._fan_out(
+            {"type": "transcript", "role": role, "mid": mid, "text": text, "final": final}
+        )
+
+    async def _fan_out(self, message: dict[str, Any]) -> None:
+        """Send to this socket directly, and to the session's other sockets if any."""
+        await self._send(message)
+        others = (await cache.aget(presence_key(self.session_id)) or 0) > 1
+        if others:
+            await self.channel_layer.group_send(
+                self.group, {"type": "session.relay", "origin": self.channel_name, "message": message}
+            )
+
+    async def _send_session(self, session: AvatarSession) -> None:
+        await self._send(
+            {
+                "type": "session",
+                "status": session.status,
+                "expires_at": session.expires_at,
+                "close_reason": session.close_reason or None,
+                "error": session.error or None,
+            }
+        )
+
+    # --- group events ------------------------------------------------------------
+    async def session_relay(self, event: dict[str, Any]) -> None:
+        if event.get("origin") != self.channel_name:
+            await self._send(event["message"])
+
+    async def session_state(self, event: dict[str, Any]) -> None:
+        await self._send(
+            {
+                "type": "session",
+                "status": event["status"],
+                "expires_at": event.get("expires_at"),
+                "close_reason": event.get("close_reason"),
+            }
+        )
+        if event["status"] in (Status.CLOSED, Status.FAILED):
+            await self.close(code=CLOSE_ENDED)
+
+    async def _expire_at(self, session: AvatarSession) -> None:
+        assert session.expires_at is not None
+        delay = (session.expires_at - timezone.now()).total_seconds()
+        await asyncio.sleep(max(0.0, delay))
+        try:
+            await lifecycle.close_session(self.session_id, CloseReason.EXPIRED)
+        except ApiError as exc:
+            log.warning("session %s: close at expiry failed: %s", self.session_id, exc.message)
+

@@ -1,0 +1,217 @@
+"""Opening and closing sessions: the only place that changes a session's state.
+
+Every upstream session we open is closed again: on the user's end, on expiry, on an
+admin's action, and, when the close itself fails, by retries (and the reaper).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
+
+from . import limits
+from .errors import ApiError
+from .models import AvatarPreset, AvatarSession, CloseReason, SessionEvent, Status
+from .principals import Principal
+from .providers import get_provider
+from .providers.base import ProviderError, SessionRequest
+
+log = logging.getLogger("avatarsite.lifecycle")
+
+
+def session_group(session_id: Any) -> str:
+    return f"session.{session_id}"
+
+
+async def record_event(session_id: Any, kind: str, message: str, **data: Any) -> None:
+    await SessionEvent.objects.acreate(
+        session_id=session_id, kind=kind, message=message[:500], data=data
+    )
+
+
+async def broadcast_state(session: AvatarSession) -> None:
+    """Tell every socket of the session (any process) about its new state."""
+    await get_channel_layer().group_send(
+        session_group(session.id),
+        {
+            "type": "session.state",
+            "status": session.status,
+            "expires_at": session.expires_at.isoformat() if session.expires_at else None,
+            "close_reason": session.close_reason or None,
+        },
+    )
+
+
+async def open_session(
+    principal: Principal,
+    *,
+    preset: AvatarPreset,
+    voice_id: str,
+    language: str,
+    mode: int,
+    duration: int,
+) -> AvatarSession:
+    """Reserve limits, create the upstream session and record it. Raises ApiError."""
+    provider = get_provider()
+    session = AvatarSession(
+        owner=principal.user,
+        principal=principal.key,
+        visitor_key=principal.visitor_key,
+        preset=preset,
+        preset_slug=preset.slug,
+        provider=provider.name,
+        avatar_id=preset.avatar_id,
+        voice_id=voice_id,
+        language=language,
+        mode=mode,
+        background_url=preset.background_url,
+        use_llm=preset.use_llm,
+        duration=duration,
+    )
+    # Concurrency first: a refused attempt must not burn the hourly quota.
+    session.slots = await limits.acquire_session_slots(principal.key, str(session.id), duration)
+    try:
+        await limits.check_session_creation(principal.key)
+    except ApiError:
+        await limits.release_slots(session.slots, str(session.id))
+        raise
+    await session.asave(force_insert=True)
+    await record_event(session.id, SessionEvent.Kind.STATE, "starting", provider=provider.name)
+
+    request = SessionRequest(
+        avatar_id=preset.avatar_id,
+        duration=duration,
+        voice_id=voice_id,
+        language=language,
+        mode=mode,
+        background_url=preset.background_url,
+        knowledge_id=preset.knowledge_id,
+        voice_params=preset.voice_params or {},
+    )
+    try:
+        upstream = await provider.create_session(request)
+    except ProviderError as exc:
+        await _fail(session, exc.message)
+        raise ApiError(exc.status, exc.code, f"The avatar service refused: {exc.message}") from exc
+
+    try:
+        now = timezone.now()
+        session.upstream_id = upstream.id
+        session.rtc = _rtc_dict(upstream.rtc)
+        session.status = Status.ACTIVE
+        session.started_at = now
+        session.expires_at = now + timedelta(seconds=duration)
+        await session.asave()
+        await record_event(session.id, SessionEvent.Kind.STATE, "active", upstream_id=upstream.id)
+    except Exception as exc:
+        # Our side failed after the upstream opened a session: close it, or it bills on.
+        log.exception("recording session %s failed; closing upstream %s", session.id, upstream.id)
+        try:
+            await provider.close_session(upstream.id)
+        except ProviderError:
+            log.error("could not close upstream %s after a local failure", upstream.id)
+        await _fail(session, "internal error while starting the session")
+        raise ApiError(503, "internal_error", "The session could not be started.") from exc
+    log.info("session %s active (upstream %s, %s s)", session.id, upstream.id, duration)
+    return session
+
+
+def _rtc_dict(rtc: Any) -> dict[str, Any]:
+    if rtc is None:
+        return {}
+    return {
+        "provider": rtc.provider,
+        "app_id": rtc.app_id,
+        "channel": rtc.channel,
+        "token": rtc.token,
+        "uid": rtc.uid,
+    }
+
+
+async def _fail(session: AvatarSession, error: str) -> None:
+    session.status = Status.FAILED
+    session.error = error[:2000]
+    session.close_reason = CloseReason.ERROR
+    session.closed_at = timezone.now()
+    await session.asave()
+    await limits.release_slots(session.slots, str(session.id))
+    await record_event(session.id, SessionEvent.Kind.ERROR, f"failed: {error}")
+    await broadcast_state(session)
+
+
+async def close_session(session_id: Any, reason: str) -> AvatarSession:
+    """Close a session upstream and record why. Idempotent; raises ApiError if the
+    upstream refuses (the session stays `closing` and is retried later)."""
+    # Claim the close atomically, so two closers (button and expiry) don't both
+    # record it; a session already `closing` is retried by whoever comes next.
+    claimed = await AvatarSession.objects.filter(
+        pk=session_id, status__in=(Status.STARTING, Status.ACTIVE)
+    ).aupdate(status=Status.CLOSING, close_reason=reason)
+    session = await AvatarSession.objects.aget(pk=session_id)
+    if session.status in (Status.CLOSED, Status.FAILED):
+        return session
+    if claimed:
+        await record_event(session.id, SessionEvent.Kind.STATE, "closing", reason=reason)
+        await broadcast_state(session)
+
+    if session.upstream_id:
+        provider = get_provider(session.provider)
+        try:
+            await provider.close_session(session.upstream_id)
+        except ProviderError as exc:
+            await AvatarSession.objects.filter(pk=session.pk).aupdate(
+                close_attempts=session.close_attempts + 1, error=exc.message[:2000]
+            )
+            await record_event(
+                session.id, SessionEvent.Kind.ERROR, f"close failed: {exc.message}"
+            )
+            raise ApiError(
+                exc.status,
+                exc.code,
+                f"The avatar service did not confirm the close ({exc.message}); "
+                "it will be retried.",
+            ) from exc
+
+    session.status = Status.CLOSED
+    session.closed_at = timezone.now()
+    session.close_reason = session.close_reason or reason
+    await session.asave(update_fields=["status", "closed_at", "close_reason"])
+    await limits.release_slots(session.slots, str(session.id))
+    await record_event(session.id, SessionEvent.Kind.STATE, "closed", reason=session.close_reason)
+    await broadcast_state(session)
+    log.info("session %s closed (%s)", session.id, session.close_reason)
+    return session
+
+
+# Background tasks must be referenced until done, or the loop may drop them.
+_background: set[asyncio.Task] = set()
+
+
+def in_background(coro: Any) -> asyncio.Task:
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task
+
+
+def leave_key(session_id: Any) -> str:
+    return f"leave:{session_id}"
+
+
+async def close_after_leave(session_id: Any, marker: str) -> None:
+    """After a pagehide beacon: close unless a socket of the session came back."""
+    from django.core.cache import cache
+
+    await asyncio.sleep(settings.SESSION_LEAVE_GRACE)
+    if await cache.aget(leave_key(session_id)) != marker:
+        return  # a socket reconnected (it clears the marker): the page was reloaded
+    try:
+        await close_session(session_id, CloseReason.USER)
+    except ApiError:
+        log.warning("close after beacon failed for %s; left for retry", session_id)

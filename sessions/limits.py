@@ -1,0 +1,109 @@
+"""Rate limits and quotas, counted in the Django cache (Redis in production).
+
+Every counter is one atomic cache operation (`add` then `incr`, or `add` of a slot),
+so the limits hold across processes sharing the cache.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+
+from .errors import ApiError, LimitExceeded
+
+# Slots outlive the session a little: if a process dies holding one, it frees itself
+# soon after the session's own time is over, by which time the upstream has ended it.
+SLOT_MARGIN_SECONDS = 300
+# When a concurrency cap is full, when to try again is unknowable; this is a hint.
+CONCURRENCY_RETRY_AFTER = 30
+
+
+async def hit_window(name: str, who: str, limit: int, window: int, message: str) -> None:
+    """Count one event in a fixed window; refuse (LimitExceeded) past `limit`."""
+    now = time.time()
+    index = int(now // window)
+    key = f"limit:{name}:{who}:{index}"
+    await cache.aadd(key, 0, timeout=window + 5)
+    try:
+        count = await cache.aincr(key)
+    except ValueError:  # expired between add and incr: start the window again
+        await cache.aset(key, 1, timeout=window + 5)
+        count = 1
+    if count > limit:
+        retry_after = (index + 1) * window - now
+        raise LimitExceeded(
+            f"{name}_limit",
+            f"{message} (limit {limit}). Try again in {int(retry_after) + 1} s.",
+            retry_after=retry_after,
+        )
+
+
+async def _take_slot(scope: str, cap: int, holder: str, ttl: int) -> str | None:
+    for index in range(cap):
+        key = f"slot:{scope}:{index}"
+        if await cache.aadd(key, holder, timeout=ttl):
+            return key
+    return None
+
+
+async def acquire_session_slots(principal_key: str, session_id: str, duration: int) -> list[str]:
+    """Reserve a concurrency slot for the principal and one of the account's global slots.
+
+    Returns the slot keys to store on the session and release on close.
+    """
+    ttl = duration + SLOT_MARGIN_SECONDS
+    mine = await _take_slot(
+        f"principal:{principal_key}", settings.SESSION_CONCURRENT_PER_PRINCIPAL, session_id, ttl
+    )
+    if mine is None:
+        raise LimitExceeded(
+            "concurrent_sessions_limit",
+            f"You already have {settings.SESSION_CONCURRENT_PER_PRINCIPAL} live session(s); "
+            "end one before starting another.",
+            retry_after=CONCURRENCY_RETRY_AFTER,
+        )
+    shared = await _take_slot("global", settings.SESSION_CONCURRENT_GLOBAL, session_id, ttl)
+    if shared is None:
+        await release_slots([mine], session_id)
+        raise LimitExceeded(
+            "global_sessions_limit",
+            "All avatar sessions are in use right now; please try again in a little while.",
+            retry_after=CONCURRENCY_RETRY_AFTER,
+        )
+    return [mine, shared]
+
+
+async def release_slots(keys: list[str], session_id: str) -> None:
+    for key in keys:
+        # Only free a slot this session still holds (it may have expired and been
+        # taken by another session meanwhile).
+        if await cache.aget(key) == session_id:
+            await cache.adelete(key)
+
+
+async def check_session_creation(principal_key: str) -> None:
+    await hit_window(
+        "session_creation",
+        principal_key,
+        settings.SESSION_CREATES_PER_HOUR,
+        3600,
+        "Too many sessions started in the last hour",
+    )
+
+
+async def check_chat(session_id: str, text: str) -> None:
+    if len(text) > settings.CHAT_MAX_CHARS:
+        raise ApiError(
+            422,
+            "message_too_long",
+            f"The message has {len(text)} characters; the limit is {settings.CHAT_MAX_CHARS}.",
+        )
+    await hit_window(
+        "chat_rate",
+        session_id,
+        settings.CHAT_MESSAGES_PER_MINUTE,
+        60,
+        "Too many messages this minute",
+    )

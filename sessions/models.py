@@ -1,0 +1,280 @@
+"""Presets, API tokens, sessions and their audit trail."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class AvatarPreset(models.Model):
+    """An avatar the site offers, with the defaults a session starts with."""
+
+    class Mode(models.IntegerChoices):
+        RETELLING = 1, "Retelling (speaks the text sent)"
+        DIALOGUE = 2, "Dialogue (the avatar's own LLM answers)"
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100)
+    avatar_id = models.CharField("AKool avatar id", max_length=200)
+    # A URL, absolute or site-relative (the demo presets use the site's own images).
+    thumbnail_url = models.CharField(max_length=1000, blank=True)
+    default_voice = models.ForeignKey(
+        "VoicePreset", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    language = models.CharField(max_length=20, default="en")
+    mode = models.PositiveSmallIntegerField(choices=Mode.choices, default=Mode.DIALOGUE)
+    background_url = models.URLField(max_length=1000, blank=True)
+    knowledge_id = models.CharField(max_length=200, blank=True)
+    voice_params = models.JSONField(default=dict, blank=True)
+    system_prompt = models.TextField(blank=True)
+    use_llm = models.BooleanField(
+        "answer with our LLM",
+        default=False,
+        help_text="Answer with the operator's LLM (LLM_BASE_URL); sessions then run in mode 1.",
+    )
+    active = models.BooleanField(default=True)
+    order = models.IntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VoicePreset(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100)
+    voice_id = models.CharField("AKool voice id", max_length=200)
+    language = models.CharField(max_length=20, blank=True)
+    gender = models.CharField(max_length=20, blank=True)
+    preview_url = models.URLField(max_length=1000, blank=True)
+    active = models.BooleanField(default=True)
+    order = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+TOKEN_PREFIX = "avs_"
+
+
+def hash_token(raw: str) -> str:
+    # Tokens are 256-bit random strings, so a fast unsalted hash is enough to make a
+    # stolen database useless; a password hash would only slow every request down.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def usable(self) -> ApiTokenQuerySet:
+        return self.filter(revoked_at__isnull=True, owner__is_active=True)
+
+
+class ApiToken(models.Model):
+    """A per-user API token. Only its hash is stored; the token is shown once."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, editable=False, help_text="For recognising it.")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def set_secret(self) -> str:
+        """Give the token a new random secret; returns it (only its hash is kept)."""
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self.prefix, self.digest = raw[:10], hash_token(raw)
+        return raw
+
+    @classmethod
+    def issue(cls, owner: Any, name: str) -> tuple[ApiToken, str]:
+        """Create a token; returns it with the raw secret, which is never stored."""
+        token = cls(owner=owner, name=name)
+        raw = token.set_secret()
+        token.save()
+        return token, raw
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class Status(models.TextChoices):
+    STARTING = "starting"
+    ACTIVE = "active"
+    CLOSING = "closing"
+    CLOSED = "closed"
+    FAILED = "failed"
+
+
+LIVE_STATUSES = (Status.STARTING, Status.ACTIVE, Status.CLOSING)
+
+
+class CloseReason(models.TextChoices):
+    USER = "user", "ended by the user"
+    DISCONNECT = "disconnect", "the page went away"
+    EXPIRED = "expired", "its time was up"
+    ADMIN = "admin", "ended by staff"
+    ERROR = "error", "an error"
+    REAPER = "reaper", "cleaned up after a restart"
+
+
+class AvatarSession(models.Model):
+    """One live avatar session, from create to close, and what it cost."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="avatar_sessions",
+    )
+    # Who is billed for limits: "user:<id>", "token:<id>" or "ip:<address>".
+    principal = models.CharField(max_length=100, db_index=True)
+    # For anonymous visitors: a hash of their Django session key, which proves ownership.
+    visitor_key = models.CharField(max_length=64, blank=True, db_index=True)
+    preset = models.ForeignKey(
+        AvatarPreset, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
+    )
+    preset_slug = models.SlugField(blank=True)
+    provider = models.CharField(max_length=20)
+    upstream_id = models.CharField(max_length=200, blank=True, db_index=True)
+    avatar_id = models.CharField(max_length=200)
+    voice_id = models.CharField(max_length=200, blank=True)
+    language = models.CharField(max_length=20, blank=True)
+    mode = models.PositiveSmallIntegerField(default=2)
+    background_url = models.URLField(max_length=1000, blank=True)
+    use_llm = models.BooleanField(default=False)
+    duration = models.PositiveIntegerField(help_text="Seconds reserved upstream.")
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.STARTING, db_index=True
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    close_reason = models.CharField(max_length=12, choices=CloseReason.choices, blank=True)
+    error = models.TextField(blank=True)
+    # The per-session data-stream credentials (never the account's own secrets).
+    rtc = models.JSONField(default=dict, blank=True)
+    # Cache keys of the concurrency slots this session holds (released on close).
+    slots = models.JSONField(default=list, blank=True)
+    close_attempts = models.PositiveIntegerField(default=0)
+    chat_count = models.PositiveIntegerField(default=0)
+    frames_sent = models.PositiveIntegerField(default=0)
+    bytes_sent = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["principal", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.preset_slug or self.avatar_id} {self.status} ({self.id})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    @property
+    def ws_path(self) -> str:
+        return f"/ws/sessions/{self.id}/"
+
+    @property
+    def used_seconds(self) -> int | None:
+        if not self.started_at:
+            return None
+        end = self.closed_at or timezone.now()
+        return max(0, int((end - self.started_at).total_seconds()))
+
+    def to_dict(self, *, include_rtc: bool = False) -> dict[str, Any]:
+        """The session as the API and the websocket show it: one shape everywhere.
+
+        `rtc` goes only to the owner, and only while the session is active.
+        """
+        return {
+            "id": str(self.id),
+            "status": self.status,
+            "preset": self.preset_slug,
+            "avatar_id": self.avatar_id,
+            "voice_id": self.voice_id,
+            "language": self.language,
+            "mode": self.mode,
+            "duration": self.duration,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "expires_at": self.expires_at,
+            "closed_at": self.closed_at,
+            "close_reason": self.close_reason or None,
+            "error": self.error or None,
+            "ws_path": self.ws_path,
+            "rtc": self.rtc if include_rtc and self.status == Status.ACTIVE and self.rtc else None,
+        }
+
+
+class TranscriptEntry(models.Model):
+    class Role(models.TextChoices):
+        USER = "user"
+        AVATAR = "avatar"
+
+    session = models.ForeignKey(AvatarSession, on_delete=models.CASCADE, related_name="transcript")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    mid = models.CharField(max_length=100)
+    text = models.TextField(blank=True)
+    final = models.BooleanField(default=False)
+    # The avatar's answer was cut short (interrupt or failure).
+    cut = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "role", "mid"], name="one_line_per_mid")
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "mid": self.mid, "text": self.text, "at": self.created_at}
+
+
+class SessionEvent(models.Model):
+    """The audit trail: state changes, commands, limits hit and errors."""
+
+    class Kind(models.TextChoices):
+        STATE = "state"
+        COMMAND = "command"
+        LIMIT = "limit"
+        ERROR = "error"
+        INFO = "info"
+
+    session = models.ForeignKey(AvatarSession, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    message = models.CharField(max_length=500)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"

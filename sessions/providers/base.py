@@ -1,0 +1,144 @@
+"""The one interface every avatar provider implements, and the errors it raises.
+
+The rest of the app only ever talks to a provider through these types, so the
+sandbox and AKool stay interchangeable and tests can fake exactly one seam.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class ProviderError(Exception):
+    """An upstream failure, carried to the user with a fitting HTTP status.
+
+    `code` is our snake_case error code, `message` is for a person (AKool's own
+    `msg` is included when there was one), `status` is the HTTP status the API
+    answers with: 502 for a refusal or a broken answer, 503 when the upstream
+    cannot be reached, 504 when it did not answer in time.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "upstream_error",
+        status: int = 502,
+        upstream_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.upstream_code = upstream_code
+
+
+class UpstreamRefused(ProviderError):
+    """The upstream answered with a non-success `code` (AKool: anything but 1000)."""
+
+    def __init__(self, message: str, *, upstream_code: int | None = None) -> None:
+        code = "upstream_auth_failed" if upstream_code in (1101, 1102, 1200) else "upstream_refused"
+        super().__init__(message, code=code, status=502, upstream_code=upstream_code)
+
+
+class UpstreamProtocolError(ProviderError):
+    """The upstream's answer was not what its protocol promises (bad JSON, no code...)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="upstream_bad_response", status=502)
+
+
+class UpstreamUnavailable(ProviderError):
+    """The upstream could not be reached (connection refused, DNS, reset)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="upstream_unavailable", status=503)
+
+
+class UpstreamTimeout(ProviderError):
+    """The upstream did not answer within our timeout."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="upstream_timeout", status=504)
+
+
+@dataclass(frozen=True)
+class RtcCredentials:
+    """What the browser needs to join the avatar's data stream (and nothing more)."""
+
+    provider: str  # "agora" or "sandbox"
+    app_id: str
+    channel: str
+    token: str
+    uid: int | str
+
+
+@dataclass(frozen=True)
+class UpstreamSession:
+    id: str
+    # AKool's numeric status: 1 queueing, 2 processing (live), 3 completed, 4 failed.
+    status: int
+    rtc: RtcCredentials | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in (1, 2)
+
+
+@dataclass(frozen=True)
+class CatalogAvatar:
+    avatar_id: str
+    name: str
+    thumbnail_url: str = ""
+    voice_id: str = ""
+    gender: str = ""
+    available: bool = True
+
+
+@dataclass(frozen=True)
+class CatalogVoice:
+    voice_id: str
+    name: str
+    language: str = ""
+    gender: str = ""
+    preview_url: str = ""
+
+
+@dataclass(frozen=True)
+class CatalogLanguage:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """What we ask the upstream for when creating a session."""
+
+    avatar_id: str
+    duration: int
+    voice_id: str = ""
+    language: str = ""
+    mode: int = 2
+    background_url: str = ""
+    knowledge_id: str = ""
+    voice_params: dict[str, Any] = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    name: str
+
+    async def create_session(self, request: SessionRequest) -> UpstreamSession: ...
+
+    async def close_session(self, upstream_id: str) -> None: ...
+
+    async def session_detail(self, upstream_id: str) -> UpstreamSession: ...
+
+    async def list_sessions(self, status: int | None = None) -> list[UpstreamSession]: ...
+
+    async def list_avatars(self) -> list[CatalogAvatar]: ...
+
+    async def list_voices(self) -> list[CatalogVoice]: ...
+
+    async def list_languages(self) -> list[CatalogLanguage]: ...

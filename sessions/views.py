@@ -1,0 +1,83 @@
+"""The site's pages: the avatar page and the user's session history."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView, redirect_to_login
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.templatetags.static import static
+
+from .models import AvatarSession
+
+
+def page_config(request: HttpRequest) -> dict:
+    """What the page's JavaScript needs to know; never a secret."""
+    return {
+        "user": request.user.get_username() if request.user.is_authenticated else "",
+        "csrfToken": get_token(request),
+        "apiBase": "/api/v1",
+        "agoraSdkUrl": static("vendor/agora/AgoraRTC_N-production.esm.mjs"),
+        "agoraEventReport": settings.AGORA_EVENT_REPORT,
+        "cameraEnabled": settings.CAMERA_ENABLED,
+        "llmAvailable": False,
+        "defaultDuration": settings.SESSION_DEFAULT_DURATION,
+        "maxDuration": settings.SESSION_MAX_DURATION,
+        "minDuration": settings.SESSION_MIN_DURATION,
+        "speechSynthesis": True,
+    }
+
+
+def avatar_page(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated and not settings.ANONYMOUS_SESSIONS:
+        return redirect_to_login(request.get_full_path())
+    return render(request, "avatar.html", {"page_config": page_config(request)})
+
+
+def _history_row(session: AvatarSession) -> dict:
+    row = session.to_dict()
+    row["preset_name"] = session.preset.name if session.preset else session.preset_slug
+    used = session.used_seconds
+    row["duration_used"] = f"{used // 60} min {used % 60:02d} s" if used is not None else "—"
+    return row
+
+
+@login_required
+def history(request: HttpRequest) -> HttpResponse:
+    sessions = AvatarSession.objects.filter(owner=request.user).select_related("preset")
+    page_obj = Paginator(sessions, 20).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "history.html",
+        {"sessions": [_history_row(s) for s in page_obj], "page_obj": page_obj},
+    )
+
+
+@login_required
+def history_detail(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    session = (
+        AvatarSession.objects.filter(pk=session_id, owner=request.user)
+        .select_related("preset")
+        .first()
+    )
+    if session is None:
+        raise Http404("No such session.")
+    messages = [e.to_dict() for e in session.transcript.exclude(text="")]
+    return render(
+        request, "history_detail.html", {"session": _history_row(session), "messages": messages}
+    )
+
+
+class SiteLoginView(LoginView):
+    template_name = "registration/login.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if settings.DEBUG:
+            context["demo_hint"] = "Demo account: demo / demo-password (created by make run)."
+        return context

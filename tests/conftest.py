@@ -1,0 +1,97 @@
+"""The named world the tests share: alice (owner), bob (another user), staff, and an
+anonymous caller with no access; plus demo presets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from sessions.models import ApiToken, AvatarPreset, VoicePreset
+from sessions.providers import reset_providers
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state(settings):
+    # Limits live in the cache, providers are built once per configuration.
+    cache.clear()
+    reset_providers()
+    settings.SANDBOX_WORDS_PER_SECOND = 200.0
+    yield
+    cache.clear()
+    reset_providers()
+
+
+class World:
+    def __init__(self, django_user_model):
+        self.alice = django_user_model.objects.create_user("alice", password="alice-pw-123")
+        self.bob = django_user_model.objects.create_user("bob", password="bob-pw-123")
+        self.staff = django_user_model.objects.create_user(
+            "staff", password="staff-pw-123", is_staff=True
+        )
+        self.alice_token_obj, self.alice_token = ApiToken.issue(self.alice, "alice cli")
+        self.bob_token_obj, self.bob_token = ApiToken.issue(self.bob, "bob cli")
+        self.voice = VoicePreset.objects.create(
+            slug="warm", name="Warm", voice_id="sandbox_voice_warm", language="en"
+        )
+        self.voice_fr = VoicePreset.objects.create(
+            slug="lyon", name="Lyon", voice_id="sandbox_voice_lyon", language="fr"
+        )
+        self.preset = AvatarPreset.objects.create(
+            slug="ada", name="Ada", avatar_id="sandbox_ada", default_voice=self.voice
+        )
+        self.retell = AvatarPreset.objects.create(
+            slug="cleo", name="Cleo", avatar_id="sandbox_cleo", mode=1
+        )
+        self.hidden = AvatarPreset.objects.create(
+            slug="hidden", name="Hidden", avatar_id="sandbox_x", active=False
+        )
+
+
+@pytest.fixture
+def world(db, django_user_model) -> World:
+    return World(django_user_model)
+
+
+class Api:
+    """A small JSON client: Bearer token or a signed-in browser (with real CSRF)."""
+
+    def __init__(self, token: str | None = None, user=None):
+        self.client = Client(enforce_csrf_checks=True)
+        self.headers: dict[str, str] = {}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        if user is not None:
+            self.client.force_login(user)
+            self.client.get("/")  # sets the csrftoken cookie
+            self.headers["X-CSRFToken"] = self.client.cookies["csrftoken"].value
+
+    def get(self, path: str, **kw):
+        return self.client.get(f"/api/v1{path}", headers=self.headers, **kw)
+
+    def post(self, path: str, body=None, *, raw: str | bytes | None = None, **kw):
+        data = raw if raw is not None else json.dumps(body if body is not None else {})
+        return self.client.post(
+            f"/api/v1{path}",
+            data=data,
+            content_type=kw.pop("content_type", "application/json"),
+            headers={**self.headers, **kw.pop("headers", {})},
+            **kw,
+        )
+
+
+@pytest.fixture
+def alice_api(world) -> Api:
+    return Api(token=world.alice_token)
+
+
+@pytest.fixture
+def bob_api(world) -> Api:
+    return Api(token=world.bob_token)
+
+
+@pytest.fixture
+def anon_api(world) -> Api:
+    return Api()
