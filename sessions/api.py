@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
-from ninja import Field, NinjaAPI, Schema, Status
+from ninja import Field, NinjaAPI, Schema
+from ninja import Status as Reply
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.utils import check_csrf
 from pydantic import ConfigDict, StrictInt
@@ -303,7 +304,7 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
         mode=mode,
         duration=min(duration, high),
     )
-    return Status(201, _session_out(request, session))
+    return Reply(201, _session_out(request, session))
 
 
 @api.get("/sessions", response={200: SessionPage, **ERRORS}, tags=["sessions"])
@@ -354,12 +355,12 @@ async def leave_session(request: HttpRequest, session_id: uuid.UUID):
     reconnects, so a reload resumes it."""
     session = await _visible_session(request, session_id)
     if session.status != Status.ACTIVE:
-        return Status(202, None)
+        return Reply(202, None)
     marker = uuid.uuid4().hex
     await cache.aset(lifecycle.leave_key(session.pk), marker, timeout=3600)
     await lifecycle.record_event(session.pk, SessionEvent.Kind.INFO, "page left (beacon)")
     lifecycle.in_background(lifecycle.close_after_leave(session.pk, marker))
-    return Status(202, None)
+    return Reply(202, None)
 
 
 @api.get(
