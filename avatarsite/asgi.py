@@ -8,7 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "avatarsite.settings")
 # Set up Django (apps, models) before importing anything that uses the ORM.
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from sessions.routing import websocket_application  # noqa: E402
 

@@ -17,7 +17,7 @@ env = environ.Env()
 # --- Core -------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=True)
 
-_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default="")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 if not DEBUG:

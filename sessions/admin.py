@@ -69,7 +69,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if raw:
             # Shown once: only its hash is stored.
-            messages.warning(request, f"The new token is {raw} — copy it now; it is not shown again.")
+            messages.warning(
+                request, f"The new token is {raw} — copy it now; it is not shown again."
+            )
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset) -> None:

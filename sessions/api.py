@@ -256,9 +256,7 @@ async def presets(request: HttpRequest):
             "background_url": p.background_url,
             "use_llm": p.use_llm,
         }
-        async for p in AvatarPreset.objects.filter(active=True).select_related(
-            "default_voice"
-        )
+        async for p in AvatarPreset.objects.filter(active=True).select_related("default_voice")
     ]
     voices = [
         {
@@ -328,7 +326,12 @@ async def list_sessions(
         _session_out(request, s)
         async for s in sessions.order_by("-created_at")[start : start + page_size]
     ]
-    return {"items": items, "count": count, "page": page, "pages": max(1, math.ceil(count / page_size))}
+    return {
+        "items": items,
+        "count": count,
+        "page": page,
+        "pages": max(1, math.ceil(count / page_size)),
+    }
 
 
 @api.get("/sessions/{session_id}", response={200: SessionOut, **ERRORS}, tags=["sessions"])
@@ -346,9 +349,7 @@ async def close_session(request: HttpRequest, session_id: uuid.UUID):
     return _session_out(request, session)
 
 
-@api.post(
-    "/sessions/{session_id}/leave", response={202: None, **ERRORS}, tags=["sessions"]
-)
+@api.post("/sessions/{session_id}/leave", response={202: None, **ERRORS}, tags=["sessions"])
 async def leave_session(request: HttpRequest, session_id: uuid.UUID):
     """The page went away (a `navigator.sendBeacon` on pagehide, with the CSRF token in
     a form field). The session closes after a short grace unless a socket of it
@@ -373,4 +374,3 @@ async def transcript(request: HttpRequest, session_id: uuid.UUID):
         async for entry in session.transcript.exclude(text="").order_by("created_at", "id")
     ]
     return {"messages": lines}
-

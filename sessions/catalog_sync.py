@@ -66,7 +66,9 @@ def _apply(avatars: list, voices: list) -> SyncResult:
     for avatar in avatars:
         preset = AvatarPreset.objects.filter(avatar_id=avatar.avatar_id).first()
         default_voice = (
-            VoicePreset.objects.filter(voice_id=avatar.voice_id).first() if avatar.voice_id else None
+            VoicePreset.objects.filter(voice_id=avatar.voice_id).first()
+            if avatar.voice_id
+            else None
         )
         if preset is None:
             AvatarPreset.objects.create(

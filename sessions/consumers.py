@@ -25,7 +25,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from . import catalog, limits, lifecycle, protocol
+from . import catalog, lifecycle, limits, protocol
 from .errors import ApiError
 from .models import AvatarSession, CloseReason, SessionEvent, Status, TranscriptEntry
 from .principals import (
@@ -113,6 +113,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.pacer = protocol.Pacer(self._emit_frame, limit=settings.STREAM_BYTES_PER_SECOND)
         self.voice_id, self.language, self.mode = session.voice_id, session.language, session.mode
         self.pending_params: dict[str, dict[str, Any]] = {}
+        self.interrupted = False
         self.frames_sent = 0
         self.bytes_sent = 0
         await self._send_session(session)
@@ -215,6 +216,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def on_interrupt(self, message: dict[str, Any]) -> None:
         assert self.pacer is not None
         dropped = self.pacer.drop_pending()
+        self.interrupted = True
         mid = protocol.new_mid()
         self.pending_params[mid] = {"cmd": "interrupt"}
         self.pacer.submit([protocol.interrupt_frame(mid=mid)])
@@ -296,9 +298,12 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if not msg.mid:
             return
         role = "user" if msg.sender == "user" else "avatar"
-        if role == "user" and await TranscriptEntry.objects.filter(
-            session_id=self.session_id, role="user", mid=msg.mid
-        ).aexists():
+        if (
+            role == "user"
+            and await TranscriptEntry.objects.filter(
+                session_id=self.session_id, role="user", mid=msg.mid
+            ).aexists()
+        ):
             return  # the avatar echoing what was typed: already in the transcript
         if msg.idx is not None:
             # Two tabs may forward the same piece: only the first one counts.
@@ -320,6 +325,20 @@ class SessionConsumer(AsyncWebsocketConsumer):
             )
         except IntegrityError:  # another socket created it just now
             await lines.aupdate(text=Concat(F("text"), Value(text)), final=final)
+
+    async def _finish_avatar_lines(self) -> None:
+        """The avatar stopped speaking: what it was saying is final (and cut short, if
+        it stopped because of an interrupt: an interrupted answer never gets `fin`)."""
+        open_lines = TranscriptEntry.objects.filter(
+            session_id=self.session_id, role="avatar", final=False
+        )
+        mids = [mid async for mid in open_lines.values_list("mid", flat=True)]
+        if not mids:
+            return
+        await open_lines.filter(mid__in=mids).aupdate(final=True, cut=self.interrupted)
+        self.interrupted = False
+        for mid in mids:
+            await self._transcript("avatar", mid, "", final=True)
 
     async def _on_ack(self, msg: CommandMessage) -> None:
         if msg.code is None:
@@ -347,10 +366,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if msg.event in ("audio_start", "audio_end"):
             speaking = msg.event == "audio_start"
             if not speaking:
-                # The avatar stopped: whatever it was saying is now final.
-                await TranscriptEntry.objects.filter(
-                    session_id=self.session_id, role="avatar", final=False
-                ).aupdate(final=True)
+                await self._finish_avatar_lines()
             await self._fan_out({"type": "avatar", "speaking": speaking})
         elif msg.event == "sandbox_violation":
             reason = str(msg.data.get("reason", ""))[:50]
@@ -386,7 +402,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         others = (await cache.aget(presence_key(self.session_id)) or 0) > 1
         if others:
             await self.channel_layer.group_send(
-                self.group, {"type": "session.relay", "origin": self.channel_name, "message": message}
+                self.group,
+                {"type": "session.relay", "origin": self.channel_name, "message": message},
             )
 
     async def _send_session(self, session: AvatarSession) -> None:
@@ -425,4 +442,3 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await lifecycle.close_session(self.session_id, CloseReason.EXPIRED)
         except ApiError as exc:
             log.warning("session %s: close at expiry failed: %s", self.session_id, exc.message)
-

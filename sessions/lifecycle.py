@@ -20,7 +20,7 @@ from .errors import ApiError
 from .models import AvatarPreset, AvatarSession, CloseReason, SessionEvent, Status
 from .principals import Principal
 from .providers import get_provider
-from .providers.base import ProviderError, SessionRequest
+from .providers.base import ProviderError, SessionRequest, UpstreamRefused
 
 log = logging.getLogger("avatarsite.lifecycle")
 
@@ -163,14 +163,12 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
     if session.upstream_id:
         provider = get_provider(session.provider)
         try:
-            await provider.close_session(session.upstream_id)
+            await _close_upstream(provider, session.upstream_id)
         except ProviderError as exc:
             await AvatarSession.objects.filter(pk=session.pk).aupdate(
                 close_attempts=session.close_attempts + 1, error=exc.message[:2000]
             )
-            await record_event(
-                session.id, SessionEvent.Kind.ERROR, f"close failed: {exc.message}"
-            )
+            await record_event(session.id, SessionEvent.Kind.ERROR, f"close failed: {exc.message}")
             raise ApiError(
                 exc.status,
                 exc.code,
@@ -187,6 +185,17 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
     await broadcast_state(session)
     log.info("session %s closed (%s)", session.id, session.close_reason)
     return session
+
+
+async def _close_upstream(provider: Any, upstream_id: str) -> None:
+    """Close upstream; a refusal for a session the upstream already ended counts as done
+    (AKool documents no code for "already closed", so ask it for the session's state)."""
+    try:
+        await provider.close_session(upstream_id)
+    except UpstreamRefused:
+        detail = await provider.session_detail(upstream_id)
+        if detail.is_live:
+            raise
 
 
 # Background tasks must be referenced until done, or the loop may drop them.

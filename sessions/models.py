@@ -66,7 +66,7 @@ class VoicePreset(models.Model):
         return self.name
 
 
-TOKEN_PREFIX = "avs_"
+TOKEN_PREFIX = "avs_"  # noqa: S105 (a prefix, not a secret)
 
 
 def hash_token(raw: str) -> str:

@@ -68,9 +68,7 @@ def client_ip(remote_addr: str, forwarded_for: str) -> str:
 
 def token_principal(raw: str) -> Principal | None:
     """Resolve a raw Bearer token (sync: call through sync_to_async in async code)."""
-    token = (
-        ApiToken.objects.usable().select_related("owner").filter(digest=hash_token(raw)).first()
-    )
+    token = ApiToken.objects.usable().select_related("owner").filter(digest=hash_token(raw)).first()
     if token is None:
         return None
     now = timezone.now()

@@ -31,7 +31,9 @@ class SandboxAvatarConsumer(AsyncWebsocketConsumer):
         token = (query.get("token") or [""])[0]
         # The token is the only credential, as with Agora: it must be ours, unexpired,
         # for this very channel, and the session must still be live.
-        info = await live_channel(self.channel) if channel_for_token(token) == self.channel else None
+        info = (
+            await live_channel(self.channel) if channel_for_token(token) == self.channel else None
+        )
         if info is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return

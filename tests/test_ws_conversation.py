@@ -50,7 +50,8 @@ async def test_a_dialogue_is_relayed_and_persisted_in_order(world):
     assert row.chat_count == 2 and row.frames_sent >= 2
 
 
-async def test_retelling_mode_speaks_a_long_text_exactly(world):
+async def test_retelling_mode_speaks_a_long_text_exactly(world, settings):
+    settings.SANDBOX_WORDS_PER_SECOND = 2000.0
     text = ('He said "hi" \\ then left. ' * 60 + "Emoji 🎉🚀 and ünïcödé, 漢字. ") * 2
     session = await create_session(world.alice_token, preset="cleo")
     page = await open_page(session, world.alice_token)
@@ -95,7 +96,9 @@ async def test_interrupt_cuts_the_answer_short(world, settings):
     }
     spoken = " ".join(talk.avatar_text().values()).split()
     assert 0 < len(spoken) < 400
-    assert await SessionEvent.objects.filter(session_id=session["id"], message="interrupt").aexists()
+    assert await SessionEvent.objects.filter(
+        session_id=session["id"], message="interrupt"
+    ).aexists()
 
 
 async def test_set_params_is_acknowledged_and_recorded(world):

@@ -25,7 +25,7 @@ from .base import (
     UpstreamSession,
 )
 
-TOKEN_SALT = "avatarsite.sandbox.rtc"
+TOKEN_SALT = "avatarsite.sandbox.rtc"  # noqa: S105 (a namespace, not a secret)
 # Tokens outlive the session a little, as Agora's do, so a late reconnect still works
 # until the session itself is closed.
 TOKEN_GRACE_SECONDS = 120

@@ -1,0 +1,149 @@
+"""The sandbox avatar's built-in dialogue partner (mode 2 without an LLM).
+
+It only has to make a conversation with the sandbox feel alive: short, varied replies
+that visibly relate to what was said. Replies are deterministic (a SHA-256 of the text and
+the turn picks the template, never Python's per-process randomised ``hash``), so tests and
+demos repeat exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+#: Longer than this, the reply says so instead of pretending to have read it all.
+LONG_INPUT = 600
+#: A topic is quoted back, so it is capped: a 5,000-character "word" must not make a long
+#: reply.
+MAX_TOPIC = 40
+
+_WORD = re.compile(r"\w+(?:['’-]\w+)*", re.UNICODE)
+
+_GREETINGS = {
+    "hi", "hello", "hey", "hiya", "howdy", "greetings", "morning", "evening", "afternoon",
+    "bonjour", "salut", "hola", "hallo", "ciao", "ola", "olá", "namaste", "yo",
+}  # fmt: skip
+_GREETING_TEXT = ("你好", "您好", "こんにちは", "안녕", "привет", "مرحبا")
+_THANKS = {"thanks", "thank", "thx", "merci", "gracias", "danke", "cheers"}
+_BYES = {"bye", "goodbye", "farewell", "later", "ciao", "revoir"}
+_QUESTION_WORDS = {
+    "what", "why", "how", "when", "where", "who", "whom", "whose", "which",
+    "can", "could", "would", "should", "will", "do", "does", "did", "is", "are",
+    "was", "were", "may", "might", "shall", "have", "has",
+}  # fmt: skip
+_STOPWORDS = _QUESTION_WORDS | {
+    "the", "a", "an", "and", "or", "but", "if", "then", "than", "so", "of", "to", "in",
+    "on", "at", "by", "for", "with", "about", "from", "into", "over", "under", "it",
+    "its", "this", "that", "these", "those", "there", "here", "i", "me", "my", "mine",
+    "you", "your", "yours", "we", "our", "they", "their", "he", "she", "him", "her",
+    "his", "them", "be", "been", "being", "am", "not", "no", "yes", "just", "very",
+    "really", "please", "tell", "know", "think", "like", "want", "need", "some", "any",
+    "much", "many", "more", "most", "also", "too", "all", "thing", "things", "something",
+    "anything", "everything", "get", "got", "make", "let", "lets", "okay", "ok", "well",
+    "good", "great", "nice", "today", "now",
+}  # fmt: skip
+
+_EMPTY = (
+    "I didn't catch that. Could you say it again?",
+    "Sorry, I heard nothing there. What would you like to talk about?",
+    "It seems the message was empty. Try typing a question for me.",
+)
+_GREETING_REPLIES = (
+    "Hello! Nice to meet you. What would you like to talk about?",
+    "Hi there! I'm the sandbox avatar. Ask me anything.",
+    "Hey! Good to see you. How can I help today?",
+    "Greetings! I'm listening, so go ahead.",
+)
+_THANKS_REPLIES = (
+    "You're welcome! Anything else on your mind?",
+    "Happy to help. What's next?",
+    "Any time! Is there something else you'd like to know?",
+)
+_BYE_REPLIES = (
+    "Goodbye! It was nice talking with you.",
+    "See you soon! Take care.",
+    "Bye for now. Come back any time.",
+)
+_QUESTION_REPLIES = (
+    "Good question about {topic}. In this sandbox I can only give a simulated answer, "
+    "but a real avatar would explain it here.",
+    "You're asking about {topic}. Let me think... I'd say it depends on what matters most to you.",
+    "{Topic} is a big subject! Which part interests you most?",
+    "Ah, {topic}. Short answer: yes, it can be done. Want the longer version?",
+    "I'm glad you asked about {topic}. Many people wonder the same thing.",
+)
+_GENERIC_QUESTIONS = (
+    "That's a good question. What made you think of it?",
+    "Hmm, let me think about that. Could you tell me a little more?",
+    "Interesting question! I'd need a bit more detail to answer well.",
+)
+_STATEMENT_REPLIES = (
+    "Tell me more about {topic}.",
+    "{Topic}, interesting! What do you like about it?",
+    "I see, so this is about {topic}. Go on.",
+    "Thanks for sharing that. How does {topic} fit into your day?",
+    "Noted: {topic}. What would you like to know about it?",
+)
+_GENERIC_STATEMENTS = (
+    "I see. Please go on.",
+    "That's interesting. Tell me more.",
+    "Okay! What else would you like to talk about?",
+)
+_LONG_REPLIES = (
+    "That's a lot to take in! The gist I get is {topic}. What's the key point?",
+    "Thanks for the detailed message. It seems to be mostly about {topic}.",
+    "Quite a long message! Could you sum up what you'd like to know about {topic}?",
+)
+_CLOSERS = ("", "", " Anything else?", " I'm all ears.", " What do you think?")
+
+
+def _pick(options: tuple[str, ...], seed: int, salt: int = 0) -> str:
+    return options[(seed >> (8 * salt)) % len(options)]
+
+
+def _topic(words: list[str]) -> str | None:
+    """The most telling word: the longest non-stopword, earliest on ties."""
+    candidates = [w for w in words if w.lower() not in _STOPWORDS and not w.isdigit()]
+    if not candidates:
+        return None
+    best = max(candidates, key=len)  # max keeps the first of equal lengths
+    if len(best) < 3 and best.isascii():
+        return None
+    return best[:MAX_TOPIC]
+
+
+def _fill(template: str, topic: str) -> str:
+    return template.format(topic=topic, Topic=topic[:1].upper() + topic[1:])
+
+
+def reply(text: str, *, turn: int) -> str:
+    """A short (1-3 sentence) reply to ``text``; the same (text, turn) gives the same reply."""
+    digest = hashlib.sha256(f"{turn}\x00{text}".encode("utf-8", "replace")).digest()
+    seed = int.from_bytes(digest[:8], "big")
+    stripped = text.strip()
+    if not stripped:
+        return _pick(_EMPTY, seed)
+
+    words = _WORD.findall(stripped[: LONG_INPUT * 4])
+    lowered = [w.lower() for w in words]
+    topic = _topic(words)
+
+    if len(stripped) > LONG_INPUT:
+        return _fill(_pick(_LONG_REPLIES, seed), topic or "many things")
+
+    first = lowered[0] if lowered else ""
+    if (first in _GREETINGS and len(words) <= 6) or stripped.startswith(_GREETING_TEXT):
+        return _pick(_GREETING_REPLIES, seed)
+    if lowered and lowered[0] in _THANKS:
+        return _pick(_THANKS_REPLIES, seed)
+    if lowered and lowered[-1] in _BYES and len(words) <= 4:
+        return _pick(_BYE_REPLIES, seed)
+
+    is_question = stripped.endswith(("?", "？")) or first in _QUESTION_WORDS
+    if is_question:
+        if topic is None:
+            return _pick(_GENERIC_QUESTIONS, seed)
+        return _fill(_pick(_QUESTION_REPLIES, seed), topic)
+    if topic is None:
+        return _pick(_GENERIC_STATEMENTS, seed)
+    return _fill(_pick(_STATEMENT_REPLIES, seed), topic) + _pick(_CLOSERS, seed, salt=1)

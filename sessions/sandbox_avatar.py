@@ -1,0 +1,298 @@
+"""The simulated avatar behind the sandbox transport (DESIGN.md, "The sandbox transport").
+
+It speaks the AKool data-stream protocol over one websocket: every frame it receives is one
+message the page would pass to ``sendStreamMessage``, every frame it sends is one message
+the avatar would send. A thin Channels consumer feeds ``receive`` and provides ``send``;
+nothing here imports Django or Channels, so it is tested as plain asyncio.
+
+Decisions (the real avatar's behaviour is undocumented, so the sandbox picks the simplest
+one that exercises the client):
+- Typed chat is not echoed back as ``from: "user"``; the client already shows its own line.
+- A chat that completes while the avatar is speaking is queued and answered after the
+  current answer, in order. ``interrupt`` cuts the current answer and drops the queue.
+- An interrupted answer gets no ``fin: true`` piece; ``audio_end`` is what ends it, so the
+  client must treat ``audio_end`` as the end of the answer in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import protocol, responder
+from .protocol import ChatMessage, CommandMessage
+
+log = logging.getLogger(__name__)
+
+#: Chats being reassembled at once; a client that opens more loses the oldest.
+MAX_PENDING_CHATS = 8
+#: A reassembled chat longer than this is dropped (memory bound, and far above any
+#: per-message limit the site itself applies).
+MAX_CHAT_CHARS = 20_000
+#: Highest chunk index accepted: 20,000 characters never need more frames than this at
+#: any sane budget, and it bounds the per-chat index table.
+MAX_CHUNK_IDX = 4096
+#: Words per spoken piece: "a few words", like the real avatar's streamed answer.
+WORDS_PER_PIECE = 4
+
+# A word with the whitespace that follows it (plus any leading whitespace), so joining the
+# pieces gives the answer back exactly.
+_TOKEN = re.compile(r"\s*\S+\s*|\s+")
+
+_MAX_SHORT = 200
+_MAX_URL = 2048
+
+
+@dataclass
+class _PartialChat:
+    parts: dict[int, str] = field(default_factory=dict)
+    fin_idx: int | None = None
+    chars: int = 0
+
+
+class SandboxAvatar:
+    """One simulated avatar, for one sandbox connection."""
+
+    def __init__(
+        self,
+        send: Callable[[str], Awaitable[None]],
+        *,
+        mode: int = 2,
+        answer: Callable[[str], Awaitable[str]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        frame_limit: int = protocol.MAX_FRAME_BYTES,
+        rate_limit: int = protocol.RATE_LIMIT,
+        words_per_second: float = 12.0,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        if mode not in (1, 2):
+            raise ValueError("mode must be 1 or 2")
+        if words_per_second <= 0:
+            raise ValueError("words_per_second must be positive")
+        self._send = send
+        self.mode = mode
+        self._answer = answer or self._builtin_answer
+        self._clock = clock
+        self._frame_limit = frame_limit
+        self._words_per_second = words_per_second
+        self._sleep = sleep
+        # Same sliding-window rule as the pacer on the sending side: an accepted frame
+        # counts for [t, t + 1 s).
+        self._rate = protocol.SlidingWindow(rate_limit, 1.0)
+        self._chats: collections.OrderedDict[str | None, _PartialChat] = collections.OrderedDict()
+        self._queue: collections.deque[tuple[int, str]] = collections.deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._turns = itertools.count(1)
+        self._closed = False
+        #: Parameters applied by set-params (vid, lang, bgurl, vparams, ...), for the page
+        #: and for tests.
+        self.params: dict[str, Any] = {}
+
+    @property
+    def speaking(self) -> bool:
+        return self._worker is not None and not self._worker.done()
+
+    # -- input ---------------------------------------------------------------------------
+
+    async def receive(self, raw: str | bytes) -> None:
+        """Handle one frame from the client. Never raises (a misbehaving client or a
+        closed socket must not take the consumer down)."""
+        try:
+            await self._receive(raw)
+        except Exception:
+            log.exception("sandbox avatar: failed to handle a frame")
+
+    async def _receive(self, raw: str | bytes) -> None:
+        if self._closed:
+            return
+        if isinstance(raw, str):
+            size = len(raw.encode("utf-8", "surrogatepass"))
+        else:
+            size = len(raw)
+        if size > self._frame_limit:
+            await self._violation("frame_too_large")
+            return
+        now = self._clock()
+        if size > self._rate.limit or self._rate.delay(size, now) > 0:
+            await self._violation("rate_exceeded")
+            return
+        self._rate.record(size, now)
+
+        # Anything that is not a v2 message is ignored silently, like the real avatar.
+        message = protocol.parse(raw)
+        if isinstance(message, ChatMessage):
+            self._on_chat(message)
+        elif isinstance(message, CommandMessage):
+            await self._on_command(message)
+
+    async def _violation(self, reason: str) -> None:
+        await self._send(protocol.event_frame("sandbox_violation", reason=reason))
+
+    # -- chat ----------------------------------------------------------------------------
+
+    def _on_chat(self, msg: ChatMessage) -> None:
+        idx = 0 if msg.idx is None else msg.idx
+        fin = True if msg.fin is None else msg.fin  # no fin: a one-frame message
+        if idx > MAX_CHUNK_IDX:
+            self._chats.pop(msg.mid, None)
+            return
+        chat = self._chats.get(msg.mid)
+        if chat is None:
+            chat = self._chats[msg.mid] = _PartialChat()
+            while len(self._chats) > MAX_PENDING_CHATS:
+                dropped, _ = self._chats.popitem(last=False)
+                log.info("sandbox avatar: dropped unfinished chat %r", dropped)
+        if idx in chat.parts or (chat.fin_idx is not None and idx > chat.fin_idx):
+            return  # a duplicate, or a chunk past the end: keep the first story
+        if fin:
+            if chat.fin_idx is not None or any(i > idx for i in chat.parts):
+                self._chats.pop(msg.mid, None)  # contradictory ends: give up on it
+                return
+            chat.fin_idx = idx
+        chat.parts[idx] = msg.text
+        chat.chars += len(msg.text)
+        if chat.chars > MAX_CHAT_CHARS:
+            del self._chats[msg.mid]
+            log.info("sandbox avatar: dropped an over-long chat")
+            return
+        if chat.fin_idx is not None and len(chat.parts) == chat.fin_idx + 1:
+            del self._chats[msg.mid]
+            text = "".join(chat.parts[i] for i in range(chat.fin_idx + 1))
+            self._enqueue(self.mode, text)
+
+    def _enqueue(self, mode: int, text: str) -> None:
+        self._queue.append((mode, text))
+        if not self.speaking:
+            self._worker = asyncio.get_running_loop().create_task(self._work())
+
+    async def _builtin_answer(self, text: str) -> str:
+        return responder.reply(text, turn=next(self._turns))
+
+    async def _work(self) -> None:
+        while self._queue and not self._closed:
+            mode, text = self._queue.popleft()
+            try:
+                reply = await self._answer(text) if mode == 2 else text
+                await self._speak(reply)
+            except Exception:
+                # Most likely the socket is gone; the next item gets its own chance.
+                log.exception("sandbox avatar: answering failed")
+
+    async def _speak(self, text: str) -> None:
+        if not text.strip():
+            return
+        tokens = _TOKEN.findall(text)
+        mid = protocol.new_mid()
+        # Room for the text in one piece: the frame with empty text and a generous idx.
+        overhead = protocol.encoded_size(protocol.bot_chat_frame("", mid, 10**6, False))
+        room = self._frame_limit - overhead
+        pieces: list[tuple[str, int]] = []  # (text, words spoken)
+        for i in range(0, len(tokens), WORDS_PER_PIECE):
+            group = tokens[i : i + WORDS_PER_PIECE]
+            chunk = "".join(group)
+            # A "word" can be huge (mode 1 text without spaces): split it to stay in 1 KB.
+            split = protocol.split_text(chunk, room)
+            for j, part in enumerate(split):
+                pieces.append((part, len(group) if j == 0 else 0))
+
+        started = False
+        try:
+            await self._send(protocol.event_frame("audio_start"))
+            started = True
+            for idx, (part, words) in enumerate(pieces):
+                fin = idx == len(pieces) - 1
+                await self._send(protocol.bot_chat_frame(part, mid, idx, fin))
+                await self._sleep(max(words, 1) / self._words_per_second)
+        finally:
+            # Also on cancellation (interrupt): the pieces sent so far stay, and the client
+            # learns the avatar stopped. Not on close: there is nobody left to tell.
+            if started and not self._closed:
+                try:
+                    await self._send(protocol.event_frame("audio_end"))
+                except Exception:
+                    # Swallowed so that a failing send cannot replace a cancellation.
+                    log.exception("sandbox avatar: sending audio_end failed")
+
+    # -- commands ------------------------------------------------------------------------
+
+    async def _on_command(self, msg: CommandMessage) -> None:
+        mid = msg.mid or ""
+        if msg.cmd == "set-params":
+            errors = _validate_params(msg.data)
+            if errors:
+                await self._ack(msg.cmd, mid, 1001, "invalid set-params: " + "; ".join(errors))
+                return
+            self.params.update({k: v for k, v in msg.data.items() if k != "mode"})
+            if "mode" in msg.data:
+                self.mode = msg.data["mode"]
+            await self._ack(msg.cmd, mid, 1000, "ok")
+        elif msg.cmd == "interrupt":
+            await self.interrupt()
+            await self._ack(msg.cmd, mid, 1000, "ok")
+        else:
+            await self._ack(msg.cmd, mid, 1002, "unknown command")
+
+    async def interrupt(self) -> None:
+        """Stop speaking now (audio_end goes out if speech had started); drop the queue."""
+        self._queue.clear()
+        worker, self._worker = self._worker, None
+        if worker is not None and not worker.done():
+            worker.cancel()
+            await asyncio.wait({worker})
+
+    async def _ack(self, cmd: str, mid: str, code: int, msg: str) -> None:
+        # The ack echoes the client's mid and cmd, so a client using huge ones could make
+        # it exceed 1 KB: shed the message text first, then give up rather than break the
+        # limit the sandbox exists to enforce.
+        for text in (msg, ""):
+            frame = protocol.ack_frame(cmd, mid, code, text)
+            if protocol.encoded_size(frame) <= self._frame_limit:
+                await self._send(frame)
+                return
+        log.info("sandbox avatar: ack for %s not sent, it would exceed the frame limit", cmd)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._chats.clear()
+        await self.interrupt()
+
+
+def _is_short_str(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= _MAX_SHORT
+
+
+def _is_http_url(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) > _MAX_URL:
+        return False
+    if value == "":
+        return True  # empty means "no change", as the sender leaves empty values out
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _validate_params(data: dict[str, Any]) -> list[str]:
+    """What is wrong with a set-params payload; unknown keys are accepted and kept, since
+    AKool adds parameters over time."""
+    errors = []
+    for key in ("vid", "lang"):
+        if key in data and not _is_short_str(data[key]):
+            errors.append(f"{key} must be a string of at most {_MAX_SHORT} characters")
+    for key in ("bgurl", "vurl"):
+        if key in data and not _is_http_url(data[key]):
+            errors.append(f"{key} must be an http(s) URL of at most {_MAX_URL} characters")
+    if "mode" in data and not (type(data["mode"]) is int and data["mode"] in (1, 2)):
+        errors.append("mode must be 1 or 2")
+    if "vparams" in data and not isinstance(data["vparams"], dict):
+        errors.append("vparams must be an object")
+    return errors
