@@ -40,7 +40,7 @@ run: install
 	@echo "  avatarsite is at http://$(HOST):$(PORT)/"
 	@echo "  Sign in as demo / demo-password (staff: admin / admin-password, at /admin/)."
 	@echo ""
-	$(VENV)/bin/daphne --websocket_max_message_size 65536 -b $(HOST) -p $(PORT) avatarsite.asgi:application
+	$(VENV)/bin/daphne --websocket-max-message-size 65536 -b $(HOST) -p $(PORT) avatarsite.asgi:application
 
 test: install-test
 	$(PY) manage.py makemigrations --check --dry-run

@@ -97,3 +97,13 @@ def bob_api(world) -> Api:
 @pytest.fixture
 def anon_api(world) -> Api:
     return Api()
+
+
+@pytest.fixture(scope="session")
+def live_server_proc(tmp_path_factory):
+    """One served daphne process for the end-to-end tests of the run."""
+    from .live import LiveServer
+
+    server = LiveServer(tmp_path_factory.mktemp("live")).start()
+    yield server
+    server.stop()
