@@ -7,6 +7,7 @@ admin's action, and, when the close itself fails, by retries (and the reaper).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from datetime import timedelta
 from typing import Any
@@ -179,7 +180,11 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
     session.status = Status.CLOSED
     session.closed_at = timezone.now()
     session.close_reason = session.close_reason or reason
-    await session.asave(update_fields=["status", "closed_at", "close_reason"])
+    finished = await AvatarSession.objects.filter(pk=session.pk, status=Status.CLOSING).aupdate(
+        status=Status.CLOSED, closed_at=session.closed_at, close_reason=session.close_reason
+    )
+    if not finished:  # a concurrent closer got there first and recorded it
+        return await AvatarSession.objects.aget(pk=session.pk)
     await limits.release_slots(session.slots, str(session.id))
     await record_event(session.id, SessionEvent.Kind.STATE, "closed", reason=session.close_reason)
     await broadcast_state(session)
@@ -203,7 +208,14 @@ _background: set[asyncio.Task] = set()
 
 
 def in_background(coro: Any) -> asyncio.Task:
-    task = asyncio.get_running_loop().create_task(coro)
+    """Run a coroutine after the current request is done.
+
+    The task starts in an empty context: Django runs each request in its own
+    thread-sensitive context whose executor is shut down when the request ends, and a
+    task that inherited it could no longer reach the database.
+    """
+    loop = asyncio.get_running_loop()
+    task = contextvars.Context().run(loop.create_task, coro)
     _background.add(task)
     task.add_done_callback(_background.discard)
     return task
