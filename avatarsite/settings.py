@@ -51,7 +51,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "sessions.middleware.api_body_limit",
+    "sessions.middleware.api_guard",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -174,6 +174,10 @@ SESSION_DEFAULT_DURATION = env.int("SESSION_DEFAULT_DURATION", default=600)
 # AKool's own maximum is 3,600 s; a larger setting is clamped to it.
 SESSION_MAX_DURATION = min(env.int("SESSION_MAX_DURATION", default=1800), 3600)
 SESSION_MIN_DURATION = 30
+# A default outside the allowed range would make every plain create fail: keep it inside.
+SESSION_DEFAULT_DURATION = max(
+    SESSION_MIN_DURATION, min(SESSION_DEFAULT_DURATION, SESSION_MAX_DURATION)
+)
 SESSION_CREATES_PER_HOUR = env.int("SESSION_CREATES_PER_HOUR", default=30)
 SESSION_CONCURRENT_PER_PRINCIPAL = env.int("SESSION_CONCURRENT_PER_PRINCIPAL", default=2)
 SESSION_CONCURRENT_GLOBAL = env.int("SESSION_CONCURRENT_GLOBAL", default=10)

@@ -171,7 +171,7 @@ class CreateSessionIn(Schema):
     preset: Annotated[str, Field(min_length=1, max_length=50)]
     voice: Annotated[str, Field(max_length=200)] | None = None
     language: Annotated[str, Field(max_length=20)] | None = None
-    mode: Literal[1, 2] | None = None
+    mode: Annotated[StrictInt, Field(ge=1, le=2)] | None = None
     duration: StrictInt | None = None
 
 
@@ -219,7 +219,7 @@ class TranscriptOut(Schema):
 
 
 ERRORS: dict[int, type[Schema]] = {
-    code: ErrorOut for code in (400, 401, 403, 404, 409, 413, 422, 429, 500, 502, 503, 504)
+    code: ErrorOut for code in (400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 502, 503, 504)
 }
 
 

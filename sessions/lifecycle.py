@@ -117,7 +117,10 @@ async def open_session(
             await provider.close_session(upstream.id)
         except ProviderError:
             log.error("could not close upstream %s after a local failure", upstream.id)
-        await _fail(session, "internal error while starting the session")
+        try:
+            await _fail(session, "internal error while starting the session")
+        except Exception:
+            log.exception("recording the failure of session %s failed too", session.id)
         raise ApiError(503, "internal_error", "The session could not be started.") from exc
     log.info("session %s active (upstream %s, %s s)", session.id, upstream.id, duration)
     return session
@@ -136,12 +139,13 @@ def _rtc_dict(rtc: Any) -> dict[str, Any]:
 
 
 async def _fail(session: AvatarSession, error: str) -> None:
+    # Slots first: if the database is what failed, the slots must still come free.
+    await limits.release_slots(session.slots, str(session.id))
     session.status = Status.FAILED
     session.error = error[:2000]
     session.close_reason = CloseReason.ERROR
     session.closed_at = timezone.now()
     await session.asave()
-    await limits.release_slots(session.slots, str(session.id))
     await record_event(session.id, SessionEvent.Kind.ERROR, f"failed: {error}")
     await broadcast_state(session)
 
@@ -180,8 +184,12 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
     session.status = Status.CLOSED
     session.closed_at = timezone.now()
     session.close_reason = session.close_reason or reason
+    # A failure of an earlier attempt is no longer the session's state once it closed.
     finished = await AvatarSession.objects.filter(pk=session.pk, status=Status.CLOSING).aupdate(
-        status=Status.CLOSED, closed_at=session.closed_at, close_reason=session.close_reason
+        status=Status.CLOSED,
+        closed_at=session.closed_at,
+        close_reason=session.close_reason,
+        error="",
     )
     if not finished:  # a concurrent closer got there first and recorded it
         return await AvatarSession.objects.aget(pk=session.pk)
