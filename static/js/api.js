@@ -1,0 +1,113 @@
+// The JSON API client: same-origin fetch with the CSRF header on unsafe methods, and
+// every failure turned into an ApiError carrying the server's code and message (errors
+// are always {"error": {"code", "message"}}; a 429 carries Retry-After).
+
+export class ApiError extends Error {
+  constructor(message, { status = 0, code = "error", retryAfter = null } = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter; // seconds, or null
+  }
+}
+
+/** Retry-After as seconds: either a number of seconds or an HTTP date. */
+export function parseRetryAfter(value, now = Date.now()) {
+  if (value == null || value === "") return null;
+  const text = String(value).trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+const FALLBACK = {
+  400: "The request was not accepted.",
+  401: "You are signed out. Reload the page and sign in again.",
+  403: "You are not allowed to do that. Reload the page and sign in again.",
+  404: "Not found.",
+  409: "That conflicts with the current state. Reload the page.",
+  413: "That is too large.",
+  422: "Some of the values were not accepted.",
+  429: "Too many requests.",
+  502: "The avatar service answered with an error.",
+  503: "The service is busy or down for a moment.",
+  504: "The avatar service did not answer in time.",
+};
+
+/** Build the ApiError for a non-2xx response (body already parsed, or null). */
+export function errorFromResponse(status, body, retryAfterHeader, now = Date.now()) {
+  const err = body && typeof body === "object" ? body.error : null;
+  const code = typeof err?.code === "string" ? err.code : `http_${status}`;
+  const message =
+    typeof err?.message === "string" && err.message
+      ? err.message
+      : FALLBACK[status] ?? `The server answered ${status}.`;
+  return new ApiError(message, { status, code, retryAfter: parseRetryAfter(retryAfterHeader, now) });
+}
+
+const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+export function createApi({ base, csrfToken, fetchImpl = globalThis.fetch.bind(globalThis), timeoutMs = 30000 }) {
+  async function request(method, path, { body, timeout = timeoutMs } = {}) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (UNSAFE.has(method)) headers["X-CSRFToken"] = csrfToken;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeout);
+    let response;
+    try {
+      response = await fetchImpl(base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: "same-origin",
+        signal: controller.signal,
+      });
+    } catch (err) {
+      if (controller.signal.aborted) {
+        throw new ApiError(`The server did not answer within ${Math.round(timeout / 1000)} s. Try again.`, {
+          code: "timeout",
+        });
+      }
+      throw new ApiError("Could not reach the server. Check your connection and try again.", {
+        code: "network",
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+    let data = null;
+    const type = response.headers.get("Content-Type") ?? "";
+    if (type.includes("json")) {
+      try {
+        data = await response.json();
+      } catch {
+        data = null;
+      }
+    }
+    if (!response.ok) {
+      throw errorFromResponse(response.status, data, response.headers.get("Retry-After"));
+    }
+    if (data === null && response.status !== 204) {
+      // A redirect to the login page, or a proxy's HTML page.
+      throw new ApiError("The server's answer was not understood. Reload the page and sign in again.", {
+        status: response.status,
+        code: "bad_response",
+      });
+    }
+    return data;
+  }
+
+  const sessionPath = (id) => `/sessions/${encodeURIComponent(id)}`;
+  return {
+    request,
+    presets: () => request("GET", "/presets"),
+    createSession: (body) => request("POST", "/sessions", { body, timeout: Math.max(timeoutMs, 90000) }),
+    activeSessions: () => request("GET", "/sessions?status=active"),
+    session: (id) => request("GET", sessionPath(id)),
+    closeSession: (id) => request("POST", `${sessionPath(id)}/close`, { body: {} }),
+    transcript: (id) => request("GET", `${sessionPath(id)}/transcript`),
+    /** The beacon's URL (POST with a FormData carrying csrfmiddlewaretoken). */
+    leaveUrl: (id) => `${base}${sessionPath(id)}/leave`,
+  };
+}

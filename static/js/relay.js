@@ -1,0 +1,227 @@
+// The session websocket client: connects, reconnects with backoff, and bridges the
+// server and the data-stream transport.
+//
+//  - `rtc_send` frames are queued until the transport has joined (and the avatar is
+//    there to hear them), then passed to transport.send one after another, unchanged and
+//    in order. The server paces them; the page adds no pacing of its own. A send that
+//    throws is reported back as `rtc_send_failed`, so nothing the user said is silently
+//    lost.
+//  - Every stream message from the avatar is forwarded as `rtc_message`, and kept in an
+//    outbox while the socket reconnects.
+//  - Every other server message is emitted as "message" (already parsed and checked).
+//
+// Events: "state" ({state, attempt?, delay?, code?}), "message" (msg), "ended"
+// ({code, reason}: the server closed for good), "frame-queued" (frame),
+// "frame-sent" (frame), "send-failed" ({frame, reason}).
+
+import { Emitter } from "./emitter.js";
+import { createBackoff } from "./backoff.js";
+import { parseServerMessage } from "./messages.js";
+
+const OPEN = 1;
+
+/**
+ * Close codes 4000-4999 are the server's own: auth, ownership, or an ended session
+ * (DESIGN.md: the socket "closes only for auth, ownership, or an ended session"), so
+ * reconnecting would be refused again. Anything else (1001 going away, 1006 dropped,
+ * 1011 server error, a proxy's timeout) is worth a reconnect.
+ */
+export function isTerminalClose(code) {
+  return code >= 4000 && code < 5000;
+}
+
+export class Relay extends Emitter {
+  /**
+   * @param {object} options
+   * @param {string} options.url  ws(s) URL of the session socket
+   * @param {Function} [options.WebSocketImpl]
+   * @param {object} [options.backoff]  from createBackoff()
+   * @param {Function} [options.setTimeout] / [options.clearTimeout]
+   * @param {number} [options.maxOutbox]  messages kept while disconnected
+   */
+  constructor({
+    url,
+    WebSocketImpl = globalThis.WebSocket,
+    backoff = createBackoff(),
+    setTimeout: setT = globalThis.setTimeout.bind(globalThis),
+    clearTimeout: clearT = globalThis.clearTimeout.bind(globalThis),
+    maxOutbox = 1000,
+  }) {
+    super();
+    this.url = url;
+    this.WebSocketImpl = WebSocketImpl;
+    this.backoff = backoff;
+    this.setTimeout = setT;
+    this.clearTimeout = clearT;
+    this.maxOutbox = maxOutbox;
+    this.state = "idle"; // idle | connecting | open | reconnecting | closed
+    this.ws = null;
+    this.timer = null;
+    this.healthy = false;
+    this.outbox = []; // client -> server messages waiting for the socket
+    this.pending = []; // rtc_send frames waiting for the transport
+    this.pumping = false;
+    this.transport = null;
+    this.unsubscribe = [];
+  }
+
+  connect() {
+    if (this.state === "closed") throw new Error("relay is closed");
+    if (this.ws) return;
+    this.#setState({ state: this.state === "reconnecting" ? "reconnecting" : "connecting" });
+    this.#open();
+  }
+
+  /**
+   * Send a client message. Returns true if it went out; otherwise false, or, with
+   * `queue: true`, keeps it for when the socket is back (and returns false).
+   */
+  send(message, { queue = false } = {}) {
+    if (this.ws && this.ws.readyState === OPEN) {
+      this.ws.send(JSON.stringify(message));
+      return true;
+    }
+    if (queue && this.state !== "closed") {
+      this.outbox.push(message);
+      if (this.outbox.length > this.maxOutbox) this.outbox.shift();
+    }
+    return false;
+  }
+
+  get isOpen() {
+    return this.ws?.readyState === OPEN;
+  }
+
+  /**
+   * Use `transport` for rtc_send frames and forward its stream messages. The transport
+   * has `state` ("joined" when frames can go), `send(text) -> Promise`, and emits
+   * "state" and "message".
+   */
+  attachTransport(transport) {
+    this.detachTransport();
+    this.transport = transport;
+    this.unsubscribe = [
+      transport.on("state", () => this.#pump()),
+      transport.on("message", (text) => this.send({ type: "rtc_message", data: text }, { queue: true })),
+    ];
+    this.#pump();
+  }
+
+  detachTransport() {
+    for (const off of this.unsubscribe) off();
+    this.unsubscribe = [];
+    this.transport = null;
+  }
+
+  /** Frames received but not yet handed to the transport. */
+  get pendingFrames() {
+    return this.pending.length;
+  }
+
+  /** Close for good (the session ended, or the page is leaving). */
+  close() {
+    if (this.state === "closed") return;
+    this.#setState({ state: "closed" });
+    if (this.timer !== null) this.clearTimeout(this.timer);
+    this.timer = null;
+    this.detachTransport();
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      try {
+        ws.close(1000, "client closed");
+      } catch {
+        // already closing
+      }
+    }
+    this.pending = [];
+    this.outbox = [];
+  }
+
+  #setState(info) {
+    this.state = info.state;
+    this.emit("state", info);
+  }
+
+  #open() {
+    this.timer = null;
+    let ws;
+    try {
+      ws = new this.WebSocketImpl(this.url);
+    } catch (err) {
+      // A malformed URL or a blocked scheme: retrying cannot help.
+      this.#setState({ state: "closed" });
+      this.emit("ended", { code: 0, reason: String(err?.message ?? err) });
+      return;
+    }
+    this.ws = ws;
+    this.healthy = false;
+    ws.onopen = () => {
+      if (ws !== this.ws) return;
+      this.#setState({ state: "open" });
+      const queued = this.outbox;
+      this.outbox = [];
+      for (const m of queued) this.send(m, { queue: true });
+    };
+    ws.onmessage = (event) => {
+      if (ws !== this.ws) return;
+      this.#receive(event.data);
+    };
+    ws.onerror = () => {
+      // Always followed by close, which decides what to do.
+    };
+    ws.onclose = (event) => {
+      if (ws !== this.ws) return;
+      this.ws = null;
+      if (this.state === "closed") return;
+      const code = event?.code ?? 1006;
+      if (isTerminalClose(code)) {
+        this.#setState({ state: "closed", code });
+        this.emit("ended", { code, reason: event?.reason ?? "" });
+        this.detachTransport();
+        return;
+      }
+      const delay = this.backoff.next();
+      this.#setState({ state: "reconnecting", attempt: this.backoff.attempt, delay, code });
+      this.timer = this.setTimeout(() => this.#open(), delay);
+    };
+  }
+
+  #receive(data) {
+    const msg = parseServerMessage(data);
+    if (!msg) return;
+    if (!this.healthy) {
+      // The server speaks first on every connect; only then is the connection proven
+      // (a server that accepts and drops at once must not reset the backoff).
+      this.healthy = true;
+      this.backoff.reset();
+    }
+    if (msg.type === "rtc_send") {
+      this.pending.push(msg.frame);
+      this.emit("frame-queued", msg.frame);
+      this.#pump();
+      return;
+    }
+    this.emit("message", msg);
+  }
+
+  async #pump() {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.pending.length && this.transport && this.transport.state === "joined") {
+        const frame = this.pending.shift();
+        try {
+          await this.transport.send(frame);
+          this.emit("frame-sent", frame);
+        } catch (err) {
+          const reason = String(err?.message || err || "send failed");
+          this.send({ type: "rtc_send_failed", frame, reason }, { queue: true });
+          this.emit("send-failed", { frame, reason });
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+}

@@ -1,0 +1,145 @@
+// The transcript: a pure model of lines keyed by (role, mid), and a small DOM view.
+//
+// What the server sends (DESIGN.md, "Session websocket"):
+//  - an avatar answer as pieces with one mid, `final: false`, then `final: true` (whose
+//    text may be "" or the last piece);
+//  - a user line as one frame with `final: true`;
+//  - on every (re)connect, the transcript so far again, each line as one `final: true`
+//    frame carrying its whole text.
+// So a final frame for a line we already have is the whole text when it extends what we
+// have (a replay) and the last piece otherwise; a line is never shown twice.
+
+const key = (role, mid) => `${role}:${mid}`;
+
+export class Transcript {
+  constructor() {
+    /** Lines in order of first appearance: {role, mid, text, final, cut}. */
+    this.lines = [];
+    this.byKey = new Map();
+  }
+
+  get(role, mid) {
+    return this.byKey.get(key(role, mid)) ?? null;
+  }
+
+  /**
+   * Apply one transcript frame {role, mid, text, final, cut?}. Returns
+   * {line, added: bool, changed: bool}, or null for a frame without role or mid.
+   */
+  apply({ role, mid, text = "", final = false, cut = false }) {
+    if ((role !== "user" && role !== "avatar") || !mid) return null;
+    const k = key(role, mid);
+    let line = this.byKey.get(k);
+    if (!line) {
+      line = { role, mid, text, final: Boolean(final), cut: Boolean(cut) };
+      this.byKey.set(k, line);
+      this.lines.push(line);
+      return { line, added: true, changed: true };
+    }
+    const before = `${line.text}\u0000${line.final}\u0000${line.cut}`;
+    if (final) {
+      if (line.final || (line.text && text.startsWith(line.text))) {
+        // A replay (or a repeated final): the frame carries the whole line.
+        line.text = text;
+      } else {
+        line.text += text;
+      }
+      line.final = true;
+    } else {
+      // A piece. After a replay marked a still-running answer final, its next pieces
+      // reopen it: nothing is lost and nothing is doubled.
+      line.text += text;
+      line.final = false;
+    }
+    if (cut) line.cut = true;
+    const changed = before !== `${line.text}\u0000${line.final}\u0000${line.cut}`;
+    return { line, added: false, changed };
+  }
+
+  /** Mark the avatar's unfinished lines as cut short (interrupt, session end). */
+  cutOpen() {
+    const cut = [];
+    for (const line of this.lines) {
+      if (line.role === "avatar" && !line.final && !line.cut) {
+        line.cut = true;
+        cut.push(line);
+      }
+    }
+    return cut;
+  }
+
+  clear() {
+    this.lines = [];
+    this.byKey.clear();
+  }
+}
+
+/**
+ * Renders a Transcript into a list element (`#transcript`, which carries
+ * aria-live="polite"). Each line is `<li class="line user|avatar" data-mid data-final>`.
+ */
+export class TranscriptView {
+  constructor(list, model = new Transcript()) {
+    this.list = list;
+    this.model = model;
+    this.items = new Map();
+  }
+
+  /** Apply a transcript frame to the model and show the result. */
+  apply(frame) {
+    const result = this.model.apply(frame);
+    if (result?.changed) this.render(result.line);
+    return result;
+  }
+
+  cutOpen() {
+    for (const line of this.model.cutOpen()) this.render(line);
+  }
+
+  render(line) {
+    const k = key(line.role, line.mid);
+    let item = this.items.get(k);
+    const follow = this.#nearBottom();
+    if (!item) {
+      const doc = this.list.ownerDocument;
+      item = doc.createElement("li");
+      item.className = `line ${line.role}`;
+      item.dataset.mid = line.mid;
+      item.dataset.role = line.role;
+      const who = doc.createElement("span");
+      who.className = "who";
+      who.textContent = line.role === "user" ? "You" : "Avatar";
+      const text = doc.createElement("span");
+      text.className = "text";
+      item.append(who, text);
+      this.items.set(k, item);
+      this.list.append(item);
+    }
+    item.querySelector(".text").textContent = line.text;
+    item.dataset.final = String(line.final);
+    // Screen readers wait for a streaming answer to settle before reading it.
+    item.setAttribute("aria-busy", String(!line.final));
+    if (line.cut) {
+      item.classList.add("cut");
+      item.dataset.cut = "true";
+      if (!item.querySelector(".cut-note")) {
+        const note = this.list.ownerDocument.createElement("span");
+        note.className = "cut-note";
+        note.textContent = "(interrupted)";
+        item.append(note);
+      }
+    }
+    if (follow) this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  clear() {
+    this.model.clear();
+    this.items.clear();
+    this.list.replaceChildren();
+  }
+
+  #nearBottom() {
+    const l = this.list;
+    return l.scrollHeight - l.scrollTop - l.clientHeight < 48;
+  }
+}

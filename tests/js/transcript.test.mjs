@@ -1,0 +1,130 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import { Transcript } from "../../static/js/transcript.js";
+
+const avatar = (mid, text, final = false) => ({ role: "avatar", mid, text, final });
+const user = (mid, text) => ({ role: "user", mid, text, final: true });
+const texts = (t) => t.lines.map((l) => [l.role, l.mid, l.text, l.final]);
+
+test("avatar pieces with one mid are appended in order", () => {
+  const t = new Transcript();
+  assert.equal(t.apply(avatar("a1", "Hello")).added, true);
+  assert.equal(t.apply(avatar("a1", ", wor")).added, false);
+  t.apply(avatar("a1", "ld."));
+  assert.deepEqual(texts(t), [["avatar", "a1", "Hello, world.", false]]);
+});
+
+test("a final frame with empty text finalizes without changing the text", () => {
+  const t = new Transcript();
+  t.apply(avatar("a1", "Hi"));
+  t.apply(avatar("a1", " there"));
+  const r = t.apply(avatar("a1", "", true));
+  assert.equal(r.changed, true);
+  assert.deepEqual(texts(t), [["avatar", "a1", "Hi there", true]]);
+});
+
+test("a final frame may carry the last piece", () => {
+  const t = new Transcript();
+  t.apply(avatar("a1", "Hi"));
+  t.apply(avatar("a1", " there.", true));
+  assert.deepEqual(texts(t), [["avatar", "a1", "Hi there.", true]]);
+});
+
+test("pieces of different mids make different lines", () => {
+  const t = new Transcript();
+  t.apply(avatar("a1", "One"));
+  t.apply(avatar("a2", "Two"));
+  t.apply(avatar("a1", " more", true));
+  t.apply(avatar("a2", "", true));
+  assert.deepEqual(texts(t), [
+    ["avatar", "a1", "One more", true],
+    ["avatar", "a2", "Two", true],
+  ]);
+});
+
+test("user lines arrive whole and final", () => {
+  const t = new Transcript();
+  t.apply(user("u1", "What is the time?"));
+  t.apply(avatar("a1", "Noon.", true));
+  assert.deepEqual(texts(t), [
+    ["user", "u1", "What is the time?", true],
+    ["avatar", "a1", "Noon.", true],
+  ]);
+});
+
+test("a user line and an avatar line may share a mid without merging", () => {
+  const t = new Transcript();
+  t.apply(user("m", "Question"));
+  t.apply(avatar("m", "Answer", true));
+  assert.equal(t.lines.length, 2);
+});
+
+test("a reconnect's replay replaces lines by mid instead of duplicating them", () => {
+  const t = new Transcript();
+  t.apply(user("u1", "Hi"));
+  t.apply(avatar("a1", "Hello"));
+  t.apply(avatar("a1", " you", true));
+  // The socket reconnects: the server sends the whole transcript again.
+  const r1 = t.apply(user("u1", "Hi"));
+  const r2 = t.apply(avatar("a1", "Hello you", true));
+  assert.equal(r1.changed, false);
+  assert.equal(r2.changed, false);
+  assert.deepEqual(texts(t), [
+    ["user", "u1", "Hi", true],
+    ["avatar", "a1", "Hello you", true],
+  ]);
+});
+
+test("a replay completes a line whose last pieces were missed while disconnected", () => {
+  const t = new Transcript();
+  t.apply(avatar("a1", "The answer"));
+  // Disconnected here: " is 42." and the final frame never arrived.
+  t.apply(avatar("a1", "The answer is 42.", true));
+  assert.deepEqual(texts(t), [["avatar", "a1", "The answer is 42.", true]]);
+});
+
+test("a replay into an empty page rebuilds the transcript in order", () => {
+  const t = new Transcript();
+  for (const f of [user("u1", "A"), avatar("a1", "B", true), user("u2", "C"), avatar("a2", "D", true)]) t.apply(f);
+  for (const f of [user("u1", "A"), avatar("a1", "B", true), user("u2", "C"), avatar("a2", "D", true)]) t.apply(f);
+  assert.deepEqual(
+    t.lines.map((l) => l.text),
+    ["A", "B", "C", "D"],
+  );
+});
+
+test("pieces after a replay that marked a running answer final reopen and extend it", () => {
+  const t = new Transcript();
+  t.apply(avatar("a1", "Part one", true)); // replayed while the avatar still speaks
+  t.apply(avatar("a1", ", part two"));
+  assert.deepEqual(texts(t), [["avatar", "a1", "Part one, part two", false]]);
+  t.apply(avatar("a1", "", true));
+  assert.equal(t.get("avatar", "a1").final, true);
+});
+
+test("cutOpen marks unfinished avatar lines only", () => {
+  const t = new Transcript();
+  t.apply(user("u1", "Stop"));
+  t.apply(avatar("a0", "Done", true));
+  t.apply(avatar("a1", "Half"));
+  const cut = t.cutOpen();
+  assert.deepEqual(
+    cut.map((l) => l.mid),
+    ["a1"],
+  );
+  assert.equal(t.get("avatar", "a1").cut, true);
+  assert.equal(t.get("avatar", "a0").cut, false);
+  assert.deepEqual(t.cutOpen(), []);
+  // The server's final frame still finalizes it; it stays marked as cut.
+  t.apply(avatar("a1", "", true));
+  assert.equal(t.get("avatar", "a1").final, true);
+  assert.equal(t.get("avatar", "a1").cut, true);
+});
+
+test("frames without a role or mid are ignored", () => {
+  const t = new Transcript();
+  assert.equal(t.apply({ role: "avatar", text: "x" }), null);
+  assert.equal(t.apply({ role: "bot", mid: "m", text: "x" }), null);
+  assert.equal(t.lines.length, 0);
+});
