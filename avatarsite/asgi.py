@@ -10,11 +10,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from sessions.reaper import ensure_started  # noqa: E402
 from sessions.routing import websocket_application  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": websocket_application,
-    }
-)
+router = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})
+
+
+async def application(scope, receive, send):
+    # Daphne has no start-up hook: the first connection starts this process's reaper.
+    ensure_started()
+    return await router(scope, receive, send)

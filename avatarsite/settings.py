@@ -190,6 +190,15 @@ STREAM_FRAME_BUDGET = min(env.int("STREAM_FRAME_BUDGET", default=950), 1024)
 STREAM_BYTES_PER_SECOND = min(env.int("STREAM_BYTES_PER_SECOND", default=6000), 6000)
 # After a pagehide beacon, the session closes unless a socket reconnects within this.
 SESSION_LEAVE_GRACE = env.float("SESSION_LEAVE_GRACE", default=10.0)
+# When a session's last socket drops without a goodbye, it closes after this long
+# unless a socket reconnects.
+SESSION_DISCONNECT_GRACE = env.float("SESSION_DISCONNECT_GRACE", default=30.0)
+# Connected sockets refresh a heartbeat this often; the reaper treats a session without
+# one as abandoned (its process died).
+HEARTBEAT_INTERVAL = env.float("HEARTBEAT_INTERVAL", default=15.0)
+# How often each served process runs the reaper (0 turns the in-process reaper off;
+# `manage.py reap_sessions` does one pass, for cron).
+REAPER_INTERVAL = env.float("REAPER_INTERVAL", default=60.0)
 
 # --- Page -------------------------------------------------------------------
 # Agora's SDK reports events to Agora's servers unless told not to.

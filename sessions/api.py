@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest
 from ninja import Field, NinjaAPI, Schema
 from ninja import Status as Reply
@@ -18,7 +17,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.utils import check_csrf
 from pydantic import ConfigDict, StrictInt
 
-from . import catalog, lifecycle
+from . import catalog, lifecycle, presence
 from .errors import ApiError, api_error_response, error_response
 from .models import AvatarPreset, AvatarSession, CloseReason, SessionEvent, Status, VoicePreset
 from .principals import (
@@ -357,10 +356,15 @@ async def leave_session(request: HttpRequest, session_id: uuid.UUID):
     session = await _visible_session(request, session_id)
     if session.status != Status.ACTIVE:
         return Reply(202, None)
-    marker = uuid.uuid4().hex
-    await cache.aset(lifecycle.leave_key(session.pk), marker, timeout=3600)
     await lifecycle.record_event(session.pk, SessionEvent.Kind.INFO, "page left (beacon)")
-    lifecycle.in_background(lifecycle.close_after_leave(session.pk, marker))
+    lifecycle.in_background(
+        lifecycle.close_if_abandoned(
+            session.pk,
+            await presence.marker(session.pk),
+            grace=settings.SESSION_LEAVE_GRACE,
+            reason=CloseReason.USER,
+        )
+    )
     return Reply(202, None)
 
 

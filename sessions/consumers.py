@@ -25,7 +25,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from . import catalog, lifecycle, limits, protocol
+from . import catalog, lifecycle, limits, presence, protocol
 from .errors import ApiError
 from .models import AvatarSession, CloseReason, SessionEvent, Status, TranscriptEntry
 from .principals import (
@@ -50,10 +50,6 @@ MAX_BACKGROUND_URL = 1000
 SET_PARAM_KEYS = {"voice", "language", "mode", "background_url"}
 # How long a (mid, idx) of the avatar's speech is remembered for de-duplication.
 SEEN_PIECE_TTL = 600
-
-
-def presence_key(session_id: Any) -> str:
-    return f"presence:{session_id}"
 
 
 async def resolve_principal(scope: dict[str, Any]) -> Principal | None:
@@ -84,7 +80,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.pacer: protocol.Pacer | None = None
-        self.expiry: asyncio.Task | None = None
+        self.watch: asyncio.Task | None = None
         self.joined = False
         principal = await resolve_principal(self.scope)
         if principal is None:
@@ -106,10 +102,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.joined = True
-        await cache.aadd(presence_key(self.session_id), 0, timeout=None)
-        await cache.aincr(presence_key(self.session_id))
-        # A socket of the session is back: a pending close after a beacon is off.
-        await cache.adelete(lifecycle.leave_key(self.session_id))
+        # A socket of the session is back: a close pending after a beacon or a
+        # disconnect sees the new marker and stands down.
+        await presence.joined(self.session_id)
         self.pacer = protocol.Pacer(self._emit_frame, limit=settings.STREAM_BYTES_PER_SECOND)
         self.voice_id, self.language, self.mode = session.voice_id, session.language, session.mode
         self.pending_params: dict[str, dict[str, Any]] = {}
@@ -128,19 +123,23 @@ class SessionConsumer(AsyncWebsocketConsumer):
                     "replay": True,
                 }
             )
-        self.expiry = asyncio.get_running_loop().create_task(self._expire_at(session))
+        self.watch = asyncio.get_running_loop().create_task(self._watch(session))
 
     async def disconnect(self, code: int) -> None:
-        if self.expiry is not None:
-            self.expiry.cancel()
+        if self.watch is not None:
+            self.watch.cancel()
         if self.pacer is not None:
             await self.pacer.aclose()
         if self.joined:
             await self.channel_layer.group_discard(self.group, self.channel_name)
-            try:
-                await cache.adecr(presence_key(self.session_id))
-            except ValueError:
-                pass
+            if await presence.left(self.session_id) == 0 and not self.observer:
+                # The last socket went without a goodbye (or with one: closing an
+                # ended session is a no-op). Close unless someone reconnects in time.
+                lifecycle.in_background(
+                    lifecycle.close_if_abandoned(
+                        self.session_id, await presence.marker(self.session_id)
+                    )
+                )
             if self.frames_sent:
                 await AvatarSession.objects.filter(pk=self.session_id).aupdate(
                     frames_sent=F("frames_sent") + self.frames_sent,
@@ -399,8 +398,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def _fan_out(self, message: dict[str, Any]) -> None:
         """Send to this socket directly, and to the session's other sockets if any."""
         await self._send(message)
-        others = (await cache.aget(presence_key(self.session_id)) or 0) > 1
-        if others:
+        if await presence.sockets(self.session_id) > 1:
             await self.channel_layer.group_send(
                 self.group,
                 {"type": "session.relay", "origin": self.channel_name, "message": message},
@@ -434,10 +432,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if event["status"] in (Status.CLOSED, Status.FAILED):
             await self.close(code=CLOSE_ENDED)
 
-    async def _expire_at(self, session: AvatarSession) -> None:
+    async def _watch(self, session: AvatarSession) -> None:
+        """Keep the session's heartbeat going while this socket is open, and close the
+        session when its time is up."""
         assert session.expires_at is not None
-        delay = (session.expires_at - timezone.now()).total_seconds()
-        await asyncio.sleep(max(0.0, delay))
+        while True:
+            left = (session.expires_at - timezone.now()).total_seconds()
+            if left <= 0:
+                break
+            await asyncio.sleep(min(left, settings.HEARTBEAT_INTERVAL))
+            await presence.heartbeat(self.session_id)
         try:
             await lifecycle.close_session(self.session_id, CloseReason.EXPIRED)
         except ApiError as exc:

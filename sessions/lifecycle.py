@@ -229,18 +229,22 @@ def in_background(coro: Any) -> asyncio.Task:
     return task
 
 
-def leave_key(session_id: Any) -> str:
-    return f"leave:{session_id}"
+async def close_if_abandoned(
+    session_id: Any,
+    marker: str | None,
+    *,
+    grace: float | None = None,
+    reason: str = CloseReason.DISCONNECT,
+) -> None:
+    """Close the session after `grace` seconds unless a socket of it connected meanwhile
+    (each connect sets a new presence marker). Used when the last socket drops, and
+    after a page's pagehide beacon (with the shorter leave grace)."""
+    from . import presence
 
-
-async def close_after_leave(session_id: Any, marker: str) -> None:
-    """After a pagehide beacon: close unless a socket of the session came back."""
-    from django.core.cache import cache
-
-    await asyncio.sleep(settings.SESSION_LEAVE_GRACE)
-    if await cache.aget(leave_key(session_id)) != marker:
-        return  # a socket reconnected (it clears the marker): the page was reloaded
+    await asyncio.sleep(settings.SESSION_DISCONNECT_GRACE if grace is None else grace)
+    if await presence.marker(session_id) != marker or await presence.sockets(session_id):
+        return  # someone came back: a reload, a flaky network, another tab
     try:
-        await close_session(session_id, CloseReason.USER)
+        await close_session(session_id, reason)
     except ApiError:
-        log.warning("close after beacon failed for %s; left for retry", session_id)
+        log.warning("closing abandoned session %s failed; the reaper retries", session_id)

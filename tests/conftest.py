@@ -19,6 +19,8 @@ def _fresh_state(settings):
     cache.clear()
     reset_providers()
     settings.SANDBOX_WORDS_PER_SECOND = 200.0
+    # The in-process reaper would run inside each test's event loop: tests call reap().
+    settings.REAPER_INTERVAL = 0
     # Hashing passwords properly costs ~0.3 s a user; tests need no protection.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     yield

@@ -1,0 +1,68 @@
+"""Which sessions have a socket, kept in the cache so every process sees it.
+
+- a counter of the session's open sockets, to skip the group fan-out when a socket is
+  alone (the hot path) and to notice when the last one leaves;
+- a "connected" marker that changes on every (re)connect, so a close scheduled after a
+  disconnect or a beacon can tell whether anyone came back meanwhile;
+- a heartbeat that connected sockets refresh, so the reaper can tell a session whose
+  process died from one that is merely quiet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+# Counters expire eventually, so a crashed process cannot leave one stuck forever.
+COUNTER_TTL = 4 * 3600
+
+
+def _count_key(session_id: Any) -> str:
+    return f"presence:count:{session_id}"
+
+
+def _marker_key(session_id: Any) -> str:
+    return f"presence:marker:{session_id}"
+
+
+def _alive_key(session_id: Any) -> str:
+    return f"presence:alive:{session_id}"
+
+
+async def joined(session_id: Any) -> None:
+    await cache.aadd(_count_key(session_id), 0, timeout=COUNTER_TTL)
+    try:
+        await cache.aincr(_count_key(session_id))
+    except ValueError:  # expired between add and incr
+        await cache.aset(_count_key(session_id), 1, timeout=COUNTER_TTL)
+    await cache.aset(_marker_key(session_id), uuid.uuid4().hex, timeout=COUNTER_TTL)
+    await heartbeat(session_id)
+
+
+async def left(session_id: Any) -> int:
+    """One socket fewer; returns how many the session still has."""
+    try:
+        return max(0, await cache.adecr(_count_key(session_id)))
+    except ValueError:
+        return 0
+
+
+async def sockets(session_id: Any) -> int:
+    return await cache.aget(_count_key(session_id)) or 0
+
+
+async def marker(session_id: Any) -> str | None:
+    return await cache.aget(_marker_key(session_id))
+
+
+async def heartbeat(session_id: Any) -> None:
+    await cache.aset(
+        _alive_key(session_id), 1, timeout=max(1, int(3 * settings.HEARTBEAT_INTERVAL))
+    )
+
+
+async def is_alive(session_id: Any) -> bool:
+    return bool(await cache.aget(_alive_key(session_id)))
