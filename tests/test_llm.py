@@ -1,0 +1,685 @@
+"""The operator's LLM client (sessions/llm.py) against a fake OpenAI-compatible server on
+loopback (tests/fakes/llm_server.py): real HTTP, real server-sent events, real timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import time
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sessions import protocol
+from sessions.llm import (
+    MESSAGE_OVERHEAD,
+    Conversation,
+    LlmConfig,
+    LlmError,
+    SentenceSplitter,
+    SseDecoder,
+    cache_key,
+    estimate_messages_tokens,
+    estimate_tokens,
+    stream_chat,
+)
+from tests.fakes.llm_server import DEFAULT_API_KEY, FakeLlm, tokenize
+
+MESSAGES = [
+    {"role": "system", "content": "You are Ada, a friendly guide."},
+    {"role": "user", "content": "Tell me about the museum."},
+]
+LONG_ANSWER = " ".join(f"Sentence number {i} is here." for i in range(60))
+
+
+@pytest.fixture
+def fake():
+    with FakeLlm() as server:
+        yield server
+
+
+def config_for(fake: FakeLlm, **overrides) -> LlmConfig:
+    # Short timeouts and backoff: the behaviours are the same, the suite stays fast.
+    args = {
+        "base_url": fake.base_url,
+        "api_key": fake.api_key or "",
+        "model": "fake-model",
+        "connect_timeout": 1.0,
+        "read_timeout": 2.0,
+        "backoff": 0.01,
+    }
+    args.update(overrides)
+    return LlmConfig(**args)
+
+
+async def collect(config: LlmConfig, messages=MESSAGES) -> list[str]:
+    return [piece async for piece in stream_chat(config, messages)]
+
+
+async def collect_until_error(config: LlmConfig) -> tuple[list[str], LlmError]:
+    pieces: list[str] = []
+    with pytest.raises(LlmError) as info:
+        async for piece in stream_chat(config, MESSAGES):
+            pieces.append(piece)
+    return pieces, info.value
+
+
+async def wait_until(predicate, timeout: float = 2.0) -> float:
+    """Seconds it took for ``predicate()`` to hold; fails the test after ``timeout``."""
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.005)
+    return time.monotonic() - started
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- streaming ------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_it_streams_the_answer_in_pieces_in_order(fake):
+    fake.answer = "The museum opened in 1889. It has three floors, and a café!"
+    pieces = await collect(config_for(fake, max_tokens=123))
+    assert pieces == tokenize(fake.answer)
+    assert len(pieces) > 5
+    assert "".join(pieces) == fake.answer
+    (body,) = fake.requests
+    assert body == {
+        "model": "fake-model",
+        "messages": MESSAGES,
+        "stream": True,
+        "max_tokens": 123,
+    }
+    assert fake.headers[0]["authorization"] == f"Bearer {DEFAULT_API_KEY}"
+
+
+@pytest.mark.asyncio
+async def test_it_sends_no_authorization_without_a_key():
+    with FakeLlm(api_key=None, answer="Fine.") as fake:
+        assert await collect(config_for(fake, api_key="")) == ["Fine."]
+        assert "authorization" not in fake.headers[0]
+
+
+@pytest.mark.asyncio
+async def test_unusual_text_survives_the_stream_exactly(fake):
+    # U+2028 and U+0085 are line breaks to str.splitlines (and to httpx's aiter_lines),
+    # but legal raw inside a JSON string; emoji and CJK go through as UTF-8.
+    fake.answer = 'Line\u2028sep\u0085next 😀 東京は大きい。 tab\tand\r\nCRLF "quoted" \\ done'
+    assert "".join(await collect(config_for(fake))) == fake.answer
+
+
+@pytest.mark.asyncio
+async def test_it_reads_legal_but_unusual_sse(fake):
+    # CRLF line ends, a BOM, comments, event/id fields, JSON spread over data lines.
+    fake.sse_style = "tricky"
+    fake.answer = "Multi-line events still arrive whole. Yes!"
+    assert await collect(config_for(fake)) == tokenize(fake.answer)
+
+
+@pytest.mark.asyncio
+async def test_a_slow_server_gives_the_first_piece_after_its_delay_not_at_the_end(fake):
+    fake.answer = " ".join(f"w{i}" for i in range(20))
+    fake.first_token_delay = 0.3
+    fake.tokens_per_second = 20  # the whole answer: 0.3 + 19 / 20 = 1.25 s
+    started = time.monotonic()
+    arrivals = []
+    async for _ in stream_chat(config_for(fake), MESSAGES):
+        arrivals.append(time.monotonic() - started)
+    assert len(arrivals) == 20
+    assert 0.25 <= arrivals[0] < 0.8, arrivals[0]
+    assert arrivals[-1] >= 1.1
+    # Pieces come at the server's pace, not in one burst at the end.
+    assert arrivals[10] - arrivals[0] >= 0.4
+
+
+@pytest.mark.asyncio
+async def test_a_server_ignoring_stream_still_gives_its_answer():
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = {"choices": [{"message": {"role": "assistant", "content": "Whole."}}]}
+        return httpx.Response(200, json=answer)
+
+    config = LlmConfig(base_url="http://llm.test/v1")
+    pieces = [
+        p async for p in stream_chat(config, MESSAGES, transport=httpx.MockTransport(handler))
+    ]
+    assert pieces == ["Whole."]
+
+
+def sse_transport(body: bytes, calls: list[int] | None = None) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if calls is not None:
+            calls.append(1)
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+
+    return httpx.MockTransport(handler)
+
+
+def event(delta: dict, finish: str | None = None) -> bytes:
+    chunk = {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+
+@pytest.mark.asyncio
+async def test_a_finish_reason_without_done_is_a_complete_answer():
+    body = event({"role": "assistant"}) + event({"content": "Hi."}) + event({}, "stop")
+    config = LlmConfig(base_url="http://llm.test/v1")
+    assert [p async for p in stream_chat(config, MESSAGES, transport=sse_transport(body))] == [
+        "Hi."
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_body_ending_without_done_or_finish_is_a_cut_stream():
+    calls: list[int] = []
+    body = event({"content": "Hi"}) + event({"content": " there"})
+    config = LlmConfig(base_url="http://llm.test/v1", backoff=0.01)
+    pieces = []
+    with pytest.raises(LlmError) as info:
+        async for piece in stream_chat(config, MESSAGES, transport=sse_transport(body, calls)):
+            pieces.append(piece)
+    assert info.value.code == "llm_stream_cut"
+    assert info.value.partial is True
+    assert pieces == ["Hi", " there"]
+    assert len(calls) == 1
+
+
+@pytest.mark.asyncio
+async def test_an_error_inside_the_stream_is_reported_with_its_message():
+    body = event({"content": "Let me"}) + b'data: {"error": {"message": "model overloaded"}}\n\n'
+    config = LlmConfig(base_url="http://llm.test/v1")
+    with pytest.raises(LlmError) as info:
+        async for _ in stream_chat(config, MESSAGES, transport=sse_transport(body)):
+            pass
+    assert info.value.code == "llm_failed"
+    assert "model overloaded" in info.value.message
+    assert info.value.partial is True
+
+
+# --- failures and retries -------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_errors_before_the_first_token_are_retried(fake):
+    fake.fail_before_first(503, times=2)
+    fake.answer = "Third time lucky."
+    assert "".join(await collect(config_for(fake, retries=2))) == "Third time lucky."
+    assert len(fake.requests) == 3
+
+
+@pytest.mark.asyncio
+async def test_too_many_requests_is_retried_after_its_retry_after(fake):
+    fake.fail_before_first(429, times=1, retry_after=0.2)
+    started = time.monotonic()
+    await collect(config_for(fake, retries=1))
+    assert time.monotonic() - started >= 0.2
+    assert len(fake.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_it_gives_up_after_its_retries(fake):
+    fake.fail_before_first(502, times=10)
+    pieces, error = await collect_until_error(config_for(fake, retries=2))
+    assert pieces == []
+    assert error.code == "llm_server_error"
+    assert error.status == 502
+    assert error.partial is False
+    assert len(fake.requests) == 3
+
+
+@pytest.mark.asyncio
+async def test_a_client_error_is_not_retried_and_carries_the_servers_message(fake):
+    fake.fail_before_first(400, times=5)
+    pieces, error = await collect_until_error(config_for(fake, retries=3))
+    assert error.code == "llm_refused"
+    assert error.status == 400
+    assert "Fake failure (HTTP 400)" in error.message
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_wrong_key_is_refused_without_repeating_the_key(fake):
+    wrong = "sk-wrong-key-SECRET-91"
+    pieces, error = await collect_until_error(config_for(fake, api_key=wrong))
+    assert error.code == "llm_refused"
+    assert error.status == 401
+    assert "Incorrect API key" in error.message
+    assert wrong not in error.message
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_failure_mid_stream_keeps_what_arrived_and_is_not_retried(fake):
+    fake.answer = LONG_ANSWER
+    fake.fail_mid_stream(after_tokens=5)
+    pieces, error = await collect_until_error(config_for(fake, retries=3))
+    assert pieces == tokenize(LONG_ANSWER)[:5]
+    assert error.partial is True
+    assert error.code == "llm_stream_cut"
+    assert "cut short" in error.message
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_connection_dropped_before_the_first_token_is_retried(fake):
+    fake.fail_mid_stream(after_tokens=0, times=1)
+    assert "".join(await collect(config_for(fake, retries=1))) == fake.answer
+    assert len(fake.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_malformed_sse_is_a_bad_stream(fake):
+    fake.answer = LONG_ANSWER
+    fake.malformed_after(3)
+    pieces, error = await collect_until_error(config_for(fake))
+    assert error.code == "llm_bad_stream"
+    assert error.partial is True
+    assert pieces == tokenize(LONG_ANSWER)[:3]
+
+
+@pytest.mark.asyncio
+async def test_malformed_sse_before_any_token_is_not_partial_and_not_retried(fake):
+    fake.malformed_after(0)
+    pieces, error = await collect_until_error(config_for(fake, retries=2))
+    assert (pieces, error.code, error.partial) == ([], "llm_bad_stream", False)
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_hung_server_times_out(fake):
+    fake.hang()
+    started = time.monotonic()
+    pieces, error = await collect_until_error(config_for(fake, read_timeout=0.3, retries=1))
+    elapsed = time.monotonic() - started
+    assert error.code == "llm_timeout"
+    assert error.partial is False
+    assert 0.6 <= elapsed < 2.0, elapsed
+    assert len(fake.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_stall_mid_answer_times_out_as_partial(fake):
+    fake.answer = LONG_ANSWER
+    fake.tokens_per_second = 1  # the second token is a second away
+    pieces, error = await collect_until_error(config_for(fake, read_timeout=0.3, retries=2))
+    assert pieces == tokenize(LONG_ANSWER)[:1]
+    assert (error.code, error.partial) == ("llm_timeout", True)
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_refused_connection_is_unavailable():
+    config = LlmConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", retries=1, backoff=0.01)
+    pieces, error = await collect_until_error(config)
+    assert (pieces, error.code, error.partial) == ([], "llm_unavailable", False)
+
+
+@pytest.mark.asyncio
+async def test_a_base_url_without_scheme_is_a_configuration_error():
+    pieces, error = await collect_until_error(LlmConfig(base_url="localhost:8080/v1"))
+    assert error.code == "llm_misconfigured"
+    assert "LLM_BASE_URL" in error.message
+
+
+@pytest.mark.asyncio
+async def test_the_key_never_reaches_messages_or_logs(fake, caplog):
+    caplog.set_level(logging.DEBUG)  # httpx and httpcore included
+    fake.answer = LONG_ANSWER
+    key = fake.api_key
+    errors: list[LlmError] = []
+    fake.fail_before_first(503, times=3)
+    errors.append((await collect_until_error(config_for(fake, retries=2)))[1])
+    fake.reset()
+    fake.answer = LONG_ANSWER
+    fake.fail_mid_stream(after_tokens=2)
+    errors.append((await collect_until_error(config_for(fake)))[1])
+    fake.reset()
+    fake.malformed_after(1)
+    errors.append((await collect_until_error(config_for(fake)))[1])
+    # The server echoes a wrong key; the client must not repeat it either.
+    wrong = key + "-wrong"
+    errors.append((await collect_until_error(config_for(fake, api_key=wrong)))[1])
+    refused = config_for(fake, base_url=f"http://127.0.0.1:{free_port()}/v1", retries=0)
+    errors.append((await collect_until_error(refused))[1])
+    assert [e.code for e in errors] == [
+        "llm_server_error",
+        "llm_stream_cut",
+        "llm_bad_stream",
+        "llm_refused",
+        "llm_unavailable",
+    ]
+    texts = [e.message for e in errors] + [str(e) for e in errors] + [repr(e) for e in errors]
+    texts += [repr(config_for(fake)), repr(config_for(fake, api_key=wrong))]
+    texts += [r.getMessage() for r in caplog.records] + [r.exc_text or "" for r in caplog.records]
+    assert caplog.records, "expected the failures to be logged"
+    for text in texts:
+        assert key not in text
+
+
+# --- cancellation ---------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_cancelling_the_consumer_closes_the_servers_stream(fake):
+    fake.answer = LONG_ANSWER
+    fake.tokens_per_second = 20
+    got: list[str] = []
+
+    async def consume() -> None:
+        async for piece in stream_chat(config_for(fake), MESSAGES):
+            got.append(piece)
+
+    task = asyncio.create_task(consume())
+    await wait_until(lambda: len(got) >= 2)
+    assert fake.active_streams == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await wait_until(lambda: fake.active_streams == 0, timeout=1.0) < 0.5
+    assert len(got) < len(tokenize(LONG_ANSWER))
+
+
+@pytest.mark.asyncio
+async def test_cancelling_before_the_first_token_closes_the_request(fake):
+    fake.first_token_delay = 10
+    task = asyncio.create_task(collect(config_for(fake)))
+    await wait_until(lambda: fake.active_streams == 1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await wait_until(lambda: fake.active_streams == 0, timeout=1.0) < 0.5
+
+
+@pytest.mark.asyncio
+async def test_closing_the_generator_closes_the_servers_stream(fake):
+    fake.answer = LONG_ANSWER
+    fake.tokens_per_second = 20
+    async with contextlib.aclosing(stream_chat(config_for(fake), MESSAGES)) as pieces:
+        async for _ in pieces:
+            break
+    assert await wait_until(lambda: fake.active_streams == 0, timeout=1.0) < 0.5
+
+
+# --- the pipeline the consumer builds -------------------------------------------------------
+
+
+async def speak(config: LlmConfig, pacer: protocol.Pacer, transcript: list[str]) -> None:
+    """What the session consumer does with an answer: pieces to the transcript, each
+    completed sentence to the pacer as its own chat message."""
+    splitter = SentenceSplitter()
+    async with contextlib.aclosing(stream_chat(config, MESSAGES)) as pieces:
+        async for piece in pieces:
+            transcript.append(piece)
+            for sentence in splitter.feed(piece):
+                pacer.submit(protocol.chat_frames(sentence))
+    rest = splitter.flush()
+    if rest:
+        pacer.submit(protocol.chat_frames(rest))
+
+
+@pytest.mark.asyncio
+async def test_a_streamed_answer_reaches_transcript_and_frames_in_order(fake):
+    fake.answer = "First sentence here. Second one follows! And a third? Yes, the last."
+    fake.tokens_per_second = 200
+    frames: list[str] = []
+
+    async def emit(frame: str) -> None:
+        frames.append(frame)
+
+    pacer = protocol.Pacer(emit)
+    transcript: list[str] = []
+    await speak(config_for(fake), pacer, transcript)
+    await pacer.drained()
+    messages = [protocol.parse(f) for f in frames]
+    assert "".join(transcript) == fake.answer
+    assert "".join(m.text for m in messages) == fake.answer
+    assert [m.text for m in messages] == [
+        "First sentence here. ",
+        "Second one follows! ",
+        "And a third? ",
+        "Yes, the last.",
+    ]
+    # One chat message per sentence: each its own mid, each complete.
+    assert len({m.mid for m in messages}) == 4
+    assert all(m.fin for m in messages)
+
+
+@pytest.mark.asyncio
+async def test_an_interrupt_mid_answer_stops_the_frames_within_one_frame(fake):
+    fake.answer = LONG_ANSWER
+    fake.tokens_per_second = 100
+    frames: list[str] = []
+
+    async def emit(frame: str) -> None:
+        frames.append(frame)
+
+    # A tight rate limit keeps frames queued, as a long answer does for real.
+    pacer = protocol.Pacer(emit, limit=400)
+    task = asyncio.create_task(speak(config_for(fake), pacer, []))
+    await wait_until(lambda: len(frames) >= 2)
+    # The interrupt: cancel the answer, drop what is queued. Both in one step of the
+    # event loop, so the answer cannot submit anything in between.
+    task.cancel()
+    pacer.drop_pending()
+    sent = len(frames)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.3)
+    assert len(frames) <= sent + 1
+    await wait_until(lambda: fake.active_streams == 0, timeout=1.0)
+    await pacer.aclose()
+
+
+# --- server-sent events ---------------------------------------------------------------------
+
+
+def test_the_sse_decoder_follows_the_standard():
+    stream = (
+        b"\xef\xbb\xbf: comment\r\n"
+        b'event: message\r\nid: 1\r\ndata: {"a":\r\ndata:1}\r\n\r\n'
+        b"data:no-space\n\n"
+        b"data: one\rdata: two\r\r"
+        b"retry: 5\n\n"  # no data: no event
+        b"data: tail-without-blank-line"
+    )
+    events = SseDecoder().feed(stream)
+    assert events == ['{"a":\n1}', "no-space", "one\ntwo"]
+    decoder = SseDecoder()
+    split = [e for i in range(len(stream)) for e in decoder.feed(stream[i : i + 1])]
+    assert split == events
+    assert decoder.end() == "tail-without-blank-line"
+
+
+@given(st.lists(st.text(max_size=20), max_size=5), st.data())
+@settings(max_examples=100, deadline=None)
+def test_sse_decoding_does_not_depend_on_read_boundaries(values, data):
+    line_end = data.draw(st.sampled_from([b"\n", b"\r\n", b"\r"]))
+    stream = b"".join(
+        b"data: " + v.replace("\r", "").replace("\n", "").encode() + line_end * 2 for v in values
+    )
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    decoder = SseDecoder()
+    events = []
+    for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        events += decoder.feed(stream[a:b])
+    expected = [v.replace("\r", "").replace("\n", "") for v in values]
+    assert events == expected
+
+
+# --- sentences ------------------------------------------------------------------------------
+
+
+def split_all(text: str, max_chars: int = 300) -> list[str]:
+    splitter = SentenceSplitter(max_chars)
+    pieces = splitter.feed(text)
+    rest = splitter.flush()
+    return pieces + ([rest] if rest else [])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hello there. How are you? Fine!", ["Hello there. ", "How are you? ", "Fine!"]),
+        ("Dr. Smith met Mr. Jones. Then", ["Dr. Smith met Mr. Jones. ", "Then"]),
+        ("Use e.g. a map, i.e. paper. Done.", ["Use e.g. a map, i.e. paper. ", "Done."]),
+        ("Pi is 3.14 today. Yes.", ["Pi is 3.14 today. ", "Yes."]),
+        ("The U.S. Army. J. R. R. Tolkien.", ["The U.S. Army. ", "J. R. R. Tolkien."]),
+        ("Well... maybe not. Or… Yes.", ["Well... maybe not. ", "Or… ", "Yes."]),
+        ("东京很大。你去过吗？去过！", ["东京很大。", "你去过吗？", "去过！"]),
+        ("「行こう。」と言った。", ["「行こう。」", "と言った。"]),
+        ('He said "Stop." Then left.', ['He said "Stop." ', "Then left."]),
+        ("Wow!! Really?! Yes.", ["Wow!! ", "Really?! ", "Yes."]),
+        ("Steps:\n\n1. Open it.\n2. Close it.", ["Steps:\n\n", "1. Open it.\n", "2. Close it."]),
+        ("A heading\n\nbody text", ["A heading\n\n", "body text"]),
+        ("a wrapped\nline continues. Next", ["a wrapped\nline continues. ", "Next"]),
+        ("In 2024. The end", ["In 2024. ", "The end"]),
+        ("Trailing space after the end.  ", ["Trailing space after the end.  "]),
+    ],
+)
+def test_sentences_end_where_a_reader_would_pause(text, expected):
+    assert split_all(text) == expected
+
+
+def test_a_sentence_is_released_as_soon_as_the_next_word_starts():
+    splitter = SentenceSplitter()
+    assert splitter.feed("It is 3.") == []  # 3.14? the next character decides
+    assert splitter.feed("14 now.") == []
+    assert splitter.feed(" ") == []  # "now. " may still be "now. but"
+    assert splitter.feed("Next") == ["It is 3.14 now. "]
+    assert splitter.feed(" one") == []
+    assert splitter.flush() == "Next one"
+    assert splitter.flush() is None
+
+
+def test_a_long_sentence_is_cut_at_its_last_space():
+    words = " ".join(["word"] * 200)  # 999 characters without a sentence end
+    pieces = split_all(words, max_chars=300)
+    assert "".join(pieces) == words
+    assert all(len(p) <= 300 for p in pieces)
+    assert all(p.endswith(" ") for p in pieces[:-1])
+    assert len(pieces[0]) > 250
+
+
+def test_text_without_spaces_is_cut_after_a_comma_or_anywhere():
+    cjk = "很长的句子，" * 80
+    pieces = split_all(cjk, max_chars=50)
+    assert "".join(pieces) == cjk
+    assert all(p.endswith("，") for p in pieces[:-1])
+    blob = "x" * 120
+    assert split_all(blob, max_chars=50) == ["x" * 50, "x" * 50, "x" * 20]
+
+
+SENTENCEY = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list("ab Dr.e.g!?…。！？」\"')\n\t 31")),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=200,
+)
+
+
+@given(SENTENCEY, st.lists(st.integers(0, 200), max_size=10), st.integers(2, 60))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_sentences_reassemble_exactly_whatever_the_token_boundaries(text, cuts, max_chars):
+    bounds = sorted({min(c, len(text)) for c in cuts})
+    chunks = [text[a:b] for a, b in zip([0, *bounds], [*bounds, len(text)], strict=True)]
+    splitter = SentenceSplitter(max_chars)
+    pieces = [p for chunk in chunks for p in splitter.feed(chunk)]
+    rest = splitter.flush()
+    if rest is not None:
+        pieces.append(rest)
+    assert "".join(pieces) == text
+    assert all(pieces) and all(len(p) <= max_chars for p in pieces)
+    # Decisions depend only on the text, never on how it was cut into tokens.
+    assert pieces == split_all(text, max_chars)
+
+
+# --- conversation ---------------------------------------------------------------------------
+
+
+def test_the_conversation_renders_system_first_then_turns():
+    talk = Conversation("Be brief.")
+    talk.add_user("Hi")
+    talk.add_assistant("Hello!")
+    talk.add_user("Where is the exit?")
+    assert talk.messages() == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Where is the exit?"},
+    ]
+
+
+def test_a_cut_answer_is_marked_and_an_empty_one_is_left_out():
+    talk = Conversation("Be brief.")
+    talk.add_user("Tell me a story")
+    talk.add_assistant("Once upon a ", cut=True)
+    talk.add_user("Shorter please")
+    talk.add_assistant("", cut=True)  # interrupted before a word
+    talk.add_user("Hello?")
+    assert talk.messages()[1:] == [
+        {"role": "user", "content": "Tell me a story"},
+        {"role": "assistant", "content": "Once upon a…"},
+        # Roles alternate: two questions in a row become one message.
+        {"role": "user", "content": "Shorter please\n\nHello?"},
+    ]
+
+
+def test_the_oldest_turns_are_dropped_first_to_fit_the_budget():
+    talk = Conversation("S" * 40, token_budget=200)  # the system prompt: 10 + 4 tokens
+    for i in range(30):
+        talk.add_user(f"question {i:02d} " + "q" * 40)
+        talk.add_assistant(f"answer {i:02d} " + "a" * 60)
+    talk.add_user("the newest question")
+    messages = talk.messages()
+    assert estimate_messages_tokens(messages) <= 200
+    assert messages[0]["role"] == "system"
+    assert messages[1]["role"] == "user"  # history starts with a question
+    assert messages[-1] == {"role": "user", "content": "the newest question"}
+    kept = [m["content"][:11] for m in messages[1:-1] if m["role"] == "user"]
+    assert kept and kept == sorted(kept) and kept[-1] == "question 29"
+    assert "question 00" not in kept
+
+
+def test_the_newest_question_is_kept_and_truncated_if_it_alone_overflows():
+    talk = Conversation("Be brief.", token_budget=100)
+    talk.add_user("old question")
+    talk.add_assistant("old answer")
+    talk.add_user("x" * 2000)
+    messages = talk.messages()
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert messages[0]["content"] == "Be brief."
+    assert messages[1]["content"] == "x" * len(messages[1]["content"])
+    assert estimate_messages_tokens(messages) <= 100
+
+
+def test_token_estimates():
+    assert estimate_tokens("") == 0
+    assert estimate_tokens("abcd") == 1
+    assert estimate_tokens("abcde") == 2
+    assert estimate_messages_tokens([{"role": "user", "content": "abcd"}]) == 1 + MESSAGE_OVERHEAD
+
+
+# --- the answer cache's key ------------------------------------------------------------------
+
+
+def test_the_cache_key_ignores_case_spacing_and_trailing_punctuation():
+    base = cache_key("ada", "What are the opening hours?")
+    assert base == cache_key("ada", "  what are   the OPENING hours ")
+    assert base == cache_key("ada", "What are the opening hours?!…")
+    assert base == cache_key("ada", "ＷＨＡＴ are the opening hours？")  # full-width
+    assert base != cache_key("cleo", "What are the opening hours?")
+    assert base != cache_key("ada", "What are the closing hours?")
+    assert base != cache_key("ada", "What are the opening hours?", salt="new prompt")
+    assert len(base) == 64 and int(base, 16) >= 0
