@@ -200,6 +200,21 @@ HEARTBEAT_INTERVAL = env.float("HEARTBEAT_INTERVAL", default=15.0)
 # `manage.py reap_sessions` does one pass, for cron).
 REAPER_INTERVAL = env.float("REAPER_INTERVAL", default=60.0)
 
+# --- Your own LLM (optional) ---------------------------------------------------
+# An OpenAI-compatible chat-completions endpoint (vLLM, Ollama, llama.cpp, OpenAI).
+LLM_BASE_URL = env.str("LLM_BASE_URL", default="")
+LLM_API_KEY = env.str("LLM_API_KEY", default="")
+LLM_MODEL = env.str("LLM_MODEL", default="")
+LLM_CONNECT_TIMEOUT = env.float("LLM_CONNECT_TIMEOUT", default=5.0)
+LLM_READ_TIMEOUT = env.float("LLM_READ_TIMEOUT", default=30.0)
+LLM_RETRIES = env.int("LLM_RETRIES", default=2)
+LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=400)
+LLM_CONTEXT_TOKENS = env.int("LLM_CONTEXT_TOKENS", default=3000)
+LLM_TOKENS_PER_SESSION = env.int("LLM_TOKENS_PER_SESSION", default=30000)
+LLM_TOKENS_PER_DAY = env.int("LLM_TOKENS_PER_DAY", default=200000)
+# Seconds to keep the answer to a preset's identical first question (0: no cache).
+LLM_CACHE_TTL = env.int("LLM_CACHE_TTL", default=0)
+
 # --- Page -------------------------------------------------------------------
 # Agora's SDK reports events to Agora's servers unless told not to.
 AGORA_EVENT_REPORT = env.bool("AGORA_EVENT_REPORT", default=False)

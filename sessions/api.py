@@ -18,6 +18,7 @@ from ninja.utils import check_csrf
 from pydantic import ConfigDict, StrictInt
 
 from . import catalog, lifecycle, presence
+from .answers import llm_enabled
 from .errors import ApiError, api_error_response, error_response
 from .models import AvatarPreset, AvatarSession, CloseReason, SessionEvent, Status, VoicePreset
 from .principals import (
@@ -292,7 +293,10 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
         raise ApiError(
             422, "invalid_duration", f"duration must be between {low} and {high} seconds."
         )
-    mode = payload.mode or preset.mode
+    # A preset that answers with our LLM runs in retelling mode (the avatar speaks our
+    # answer) unless the caller asks for the avatar's own dialogue mode.
+    use_llm = preset.use_llm and llm_enabled() and payload.mode != 2
+    mode = 1 if use_llm else (payload.mode or preset.mode)
     session = await lifecycle.open_session(
         _principal(request),
         preset=preset,
@@ -300,6 +304,7 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
         language=language,
         mode=mode,
         duration=min(duration, high),
+        use_llm=use_llm,
     )
     return Reply(201, _session_out(request, session))
 

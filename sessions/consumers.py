@@ -25,7 +25,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from . import catalog, lifecycle, limits, presence, protocol
+from . import answers, catalog, lifecycle, limits, presence, protocol
 from .errors import ApiError
 from .models import AvatarSession, CloseReason, SessionEvent, Status, TranscriptEntry
 from .principals import (
@@ -81,13 +81,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.pacer: protocol.Pacer | None = None
         self.watch: asyncio.Task | None = None
+        self.answerer: answers.Answerer | None = None
         self.joined = False
         principal = await resolve_principal(self.scope)
         if principal is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.session_id = str(self.scope["url_route"]["kwargs"]["session_id"])
-        session = await AvatarSession.objects.filter(pk=self.session_id).afirst()
+        session = (
+            await AvatarSession.objects.select_related("preset").filter(pk=self.session_id).afirst()
+        )
         if session is None or not principal.can_see(session):
             await self.close(code=CLOSE_NOT_FOUND)
             return
@@ -109,6 +112,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.voice_id, self.language, self.mode = session.voice_id, session.language, session.mode
         self.pending_params: dict[str, dict[str, Any]] = {}
         self.interrupted = False
+        if session.use_llm and answers.llm_enabled() and not self.observer:
+            self.answerer = answers.Answerer(
+                session_id=self.session_id,
+                principal_key=principal.key,
+                preset_slug=session.preset_slug,
+                system_prompt=session.preset.system_prompt if session.preset else "",
+                pacer=self.pacer,
+                emit=self._fan_out,
+            )
+            await self.answerer.load_history()
         self.frames_sent = 0
         self.bytes_sent = 0
         await self._send_session(session)
@@ -128,6 +141,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.watch is not None:
             self.watch.cancel()
+        if self.answerer is not None:
+            await self.answerer.aclose()
         if self.pacer is not None:
             await self.pacer.aclose()
         if self.joined:
@@ -199,6 +214,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if not text.strip():
             raise ApiError(400, "empty_message", "The message is empty.")
         await limits.check_chat(self.session_id, text)
+        if self._llm_answers():
+            await limits.check_llm_budget(self.session_id, self.principal.key)
         mid = protocol.new_mid()
         # Recorded before it is sent: what the user said is never lost.
         await TranscriptEntry.objects.acreate(
@@ -208,19 +225,36 @@ class SessionConsumer(AsyncWebsocketConsumer):
             chat_count=F("chat_count") + 1
         )
         await self._transcript("user", mid, text, final=True)
+        if self._llm_answers():
+            assert self.answerer is not None
+            if self.answerer.answering:
+                # A new message cuts the answer in progress short, as a person would.
+                await self._interrupt_avatar("new message")
+            await self.answerer.start(text)
+            return
         frames = protocol.chat_frames(text, mid=mid, budget=settings.STREAM_FRAME_BUDGET)
         assert self.pacer is not None
         self.pacer.submit(frames)
 
+    def _llm_answers(self) -> bool:
+        """Our LLM answers in retelling mode; in dialogue mode the avatar's own does."""
+        return self.answerer is not None and self.mode == 1
+
     async def on_interrupt(self, message: dict[str, Any]) -> None:
+        await self._interrupt_avatar("interrupt")
+
+    async def _interrupt_avatar(self, why: str) -> None:
+        """Stop the answer in progress: the LLM stream (if any), the frames not yet
+        released, and the avatar's speech."""
         assert self.pacer is not None
-        dropped = self.pacer.drop_pending()
+        # Synchronous up to the submit: nothing of the old answer can slip in between.
+        dropped = self.answerer.cancel() if self.answerer else self.pacer.drop_pending()
         self.interrupted = True
         mid = protocol.new_mid()
         self.pending_params[mid] = {"cmd": "interrupt"}
         self.pacer.submit([protocol.interrupt_frame(mid=mid)])
         await lifecycle.record_event(
-            self.session_id, SessionEvent.Kind.COMMAND, "interrupt", dropped_frames=dropped
+            self.session_id, SessionEvent.Kind.COMMAND, "interrupt", why=why, dropped_frames=dropped
         )
 
     async def on_set_params(self, message: dict[str, Any]) -> None:
@@ -297,6 +331,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if not msg.mid:
             return
         role = "user" if msg.sender == "user" else "avatar"
+        if role == "avatar" and self._llm_answers():
+            return  # the avatar speaking our LLM's answer: streamed into the transcript already
         if (
             role == "user"
             and await TranscriptEntry.objects.filter(
@@ -331,6 +367,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         open_lines = TranscriptEntry.objects.filter(
             session_id=self.session_id, role="avatar", final=False
         )
+        if self.answerer is not None and self.answerer.mid:
+            open_lines = open_lines.exclude(mid=self.answerer.mid)  # its own to finish
         mids = [mid async for mid in open_lines.values_list("mid", flat=True)]
         if not mids:
             return

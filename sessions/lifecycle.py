@@ -57,6 +57,7 @@ async def open_session(
     language: str,
     mode: int,
     duration: int,
+    use_llm: bool = False,
 ) -> AvatarSession:
     """Reserve limits, create the upstream session and record it. Raises ApiError."""
     provider = get_provider()
@@ -72,7 +73,7 @@ async def open_session(
         language=language,
         mode=mode,
         background_url=preset.background_url,
-        use_llm=preset.use_llm,
+        use_llm=use_llm,
         duration=duration,
     )
     # Concurrency first: a refused attempt must not burn the hourly quota.

@@ -107,3 +107,35 @@ async def check_chat(session_id: str, text: str) -> None:
         60,
         "Too many messages this minute",
     )
+
+
+def _llm_keys(session_id: str, principal_key: str) -> tuple[str, str]:
+    day = int(time.time() // 86400)
+    return f"llm-tokens:session:{session_id}", f"llm-tokens:principal:{principal_key}:{day}"
+
+
+async def check_llm_budget(session_id: str, principal_key: str) -> None:
+    """Refuse a new LLM answer once the session's or the principal's daily tokens are spent."""
+    session_key, principal_day_key = _llm_keys(session_id, principal_key)
+    if (await cache.aget(session_key) or 0) >= settings.LLM_TOKENS_PER_SESSION:
+        raise LimitExceeded(
+            "llm_session_tokens",
+            "This session has used up its answers from the assistant; start a new session.",
+            retry_after=60,
+        )
+    if (await cache.aget(principal_day_key) or 0) >= settings.LLM_TOKENS_PER_DAY:
+        now = time.time()
+        raise LimitExceeded(
+            "llm_daily_tokens",
+            "You have used up today's answers from the assistant; please come back tomorrow.",
+            retry_after=(int(now // 86400) + 1) * 86400 - now,
+        )
+
+
+async def spend_llm_tokens(session_id: str, principal_key: str, tokens: int) -> None:
+    for key, ttl in zip(_llm_keys(session_id, principal_key), (86400, 2 * 86400), strict=True):
+        await cache.aadd(key, 0, timeout=ttl)
+        try:
+            await cache.aincr(key, tokens)
+        except ValueError:
+            await cache.aset(key, tokens, timeout=ttl)

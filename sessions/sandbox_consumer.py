@@ -13,6 +13,8 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from .answers import DEFAULT_SYSTEM_PROMPT, llm_config, llm_enabled
+from .llm import Conversation, LlmError, stream_chat
 from .providers.sandbox import channel_for_token, group_for_channel, live_channel
 from .sandbox_avatar import SandboxAvatar
 
@@ -20,6 +22,26 @@ log = logging.getLogger("avatarsite.sandbox")
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_ENDED = 4410
+
+
+def _llm_answer():
+    """The sandbox's stand-in for AKool's own dialogue LLM: the operator's LLM, asked for
+    the whole answer (as the real avatar's LLM answers inside the avatar)."""
+    conversation = Conversation(DEFAULT_SYSTEM_PROMPT)
+
+    async def answer(question: str) -> str:
+        conversation.add_user(question)
+        try:
+            reply = "".join(
+                [piece async for piece in stream_chat(llm_config(), conversation.messages())]
+            )
+        except LlmError as exc:
+            log.warning("sandbox: the LLM failed (%s); answering with an apology", exc.code)
+            reply = "Sorry, I could not think of an answer just now. Please ask me again."
+        conversation.add_assistant(reply)
+        return reply
+
+    return answer
 
 
 class SandboxAvatarConsumer(AsyncWebsocketConsumer):
@@ -43,6 +65,7 @@ class SandboxAvatarConsumer(AsyncWebsocketConsumer):
         self.avatar = SandboxAvatar(
             self._send_frame,
             mode=info.get("mode", 2),
+            answer=_llm_answer() if llm_enabled() else None,  # else its built-in responder
             words_per_second=settings.SANDBOX_WORDS_PER_SECOND,
         )
 

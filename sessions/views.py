@@ -13,6 +13,7 @@ from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.templatetags.static import static
 
+from .answers import llm_enabled
 from .models import AvatarSession
 
 
@@ -25,7 +26,7 @@ def page_config(request: HttpRequest) -> dict:
         "agoraSdkUrl": static("vendor/agora/AgoraRTC_N-production.esm.mjs"),
         "agoraEventReport": settings.AGORA_EVENT_REPORT,
         "cameraEnabled": settings.CAMERA_ENABLED,
-        "llmAvailable": False,
+        "llmAvailable": llm_enabled(),
         "defaultDuration": settings.SESSION_DEFAULT_DURATION,
         "maxDuration": settings.SESSION_MAX_DURATION,
         "minDuration": settings.SESSION_MIN_DURATION,

@@ -1,0 +1,205 @@
+"""Answers from the operator's LLM, streamed into a session as the avatar's speech.
+
+The consumer hands each user message of an LLM session to an `Answerer`. The answer
+streams in; each piece goes to the transcript at once, each completed sentence goes to
+the pacer at once (as its own chat message), so the avatar starts speaking on the first
+sentence instead of after the whole answer. A new message or an interrupt cancels the
+answer: the LLM stream is closed and the frames not yet released are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+
+from . import limits, protocol
+from .errors import ApiError
+from .llm import (
+    Conversation,
+    LlmConfig,
+    LlmError,
+    SentenceSplitter,
+    cache_key,
+    estimate_messages_tokens,
+    estimate_tokens,
+    stream_chat,
+)
+from .models import TranscriptEntry
+
+log = logging.getLogger("avatarsite.answers")
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a friendly assistant speaking through a video avatar. Answer in a few short, "
+    "spoken sentences; no lists, no markdown."
+)
+
+
+def llm_enabled() -> bool:
+    return bool(settings.LLM_BASE_URL)
+
+
+def llm_config() -> LlmConfig:
+    return LlmConfig(
+        base_url=settings.LLM_BASE_URL,
+        api_key=settings.LLM_API_KEY,
+        model=settings.LLM_MODEL,
+        connect_timeout=settings.LLM_CONNECT_TIMEOUT,
+        read_timeout=settings.LLM_READ_TIMEOUT,
+        retries=settings.LLM_RETRIES,
+        max_tokens=settings.LLM_MAX_TOKENS,
+    )
+
+
+async def _replay(text: str) -> AsyncIterator[str]:
+    """A cached answer, fed through the same path as a streamed one."""
+    yield text
+
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Answerer:
+    """One session's conversation with the LLM (one per socket that talks)."""
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        principal_key: str,
+        preset_slug: str,
+        system_prompt: str,
+        pacer: protocol.Pacer,
+        emit: Emit,
+    ) -> None:
+        self.session_id = session_id
+        self.principal_key = principal_key
+        self.preset_slug = preset_slug
+        self.pacer = pacer
+        self.emit = emit  # sends a message to the page (and the session's other sockets)
+        self.conversation = Conversation(
+            system_prompt or DEFAULT_SYSTEM_PROMPT, token_budget=settings.LLM_CONTEXT_TOKENS
+        )
+        self.task: asyncio.Task | None = None
+        self.mid: str | None = None  # the transcript line of the answer in progress
+
+    async def load_history(self) -> None:
+        """Rebuild the conversation from the transcript (a reconnect, another process)."""
+        async for entry in TranscriptEntry.objects.filter(session_id=self.session_id).order_by(
+            "created_at", "id"
+        ):
+            if entry.role == "user":
+                self.conversation.add_user(entry.text)
+            else:
+                self.conversation.add_assistant(entry.text, cut=entry.cut)
+
+    @property
+    def answering(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def cancel(self) -> int:
+        """Stop the answer in progress and drop its frames not yet released. Synchronous,
+        so the answer cannot submit another sentence in between. Returns frames dropped."""
+        if self.answering:
+            assert self.task is not None
+            self.task.cancel()
+        return self.pacer.drop_pending()
+
+    async def start(self, text: str) -> None:
+        """Answer `text` (already recorded as the user's line). Refuses over budget."""
+        await limits.check_llm_budget(self.session_id, self.principal_key)
+        first_question = not self.conversation.turns
+        self.conversation.add_user(text)
+        self.mid = protocol.new_mid()
+        self.task = asyncio.get_running_loop().create_task(self._answer(text, first_question))
+
+    async def _answer(self, question: str, first_question: bool) -> None:
+        mid = self.mid
+        assert mid is not None
+        messages = self.conversation.messages()
+        key = None
+        cached = None
+        if first_question and settings.LLM_CACHE_TTL > 0:
+            key = "llm-answer:" + cache_key(
+                self.preset_slug,
+                question,
+                salt=f"{self.conversation.system_prompt}\n{settings.LLM_MODEL}",
+            )
+            cached = await cache.aget(key)
+        await TranscriptEntry.objects.acreate(
+            session_id=self.session_id, role="avatar", mid=mid, text="", final=False
+        )
+        splitter = SentenceSplitter()
+        said: list[str] = []
+        try:
+            source = _replay(cached) if cached else stream_chat(llm_config(), messages)
+            async with contextlib.aclosing(source) as pieces:
+                async for piece in pieces:
+                    said.append(piece)
+                    self._speak(splitter.feed(piece))
+                    await self._show(mid, piece)
+            self._speak([splitter.flush() or ""])
+        except asyncio.CancelledError:
+            await self._finish(mid, said, cut=True)
+            raise
+        except LlmError as exc:
+            await self._finish(mid, said, cut=True)
+            log.warning("session %s: LLM failed: %s", self.session_id, exc.code)
+            message = exc.message
+            if said and "cut short" not in message:
+                message += " The answer was cut short."
+            await self.emit({"type": "error", "code": exc.code, "message": message})
+            return
+        answer = "".join(said)
+        await self._finish(mid, said, cut=False)
+        spent = estimate_messages_tokens(messages) + estimate_tokens(answer)
+        await limits.spend_llm_tokens(self.session_id, self.principal_key, spent)
+        if key and not cached and answer.strip():
+            await cache.aset(key, answer, timeout=settings.LLM_CACHE_TTL)
+
+    def _speak(self, sentences: list[str]) -> None:
+        for sentence in sentences:
+            if sentence.strip():
+                self.pacer.submit(
+                    protocol.chat_frames(sentence, budget=settings.STREAM_FRAME_BUDGET)
+                )
+
+    async def _show(self, mid: str, piece: str) -> None:
+        await TranscriptEntry.objects.filter(
+            session_id=self.session_id, role="avatar", mid=mid
+        ).aupdate(text=Concat(F("text"), Value(piece)))
+        await self.emit(
+            {"type": "transcript", "role": "avatar", "mid": mid, "text": piece, "final": False}
+        )
+
+    async def _finish(self, mid: str, said: list[str], *, cut: bool) -> None:
+        # Shielded: this runs while the task is being cancelled, and what was already
+        # said must still be recorded as said (and as cut).
+        async def finish() -> None:
+            text = "".join(said)
+            self.conversation.add_assistant(text, cut=cut)
+            lines = TranscriptEntry.objects.filter(session_id=self.session_id, mid=mid)
+            if text:
+                await lines.aupdate(final=True, cut=cut)
+            else:
+                await lines.adelete()  # nothing was said: no empty line
+            await self.emit(
+                {"type": "transcript", "role": "avatar", "mid": mid, "text": "", "final": True}
+                | ({"cut": True} if cut else {})
+            )
+
+        await asyncio.shield(finish())
+
+    async def aclose(self) -> None:
+        if self.answering:
+            assert self.task is not None
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ApiError):
+                await self.task
