@@ -115,6 +115,10 @@ class Answerer:
     async def start(self, text: str) -> None:
         """Answer `text` (already recorded as the user's line). Refuses over budget."""
         await limits.check_llm_budget(self.session_id, self.principal_key)
+        if self.task is not None and not self.task.done():
+            # A cancelled answer records what it said before the next question goes in,
+            # so the conversation keeps its order.
+            await asyncio.wait({self.task})
         first_question = not self.conversation.turns
         self.conversation.add_user(text)
         self.mid = protocol.new_mid()
@@ -147,10 +151,10 @@ class Answerer:
                     await self._show(mid, piece)
             self._speak([splitter.flush() or ""])
         except asyncio.CancelledError:
-            await self._finish(mid, said, cut=True)
+            await self._finish(mid, said, messages, cut=True, spent=not cached)
             raise
         except LlmError as exc:
-            await self._finish(mid, said, cut=True)
+            await self._finish(mid, said, messages, cut=True, spent=not cached)
             log.warning("session %s: LLM failed: %s", self.session_id, exc.code)
             message = exc.message
             if said and "cut short" not in message:
@@ -158,11 +162,9 @@ class Answerer:
             await self.emit({"type": "error", "code": exc.code, "message": message})
             return
         answer = "".join(said)
-        await self._finish(mid, said, cut=False)
-        spent = estimate_messages_tokens(messages) + estimate_tokens(answer)
-        await limits.spend_llm_tokens(self.session_id, self.principal_key, spent)
         if key and not cached and answer.strip():
             await cache.aset(key, answer, timeout=settings.LLM_CACHE_TTL)
+        await self._finish(mid, said, messages, cut=False, spent=not cached)
 
     def _speak(self, sentences: list[str]) -> None:
         for sentence in sentences:
@@ -179,11 +181,16 @@ class Answerer:
             {"type": "transcript", "role": "avatar", "mid": mid, "text": piece, "final": False}
         )
 
-    async def _finish(self, mid: str, said: list[str], *, cut: bool) -> None:
+    async def _finish(
+        self, mid: str, said: list[str], messages: list[dict], *, cut: bool, spent: bool
+    ) -> None:
         # Shielded: this runs while the task is being cancelled, and what was already
-        # said must still be recorded as said (and as cut).
+        # said must still be recorded as said (and as cut), and paid for.
         async def finish() -> None:
             text = "".join(said)
+            if spent:
+                tokens = estimate_messages_tokens(messages) + estimate_tokens(text)
+                await limits.spend_llm_tokens(self.session_id, self.principal_key, tokens)
             self.conversation.add_assistant(text, cut=cut)
             lines = TranscriptEntry.objects.filter(session_id=self.session_id, mid=mid)
             if text:
