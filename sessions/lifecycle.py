@@ -100,7 +100,8 @@ async def open_session(
         upstream = await provider.create_session(request)
     except ProviderError as exc:
         await _fail(session, exc.message)
-        raise ApiError(exc.status, exc.code, f"The avatar service refused: {exc.message}") from exc
+        # The provider's message is already for a person (AKool's own msg included).
+        raise ApiError(exc.status, exc.code, exc.message) from exc
 
     try:
         now = timezone.now()

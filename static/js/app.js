@@ -809,7 +809,9 @@ function addAck(m) {
   el.acks.prepend(li);
   while (el.acks.children.length > MAX_ACKS) el.acks.lastElementChild.remove();
   if (m.ok) {
-    if (el.status.textContent.startsWith("Applying")) setStatus(`${m.cmd} done.`);
+    if (/^(Applying|Interrupting)/.test(el.status.textContent)) {
+      setStatus(m.cmd === "interrupt" ? "Interrupted." : `${m.cmd} done.`);
+    }
   } else {
     setStatus("");
     showError(`The avatar refused ${m.cmd}${m.message ? `: ${m.message}` : ""}.`, "command_failed");
