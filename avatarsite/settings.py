@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "sessions.security.SiteCSPMiddleware",
 ]
 
 ROOT_URLCONF = "avatarsite.urls"
@@ -220,6 +221,35 @@ LLM_CACHE_TTL = env.int("LLM_CACHE_TTL", default=0)
 AGORA_EVENT_REPORT = env.bool("AGORA_EVENT_REPORT", default=False)
 CAMERA_ENABLED = env.bool("CAMERA_ENABLED", default=False)
 
+# --- Content-Security-Policy (django-csp) -------------------------------------
+# The page loads only its own scripts and styles (the Agora SDK is served from here),
+# talks to its own API and sockets, and to Agora's edge servers for audio and video.
+CSP_EXTRA_CONNECT_SRC = env.list("CSP_EXTRA_CONNECT_SRC", default=[])
+CSP_IMG_SRC = env.list("CSP_IMG_SRC", default=["'self'", "data:", "https:"])
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", "'wasm-unsafe-eval'"],
+        "style-src": ["'self'"],
+        "img-src": CSP_IMG_SRC,
+        "media-src": ["'self'", "blob:", "mediastream:", "https:"],
+        "connect-src": [
+            "'self'",
+            "https://*.agora.io",
+            "wss://*.agora.io",
+            "https://*.sd-rtn.com",
+            "wss://*.sd-rtn.com",
+            *CSP_EXTRA_CONNECT_SRC,
+        ],
+        "worker-src": ["'self'", "blob:"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
@@ -238,5 +268,5 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

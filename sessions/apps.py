@@ -7,3 +7,6 @@ class AvatarSessionsConfig(AppConfig):
     label = "avatar_sessions"
     verbose_name = "Avatar sessions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import revocation  # noqa: F401  (connects its signal receivers)

@@ -25,13 +25,14 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from . import answers, catalog, lifecycle, limits, presence, protocol
+from . import answers, catalog, lifecycle, limits, presence, protocol, revocation
 from .errors import ApiError
 from .models import AvatarSession, CloseReason, SessionEvent, Status, TranscriptEntry
 from .principals import (
     Principal,
     anonymous_allowed,
     bearer_from_header,
+    still_valid,
     token_principal,
     user_principal,
     visitor_principal,
@@ -69,6 +70,15 @@ async def resolve_principal(scope: dict[str, Any]) -> Principal | None:
     return None
 
 
+def _principal_groups(principal: Principal) -> list[str]:
+    groups = []
+    if principal.user is not None:
+        groups.append(revocation.user_group(principal.user.pk))
+    if principal.token_id is not None:
+        groups.append(revocation.token_group(principal.token_id))
+    return groups
+
+
 def _dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, cls=DjangoJSONEncoder, ensure_ascii=False)
 
@@ -79,6 +89,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     observer: bool  # staff watching someone else's session: read-only
 
     async def connect(self) -> None:
+        self.principal_groups: list[str] = []
         self.pacer: protocol.Pacer | None = None
         self.watch: asyncio.Task | None = None
         self.answerer: answers.Answerer | None = None
@@ -104,6 +115,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_ENDED)
             return
         await self.channel_layer.group_add(self.group, self.channel_name)
+        self.principal_groups = _principal_groups(principal)
+        for group in self.principal_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
         self.joined = True
         # A socket of the session is back: a close pending after a beacon or a
         # disconnect sees the new marker and stands down.
@@ -147,6 +161,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.pacer.aclose()
         if self.joined:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            for group in self.principal_groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
             if await presence.left(self.session_id) == 0 and not self.observer:
                 # The last socket went without a goodbye (or with one: closing an
                 # ended session is a no-op). Close unless someone reconnects in time.
@@ -470,6 +486,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if event["status"] in (Status.CLOSED, Status.FAILED):
             await self.close(code=CLOSE_ENDED)
 
+    async def principal_revoked(self, event: dict[str, Any]) -> None:
+        await self._error("access_revoked", event.get("why") or "Your access was revoked.")
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
     async def _watch(self, session: AvatarSession) -> None:
         """Keep the session's heartbeat going while this socket is open, and close the
         session when its time is up."""
@@ -479,6 +499,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
             if left <= 0:
                 break
             await asyncio.sleep(min(left, settings.HEARTBEAT_INTERVAL))
+            # Revocations by bulk update send no signal: re-check now and then.
+            if not await database_sync_to_async(still_valid)(self.principal):
+                await self.principal_revoked({"why": "Your access was revoked."})
+                return
             await presence.heartbeat(self.session_id)
         try:
             await lifecycle.close_session(self.session_id, CloseReason.EXPIRED)
