@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP through Django, websockets through Channels."""
 
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -17,6 +18,14 @@ router = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_app
 
 
 async def application(scope, receive, send):
-    # Daphne has no start-up hook: the first connection starts this process's reaper.
+    # Any other ASGI server: the first connection starts this process's reaper.
     ensure_started()
     return await router(scope, receive, send)
+
+
+# Daphne has no start-up hook for applications, but it runs Twisted on an asyncio loop
+# it created before importing us: queue the reaper's start on that loop, so a restarted
+# process reaps even before anyone connects.
+_daphne = sys.modules.get("daphne.server")
+if _daphne is not None and hasattr(_daphne, "twisted_loop"):
+    _daphne.twisted_loop.call_soon_threadsafe(ensure_started)

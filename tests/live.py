@@ -54,7 +54,7 @@ class LiveServer:
         self.manage("migrate", "--noinput")
         self.manage("seed_demo")
         daphne = Path(sys.executable).with_name("daphne")
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [
                 str(daphne),
@@ -81,6 +81,12 @@ class LiveServer:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError("daphne did not start in 30 s")
+
+    def kill(self) -> None:
+        """kill -9: no goodbye, no cleanup, as in a crash."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
