@@ -138,6 +138,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.answerer.load_history()
         self.frames_sent = 0
         self.bytes_sent = 0
+        self.chats = 0
         await self._send_session(session)
         async for entry in session.transcript.order_by("created_at", "id"):
             await self._send(
@@ -171,8 +172,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
                         self.session_id, await presence.marker(self.session_id)
                     )
                 )
-            if self.frames_sent:
+            if self.frames_sent or self.chats:
+                # Counters are kept here and written once, not per message.
                 await AvatarSession.objects.filter(pk=self.session_id).aupdate(
+                    chat_count=F("chat_count") + self.chats,
                     frames_sent=F("frames_sent") + self.frames_sent,
                     bytes_sent=F("bytes_sent") + self.bytes_sent,
                 )
@@ -233,12 +236,17 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self._llm_answers():
             await limits.check_llm_budget(self.session_id, self.principal.key)
         mid = protocol.new_mid()
-        # Recorded before it is sent: what the user said is never lost.
+        self.chats += 1
+        if not self._llm_answers():
+            # The frames go first (the pacer releases them from its own task), so the
+            # first one is on its way while the line is recorded: the database write is
+            # off the path to the avatar's ear.
+            assert self.pacer is not None
+            self.pacer.submit(
+                protocol.chat_frames(text, mid=mid, budget=settings.STREAM_FRAME_BUDGET)
+            )
         await TranscriptEntry.objects.acreate(
             session_id=self.session_id, role="user", mid=mid, text=text, final=True
-        )
-        await AvatarSession.objects.filter(pk=self.session_id).aupdate(
-            chat_count=F("chat_count") + 1
         )
         await self._transcript("user", mid, text, final=True)
         if self._llm_answers():
@@ -247,10 +255,6 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 # A new message cuts the answer in progress short, as a person would.
                 await self._interrupt_avatar("new message")
             await self.answerer.start(text)
-            return
-        frames = protocol.chat_frames(text, mid=mid, budget=settings.STREAM_FRAME_BUDGET)
-        assert self.pacer is not None
-        self.pacer.submit(frames)
 
     def _llm_answers(self) -> bool:
         """Our LLM answers in retelling mode; in dialogue mode the avatar's own does."""
