@@ -231,7 +231,7 @@ def _principal(request: HttpRequest) -> Principal:
 async def _visible_session(request: HttpRequest, session_id: uuid.UUID) -> AvatarSession:
     session = await AvatarSession.objects.filter(pk=session_id).afirst()
     # Someone else's session is answered exactly like a missing one: ids leak nothing.
-    if session is None or not _principal(request).can_see(session):
+    if session is None or not await _principal(request).can_see(session):
         raise ApiError(404, "session_not_found", "No such session.")
     return session
 
@@ -348,7 +348,10 @@ async def get_session(request: HttpRequest, session_id: uuid.UUID):
 async def close_session(request: HttpRequest, session_id: uuid.UUID):
     """End the session (upstream too). Closing a closed session is fine."""
     session = await _visible_session(request, session_id)
-    reason = CloseReason.USER if _principal(request).owns(session) else CloseReason.ADMIN
+    principal = _principal(request)
+    if not await principal.can_close(session):
+        raise ApiError(403, "forbidden", "You may watch this session but not close it.")
+    reason = CloseReason.USER if principal.owns(session) else CloseReason.ADMIN
     session = await lifecycle.close_session(session.pk, reason)
     return _session_out(request, session)
 
@@ -359,6 +362,9 @@ async def leave_session(request: HttpRequest, session_id: uuid.UUID):
     a form field). The session closes after a short grace unless a socket of it
     reconnects, so a reload resumes it."""
     session = await _visible_session(request, session_id)
+    if not _principal(request).owns(session):
+        # Only the owner's page leaves; staff end sessions with close (reason "admin").
+        raise ApiError(403, "forbidden", "Only the session's owner can leave it.")
     if session.status != Status.ACTIVE:
         return Reply(202, None)
     await lifecycle.record_event(session.pk, SessionEvent.Kind.INFO, "page left (beacon)")

@@ -102,7 +102,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         session = (
             await AvatarSession.objects.select_related("preset").filter(pk=self.session_id).afirst()
         )
-        if session is None or not principal.can_see(session):
+        if session is None or not await principal.can_see(session):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.principal = principal
@@ -121,7 +121,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.joined = True
         # A socket of the session is back: a close pending after a beacon or a
         # disconnect sees the new marker and stands down.
-        await presence.joined(self.session_id)
+        await presence.joined(self.session_id, owner=not self.observer)
         self.pacer = protocol.Pacer(self._emit_frame, limit=settings.STREAM_BYTES_PER_SECOND)
         self.voice_id, self.language, self.mode = session.voice_id, session.language, session.mode
         self.pending_params: dict[str, dict[str, Any]] = {}
@@ -164,7 +164,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
             for group in self.principal_groups:
                 await self.channel_layer.group_discard(group, self.channel_name)
-            if await presence.left(self.session_id) == 0 and not self.observer:
+            remaining = await presence.left(self.session_id, owner=not self.observer)
+            if remaining == 0 and not self.observer:
                 # The last socket went without a goodbye (or with one: closing an
                 # ended session is a no-op). Close unless someone reconnects in time.
                 lifecycle.in_background(
@@ -507,7 +508,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
             if not await database_sync_to_async(still_valid)(self.principal):
                 await self.principal_revoked({"why": "Your access was revoked."})
                 return
-            await presence.heartbeat(self.session_id)
+            if not self.observer:  # watching staff do not keep a session alive
+                await presence.heartbeat(self.session_id)
         try:
             await lifecycle.close_session(self.session_id, CloseReason.EXPIRED)
         except ApiError as exc:

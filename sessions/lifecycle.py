@@ -244,7 +244,7 @@ async def close_if_abandoned(
     from . import presence
 
     await asyncio.sleep(settings.SESSION_DISCONNECT_GRACE if grace is None else grace)
-    if await presence.marker(session_id) != marker or await presence.sockets(session_id):
+    if await presence.marker(session_id) != marker or await presence.owner_sockets(session_id):
         return  # someone came back: a reload, a flaky network, another tab
     try:
         await close_session(session_id, reason)

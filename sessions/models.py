@@ -189,6 +189,9 @@ class AvatarSession(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["principal", "status"])]
+        # Usage figures (minutes per user and preset) are business data: a permission of
+        # their own, apart from reading the audit.
+        permissions = [("view_usage", "Can view usage reports")]
 
     def __str__(self) -> str:
         return f"{self.preset_slug or self.avatar_id} {self.status} ({self.id})"

@@ -1,7 +1,8 @@
 """Which sessions have a socket, kept in the cache so every process sees it.
 
 - a counter of the session's open sockets, to skip the group fan-out when a socket is
-  alone (the hot path) and to notice when the last one leaves;
+  alone (the hot path), and one of its owner's sockets, to notice when the last one
+  leaves (a staff observer watching does not keep a session alive);
 - a "connected" marker that changes on every (re)connect, so a close scheduled after a
   disconnect or a beacon can tell whether anyone came back meanwhile;
 - a heartbeat that connected sockets refresh, so the reaper can tell a session whose
@@ -24,6 +25,10 @@ def _count_key(session_id: Any) -> str:
     return f"presence:count:{session_id}"
 
 
+def _owner_count_key(session_id: Any) -> str:
+    return f"presence:owners:{session_id}"
+
+
 def _marker_key(session_id: Any) -> str:
     return f"presence:marker:{session_id}"
 
@@ -32,22 +37,33 @@ def _alive_key(session_id: Any) -> str:
     return f"presence:alive:{session_id}"
 
 
-async def joined(session_id: Any) -> None:
-    await cache.aadd(_count_key(session_id), 0, timeout=COUNTER_TTL)
+async def _add(key: str, delta: int) -> int:
+    await cache.aadd(key, 0, timeout=COUNTER_TTL)
     try:
-        await cache.aincr(_count_key(session_id))
+        return max(0, await cache.aincr(key, delta))
     except ValueError:  # expired between add and incr
-        await cache.aset(_count_key(session_id), 1, timeout=COUNTER_TTL)
-    await cache.aset(_marker_key(session_id), uuid.uuid4().hex, timeout=COUNTER_TTL)
-    await heartbeat(session_id)
+        await cache.aset(key, max(0, delta), timeout=COUNTER_TTL)
+        return max(0, delta)
 
 
-async def left(session_id: Any) -> int:
-    """One socket fewer; returns how many the session still has."""
-    try:
-        return max(0, await cache.adecr(_count_key(session_id)))
-    except ValueError:
-        return 0
+async def joined(session_id: Any, *, owner: bool) -> None:
+    await _add(_count_key(session_id), 1)
+    if owner:
+        await _add(_owner_count_key(session_id), 1)
+        await cache.aset(_marker_key(session_id), uuid.uuid4().hex, timeout=COUNTER_TTL)
+        await heartbeat(session_id)
+
+
+async def left(session_id: Any, *, owner: bool) -> int:
+    """One socket fewer; returns how many sockets the session's owner still has."""
+    await _add(_count_key(session_id), -1)
+    if owner:
+        return await _add(_owner_count_key(session_id), -1)
+    return await owner_sockets(session_id)
+
+
+async def owner_sockets(session_id: Any) -> int:
+    return await cache.aget(_owner_count_key(session_id)) or 0
 
 
 async def sockets(session_id: Any) -> int:

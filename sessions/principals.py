@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
@@ -38,8 +39,16 @@ class Principal:
             return session.owner_id == self.user.pk
         return bool(self.visitor_key) and session.visitor_key == self.visitor_key
 
-    def can_see(self, session: AvatarSession) -> bool:
-        return self.owns(session) or self.is_staff
+    def staff_may(self, action: str) -> bool:
+        """Staff acting on others' sessions need the Django permission for it
+        (`view` to watch and read, `change` to close). Sync: it may query."""
+        return self.is_staff and self.user.has_perm(f"avatar_sessions.{action}_avatarsession")
+
+    async def can_see(self, session: AvatarSession) -> bool:
+        return self.owns(session) or await sync_to_async(self.staff_may)("view")
+
+    async def can_close(self, session: AvatarSession) -> bool:
+        return self.owns(session) or await sync_to_async(self.staff_may)("change")
 
 
 def visitor_key_for(session_key: str) -> str:

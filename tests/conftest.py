@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.test import Client
 
 from sessions.models import ApiToken, AvatarPreset, VoicePreset
 from sessions.providers import reset_providers
+
+pytest_plugins = ["tests.secret_scan"]
 
 
 @pytest.fixture(autouse=True)
@@ -57,6 +60,18 @@ class World:
 @pytest.fixture
 def world(db, django_user_model) -> World:
     return World(django_user_model)
+
+
+@pytest.fixture
+def auditor(world):
+    """world.staff with the permissions to watch and close others' sessions."""
+    world.staff.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="avatar_sessions",
+            codename__in=["view_avatarsession", "change_avatarsession"],
+        )
+    )
+    return world.staff
 
 
 class Api:

@@ -442,7 +442,7 @@ def test_it_shows_the_owner_by_cookie_too(alice_api, world):
     assert response.json()["rtc"] == session["rtc"]
 
 
-def test_it_shows_staff_the_session_without_rtc(alice_api, staff_api):
+def test_it_shows_staff_the_session_without_rtc(alice_api, staff_api, auditor):
     session = create(alice_api)
 
     response = staff_api.get(f"/sessions/{session['id']}")
@@ -520,7 +520,7 @@ def test_it_accepts_closing_twice(alice_api):
     assert closes.count() == 1
 
 
-def test_it_records_a_staff_close_as_admin(alice_api, staff_api):
+def test_it_records_a_staff_close_as_admin(alice_api, staff_api, auditor):
     session = create(alice_api)
 
     response = staff_api.post(f"/sessions/{session['id']}/close")
@@ -696,7 +696,7 @@ def test_it_keeps_the_transcript_after_close(alice_api):
     assert [m["text"] for m in messages] == ["Hi"]
 
 
-def test_it_shows_staff_the_transcript(alice_api, staff_api):
+def test_it_shows_staff_the_transcript(alice_api, staff_api, auditor):
     session = create(alice_api)
     TranscriptEntry.objects.create(session_id=session["id"], role="user", mid="m1", text="Hi")
 

@@ -180,7 +180,7 @@ async def test_a_closed_session_says_why_and_closes(world):
     assert (await ws.receive_output(timeout=2)) == {"type": "websocket.close", "code": 4410}
 
 
-async def test_staff_can_watch_but_not_talk(world):
+async def test_staff_can_watch_but_not_talk(world, auditor):
     _, staff_token = await _issue(world.staff)
     session = await create_session(world.alice_token)
     ws, connected, _ = await connect(session["ws_path"], [ORIGIN, bearer(staff_token)])

@@ -1,0 +1,152 @@
+"""What the session audit derives from a session's record: its timings.
+
+Nothing here is stored. The event log records state changes and commands, and each
+transcript line is created when its first piece reaches the server, so:
+
+- "start" is created_at -> started_at: how long the upstream took to open the session;
+- "first avatar words" is started_at -> the avatar's first transcript line: when the
+  first piece of the avatar's speech (its first data-stream chat frame, forwarded by the
+  page) reached us; in dialogue mode the avatar speaks only after the user has;
+- a "reply" is a user line -> the next avatar line: the time to the avatar's first frame
+  of its answer to that line, as the server saw it (the page adds its own network hop);
+- "close" is the `closing` event -> the `closed` event: how long the upstream took to
+  confirm the close (retries included).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from .models import AvatarSession, SessionEvent, TranscriptEntry
+
+
+@dataclass(frozen=True)
+class Timings:
+    reserved_seconds: int
+    used_seconds: int | None
+    start_seconds: float | None
+    first_avatar_seconds: float | None
+    replies: int
+    first_reply_seconds: float | None
+    median_reply_seconds: float | None
+    max_reply_seconds: float | None
+    close_seconds: float | None
+
+    @property
+    def reserved_minutes(self) -> float:
+        return self.reserved_seconds / 60
+
+    @property
+    def used_minutes(self) -> float | None:
+        return None if self.used_seconds is None else self.used_seconds / 60
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round(max(0.0, (end - start).total_seconds()), 3)
+
+
+def reply_latencies(transcript: Iterable[TranscriptEntry]) -> list[float]:
+    """Seconds from each answered user line to the avatar's next line.
+
+    A user who sends two lines before the avatar answers waits from the later one: a new
+    message cuts the answer in progress short, so the avatar answers the latest line.
+    """
+    latencies: list[float] = []
+    asked: datetime | None = None
+    for entry in sorted(transcript, key=lambda e: (e.created_at, e.pk or 0)):
+        if entry.role == TranscriptEntry.Role.USER:
+            asked = entry.created_at
+        elif asked is not None:
+            latencies.append(_seconds(asked, entry.created_at) or 0.0)
+            asked = None
+    return latencies
+
+
+def timings(
+    session: AvatarSession,
+    transcript: Iterable[TranscriptEntry],
+    events: Iterable[SessionEvent] = (),
+) -> Timings:
+    lines = list(transcript)
+    first_avatar = min(
+        (e.created_at for e in lines if e.role == TranscriptEntry.Role.AVATAR), default=None
+    )
+    latencies = reply_latencies(lines)
+    closing = closed = None
+    for event in events:
+        if event.kind != SessionEvent.Kind.STATE:
+            continue
+        if event.message == "closing" and closing is None:
+            closing = event.created_at
+        elif event.message == "closed":
+            closed = event.created_at
+    return Timings(
+        reserved_seconds=session.duration,
+        used_seconds=session.used_seconds,
+        start_seconds=_seconds(session.created_at, session.started_at),
+        first_avatar_seconds=_seconds(session.started_at, first_avatar),
+        replies=len(latencies),
+        first_reply_seconds=latencies[0] if latencies else None,
+        median_reply_seconds=round(statistics.median(latencies), 3) if latencies else None,
+        max_reply_seconds=max(latencies) if latencies else None,
+        close_seconds=_seconds(closing, closed),
+    )
+
+
+def event_counts(events: Iterable[SessionEvent]) -> dict[str, int]:
+    """How many events of each kind, every kind present (zero when none)."""
+    counts = Counter(e.kind for e in events)
+    return {kind: counts.get(kind, 0) for kind in SessionEvent.Kind.values}
+
+
+def _secs(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
+
+
+def _mins(seconds: int | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds // 60}:{seconds % 60:02d} min"
+
+
+def display_rows(t: Timings) -> list[tuple[str, str, str]]:
+    """The timings as the session page lists them: (label, value, what it measures)."""
+    share = (
+        f"{100 * t.used_seconds / t.reserved_seconds:.0f}% of the reserved time"
+        if t.used_seconds is not None and t.reserved_seconds
+        else ""
+    )
+    replies = (
+        f"first {_secs(t.first_reply_seconds)}, median {_secs(t.median_reply_seconds)}, "
+        f"slowest {_secs(t.max_reply_seconds)}"
+        if t.replies
+        else "—"
+    )
+    return [
+        ("Reserved", _mins(t.reserved_seconds), "the duration asked of the avatar service"),
+        ("Used", _mins(t.used_seconds), share or "from active to closed (or now)"),
+        ("Start", _secs(t.start_seconds), "created → active: the avatar service opening it"),
+        (
+            "First avatar words",
+            _secs(t.first_avatar_seconds),
+            "active → the first piece of the avatar's speech reaching the server",
+        ),
+        (
+            f"Replies ({t.replies})",
+            replies,
+            "each user line → the first piece of the avatar's answer",
+        ),
+        ("Close", _secs(t.close_seconds), "closing → the avatar service confirming the close"),
+    ]

@@ -1,0 +1,194 @@
+"""Usage figures for staff: sessions and minutes per day, per user, per preset, and how
+sessions ended, over a date range. Aggregated in the database, one query per table.
+
+Minutes reserved are what each session asked the upstream for (its `duration`); minutes
+used run from `started_at` to `closed_at` (to now for a session still live). A session
+that never started (it failed while being created) used nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import Count, DateTimeField, DurationField, F, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from .charts import BarChart, bar_chart
+from .models import AvatarSession, CloseReason
+
+TOP_ROWS = 25
+MAX_DAYS = 366
+
+
+@dataclass
+class Row:
+    label: str
+    sessions: int
+    reserved_minutes: float
+    used_minutes: float
+    # The audit list's filter for this row ("owner__id__exact=3"), when there is one.
+    query: str = ""
+
+    @property
+    def utilisation(self) -> float | None:
+        if not self.reserved_minutes:
+            return None
+        return self.used_minutes / self.reserved_minutes
+
+
+@dataclass
+class DayRow(Row):
+    day: date = date.min
+
+
+@dataclass
+class Report:
+    start: date
+    end: date  # inclusive
+    totals: Row
+    days: list[DayRow]
+    users: list[Row]
+    user_count: int
+    presets: list[Row]
+    reasons: list[Row]
+    charts: list[BarChart] = field(default_factory=list)
+
+
+def _minutes(value: Any) -> float:
+    if value is None:
+        return 0.0
+    if isinstance(value, timedelta):
+        return round(value.total_seconds() / 60, 1)
+    return round(float(value) / 60, 1)
+
+
+def window(start: date, end: date) -> tuple[datetime, datetime]:
+    tz = timezone.get_current_timezone()
+    return (
+        datetime.combine(start, time.min, tzinfo=tz),
+        datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz),
+    )
+
+
+def _measures(now: datetime) -> dict[str, Any]:
+    """Sessions, seconds reserved and time used: the same three figures for every table."""
+    end = Coalesce("closed_at", Value(now, DateTimeField()))
+    return {
+        "n": Count("id"),
+        "reserved": Sum("duration"),
+        "used": Sum(end - F("started_at"), output_field=DurationField()),
+    }
+
+
+def _figures(values: QuerySet, now: datetime) -> QuerySet:
+    return values.annotate(**_measures(now))
+
+
+def _row(label: str, values: dict[str, Any], query: str = "") -> Row:
+    return Row(
+        label=label,
+        sessions=values["n"],
+        reserved_minutes=_minutes(values["reserved"]),
+        used_minutes=_minutes(values["used"]),
+        query=query,
+    )
+
+
+def report(start: date, end: date) -> Report:
+    """Usage of sessions created from `start` to `end` (both included, local dates)."""
+    now = timezone.now()
+    low, high = window(start, end)
+    sessions = AvatarSession.objects.filter(created_at__gte=low, created_at__lt=high).order_by()
+
+    total = sessions.aggregate(**_measures(now))
+
+    by_day = {
+        row["day"]: row
+        for row in _figures(
+            sessions.annotate(day=TruncDate("created_at")).values("day"), now
+        ).values("day", "n", "reserved", "used")
+    }
+    days = []
+    for offset in range((end - start).days + 1):
+        day = start + timedelta(days=offset)
+        values = by_day.get(day, {"n": 0, "reserved": 0, "used": None})
+        row = _row(day.isoformat(), values)
+        days.append(DayRow(**row.__dict__, day=day))
+
+    users_qs = _figures(sessions.values("owner_id", "owner__username"), now).order_by(
+        F("used").desc(nulls_last=True), "-n", "owner__username"
+    )
+    users = [
+        _row(
+            u["owner__username"] or "anonymous visitors",
+            u,
+            f"owner__id__exact={u['owner_id']}" if u["owner_id"] else "owner__isnull=True",
+        )
+        for u in users_qs[:TOP_ROWS]
+    ]
+    user_count = sessions.values("owner_id").distinct().count()
+
+    presets = [
+        _row(p["preset_slug"] or "(none)", p, f"preset_slug__exact={p['preset_slug']}")
+        for p in _figures(sessions.values("preset_slug"), now).order_by(
+            F("used").desc(nulls_last=True), "-n", "preset_slug"
+        )
+    ]
+
+    labels = dict(CloseReason.choices)
+    reasons = [
+        _row(
+            labels.get(r["close_reason"], r["close_reason"])
+            if r["close_reason"]
+            else "not closed yet",
+            r,
+            f"close_reason__exact={r['close_reason']}",
+        )
+        for r in _figures(sessions.values("close_reason"), now).order_by("-n", "close_reason")
+    ]
+
+    result = Report(
+        start=start,
+        end=end,
+        totals=_row("total", total),
+        days=days,
+        users=users,
+        user_count=user_count,
+        presets=presets,
+        reasons=reasons,
+    )
+    result.charts = charts(days)
+    return result
+
+
+def charts(days: list[DayRow]) -> list[BarChart]:
+    labels = [d.day.strftime("%b %d") for d in days]
+    titles = [
+        f"{d.day.isoformat()}: {d.sessions} sessions, {d.reserved_minutes:g} min reserved, "
+        f"{d.used_minutes:g} min used"
+        for d in days
+    ]
+    return [
+        bar_chart(
+            key="minutes",
+            title="Minutes per day",
+            description="Minutes reserved (wide bars) and minutes used (narrow bars) per day.",
+            labels=labels,
+            series=[
+                ("bar-reserved", "minutes reserved", [d.reserved_minutes for d in days]),
+                ("bar-used", "minutes used", [d.used_minutes for d in days]),
+            ],
+            titles=titles,
+        ),
+        bar_chart(
+            key="sessions",
+            title="Sessions per day",
+            description="Sessions created per day.",
+            labels=labels,
+            series=[("bar-sessions", "sessions", [d.sessions for d in days])],
+            titles=titles,
+        ),
+    ]
