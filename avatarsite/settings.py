@@ -89,16 +89,30 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    # redis-py's pool refuses a 101st connection ("Too many connections": a 500, or a
+    # socket dropped). Django's cache is synchronous: every HTTP request in flight runs
+    # it in a thread of its own, each thread holding a connection per call, so a burst
+    # of requests (a reconnect storm after a restart) can need more. Allow more, and
+    # make a caller beyond the pool wait for a free connection instead of failing.
+    REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=500)
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "pool_class": "redis.BlockingConnectionPool",
+                "max_connections": REDIS_MAX_CONNECTIONS,
+                "timeout": 10,  # seconds to wait for a free connection
+            },
         }
     }
+    # The pub/sub layer needs two connections per process (one subscription, one for
+    # publishing); the same ceiling applies should the core layer ever be used, which
+    # holds a connection per receiving socket.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}]},
         }
     }
 else:
@@ -185,6 +199,9 @@ SESSION_CONCURRENT_GLOBAL = env.int("SESSION_CONCURRENT_GLOBAL", default=10)
 CHAT_MESSAGES_PER_MINUTE = env.int("CHAT_MESSAGES_PER_MINUTE", default=20)
 CHAT_MAX_CHARS = env.int("CHAT_MAX_CHARS", default=4000)
 WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=20000)
+# Messages of any kind one socket may send in 10 s (the page forwards the avatar's
+# speech pieces and acks: a few a second).
+WS_MESSAGES_PER_10S = env.int("WS_MESSAGES_PER_10S", default=300)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16384)
 # Data-stream budgets (Agora: 1,024 bytes per message, 6,000 bytes per second).
 STREAM_FRAME_BUDGET = min(env.int("STREAM_FRAME_BUDGET", default=950), 1024)

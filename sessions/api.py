@@ -3,6 +3,7 @@ requests and generate /api/v1/openapi.json)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import uuid
@@ -11,11 +12,12 @@ from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Field, NinjaAPI, Schema
+from ninja import NinjaAPI, Schema
 from ninja import Status as Reply
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
-from pydantic import ConfigDict, StrictInt
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from . import catalog, lifecycle, presence
 from .answers import llm_enabled
@@ -35,7 +37,7 @@ log = logging.getLogger("avatarsite.api")
 
 
 # --- Authentication -----------------------------------------------------------
-class ApiAuth:
+class ApiAuth(AuthBase):
     """Bearer API token, or the site's session cookie (with CSRF on unsafe methods).
 
     Sync on purpose: ninja runs it in a thread for async views, where the ORM and the
@@ -75,7 +77,10 @@ class ApiAuth:
 api = NinjaAPI(
     title="avatarsite API",
     version="1",
-    description="Start, follow and end live avatar sessions.",
+    description=(
+        "Start, follow and end live avatar sessions. Authenticate with "
+        "'Authorization: Bearer <token>' (or the site's session cookie and X-CSRFToken)."
+    ),
     auth=ApiAuth(),
     urls_namespace="api",
     docs_url="/docs",
@@ -102,8 +107,27 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg", ""))
 
 
+def _specific(error: dict[str, Any], request: HttpRequest) -> tuple[str, str] | None:
+    """The errors a client can act on get their own code and a plainer message."""
+    field, kind = str(error.get("loc", ("",))[-1]), error.get("type")
+    if field == "duration" and kind in ("greater_than_equal", "less_than_equal"):
+        low, high = settings.SESSION_MIN_DURATION, settings.SESSION_MAX_DURATION
+        return "invalid_duration", f"duration must be between {low} and {high} seconds."
+    if field == "language" and kind == "literal_error":
+        try:  # ninja's errors leave the input out; the body has it
+            given = str(json.loads(request.body).get("language"))[:20]
+        except (ValueError, AttributeError):
+            given = "?"
+        known = ", ".join(catalog.KNOWN_LANGUAGES)
+        return "invalid_language", f"Unknown language '{given}'; use one of {known}."
+    return None
+
+
 @api.exception_handler(ValidationError)
 def _validation_error(request: HttpRequest, exc: ValidationError):
+    specific = _specific(exc.errors[0], request) if len(exc.errors) == 1 else None
+    if specific:
+        return error_response(422, *specific)
     details = "; ".join(_describe(e) for e in exc.errors[:5]) or "invalid request"
     return error_response(422, "invalid_request", f"The request is not valid: {details}.")
 
@@ -165,14 +189,35 @@ class SessionPage(Schema):
     pages: int
 
 
+def _integral(value: Any) -> Any:
+    """JSON has one number type: 600.0 is the integer 600, but true and "600" are not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+def integral(low: int, high: int) -> Any:
+    # The bounds go on the int itself, before the validator wraps it, so the schema says
+    # minimum/maximum.
+    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_integral)]
+
+
+Language = Literal[tuple(catalog.KNOWN_LANGUAGES)]  # type: ignore[valid-type]
+
+
 class CreateSessionIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     preset: Annotated[str, Field(min_length=1, max_length=50)]
     voice: Annotated[str, Field(max_length=200)] | None = None
-    language: Annotated[str, Field(max_length=20)] | None = None
-    mode: Annotated[StrictInt, Field(ge=1, le=2)] | None = None
-    duration: StrictInt | None = None
+    language: Language | None = None
+    mode: integral(1, 2) | None = None  # type: ignore[valid-type]
+    # Bounds as configured at start-up (the view checks the live setting again).
+    duration: integral(settings.SESSION_MIN_DURATION, settings.SESSION_MAX_DURATION) | None = None  # type: ignore[valid-type]
 
 
 class AvatarPresetOut(Schema):

@@ -9,8 +9,10 @@ a staff observer), and only when such a socket exists.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -26,7 +28,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from . import answers, catalog, lifecycle, limits, presence, protocol, revocation
-from .errors import ApiError
+from .errors import ApiError, LimitExceeded
 from .models import AvatarSession, CloseReason, SessionEvent, Status, TranscriptEntry
 from .principals import (
     Principal,
@@ -49,6 +51,8 @@ CLOSE_ENDED = 4410
 _validate_url = URLValidator(schemes=["http", "https"])
 MAX_BACKGROUND_URL = 1000
 SET_PARAM_KEYS = {"voice", "language", "mode", "background_url"}
+MAX_MID_CHARS = 100
+MESSAGE_WINDOW = 10.0  # seconds, for WS_MESSAGES_PER_10S
 # How long a (mid, idx) of the avatar's speech is remembered for de-duplication.
 SEEN_PIECE_TTL = 600
 
@@ -80,7 +84,11 @@ def _principal_groups(principal: Principal) -> list[str]:
 
 
 def _dumps(message: dict[str, Any]) -> str:
-    return json.dumps(message, cls=DjangoJSONEncoder, ensure_ascii=False)
+    # An error may quote what the client sent; lone surrogates in it must not reach the
+    # wire raw (UTF-8 cannot carry them, and daphne would drop the connection).
+    return protocol.escape_surrogates(
+        json.dumps(message, cls=DjangoJSONEncoder, ensure_ascii=False)
+    )
 
 
 class SessionConsumer(AsyncWebsocketConsumer):
@@ -139,6 +147,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.frames_sent = 0
         self.bytes_sent = 0
         self.chats = 0
+        self.window_start, self.window_count = time.monotonic(), 0
         await self._send_session(session)
         async for entry in session.transcript.order_by("created_at", "id"):
             await self._send(
@@ -208,10 +217,14 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 "frame_too_large",
                 f"The message is {size} bytes; the limit is {settings.WS_MAX_MESSAGE_BYTES}.",
             )
+        self._count_message()
         try:
             message = json.loads(text_data)
         except ValueError:
             raise ApiError(400, "bad_json", "The message is not valid JSON.") from None
+        if protocol.has_lone_surrogate(json.dumps(message, ensure_ascii=False)):
+            # Not text in any encoding: it could be neither stored nor sent on.
+            raise ApiError(400, "bad_message", "The message holds invalid text (a lone surrogate).")
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             raise ApiError(400, "bad_message", "A message is a JSON object with a 'type'.")
         handler = {
@@ -226,6 +239,19 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self.observer:
             raise ApiError(403, "read_only", "You are watching this session; it is read-only.")
         await handler(message)
+
+    def _count_message(self) -> None:
+        """Every message costs work; past the per-socket budget they are refused unread."""
+        now = time.monotonic()
+        if now - self.window_start >= MESSAGE_WINDOW:
+            self.window_start, self.window_count = now, 0
+        self.window_count += 1
+        if self.window_count > settings.WS_MESSAGES_PER_10S:
+            raise LimitExceeded(
+                "message_rate_limit",
+                f"Too many messages (more than {settings.WS_MESSAGES_PER_10S} in 10 s).",
+                retry_after=MESSAGE_WINDOW - (now - self.window_start),
+            )
 
     async def on_chat(self, message: dict[str, Any]) -> None:
         text = message.get("text")
@@ -318,9 +344,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
                     ) from None
             changes["background_url"] = frame_args["background_url"] = url
         mid = protocol.new_mid()
+        frame = protocol.set_params_frame(mid=mid, **frame_args)
+        if protocol.encoded_size(frame) > protocol.MAX_FRAME_BYTES:
+            code = "invalid_background" if "background_url" in params else "invalid_params"
+            raise ApiError(422, code, "These settings do not fit in one message; shorten them.")
         self.pending_params[mid] = {"cmd": "set-params", "changes": changes}
         assert self.pacer is not None
-        self.pacer.submit([protocol.set_params_frame(mid=mid, **frame_args)])
+        self.pacer.submit([frame])
         await lifecycle.record_event(
             self.session_id, SessionEvent.Kind.COMMAND, "set-params", **changes
         )
@@ -339,6 +369,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if not isinstance(data, str):
             raise ApiError(400, "bad_message", "'data' must be the stream message as text.")
         parsed = protocol.parse(data)
+        if parsed is not None and protocol.has_lone_surrogate(
+            json.dumps(dataclasses.asdict(parsed), ensure_ascii=False)
+        ):
+            return  # escaped lone surrogates: no avatar sends them, and they cannot be stored
         if isinstance(parsed, ChatMessage):
             await self._on_avatar_chat(parsed)
         elif isinstance(parsed, CommandMessage):
@@ -349,8 +383,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     # --- the avatar's side -------------------------------------------------------
     async def _on_avatar_chat(self, msg: ChatMessage) -> None:
-        if not msg.mid:
-            return
+        if not msg.mid or len(msg.mid) > MAX_MID_CHARS:
+            return  # not a message id any avatar sends
         role = "user" if msg.sender == "user" else "avatar"
         if role == "avatar" and self._llm_answers():
             return  # the avatar speaking our LLM's answer: streamed into the transcript already
@@ -428,7 +462,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self._fan_out({"type": "avatar", "speaking": speaking})
         elif msg.event == "sandbox_violation":
             reason = str(msg.data.get("reason", ""))[:50]
-            log.error("session %s: sandbox reported a violation: %s", self.session_id, reason)
+            log.warning("session %s: sandbox reported a violation: %r", self.session_id, reason)
             await lifecycle.record_event(
                 self.session_id, SessionEvent.Kind.ERROR, f"stream violation: {reason}"
             )

@@ -48,9 +48,12 @@ def _after(response: HttpResponse) -> HttpResponse:
     ):
         if response.status_code == 404:
             return error_response(404, "not_found", "There is no such API path.")
-        return error_response(
+        replacement = error_response(
             405, "method_not_allowed", "This API path does not accept that method."
         )
+        if response.has_header("Allow"):  # required on a 405 (RFC 9110)
+            replacement["Allow"] = response["Allow"]
+        return replacement
     return response
 
 

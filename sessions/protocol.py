@@ -46,6 +46,18 @@ def _escape_surrogate(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
+def escape_surrogates(json_text: str) -> str:
+    """Escape lone surrogates in JSON text made with ensure_ascii=False, which UTF-8
+    cannot carry (see encode)."""
+    return _SURROGATE.sub(_escape_surrogate, json_text) if not json_text.isascii() else json_text
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """True if the decoded text holds a surrogate code point (json.loads turns an escaped
+    pair into one character, so any left over stood alone)."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
 def encode(obj: Any) -> str:
     """Compact JSON for the wire; its size is ``len(encode(obj).encode("utf-8"))``.
 
@@ -55,10 +67,9 @@ def encode(obj: Any) -> str:
     well). Outside strings the output is ASCII, so the substitution can only touch string
     contents. NaN and infinities are refused: they are not JSON.
     """
-    s = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    if not s.isascii():
-        s = _SURROGATE.sub(_escape_surrogate, s)
-    return s
+    return escape_surrogates(
+        json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    )
 
 
 def encoded_size(frame: str) -> int:

@@ -264,3 +264,21 @@ async def test_the_page_and_sandbox_still_talk_after_bad_input(world, page):
         )
     assert talk.violations() == []
     await avatar.disconnect()
+
+
+async def test_a_flood_of_any_kind_of_message_is_refused_unread(page, settings):
+    settings.WS_MESSAGES_PER_10S = 5
+    for _ in range(7):
+        await page.send_json_to({"type": "rtc_message", "data": "{}"})
+    errors = []
+    while not await page.receive_nothing(timeout=0.2):
+        errors.append(await next_message(page))
+    assert [e["code"] for e in errors] == ["message_rate_limit", "message_rate_limit"]
+    assert errors[0]["retry_after"] >= 1
+
+
+async def test_an_escaped_lone_surrogate_is_refused_as_invalid_text(page):
+    await page.send_to(text_data='{"type": "chat", "text": "bad \\ud800 text"}')
+    error = await next_message(page)
+    assert (error["code"], "surrogate" in error["message"]) == ("bad_message", True)
+    await still_works(page)
