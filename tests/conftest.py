@@ -74,6 +74,19 @@ def auditor(world):
     return world.staff
 
 
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    """The response is an error in the API's one shape: {"error": {"code", "message"}}."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message"}
+    if code is not None:
+        assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]
+
+
 class Api:
     """A small JSON client: Bearer token or a signed-in browser (with real CSRF)."""
 

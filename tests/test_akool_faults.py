@@ -9,8 +9,9 @@ from asgiref.sync import async_to_sync
 from sessions.models import AvatarSession
 from sessions.reaper import reap
 
+from .conftest import assert_error
 from .fakes.akool_server import FakeAkool
-from .test_api_akool import assert_error, free_port, use_akool
+from .test_api_akool import free_port, use_akool
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,24 +9,12 @@ import pytest
 
 from sessions.models import AvatarSession
 from sessions.providers import reset_providers
-from tests.conftest import Api
+from tests.conftest import Api, assert_error
 from tests.fakes.akool_server import FakeAkool
 
 pytestmark = pytest.mark.django_db
 
 COMPLETED = 3
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message"}
-    if code is not None:
-        assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return body["error"]
 
 
 def use_akool(settings, base_url: str, api_key: str) -> None:

@@ -13,20 +13,9 @@ from django.utils import timezone
 
 from sessions.models import ApiToken, AvatarSession, hash_token
 from sessions.principals import client_ip
-from tests.conftest import Api
+from tests.conftest import Api, assert_error
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return body["error"]
 
 
 def raw_api(authorization: str) -> Api:

@@ -10,23 +10,12 @@ from sessions import limits
 from sessions.models import AvatarSession
 from sessions.providers.base import UpstreamUnavailable
 from sessions.providers.sandbox import SandboxProvider
-from tests.conftest import Api
+from tests.conftest import Api, assert_error
 
 pytestmark = pytest.mark.django_db
 
 # Half past some hour: the fixed hourly window cannot roll over in the middle of a test.
 HALF_PAST = 1_800_000_000.0 + 1800.25
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return body["error"]
 
 
 def retry_after(response) -> int:

@@ -5,20 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sessions.models import AvatarPreset, VoicePreset
-from tests.conftest import Api
+from tests.conftest import Api, assert_error
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return body["error"]
 
 
 def test_it_lists_only_active_avatar_presets(alice_api):

@@ -20,7 +20,7 @@ from sessions.models import (
     VoicePreset,
 )
 from sessions.providers import get_provider
-from tests.conftest import Api
+from tests.conftest import Api, assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -42,17 +42,6 @@ SESSION_FIELDS = {
     "ws_path",
     "rtc",
 }
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return body["error"]
 
 
 def parse_time(value: str) -> datetime:
