@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: run test ci lint format install install-test browser-deps clean
+.PHONY: run test ci lint format install install-test browser-deps scaleout-deps clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +42,21 @@ run: install
 	@echo ""
 	$(VENV)/bin/daphne --websocket-max-message-size 65536 -b $(HOST) -p $(PORT) avatarsite.asgi:application
 
-test: install-test
+# Redis and PostgreSQL from the distribution's packages, for the second pass of `make test`
+# (only installed; tests/services.py starts them on loopback in a temporary directory).
+scaleout-deps: $(VENV)/.installed-test
+	$(PY) -m tests.services install
+
+# The whole suite on the embedded defaults (SQLite, local-memory cache, in-memory channel
+# layer); then everything but the browser tests again on PostgreSQL and Redis, with the
+# two-process scale-out tests (tests/test_scaleout.py). --reuse-db: the cluster is thrown
+# away after the run, and dropping the test database would wait on connections that
+# asgiref's worker threads still hold.
+test: install-test scaleout-deps
 	$(PY) manage.py makemigrations --check --dry-run
 	node --test tests/js/
-	$(PY) -m pytest
+	$(PY) -m pytest --ignore=tests/test_scaleout.py
+	$(PY) -m tests.services run -- $(PY) -m pytest -m "not browser" --reuse-db
 
 ci: lint test
 

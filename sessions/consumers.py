@@ -222,9 +222,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
             message = json.loads(text_data)
         except ValueError:
             raise ApiError(400, "bad_json", "The message is not valid JSON.") from None
-        if protocol.has_lone_surrogate(json.dumps(message, ensure_ascii=False)):
-            # Not text in any encoding: it could be neither stored nor sent on.
-            raise ApiError(400, "bad_message", "The message holds invalid text (a lone surrogate).")
+        if not protocol.is_storable(message):
+            # Not text any database keeps: it could be neither stored nor sent on.
+            raise ApiError(
+                400, "bad_message", "The message holds invalid text (a NUL or a lone surrogate)."
+            )
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             raise ApiError(400, "bad_message", "A message is a JSON object with a 'type'.")
         handler = {
@@ -369,10 +371,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if not isinstance(data, str):
             raise ApiError(400, "bad_message", "'data' must be the stream message as text.")
         parsed = protocol.parse(data)
-        if parsed is not None and protocol.has_lone_surrogate(
-            json.dumps(dataclasses.asdict(parsed), ensure_ascii=False)
-        ):
-            return  # escaped lone surrogates: no avatar sends them, and they cannot be stored
+        if parsed is not None and not protocol.is_storable(dataclasses.asdict(parsed)):
+            return  # escaped NULs or lone surrogates: no avatar sends them, nor can we store them
         if isinstance(parsed, ChatMessage):
             await self._on_avatar_chat(parsed)
         elif isinstance(parsed, CommandMessage):

@@ -52,6 +52,18 @@ def escape_surrogates(json_text: str) -> str:
     return _SURROGATE.sub(_escape_surrogate, json_text) if not json_text.isascii() else json_text
 
 
+def is_storable(value: Any) -> bool:
+    """True unless some string in the (JSON-decoded) value holds a lone surrogate or a NUL:
+    neither is text any database stores (PostgreSQL refuses NUL outright)."""
+    if isinstance(value, str):
+        return "\x00" not in value and not has_lone_surrogate(value)
+    if isinstance(value, dict):
+        return all(is_storable(k) and is_storable(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(is_storable(v) for v in value)
+    return True
+
+
 def has_lone_surrogate(text: str) -> bool:
     """True if the decoded text holds a surrogate code point (json.loads turns an escaped
     pair into one character, so any left over stood alone)."""

@@ -377,6 +377,8 @@ def expect_session(kind: str, payload: str | bytes) -> Expect:
         message = json.loads(payload)
     except ValueError:
         return Expect(error="bad_json")
+    if not protocol.is_storable(message):
+        return Expect(error="bad_message")  # a NUL or a lone surrogate anywhere in it
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         return Expect(error="bad_message")
     kind = message["type"]

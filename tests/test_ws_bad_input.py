@@ -282,3 +282,11 @@ async def test_an_escaped_lone_surrogate_is_refused_as_invalid_text(page):
     error = await next_message(page)
     assert (error["code"], "surrogate" in error["message"]) == ("bad_message", True)
     await still_works(page)
+
+
+async def test_a_nul_character_is_refused_as_invalid_text(page):
+    # PostgreSQL cannot store NUL in text: refused up front, on every database.
+    await page.send_json_to({"type": "chat", "text": "bad \x00 text"})
+    error = await next_message(page)
+    assert error["code"] == "bad_message" and "NUL" in error["message"]
+    await still_works(page)
