@@ -31,7 +31,9 @@ async def test_after_a_kill_9_the_restarted_process_closes_every_upstream_sessio
             SESSION_CONCURRENT_PER_PRINCIPAL="100",
             SESSION_CONCURRENT_GLOBAL="100",
             SESSION_CREATES_PER_HOUR="1000",
-            SESSION_DISCONNECT_GRACE=str(GRACE),
+            # Before the crash the reaper must not run (it would reap sessions whose
+            # socket is still connecting on a loaded machine); the restart sets it short.
+            SESSION_DISCONNECT_GRACE="600",
             REAPER_INTERVAL=str(REAPER_INTERVAL),
             HEARTBEAT_INTERVAL="0.5",
         ).start()
@@ -61,8 +63,9 @@ async def test_after_a_kill_9_the_restarted_process_closes_every_upstream_sessio
                 await ws.close()
             assert len(fake.live_ids()) == SESSIONS  # nobody closed them
 
-            restarted_at = time.monotonic()
+            server.env["SESSION_DISCONNECT_GRACE"] = str(GRACE)
             server.start()
+            restarted_at = time.monotonic()  # serving again (migrate and seed are done)
             # One reaper period (after the reconnect grace) closes them all.
             deadline = restarted_at + GRACE + REAPER_INTERVAL + 5
             while fake.live_ids() and time.monotonic() < deadline:

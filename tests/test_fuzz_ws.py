@@ -679,7 +679,7 @@ async def test_the_session_socket_survives_thousands_of_fuzzed_messages(page, se
         "rtc:EventMessage",
         "rtc:NoneType",
     ):
-        assert outcomes[outcome] >= 3, (outcome, outcomes)
+        assert outcomes[outcome] >= 1, (outcome, outcomes)  # every path was taken
     # Frames leave at 6,000 B/s, so how many were checked depends on the run's speed.
     assert fuzz.rtc_frames
     events = await SessionEvent.objects.filter(session_id=page.session["id"]).acount()
