@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from . import LoopbackFake
+
 DEFAULT_API_KEY = "fake-akool-key-DO-NOT-LEAK-7f3a"
 DEFAULT_CLIENT_ID = "fake-akool-client-id"
 DEFAULT_CLIENT_CREDENTIAL = "fake-akool-secret-DO-NOT-LEAK-91c2"
@@ -114,8 +116,10 @@ def make_voice(index: int) -> dict[str, Any]:
     }
 
 
-class FakeAkool:
+class FakeAkool(LoopbackFake):
     """A threaded fake AKool server. Every public attribute may be read or set by tests."""
+
+    thread_name = "fake-akool"
 
     def __init__(
         self,
@@ -158,45 +162,8 @@ class FakeAkool:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> FakeAkool:
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        server = _Server((self.host, 0), _make_handler(self))
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            # stop() waits up to one poll interval for the loop to notice; tests stop often.
-            kwargs={"poll_interval": 0.01},
-            name="fake-akool",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        # Wake the "hang" handlers first, so they close their sockets and end.
-        self._stopping.set()
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-            self._thread = None
-
-    def __enter__(self) -> FakeAkool:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeAkool is not started")
-        return int(self._server.server_address[1])
+    def _make_server(self) -> _Server:
+        return _Server((self.host, 0), _make_handler(self))
 
     @property
     def base_url(self) -> str:

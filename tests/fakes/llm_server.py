@@ -35,6 +35,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import LoopbackFake
+
 DEFAULT_API_KEY = "fake-llm-key-DO-NOT-LEAK-3b9e"
 DEFAULT_ANSWER = (
     "Hello! I am the fake language model. I stream my answer word by word, like a real one would."
@@ -67,7 +69,9 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-class FakeLlm:
+class FakeLlm(LoopbackFake):
+    thread_name = "fake-llm"
+
     def __init__(
         self,
         answer: Answer = DEFAULT_ANSWER,
@@ -97,44 +101,8 @@ class FakeLlm:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> FakeLlm:
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        server = _Server((self.host, 0), _make_handler(self))
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.01},  # stop() waits up to one interval
-            name="fake-llm",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        # Wake the waiting handlers (hang, delays) first, so they close their sockets.
-        self._stopping.set()
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-            self._thread = None
-
-    def __enter__(self) -> FakeLlm:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeLlm is not started")
-        return int(self._server.server_address[1])
+    def _make_server(self) -> _Server:
+        return _Server((self.host, 0), _make_handler(self))
 
     @property
     def base_url(self) -> str:
