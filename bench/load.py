@@ -71,6 +71,7 @@ import httpx  # noqa: E402
 import websockets  # noqa: E402
 
 from tests import services  # noqa: E402
+from tests.live import daphne_command  # noqa: E402
 
 SESSIONS_PER_USER = 50
 REPLY_TIMEOUT = 5.0
@@ -96,16 +97,7 @@ class Daphne:
     def start(self) -> Daphne:
         log = open(self.log_path, "a")  # noqa: SIM115 - the child keeps it
         self.process = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("daphne")),
-                "--websocket-max-message-size",
-                "65536",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "avatarsite.asgi:application",
-            ],  # fmt: skip
+            daphne_command(self.port, self.app),
             cwd=ROOT,
             env=self.env,
             stdout=log,

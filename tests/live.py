@@ -14,6 +14,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def daphne_command(port: int, app: str = "avatarsite.asgi:application") -> list[str]:
+    """How a served process is started: daphne on loopback, as `make run` starts it."""
+    return [
+        str(Path(sys.executable).with_name("daphne")),
+        "--websocket-max-message-size",
+        "65536",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        app,
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -53,19 +67,9 @@ class LiveServer:
     def start(self) -> LiveServer:
         self.manage("migrate", "--noinput")
         self.manage("seed_demo")
-        daphne = Path(sys.executable).with_name("daphne")
         self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [
-                str(daphne),
-                "--websocket-max-message-size",
-                "65536",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "avatarsite.asgi:application",
-            ],
+            daphne_command(self.port),
             cwd=ROOT,
             env=self.env,
             stdout=self._log,
