@@ -16,11 +16,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 
-from . import limits, protocol
+from . import limits, protocol, shared_cache
 from .errors import ApiError
 from .llm import (
     Conversation,
@@ -136,7 +135,7 @@ class Answerer:
                 question,
                 salt=f"{self.conversation.system_prompt}\n{settings.LLM_MODEL}",
             )
-            cached = await cache.aget(key)
+            cached = await shared_cache.get(key)
         await TranscriptEntry.objects.acreate(
             session_id=self.session_id, role="avatar", mid=mid, text="", final=False
         )
@@ -163,7 +162,7 @@ class Answerer:
             return
         answer = "".join(said)
         if key and not cached and answer.strip():
-            await cache.aset(key, answer, timeout=settings.LLM_CACHE_TTL)
+            await shared_cache.set(key, answer, timeout=settings.LLM_CACHE_TTL)
         await self._finish(mid, said, messages, cut=False, spent=not cached)
 
     def _speak(self, sentences: list[str]) -> None:

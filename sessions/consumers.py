@@ -12,24 +12,32 @@ import asyncio
 import dataclasses
 import json
 import logging
+import random
 import time
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import URLValidator
 from django.db import IntegrityError
 from django.db.models import F, Value
-from django.db.models.functions import Concat
+from django.db.models.functions import Concat, Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
 from . import answers, catalog, lifecycle, limits, presence, protocol, revocation
 from .errors import ApiError, LimitExceeded
-from .models import AvatarSession, CloseReason, SessionEvent, Status, TranscriptEntry
+from .models import (
+    AvatarSession,
+    CloseReason,
+    SessionEvent,
+    Status,
+    TranscriptEntry,
+    TranscriptPiece,
+)
 from .principals import (
     Principal,
     anonymous_allowed,
@@ -53,8 +61,8 @@ MAX_BACKGROUND_URL = 1000
 SET_PARAM_KEYS = {"voice", "language", "mode", "background_url"}
 MAX_MID_CHARS = 100
 MESSAGE_WINDOW = 10.0  # seconds, for WS_MESSAGES_PER_10S
-# How long a (mid, idx) of the avatar's speech is remembered for de-duplication.
-SEEN_PIECE_TTL = 600
+# Pieces of one line are numbered from 0; no avatar sends millions.
+MAX_PIECE_IDX = 1_000_000
 
 
 async def resolve_principal(scope: dict[str, Any]) -> Principal | None:
@@ -385,6 +393,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def _on_avatar_chat(self, msg: ChatMessage) -> None:
         if not msg.mid or len(msg.mid) > MAX_MID_CHARS:
             return  # not a message id any avatar sends
+        if msg.idx is not None and msg.idx > MAX_PIECE_IDX:
+            return  # nor a piece number
         role = "user" if msg.sender == "user" else "avatar"
         if role == "avatar" and self._llm_answers():
             return  # the avatar speaking our LLM's answer: streamed into the transcript already
@@ -395,16 +405,63 @@ class SessionConsumer(AsyncWebsocketConsumer):
             ).aexists()
         ):
             return  # the avatar echoing what was typed: already in the transcript
-        if msg.idx is not None:
-            # Two tabs may forward the same piece: only the first one counts.
-            key = f"seen:{self.session_id}:{msg.mid}:{msg.idx}"
-            if not await cache.aadd(key, 1, timeout=SEEN_PIECE_TTL):
-                return
         final = msg.fin is not False
-        await self._append_line(role, msg.mid, msg.text, final)
-        await self._transcript(role, msg.mid, msg.text, final=final)
+        if msg.idx is None:
+            await self._append_line(role, msg.mid, msg.text, final)
+            await self._transcript(role, msg.mid, msg.text, final=final)
+            return
+        line = await self._place_piece(role, msg.mid, msg.idx, msg.text, final)
+        if line is None:
+            return  # a piece already recorded (another tab forwarded it too)
+        text, in_order, line_final = line
+        if in_order and (final or not line_final):
+            await self._transcript(role, msg.mid, msg.text, final=final)
+        elif line_final:
+            # Late, or after the line's end: a final frame carries the whole line, which
+            # the page puts in place of what it has (static/js/transcript.js).
+            await self._transcript(role, msg.mid, text, final=True)
+        # Late into a line still being spoken: the page shows it on its next replay.
+
+    async def _place_piece(
+        self, role: str, mid: str, idx: int, text: str, final: bool
+    ) -> tuple[str, bool, bool] | None:
+        """Record piece `idx` of a line and rebuild the line from its pieces in order.
+
+        Returns (the line's text, whether the piece came last so far, whether the line
+        is final), or None when the piece was recorded already.
+        """
+        try:
+            await TranscriptPiece.objects.acreate(
+                session_id=self.session_id, role=role, mid=mid, idx=idx, text=text
+            )
+        except IntegrityError:
+            return None
+        pieces = TranscriptPiece.objects.filter(session_id=self.session_id, role=role, mid=mid)
+        parts = [row async for row in pieces.order_by("idx").values_list("idx", "text")]
+        whole = "".join(part for _, part in parts)
+        in_order = parts[-1][0] == idx
+        lines = TranscriptEntry.objects.filter(session_id=self.session_id, role=role, mid=mid)
+        # Pieces only ever add text: a process that read fewer of them (it lost a race
+        # with another one) must not overwrite the longer line; and a line, once final,
+        # stays final.
+        changes: dict[str, Any] = {"text": whole}
+        if final:
+            changes["final"] = True
+        updated = await lines.filter(LessThanOrEqual(Length("text"), len(whole))).aupdate(**changes)
+        if not updated:
+            try:
+                await TranscriptEntry.objects.acreate(
+                    session_id=self.session_id, role=role, mid=mid, text=whole, final=final
+                )
+            except IntegrityError:  # it exists, with more text: only `final` may be news
+                if final:
+                    await lines.aupdate(final=True)
+        line_final = final or await lines.filter(final=True).aexists()
+        return whole, in_order, line_final
 
     async def _append_line(self, role: str, mid: str, text: str, final: bool) -> None:
+        """A line in one message (no `idx`), or a piece of one that does not number
+        its pieces: appended in arrival order."""
         lines = TranscriptEntry.objects.filter(session_id=self.session_id, role=role, mid=mid)
         updated = await lines.aupdate(text=Concat(F("text"), Value(text)), final=final)
         if updated:
@@ -533,13 +590,17 @@ class SessionConsumer(AsyncWebsocketConsumer):
         """Keep the session's heartbeat going while this socket is open, and close the
         session when its time is up."""
         assert session.expires_at is not None
+        # A random phase: after a restart every page reconnects at once, and heartbeats
+        # in step would hit the database and the cache together every interval.
+        pause = random.uniform(0, settings.HEARTBEAT_INTERVAL)
         while True:
             left = (session.expires_at - timezone.now()).total_seconds()
             if left <= 0:
                 break
-            await asyncio.sleep(min(left, settings.HEARTBEAT_INTERVAL))
+            await asyncio.sleep(min(left, pause))
+            pause = settings.HEARTBEAT_INTERVAL
             # Revocations by bulk update send no signal: re-check now and then.
-            if not await database_sync_to_async(still_valid)(self.principal):
+            if not await still_valid(self.principal):
                 await self.principal_revoked({"why": "Your access was revoked."})
                 return
             if not self.observer:  # watching staff do not keep a session alive

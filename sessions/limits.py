@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 
+from . import shared_cache
 from .errors import ApiError, LimitExceeded
 
 # Slots outlive the session a little: if a process dies holding one, it frees itself
@@ -25,12 +25,7 @@ async def hit_window(name: str, who: str, limit: int, window: int, message: str)
     now = time.time()
     index = int(now // window)
     key = f"limit:{name}:{who}:{index}"
-    await cache.aadd(key, 0, timeout=window + 5)
-    try:
-        count = await cache.aincr(key)
-    except ValueError:  # expired between add and incr: start the window again
-        await cache.aset(key, 1, timeout=window + 5)
-        count = 1
+    count = await shared_cache.counter_add(key, 1, timeout=window + 5)
     if count > limit:
         retry_after = (index + 1) * window - now
         raise LimitExceeded(
@@ -41,9 +36,12 @@ async def hit_window(name: str, who: str, limit: int, window: int, message: str)
 
 
 async def _take_slot(scope: str, cap: int, holder: str, ttl: int) -> str | None:
-    for index in range(cap):
-        key = f"slot:{scope}:{index}"
-        if await cache.aadd(key, holder, timeout=ttl):
+    keys = [f"slot:{scope}:{index}" for index in range(cap)]
+    # One round trip to see which slots are taken, then an atomic add per free one
+    # (usually one): trying every slot in turn cost a round trip per busy slot.
+    taken = await shared_cache.get_many(keys)
+    for key in keys:
+        if key not in taken and await shared_cache.add(key, holder, timeout=ttl):
             return key
     return None
 
@@ -79,8 +77,8 @@ async def release_slots(keys: list[str], session_id: str) -> None:
     for key in keys:
         # Only free a slot this session still holds (it may have expired and been
         # taken by another session meanwhile).
-        if await cache.aget(key) == session_id:
-            await cache.adelete(key)
+        if await shared_cache.get(key) == session_id:
+            await shared_cache.delete(key)
 
 
 async def check_session_creation(principal_key: str) -> None:
@@ -117,13 +115,13 @@ def _llm_keys(session_id: str, principal_key: str) -> tuple[str, str]:
 async def check_llm_budget(session_id: str, principal_key: str) -> None:
     """Refuse a new LLM answer once the session's or the principal's daily tokens are spent."""
     session_key, principal_day_key = _llm_keys(session_id, principal_key)
-    if (await cache.aget(session_key) or 0) >= settings.LLM_TOKENS_PER_SESSION:
+    if (await shared_cache.get(session_key) or 0) >= settings.LLM_TOKENS_PER_SESSION:
         raise LimitExceeded(
             "llm_session_tokens",
             "This session has used up its answers from the assistant; start a new session.",
             retry_after=60,
         )
-    if (await cache.aget(principal_day_key) or 0) >= settings.LLM_TOKENS_PER_DAY:
+    if (await shared_cache.get(principal_day_key) or 0) >= settings.LLM_TOKENS_PER_DAY:
         now = time.time()
         raise LimitExceeded(
             "llm_daily_tokens",
@@ -134,8 +132,4 @@ async def check_llm_budget(session_id: str, principal_key: str) -> None:
 
 async def spend_llm_tokens(session_id: str, principal_key: str, tokens: int) -> None:
     for key, ttl in zip(_llm_keys(session_id, principal_key), (86400, 2 * 86400), strict=True):
-        await cache.aadd(key, 0, timeout=ttl)
-        try:
-            await cache.aincr(key, tokens)
-        except ValueError:
-            await cache.aset(key, tokens, timeout=ttl)
+        await shared_cache.counter_add(key, tokens, timeout=ttl)

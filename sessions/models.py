@@ -260,6 +260,29 @@ class TranscriptEntry(models.Model):
         return {"role": self.role, "mid": self.mid, "text": self.text, "at": self.created_at}
 
 
+class TranscriptPiece(models.Model):
+    """One numbered piece (`idx`) of a line the avatar speaks, as the page forwarded it.
+
+    A line's text is its pieces in `idx` order, whatever order they arrive in: a page's
+    pieces can reach two processes (a reconnect), and one that was stalled may record
+    its piece after later ones. The unique key also makes a piece forwarded twice (two
+    tabs, a resend) count once.
+    """
+
+    session = models.ForeignKey(AvatarSession, on_delete=models.CASCADE, related_name="pieces")
+    role = models.CharField(max_length=10, choices=TranscriptEntry.Role.choices)
+    mid = models.CharField(max_length=100)
+    idx = models.PositiveIntegerField()
+    text = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "role", "mid", "idx"], name="one_piece_per_idx"
+            )
+        ]
+
+
 class SessionEvent(models.Model):
     """The audit trail: state changes, commands, limits hit and errors."""
 

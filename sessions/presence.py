@@ -15,7 +15,8 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+
+from . import shared_cache
 
 # Counters expire eventually, so a crashed process cannot leave one stuck forever.
 COUNTER_TTL = 4 * 3600
@@ -38,19 +39,14 @@ def _alive_key(session_id: Any) -> str:
 
 
 async def _add(key: str, delta: int) -> int:
-    await cache.aadd(key, 0, timeout=COUNTER_TTL)
-    try:
-        return max(0, await cache.aincr(key, delta))
-    except ValueError:  # expired between add and incr
-        await cache.aset(key, max(0, delta), timeout=COUNTER_TTL)
-        return max(0, delta)
+    return max(0, await shared_cache.counter_add(key, delta, timeout=COUNTER_TTL))
 
 
 async def joined(session_id: Any, *, owner: bool) -> None:
     await _add(_count_key(session_id), 1)
     if owner:
         await _add(_owner_count_key(session_id), 1)
-        await cache.aset(_marker_key(session_id), uuid.uuid4().hex, timeout=COUNTER_TTL)
+        await shared_cache.set(_marker_key(session_id), uuid.uuid4().hex, timeout=COUNTER_TTL)
         await heartbeat(session_id)
 
 
@@ -63,22 +59,22 @@ async def left(session_id: Any, *, owner: bool) -> int:
 
 
 async def owner_sockets(session_id: Any) -> int:
-    return await cache.aget(_owner_count_key(session_id)) or 0
+    return await shared_cache.get(_owner_count_key(session_id)) or 0
 
 
 async def sockets(session_id: Any) -> int:
-    return await cache.aget(_count_key(session_id)) or 0
+    return await shared_cache.get(_count_key(session_id)) or 0
 
 
 async def marker(session_id: Any) -> str | None:
-    return await cache.aget(_marker_key(session_id))
+    return await shared_cache.get(_marker_key(session_id))
 
 
 async def heartbeat(session_id: Any) -> None:
-    await cache.aset(
+    await shared_cache.set(
         _alive_key(session_id), 1, timeout=max(1, int(3 * settings.HEARTBEAT_INTERVAL))
     )
 
 
 async def is_alive(session_id: Any) -> bool:
-    return bool(await cache.aget(_alive_key(session_id)))
+    return bool(await shared_cache.get(_alive_key(session_id)))

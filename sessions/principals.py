@@ -86,14 +86,13 @@ def token_principal(raw: str) -> Principal | None:
     return Principal(user=token.owner, key=f"token:{token.pk}", token_id=token.pk)
 
 
-def still_valid(principal: Principal) -> bool:
-    """Whether the principal may still act: its token unrevoked, its user active
-    (sync: call through sync_to_async in async code)."""
+async def still_valid(principal: Principal) -> bool:
+    """Whether the principal may still act: its token unrevoked, its user active."""
     if principal.token_id is not None:
-        return ApiToken.objects.usable().filter(pk=principal.token_id).exists()
+        return await ApiToken.objects.usable().filter(pk=principal.token_id).aexists()
     if principal.user is not None:
         model = type(principal.user)
-        return model.objects.filter(pk=principal.user.pk, is_active=True).exists()
+        return await model.objects.filter(pk=principal.user.pk, is_active=True).aexists()
     return True
 
 

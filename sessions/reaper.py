@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
-from . import lifecycle, presence
+from . import lifecycle, presence, shared_cache
 from .errors import ApiError
 from .models import LIVE_STATUSES, AvatarSession, CloseReason, SessionEvent, Status
 from .providers import get_provider
@@ -161,7 +160,7 @@ async def _loop(interval: float) -> None:
     await asyncio.sleep(settings.SESSION_DISCONNECT_GRACE)
     while True:
         # With several processes, one pass per interval is enough: take a lock.
-        if await cache.aadd(LOCK_KEY, 1, timeout=max(1, int(interval * 0.9))):
+        if await shared_cache.add(LOCK_KEY, 1, timeout=max(1, int(interval * 0.9))):
             try:
                 await reap()
             except Exception:

@@ -3,8 +3,8 @@
 Nothing may assume that both sockets of a session, or two requests of one user, land in
 the same process: here the page's socket is on one daphne and the sandbox avatar's on
 the other, the page moves to the other process mid-answer, and 50 creates spread over
-both never exceed the global cap. One known bug is pinned (xfail): a piece of the avatar's
-speech that reaches a stalled process late is appended out of place.
+both never exceed the global cap; a piece of the avatar's speech that reaches a stalled
+process late still takes its place in the line.
 
 Runs on the run's own PostgreSQL and Redis when DATABASE_URL and REDIS_URL point at them
 (`make test` starts both for its second pass), else starts them here (tests/services.py),
@@ -405,12 +405,6 @@ async def test_fifty_creates_over_both_processes_never_exceed_the_global_cap(sit
             await client.aclose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: sessions/consumers.py _append_line appends each avatar piece in arrival "
-    "order and overwrites `final`, so a piece that reaches a stalled process late lands at "
-    "the end of the line and reopens a finished line; pieces should be placed by idx",
-)
 async def test_a_piece_late_from_a_stalled_process_keeps_its_place_in_the_transcript(site):
     session = await _create(site, site.a, "cleo")
     page = Page(site, session)

@@ -13,8 +13,8 @@ import uuid
 
 from channels.layers import get_channel_layer
 from django.core import signing
-from django.core.cache import cache
 
+from .. import shared_cache
 from .base import (
     CatalogAvatar,
     CatalogLanguage,
@@ -65,8 +65,8 @@ def channel_for_token(token: str) -> str | None:
 
 async def live_channel(channel: str) -> dict | None:
     """The sandbox session behind a channel ({"upstream_id", "mode"}) while it is live."""
-    info = await cache.aget(_channel_key(channel))
-    if not info or await cache.aget(_status_key(info["upstream_id"])) != LIVE:
+    info = await shared_cache.get(_channel_key(channel))
+    if not info or await shared_cache.get(_status_key(info["upstream_id"])) != LIVE:
         return None
     return info
 
@@ -101,11 +101,11 @@ class SandboxProvider:
         ttl = request.duration + TOKEN_GRACE_SECONDS
         # The session's state lives in the cache (Redis in production) so any process
         # can serve its sandbox socket.
-        await cache.aset(_status_key(upstream_id), LIVE, timeout=ttl)
-        await cache.aset(
+        await shared_cache.set(_status_key(upstream_id), LIVE, timeout=ttl)
+        await shared_cache.set(
             _channel_key(channel), {"upstream_id": upstream_id, "mode": request.mode}, timeout=ttl
         )
-        await cache.aset(f"sandbox:upstream-channel:{upstream_id}", channel, timeout=ttl)
+        await shared_cache.set(f"sandbox:upstream-channel:{upstream_id}", channel, timeout=ttl)
         rtc = RtcCredentials(
             provider="sandbox",
             app_id="sandbox",
@@ -118,8 +118,8 @@ class SandboxProvider:
     async def close_session(self, upstream_id: str) -> None:
         if not upstream_id.startswith("sbx_"):
             raise ProviderError("Unknown sandbox session.", code="upstream_refused")
-        await cache.aset(_status_key(upstream_id), COMPLETED, timeout=3600)
-        channel = await cache.aget(f"sandbox:upstream-channel:{upstream_id}")
+        await shared_cache.set(_status_key(upstream_id), COMPLETED, timeout=3600)
+        channel = await shared_cache.get(f"sandbox:upstream-channel:{upstream_id}")
         if channel:
             # The simulated avatar leaves the channel, as the real one would.
             await get_channel_layer().group_send(
@@ -127,7 +127,7 @@ class SandboxProvider:
             )
 
     async def session_detail(self, upstream_id: str) -> UpstreamSession:
-        status = await cache.aget(_status_key(upstream_id))
+        status = await shared_cache.get(_status_key(upstream_id))
         if status is None:
             # Unknown or long gone: as good as completed.
             status = COMPLETED

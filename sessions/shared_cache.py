@@ -1,0 +1,64 @@
+"""The Django cache from async code, without queueing behind the database.
+
+Django's async cache methods (`aget`, `aadd`, ...) run the sync method through
+`sync_to_async(thread_sensitive=True)`: on the one worker thread of the process that
+also runs every async ORM query of every socket. Under load a rate-limit check then
+waits behind unrelated database writes (measured with bench/load.py: most of the p99).
+
+The cache backends need no such thread: the local-memory cache is a dict behind a lock
+(called inline, it costs microseconds), and Redis's client is thread-safe with its own
+connection pool (called from the event loop's default executor, so many calls proceed at
+once). Every cache call of the app's async code goes through here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
+
+
+async def _call(method: str, *args: Any, **kwargs: Any) -> Any:
+    call = getattr(cache, method)
+    if isinstance(caches["default"], LocMemCache):
+        return call(*args, **kwargs)  # no I/O: a hop to a thread would cost more
+    return await asyncio.to_thread(call, *args, **kwargs)
+
+
+async def get(key: str, default: Any = None) -> Any:
+    return await _call("get", key, default)
+
+
+async def get_many(keys: list[str]) -> dict[str, Any]:
+    return await _call("get_many", keys)
+
+
+async def set(key: str, value: Any, timeout: float | None) -> None:  # noqa: A001
+    await _call("set", key, value, timeout=timeout)
+
+
+async def add(key: str, value: Any, timeout: float | None) -> bool:
+    """Set `key` only if it is absent (atomic across processes); True if it was set."""
+    return await _call("add", key, value, timeout=timeout)
+
+
+async def incr(key: str, delta: int = 1) -> int:
+    """Atomic increment; ValueError if the key is absent (e.g. it just expired)."""
+    return await _call("incr", key, delta)
+
+
+async def delete(key: str) -> None:
+    await _call("delete", key)
+
+
+async def counter_add(key: str, delta: int, timeout: float) -> int:
+    """Add `delta` to a counter, creating it (at 0) with `timeout` if absent."""
+    await add(key, 0, timeout=timeout)
+    try:
+        return await incr(key, delta)
+    except ValueError:  # expired between add and incr: start again from delta
+        # (never below zero: a socket count that expired must not go negative).
+        await set(key, max(0, delta), timeout=timeout)
+        return max(0, delta)
