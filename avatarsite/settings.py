@@ -132,7 +132,14 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Live state (slots, presence, sandbox channels): evicted only once expired, and
+    # room for thousands of sessions (about ten entries each).
+    CACHES = {
+        "default": {
+            "BACKEND": "sessions.memory_cache.MemoryCache",
+            "OPTIONS": {"MAX_ENTRIES": env.int("CACHE_MAX_ENTRIES", default=100_000)},
+        }
+    }
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Auth -------------------------------------------------------------------

@@ -181,3 +181,44 @@ def test_it_never_puts_secrets_in_an_error_message():
 
     assert result.returncode != 0
     assert "DO-NOT-LEAK" not in result.stderr
+
+
+def test_postgresql_connections_come_from_a_pool_of_the_configured_size():
+    database = started(
+        {"DATABASE_URL": "postgres://u:p@127.0.0.1:5432/site", "DATABASE_POOL_SIZE": "5"},
+        "DATABASES",
+    )["DATABASES"]["default"]
+
+    assert database["OPTIONS"]["pool"]["max_size"] == 5
+    assert database["CONN_MAX_AGE"] == 0  # Django refuses persistent connections with a pool
+
+
+def test_sqlite_runs_in_write_ahead_log_mode(tmp_path):
+    probe = (
+        "import django; django.setup(); from django.db import connection;"
+        "c = connection.cursor(); c.execute('PRAGMA journal_mode'); print(c.fetchone()[0])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "DJANGO_SETTINGS_MODULE": "avatarsite.settings",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'site.sqlite3'}",
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "wal"
+
+
+def test_without_redis_the_cache_holds_live_state_for_thousands_of_sessions():
+    default = started({}, "CACHES")["CACHES"]["default"]
+    sized = started({"CACHE_MAX_ENTRIES": "5000"}, "CACHES")["CACHES"]["default"]
+
+    assert default["BACKEND"] == "sessions.memory_cache.MemoryCache"
+    assert default["OPTIONS"]["MAX_ENTRIES"] == 100_000
+    assert sized["OPTIONS"]["MAX_ENTRIES"] == 5000
