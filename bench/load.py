@@ -140,6 +140,16 @@ class Daphne:
         lines = self.log_path.read_text(errors="replace").splitlines()
         return [line for line in lines if " ERROR " in line or "Traceback" in line]
 
+    def first_traceback(self) -> str:
+        """The first logged traceback, to say what went wrong (the logs go with the run)."""
+        text = self.log_path.read_text(errors="replace")
+        start = text.find("Traceback")
+        if start < 0:
+            return ""
+        lines = text[start:].splitlines()
+        end = next((i for i, line in enumerate(lines[1:], 1) if not line.startswith(" ")), 0)
+        return "\n".join(lines[: end + 1])
+
 
 def manage(env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
@@ -524,6 +534,7 @@ async def run_setup(args: argparse.Namespace, setup: str, workdir: Path) -> list
             logged = server.errors_in_log()
             if logged:
                 print(f"  {server.log_path.name}: {len(logged)} error lines, e.g. {logged[0]}")
+                print("    " + server.first_traceback().replace("\n", "\n    "))
     return rows
 
 

@@ -17,7 +17,6 @@ import time
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -48,6 +47,7 @@ from .principals import (
     visitor_principal,
 )
 from .protocol import ChatMessage, CommandMessage, EventMessage
+from .socket_base import SocketConsumer
 
 log = logging.getLogger("avatarsite.ws")
 
@@ -99,7 +99,7 @@ def _dumps(message: dict[str, Any]) -> str:
     )
 
 
-class SessionConsumer(AsyncWebsocketConsumer):
+class SessionConsumer(SocketConsumer):
     session_id: str
     principal: Principal
     observer: bool  # staff watching someone else's session: read-only

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qs
 
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from .answers import DEFAULT_SYSTEM_PROMPT, llm_config, llm_enabled
 from .llm import Conversation, LlmError, stream_chat
 from .providers.sandbox import channel_for_token, group_for_channel, live_channel
 from .sandbox_avatar import SandboxAvatar
+from .socket_base import SocketConsumer
 
 log = logging.getLogger("avatarsite.sandbox")
 
@@ -44,7 +44,7 @@ def _llm_answer():
     return answer
 
 
-class SandboxAvatarConsumer(AsyncWebsocketConsumer):
+class SandboxAvatarConsumer(SocketConsumer):
     avatar: SandboxAvatar | None = None
 
     async def connect(self) -> None:
