@@ -11,7 +11,6 @@ thread with it.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,24 +275,8 @@ def frame_fingerprint(page: Page) -> dict[str, Any]:
 # The server's own record
 
 
-def sqlite_path(server: LiveServer) -> Path:
-    url = server.env["DATABASE_URL"]
-    assert url.startswith("sqlite:///"), url
-    return Path(url[len("sqlite:///") :])
-
-
-def query(server: LiveServer, sql: str, *params: Any) -> list[tuple]:
-    """Read the live server's database, read-only (it is busy serving meanwhile)."""
-    db = sqlite3.connect(f"file:{sqlite_path(server)}?mode=ro", uri=True, timeout=5)
-    try:
-        return db.execute(sql, params).fetchall()
-    finally:
-        db.close()
-
-
 def stream_violations(server: LiveServer) -> list[tuple]:
-    return query(
-        server,
+    return server.query(
         "SELECT session_id, message FROM avatar_sessions_sessionevent "
         "WHERE message LIKE 'stream violation%'",
     )

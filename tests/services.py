@@ -322,6 +322,17 @@ def drop_database(url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def flush_redis(url: str) -> None:
+    """Empty the Redis database of `url` (what an earlier user left there)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
 def with_redis_db(url: str, db: int) -> str:
     """The same Redis server, another database number (its own keyspace)."""
     parts = urlsplit(url)

@@ -23,7 +23,6 @@ from .browser import (
     frame_fingerprint,
     lines,
     open_tab,
-    query,
     screenshot,
     send_chat,
     shown_violation_errors,
@@ -308,10 +307,9 @@ def test_a_session_on_a_phone(phone_tab):
 
 def test_no_sandbox_violation_in_the_whole_run(live_server_proc):
     """After everything above: the server never recorded a dropped stream message."""
-    assert query(live_server_proc, "SELECT COUNT(*) FROM avatar_sessions_avatarsession")[0][0] > 0
+    assert live_server_proc.query("SELECT COUNT(*) FROM avatar_sessions_avatarsession")[0][0] > 0
     assert stream_violations(live_server_proc) == []
-    left_open = query(
-        live_server_proc,
+    left_open = live_server_proc.query(
         "SELECT id, status FROM avatar_sessions_avatarsession "
         "WHERE status IN ('starting', 'active')",
     )

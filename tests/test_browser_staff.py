@@ -27,7 +27,6 @@ from .browser import (
     close_tab,
     lines,
     open_tab,
-    query,
     screenshot,
     send_chat,
     sign_in,
@@ -249,9 +248,8 @@ def test_staff_import_audit_watch_live_close_and_usage(staff_tab, user_tab, staf
         "A staff member ended the session", timeout=10_000
     )
     session_id = staff.locator(".live-view").get_attribute("data-session-id")
-    assert query(
-        staff_server,
-        "SELECT status, close_reason FROM avatar_sessions_avatarsession WHERE id = ?",
+    assert staff_server.query(
+        "SELECT status, close_reason FROM avatar_sessions_avatarsession WHERE id = %s",
         session_id.replace("-", ""),
     ) == [("closed", "admin")]
 

@@ -4,7 +4,6 @@ sessions on a fake AKool, restart, and the reaper closes every one of them."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 
 import httpx
@@ -80,8 +79,4 @@ async def test_after_a_kill_9_the_restarted_process_closes_every_upstream_sessio
 
 
 def rows(server: LiveServer) -> list[tuple[str, str]]:
-    database = server.env["DATABASE_URL"].removeprefix("sqlite:///")
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
-        return db.execute(
-            "SELECT status, close_reason FROM avatar_sessions_avatarsession"
-        ).fetchall()
+    return server.query("SELECT status, close_reason FROM avatar_sessions_avatarsession")
