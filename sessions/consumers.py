@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import URLValidator
 from django.db import IntegrityError
-from django.db.models import F, Value
+from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Concat, Length
 from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
@@ -441,23 +441,51 @@ class SessionConsumer(SocketConsumer):
         whole = "".join(part for _, part in parts)
         in_order = parts[-1][0] == idx
         lines = TranscriptEntry.objects.filter(session_id=self.session_id, role=role, mid=mid)
-        # Pieces only ever add text: a process that read fewer of them (it lost a race
-        # with another one) must not overwrite the longer line; and a line, once final,
-        # stays final.
-        changes: dict[str, Any] = {"text": whole}
-        if final:
-            changes["final"] = True
-        updated = await lines.filter(LessThanOrEqual(Length("text"), len(whole))).aupdate(**changes)
-        if not updated:
+        return whole, in_order, await self._store_line(lines, role, mid, whole, final, len(parts))
+
+    async def _store_line(
+        self,
+        lines: QuerySet[TranscriptEntry],
+        role: str,
+        mid: str,
+        whole: str,
+        final: bool,
+        pieces: int,
+    ) -> bool:
+        """Write the line rebuilt from its pieces; returns whether the line is final.
+
+        Pieces only ever add text, so a process that read fewer of them (it lost a race
+        with another one) must not overwrite the longer line; and a final line stays
+        final. Ordered so that the usual cases take one query: the first piece creates
+        the line, a later one extends an open line.
+        """
+        if pieces == 1:
             try:
                 await TranscriptEntry.objects.acreate(
                     session_id=self.session_id, role=role, mid=mid, text=whole, final=final
                 )
-            except IntegrityError:  # it exists, with more text: only `final` may be news
-                if final:
-                    await lines.aupdate(final=True)
-        line_final = final or await lines.filter(final=True).aexists()
-        return whole, in_order, line_final
+                return final
+            except IntegrityError:
+                pass  # a late first piece: the line exists
+        grows = lines.filter(LessThanOrEqual(Length("text"), len(whole)))
+        if final:
+            if await grows.aupdate(text=whole, final=True):
+                return True
+        elif await grows.filter(final=False).aupdate(text=whole):
+            return False
+        elif await grows.aupdate(text=whole):
+            return True  # only a final line fails the update just above
+        # No line yet (its first piece is late), or a longer one.
+        try:
+            await TranscriptEntry.objects.acreate(
+                session_id=self.session_id, role=role, mid=mid, text=whole, final=final
+            )
+            return final
+        except IntegrityError:
+            if final:
+                await lines.aupdate(final=True)
+                return True
+            return await lines.filter(final=True).aexists()
 
     async def _append_line(self, role: str, mid: str, text: str, final: bool) -> None:
         """A line in one message (no `idx`), or a piece of one that does not number
