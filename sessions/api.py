@@ -220,6 +220,16 @@ class CreateSessionIn(Schema):
     duration: integral(settings.SESSION_MIN_DURATION, settings.SESSION_MAX_DURATION) | None = None  # type: ignore[valid-type]
 
 
+class CloseSessionIn(Schema):
+    """Why the owner ends the session: by choice ("user", the default) or because it
+    failed on their side ("error", e.g. the video channel could not be joined)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Literal["user", "error"] = "user"
+    detail: Annotated[str, Field(max_length=300)] = ""
+
+
 class AvatarPresetOut(Schema):
     slug: str
     name: str
@@ -390,13 +400,29 @@ async def get_session(request: HttpRequest, session_id: uuid.UUID):
 
 
 @api.post("/sessions/{session_id}/close", response={200: SessionOut, **ERRORS}, tags=["sessions"])
-async def close_session(request: HttpRequest, session_id: uuid.UUID):
-    """End the session (upstream too). Closing a closed session is fine."""
+async def close_session(
+    request: HttpRequest, session_id: uuid.UUID, payload: CloseSessionIn | None = None
+):
+    """End the session (upstream too). Closing a closed session is fine. The body is
+    optional: `{"reason": "error", "detail": "..."}` records that it failed on the
+    client's side (staff closing someone else's session always record "admin")."""
     session = await _visible_session(request, session_id)
     principal = _principal(request)
     if not await principal.can_close(session):
         raise ApiError(403, "forbidden", "You may watch this session but not close it.")
-    reason = CloseReason.USER if principal.owns(session) else CloseReason.ADMIN
+    payload = payload or CloseSessionIn()
+    if not principal.owns(session):
+        reason = CloseReason.ADMIN
+    elif payload.reason == "error":
+        reason = CloseReason.ERROR
+        if session.status in (Status.STARTING, Status.ACTIVE):
+            await lifecycle.record_event(
+                session.pk,
+                SessionEvent.Kind.ERROR,
+                f"the page failed: {payload.detail or 'no detail given'}",
+            )
+    else:
+        reason = CloseReason.USER
     session = await lifecycle.close_session(session.pk, reason)
     return _session_out(request, session)
 

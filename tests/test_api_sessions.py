@@ -479,6 +479,52 @@ def test_it_closes_a_session(alice_api):
     assert (row.status, row.close_reason) == ("closed", "user")
 
 
+def test_a_close_without_a_body_is_a_close_by_the_user(alice_api):
+    session = create(alice_api)
+
+    response = alice_api.post(f"/sessions/{session['id']}/close", raw="", content_type="")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["close_reason"] == "user"
+
+
+def test_the_owner_can_say_the_session_failed_on_their_side(alice_api):
+    session = create(alice_api)
+
+    response = alice_api.post(
+        f"/sessions/{session['id']}/close",
+        {"reason": "error", "detail": "The video channel could not be joined."},
+    )
+
+    assert response.status_code == 200
+    assert response.json()["close_reason"] == "error"
+    events = SessionEvent.objects.filter(session_id=session["id"], kind="error")
+    assert [e.message for e in events] == [
+        "the page failed: The video channel could not be joined."
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"reason": "expired"}, {"reason": "error", "detail": "x" * 301}, {"why": "error"}],
+)
+def test_a_close_body_it_does_not_know_is_refused_and_closes_nothing(alice_api, body):
+    session = create(alice_api)
+
+    response = alice_api.post(f"/sessions/{session['id']}/close", body)
+
+    assert_error(response, 422)
+    assert AvatarSession.objects.get(pk=session["id"]).status == "active"
+
+
+def test_staff_closing_with_a_reason_still_record_admin(alice_api, staff_api, auditor):
+    session = create(alice_api)
+
+    response = staff_api.post(f"/sessions/{session['id']}/close", {"reason": "error"})
+
+    assert response.json()["close_reason"] == "admin"
+
+
 def test_it_closes_the_sandbox_session_upstream(alice_api):
     session = create(alice_api)
     alice_api.post(f"/sessions/{session['id']}/close")

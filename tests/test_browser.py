@@ -387,7 +387,7 @@ def test_provider_refusal_is_explained_and_the_page_recovers(browser: Browser, a
         assert upstream["status"] == 3, "the abandoned session was not closed upstream"
         # Ours, newest first: the abandoned one closed, the refused one failed with the reason.
         joined, refused = page.request.get("/api/v1/sessions").json()["items"]
-        assert joined["status"] == "closed", joined
+        assert (joined["status"], joined["close_reason"]) == ("closed", "error"), joined
         assert refused["status"] == "failed" and AKOOL_REFUSAL in refused["error"], refused
 
         # Having given up, the page stops trying to reach Agora.

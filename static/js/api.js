@@ -105,7 +105,11 @@ export function createApi({ base, csrfToken, fetchImpl = globalThis.fetch.bind(g
     createSession: (body) => request("POST", "/sessions", { body, timeout: Math.max(timeoutMs, 90000) }),
     activeSessions: () => request("GET", "/sessions?status=active"),
     session: (id) => request("GET", sessionPath(id)),
-    closeSession: (id) => request("POST", `${sessionPath(id)}/close`, { body: {} }),
+    /** End a session; `failure` (a short text) records that it failed on our side. */
+    closeSession: (id, failure = null) =>
+      request("POST", `${sessionPath(id)}/close`, {
+        body: failure ? { reason: "error", detail: String(failure).slice(0, 300) } : {},
+      }),
     transcript: (id) => request("GET", `${sessionPath(id)}/transcript`),
     /** The beacon's URL (POST with a FormData carrying csrfmiddlewaretoken). */
     leaveUrl: (id) => `${base}${sessionPath(id)}/leave`,

@@ -392,8 +392,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function abandon(err, session, action) {
   await teardown();
   if (session?.id) {
-    // An unusable session still bills and holds a slot: close it now.
-    api.closeSession(session.id).catch(() => {});
+    // An unusable session still bills and holds a slot: close it now, saying why.
+    api.closeSession(session.id, explain(err, action)).catch(() => {});
   }
   showPhase("setup");
   setStatus("");
@@ -741,8 +741,9 @@ async function recoverTransport(l) {
     while (live === l) {
       l.transportFailures += 1;
       if (l.transportFailures > 3) {
-        await endSession("The media connection to the avatar was lost.", { isError: true });
-        api.closeSession(l.id).catch(() => {});
+        const why = "The media connection to the avatar was lost.";
+        await endSession(why, { isError: true });
+        api.closeSession(l.id, why).catch(() => {});
         return;
       }
       setStatus("The media connection was lost; reconnecting…", { busy: true, since: Date.now() });

@@ -82,6 +82,18 @@ test("session paths are encoded and the beacon URL is the leave endpoint", async
   assert.equal(api.leaveUrl("123"), "/api/v1/sessions/123/leave");
 });
 
+test("a close says whether the session failed on the page's side", async () => {
+  const { calls, fetchImpl } = fakeFetch(() => jsonResponse(200, { id: "1" }));
+  const api = createApi({ base: "/api/v1", csrfToken: "t", fetchImpl });
+  await api.closeSession("1");
+  await api.closeSession("1", "The video channel could not be joined.");
+  await api.closeSession("1", "x".repeat(500));
+  const bodies = calls.map((c) => JSON.parse(c.init.body));
+  assert.deepEqual(bodies[0], {});
+  assert.deepEqual(bodies[1], { reason: "error", detail: "The video channel could not be joined." });
+  assert.equal(bodies[2].detail.length, 300); // the server's limit
+});
+
 test("parseRetryAfter reads seconds and HTTP dates", () => {
   assert.equal(parseRetryAfter("30"), 30);
   assert.equal(parseRetryAfter(null), null);
