@@ -94,8 +94,13 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI, Django closes a connection after every request and every
     # database_sync_to_async call: without a pool each of them opened a new one (a
     # few ms each, most of the latency measured under load). psycopg's pool keeps
-    # them open; each process holds at most DATABASE_POOL_SIZE.
-    DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=16)
+    # them open; each process holds at most DATABASE_POOL_SIZE. An HTTP request holds
+    # one until it ends (a create waits for AKool meanwhile), the sockets of a process
+    # share one; past the pool, a request waits up to 10 s, then gets a 503.
+    DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=32)
+    # A pooled connection is checked before use, so one broken by a database restart
+    # is replaced rather than handed out.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": min(2, DATABASE_POOL_SIZE),
         "max_size": DATABASE_POOL_SIZE,

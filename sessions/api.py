@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
+from django.db import OperationalError
 from django.http import HttpRequest
 from ninja import NinjaAPI, Schema
 from ninja import Status as Reply
@@ -137,6 +138,17 @@ def _http_error(request: HttpRequest, exc: HttpError):
     if exc.status_code == 400:
         return error_response(400, "bad_json", "The request body is not valid JSON.")
     return error_response(exc.status_code, "http_error", str(exc))
+
+
+@api.exception_handler(OperationalError)
+def _database_unavailable(request: HttpRequest, exc: OperationalError):
+    # The database is unreachable or every pooled connection is busy: try again soon.
+    log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+    response = error_response(
+        503, "database_unavailable", "The service is busy right now; please try again shortly."
+    )
+    response["Retry-After"] = "5"
+    return response
 
 
 @api.exception_handler(Exception)

@@ -9,19 +9,22 @@ a staff observer), and only when such a socket exists.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
 import random
 import time
-from typing import Any
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from channels.db import database_sync_to_async
+from channels.db import aclose_old_connections, database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import URLValidator
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError
 from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Concat, Length
 from django.db.models.lookups import LessThanOrEqual
@@ -46,7 +49,7 @@ from .principals import (
     user_principal,
     visitor_principal,
 )
-from .protocol import ChatMessage, CommandMessage, EventMessage
+from .protocol import ChatMessage, CommandMessage, EventMessage, StreamMessage
 from .socket_base import SocketConsumer
 
 log = logging.getLogger("avatarsite.ws")
@@ -61,8 +64,20 @@ MAX_BACKGROUND_URL = 1000
 SET_PARAM_KEYS = {"voice", "language", "mode", "background_url"}
 MAX_MID_CHARS = 100
 MESSAGE_WINDOW = 10.0  # seconds, for WS_MESSAGES_PER_10S
-# Pieces of one line are numbered from 0; no avatar sends millions.
-MAX_PIECE_IDX = 1_000_000
+# Pieces of one line are numbered from 0. Each piece rebuilds its line from all of
+# them, so their number is bounded (an answer comes in tens of pieces, each at most
+# 1 KB, Agora's limit).
+MAX_PIECE_IDX = 500
+# How long a closing socket waits for what the page forwarded to be recorded.
+AVATAR_DRAIN_SECONDS = 5.0
+
+
+class ForwardedMessage(NamedTuple):
+    """A stream message the page forwarded from the avatar, waiting to be recorded."""
+
+    message: StreamMessage
+    received_at: datetime
+    cut: bool  # an audio_end after an interrupt: the speech it ends was cut short
 
 
 async def resolve_principal(scope: dict[str, Any]) -> Principal | None:
@@ -106,6 +121,7 @@ class SessionConsumer(SocketConsumer):
 
     async def connect(self) -> None:
         self.principal_groups: list[str] = []
+        self.avatar_recorder = None
         self.pacer: protocol.Pacer | None = None
         self.watch: asyncio.Task | None = None
         self.answerer: answers.Answerer | None = None
@@ -142,6 +158,8 @@ class SessionConsumer(SocketConsumer):
         self.voice_id, self.language, self.mode = session.voice_id, session.language, session.mode
         self.pending_params: dict[str, dict[str, Any]] = {}
         self.interrupted = False
+        self.avatar_inbox: asyncio.Queue[ForwardedMessage] = asyncio.Queue()
+        self.avatar_recorder: asyncio.Task | None = None
         if session.use_llm and answers.llm_enabled() and not self.observer:
             self.answerer = answers.Answerer(
                 session_id=self.session_id,
@@ -173,6 +191,11 @@ class SessionConsumer(SocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.watch is not None:
             self.watch.cancel()
+        if self.avatar_recorder is not None:
+            # What the page forwarded before it went is still recorded.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.avatar_inbox.join(), AVATAR_DRAIN_SECONDS)
+            self.avatar_recorder.cancel()
         if self.answerer is not None:
             await self.answerer.aclose()
         if self.pacer is not None:
@@ -200,8 +223,13 @@ class SessionConsumer(SocketConsumer):
 
     # --- input ---------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        await self._guarded(self._receive(text_data, bytes_data))
+
+    async def _guarded(self, work: Awaitable[None]) -> None:
+        """Run the handling of one message: a refusal becomes an error frame, and no
+        message, however strange, takes the socket down."""
         try:
-            await self._receive(text_data, bytes_data)
+            await work
         except ApiError as exc:
             await self._error(exc.code, exc.message, retry_after=exc.retry_after)
             if exc.status == 429:
@@ -209,7 +237,6 @@ class SessionConsumer(SocketConsumer):
                     self.session_id, SessionEvent.Kind.LIMIT, exc.message, code=exc.code
                 )
         except Exception:
-            # No message, however strange, takes the socket down.
             log.exception("session %s: failed to handle a message", self.session_id)
             await self._error("internal_error", "That message could not be handled.")
 
@@ -378,19 +405,54 @@ class SessionConsumer(SocketConsumer):
         data = message.get("data")
         if not isinstance(data, str):
             raise ApiError(400, "bad_message", "'data' must be the stream message as text.")
+        if protocol.encoded_size(data) > protocol.MAX_FRAME_BYTES:
+            return  # over Agora's 1 KB: not a message any avatar sent through the channel
         parsed = protocol.parse(data)
         if parsed is not None and not protocol.is_storable(dataclasses.asdict(parsed)):
             return  # escaped NULs or lone surrogates: no avatar sends them, nor can we store them
-        if isinstance(parsed, ChatMessage):
-            await self._on_avatar_chat(parsed)
-        elif isinstance(parsed, CommandMessage):
-            await self._on_ack(parsed)
-        elif isinstance(parsed, EventMessage):
-            await self._on_avatar_event(parsed)
-        # Anything else is not a v2 stream message: ignored, like the avatar would.
+        if parsed is None:
+            return  # not a v2 stream message: ignored, like the avatar would
+        cut = False
+        if isinstance(parsed, EventMessage) and parsed.event == "audio_end":
+            # Whether the avatar stopped because it was interrupted is decided here, in
+            # the order the socket's messages came in.
+            cut, self.interrupted = self.interrupted, False
+        self.avatar_inbox.put_nowait(ForwardedMessage(parsed, timezone.now(), cut))
+        if self.avatar_recorder is None:
+            self.avatar_recorder = asyncio.get_running_loop().create_task(self._record_avatar())
+
+    async def _record_avatar(self) -> None:
+        """Record what the page forwards from the avatar, in order, beside the socket's
+        own handling: a chat or an interrupt sent next does not wait for these database
+        writes (under load they were most of the time from a chat to its first frame)."""
+        while True:
+            forwarded = await self.avatar_inbox.get()
+            try:
+                await self._guarded(self._on_forwarded(forwarded))
+            finally:
+                self.avatar_inbox.task_done()
+
+    async def _on_forwarded(self, forwarded: ForwardedMessage) -> None:
+        message = forwarded.message
+        if isinstance(message, ChatMessage):
+            await self._on_avatar_chat(message, forwarded.received_at)
+        elif isinstance(message, CommandMessage):
+            await self._on_ack(message)
+        elif message.event in ("audio_start", "audio_end"):
+            speaking = message.event == "audio_start"
+            if not speaking:
+                await self._finish_avatar_lines(cut=forwarded.cut)
+            await self._fan_out({"type": "avatar", "speaking": speaking})
+        elif message.event == "sandbox_violation":
+            reason = str(message.data.get("reason", ""))[:50]
+            log.warning("session %s: sandbox reported a violation: %r", self.session_id, reason)
+            await lifecycle.record_event(
+                self.session_id, SessionEvent.Kind.ERROR, f"stream violation: {reason}"
+            )
+            await self._error("stream_violation", f"The avatar dropped a message ({reason}).")
 
     # --- the avatar's side -------------------------------------------------------
-    async def _on_avatar_chat(self, msg: ChatMessage) -> None:
+    async def _on_avatar_chat(self, msg: ChatMessage, received_at: datetime) -> None:
         if not msg.mid or len(msg.mid) > MAX_MID_CHARS:
             return  # not a message id any avatar sends
         if msg.idx is not None and msg.idx > MAX_PIECE_IDX:
@@ -407,10 +469,10 @@ class SessionConsumer(SocketConsumer):
             return  # the avatar echoing what was typed: already in the transcript
         final = msg.fin is not False
         if msg.idx is None:
-            await self._append_line(role, msg.mid, msg.text, final)
+            await self._append_line(role, msg.mid, msg.text, final, received_at)
             await self._transcript(role, msg.mid, msg.text, final=final)
             return
-        line = await self._place_piece(role, msg.mid, msg.idx, msg.text, final)
+        line = await self._place_piece(role, msg.mid, msg.idx, msg.text, final, received_at)
         if line is None:
             return  # a piece already recorded (another tab forwarded it too)
         text, in_order, line_final = line
@@ -423,7 +485,7 @@ class SessionConsumer(SocketConsumer):
         # Late into a line still being spoken: the page shows it on its next replay.
 
     async def _place_piece(
-        self, role: str, mid: str, idx: int, text: str, final: bool
+        self, role: str, mid: str, idx: int, text: str, final: bool, received_at: datetime
     ) -> tuple[str, bool, bool] | None:
         """Record piece `idx` of a line and rebuild the line from its pieces in order.
 
@@ -441,7 +503,8 @@ class SessionConsumer(SocketConsumer):
         whole = "".join(part for _, part in parts)
         in_order = parts[-1][0] == idx
         lines = TranscriptEntry.objects.filter(session_id=self.session_id, role=role, mid=mid)
-        return whole, in_order, await self._store_line(lines, role, mid, whole, final, len(parts))
+        stored = await self._store_line(lines, role, mid, whole, final, len(parts), received_at)
+        return whole, in_order, stored
 
     async def _store_line(
         self,
@@ -451,19 +514,20 @@ class SessionConsumer(SocketConsumer):
         whole: str,
         final: bool,
         pieces: int,
+        received_at: datetime,
     ) -> bool:
         """Write the line rebuilt from its pieces; returns whether the line is final.
 
         Pieces only ever add text, so a process that read fewer of them (it lost a race
         with another one) must not overwrite the longer line; and a final line stays
         final. Ordered so that the usual cases take one query: the first piece creates
-        the line, a later one extends an open line.
+        the line, a later one extends an open line. A new line is placed in the transcript
+        by when its piece reached us, however long its recording waited.
         """
+        line = {"session_id": self.session_id, "role": role, "mid": mid, "created_at": received_at}
         if pieces == 1:
             try:
-                await TranscriptEntry.objects.acreate(
-                    session_id=self.session_id, role=role, mid=mid, text=whole, final=final
-                )
+                await TranscriptEntry.objects.acreate(**line, text=whole, final=final)
                 return final
             except IntegrityError:
                 pass  # a late first piece: the line exists
@@ -477,17 +541,20 @@ class SessionConsumer(SocketConsumer):
             return True  # only a final line fails the update just above
         # No line yet (its first piece is late), or a longer one.
         try:
-            await TranscriptEntry.objects.acreate(
-                session_id=self.session_id, role=role, mid=mid, text=whole, final=final
-            )
+            await TranscriptEntry.objects.acreate(**line, text=whole, final=final)
             return final
         except IntegrityError:
-            if final:
-                await lines.aupdate(final=True)
-                return True
-            return await lines.filter(final=True).aexists()
+            pass
+        # Another process created the line between our update and our create: ours may
+        # still be the longer text (it read more pieces), so write it if it is.
+        changes: dict[str, Any] = {"text": whole, "final": True} if final else {"text": whole}
+        if not await grows.aupdate(**changes) and final:
+            await lines.aupdate(final=True)
+        return final or await lines.filter(final=True).aexists()
 
-    async def _append_line(self, role: str, mid: str, text: str, final: bool) -> None:
+    async def _append_line(
+        self, role: str, mid: str, text: str, final: bool, received_at: datetime
+    ) -> None:
         """A line in one message (no `idx`), or a piece of one that does not number
         its pieces: appended in arrival order."""
         lines = TranscriptEntry.objects.filter(session_id=self.session_id, role=role, mid=mid)
@@ -496,12 +563,17 @@ class SessionConsumer(SocketConsumer):
             return
         try:
             await TranscriptEntry.objects.acreate(
-                session_id=self.session_id, role=role, mid=mid, text=text, final=final
+                session_id=self.session_id,
+                role=role,
+                mid=mid,
+                text=text,
+                final=final,
+                created_at=received_at,
             )
         except IntegrityError:  # another socket created it just now
             await lines.aupdate(text=Concat(F("text"), Value(text)), final=final)
 
-    async def _finish_avatar_lines(self) -> None:
+    async def _finish_avatar_lines(self, *, cut: bool) -> None:
         """The avatar stopped speaking: what it was saying is final (and cut short, if
         it stopped because of an interrupt: an interrupted answer never gets `fin`)."""
         open_lines = TranscriptEntry.objects.filter(
@@ -512,8 +584,7 @@ class SessionConsumer(SocketConsumer):
         mids = [mid async for mid in open_lines.values_list("mid", flat=True)]
         if not mids:
             return
-        await open_lines.filter(mid__in=mids).aupdate(final=True, cut=self.interrupted)
-        self.interrupted = False
+        await open_lines.filter(mid__in=mids).aupdate(final=True, cut=cut)
         for mid in mids:
             await self._transcript("avatar", mid, "", final=True)
 
@@ -538,20 +609,6 @@ class SessionConsumer(SocketConsumer):
                 "message": msg.msg or ("ok" if ok else "failed"),
             }
         )
-
-    async def _on_avatar_event(self, msg: EventMessage) -> None:
-        if msg.event in ("audio_start", "audio_end"):
-            speaking = msg.event == "audio_start"
-            if not speaking:
-                await self._finish_avatar_lines()
-            await self._fan_out({"type": "avatar", "speaking": speaking})
-        elif msg.event == "sandbox_violation":
-            reason = str(msg.data.get("reason", ""))[:50]
-            log.warning("session %s: sandbox reported a violation: %r", self.session_id, reason)
-            await lifecycle.record_event(
-                self.session_id, SessionEvent.Kind.ERROR, f"stream violation: {reason}"
-            )
-            await self._error("stream_violation", f"The avatar dropped a message ({reason}).")
 
     # --- output ------------------------------------------------------------------
     async def _emit_frame(self, frame: str) -> None:
@@ -628,7 +685,15 @@ class SessionConsumer(SocketConsumer):
             await asyncio.sleep(min(left, pause))
             pause = settings.HEARTBEAT_INTERVAL
             # Revocations by bulk update send no signal: re-check now and then.
-            if not await still_valid(self.principal):
+            try:
+                valid = await still_valid(self.principal)
+            except DatabaseError:
+                # The database went away (a restart): drop the broken connection and
+                # keep the heartbeat going; the check runs again next time.
+                log.warning("session %s: revocation check failed", self.session_id)
+                await aclose_old_connections()
+                valid = True
+            if not valid:
                 await self.principal_revoked({"why": "Your access was revoked."})
                 return
             if not self.observer:  # watching staff do not keep a session alive

@@ -97,7 +97,8 @@ class LiveServer:
         import psycopg
 
         with psycopg.connect(url) as db:
-            return db.execute(sql, params).fetchall()
+            # Without parameters psycopg leaves the text alone (a LIKE 'x%' stays valid).
+            return db.execute(sql, params or None).fetchall()
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(

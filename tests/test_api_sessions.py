@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import HttpCommunicator
+from django.db import OperationalError
 from django.utils import timezone
 
 from sessions.models import (
@@ -523,6 +524,19 @@ def test_staff_closing_with_a_reason_still_record_admin(alice_api, staff_api, au
     response = staff_api.post(f"/sessions/{session['id']}/close", {"reason": "error"})
 
     assert response.json()["close_reason"] == "admin"
+
+
+def test_an_unreachable_database_is_a_503_to_retry(alice_api, monkeypatch):
+    session = create(alice_api)
+
+    async def pool_exhausted(*args, **kwargs):
+        raise OperationalError("couldn't get a connection after 10.00 sec")
+
+    monkeypatch.setattr("sessions.api.lifecycle.close_session", pool_exhausted)
+    response = alice_api.post(f"/sessions/{session['id']}/close")
+
+    assert_error(response, 503, "database_unavailable")
+    assert response["Retry-After"] == "5"
 
 
 def test_it_closes_the_sandbox_session_upstream(alice_api):

@@ -401,6 +401,8 @@ def expect_session(kind: str, payload: str | bytes) -> Expect:
         data = message.get("data")
         if not isinstance(data, str):
             return Expect(error="bad_message")
+        if protocol.encoded_size(data) > protocol.MAX_FRAME_BYTES:
+            return Expect(stream=None, label="rtc")  # no avatar sends more than 1 KB: ignored
         return Expect(stream=protocol.parse(data), label="rtc")
     return Expect(error="unknown_type")
 
@@ -485,18 +487,25 @@ class SessionFuzz:
             self.problems.append(f"rtc_send frame over 1,024 bytes: {raw[:200]!r}")
 
     async def exchange(self, kind: str, payload: str | bytes) -> list[dict[str, Any]]:
-        """Send one message and a marker; the frames (except rtc_send) in between."""
+        """Send one message and a marker; the frames (except rtc_send) in between.
+
+        The marker is an acknowledgement forwarded from the avatar: the socket records
+        those in order behind its own handling, so its `command_result` comes after
+        everything the message caused, on either path."""
         await self.send(kind, payload)
         self.markers += 1
         marker = f"sync-{self.markers}"
-        await self.ws.send_to(text_data=json.dumps({"type": marker}))
+        pld = {"cmd": "sync", "code": 1000, "msg": marker}
+        ack = {"v": 2, "type": "command", "mid": marker, "pld": pld}
+        await self.ws.send_to(
+            text_data=json.dumps({"type": "rtc_message", "data": json.dumps(ack)})
+        )
         frames = []
         while True:
             frame = await self.next_frame()
             if frame["type"] == "rtc_send":
                 continue
-            if frame["type"] == "error" and f"'{marker}'" in frame.get("message", ""):
-                assert frame["code"] == "unknown_type", frame
+            if frame["type"] == "command_result" and frame.get("message") == marker:
                 return frames
             frames.append(frame)
 

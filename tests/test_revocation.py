@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import OperationalError
 from django.utils import timezone
 
 from avatarsite.asgi import application
+from sessions import consumers, presence
 from sessions.models import ApiToken
 
 from .wsutil import ORIGIN, create_session, open_page
@@ -80,3 +83,25 @@ async def _cookie_headers(user) -> tuple[bytes, bytes]:
     await sync_to_async(client.force_login)(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}"
     return (b"cookie", cookie.encode())
+
+
+async def test_a_failing_revocation_check_does_not_stop_the_heartbeat(world, settings, monkeypatch):
+    """A database restart breaks the check for a while; the session must not look
+    abandoned to the reaper meanwhile."""
+
+    async def database_gone(principal):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    settings.HEARTBEAT_INTERVAL = 0.05
+    monkeypatch.setattr(consumers, "still_valid", database_gone)
+    session = await create_session(world.alice_token)
+    page = await open_page(session, world.alice_token)
+    await page.receive_from()
+    await asyncio.sleep(0.2)  # a few failed checks
+    await presence.shared_cache.delete(f"presence:alive:{session['id']}")
+
+    await asyncio.sleep(0.2)
+
+    assert await presence.is_alive(session["id"])
+    assert await page.receive_nothing(timeout=0.1)  # still open, no error frame
+    await page.disconnect()

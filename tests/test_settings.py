@@ -191,6 +191,7 @@ def test_postgresql_connections_come_from_a_pool_of_the_configured_size():
 
     assert database["OPTIONS"]["pool"]["max_size"] == 5
     assert database["CONN_MAX_AGE"] == 0  # Django refuses persistent connections with a pool
+    assert database["CONN_HEALTH_CHECKS"] is True  # a connection broken by a restart is replaced
 
 
 def test_sqlite_runs_in_write_ahead_log_mode(tmp_path):

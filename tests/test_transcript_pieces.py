@@ -118,3 +118,37 @@ async def test_a_piece_number_no_avatar_sends_is_ignored(world):
 
     assert frames[0]["text"] == "Fine."
     assert await _line(session) == ("Fine.", True)
+
+
+async def test_a_line_created_meanwhile_by_another_process_still_gets_the_longer_text(
+    world, monkeypatch
+):
+    session, page = await _open(world)
+    # Piece 0 was recorded by another process, which is about to create the line.
+    await TranscriptPiece.objects.acreate(
+        session_id=session["id"], role="avatar", mid=MID, idx=0, text="a "
+    )
+    real_create = TranscriptEntry.objects.acreate
+
+    async def create_after_the_other_process(**fields):
+        if not await TranscriptEntry.objects.filter(mid=MID).aexists():
+            await real_create(**{**fields, "text": "a ", "final": False})  # theirs, first
+        return await real_create(**fields)  # ours: the line exists now
+
+    monkeypatch.setattr(TranscriptEntry.objects, "acreate", create_after_the_other_process)
+    await _forward(page, 1, "b", fin=True)
+    await _transcript_frames(page, 1)
+    await page.disconnect()
+
+    assert await _line(session) == ("a b", True)
+
+
+async def test_a_stream_message_over_agoras_limit_is_not_recorded(world):
+    session, page = await _open(world)
+    await _forward(page, 0, "x" * 1100, fin=True)  # no avatar message is over 1 KB
+    await _forward(page, 1, "ok")
+    frames = await _transcript_frames(page, 1)
+    await page.disconnect()
+
+    assert frames[0]["text"] == "ok"
+    assert await TranscriptPiece.objects.filter(session_id=session["id"]).acount() == 1
