@@ -71,7 +71,7 @@ import httpx  # noqa: E402
 import websockets  # noqa: E402
 
 from tests import services  # noqa: E402
-from tests.live import daphne_command  # noqa: E402
+from tests.live import daphne_command, manage  # noqa: E402
 
 SESSIONS_PER_USER = 50
 REPLY_TIMEOUT = 5.0
@@ -116,13 +116,7 @@ class Daphne:
         raise RuntimeError("daphne did not start in 30 s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        services.stop_process(self.process, timeout=15)
 
     def rss_kib(self) -> int:
         assert self.process is not None
@@ -149,20 +143,6 @@ class Daphne:
         lines = text[start:].splitlines()
         end = next((i for i, line in enumerate(lines[1:], 1) if not line.startswith(" ")), 0)
         return "\n".join(lines[: end + 1])
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"manage.py {args[0]} failed: {result.stderr[-2000:]}")
-    return result.stdout
 
 
 MAKE_TOKENS = """

@@ -460,12 +460,7 @@ class SessionConsumer(SocketConsumer):
         role = "user" if msg.sender == "user" else "avatar"
         if role == "avatar" and self._llm_answers():
             return  # the avatar speaking our LLM's answer: streamed into the transcript already
-        if (
-            role == "user"
-            and await TranscriptEntry.objects.filter(
-                session_id=self.session_id, role="user", mid=msg.mid
-            ).aexists()
-        ):
+        if role == "user" and await self._lines("user", msg.mid).aexists():
             return  # the avatar echoing what was typed: already in the transcript
         final = msg.fin is not False
         if msg.idx is None:
@@ -502,19 +497,14 @@ class SessionConsumer(SocketConsumer):
         parts = [row async for row in pieces.order_by("idx").values_list("idx", "text")]
         whole = "".join(part for _, part in parts)
         in_order = parts[-1][0] == idx
-        lines = TranscriptEntry.objects.filter(session_id=self.session_id, role=role, mid=mid)
-        stored = await self._store_line(lines, role, mid, whole, final, len(parts), received_at)
-        return whole, in_order, stored
+        first = len(parts) == 1
+        return whole, in_order, await self._store_line(role, mid, whole, final, first, received_at)
+
+    def _lines(self, role: str, mid: str) -> QuerySet[TranscriptEntry]:
+        return TranscriptEntry.objects.filter(session_id=self.session_id, role=role, mid=mid)
 
     async def _store_line(
-        self,
-        lines: QuerySet[TranscriptEntry],
-        role: str,
-        mid: str,
-        whole: str,
-        final: bool,
-        pieces: int,
-        received_at: datetime,
+        self, role: str, mid: str, whole: str, final: bool, first: bool, received_at: datetime
     ) -> bool:
         """Write the line rebuilt from its pieces; returns whether the line is final.
 
@@ -525,7 +515,9 @@ class SessionConsumer(SocketConsumer):
         by when its piece reached us, however long its recording waited.
         """
         line = {"session_id": self.session_id, "role": role, "mid": mid, "created_at": received_at}
-        if pieces == 1:
+        lines = self._lines(role, mid)
+        changes: dict[str, Any] = {"text": whole, "final": True} if final else {"text": whole}
+        if first:
             try:
                 await TranscriptEntry.objects.acreate(**line, text=whole, final=final)
                 return final
@@ -533,7 +525,7 @@ class SessionConsumer(SocketConsumer):
                 pass  # a late first piece: the line exists
         grows = lines.filter(LessThanOrEqual(Length("text"), len(whole)))
         if final:
-            if await grows.aupdate(text=whole, final=True):
+            if await grows.aupdate(**changes):
                 return True
         elif await grows.filter(final=False).aupdate(text=whole):
             return False
@@ -547,7 +539,6 @@ class SessionConsumer(SocketConsumer):
             pass
         # Another process created the line between our update and our create: ours may
         # still be the longer text (it read more pieces), so write it if it is.
-        changes: dict[str, Any] = {"text": whole, "final": True} if final else {"text": whole}
         if not await grows.aupdate(**changes) and final:
             await lines.aupdate(final=True)
         return final or await lines.filter(final=True).aexists()
@@ -557,7 +548,7 @@ class SessionConsumer(SocketConsumer):
     ) -> None:
         """A line in one message (no `idx`), or a piece of one that does not number
         its pieces: appended in arrival order."""
-        lines = TranscriptEntry.objects.filter(session_id=self.session_id, role=role, mid=mid)
+        lines = self._lines(role, mid)
         updated = await lines.aupdate(text=Concat(F("text"), Value(text)), final=final)
         if updated:
             return

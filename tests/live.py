@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -40,10 +39,19 @@ def daphne_command(port: int, app: str = "avatarsite.asgi:application") -> list[
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def manage(env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    """Run a manage.py command in the environment of a served process; its output."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed: {result.stderr[-2000:]}")
+    return result.stdout
 
 
 # Redis database numbers for served processes: 0 is the test run's own cache, 1 the
@@ -57,7 +65,7 @@ def _on_postgres() -> bool:
 
 class LiveServer:
     def __init__(self, workdir: Path, **settings: str) -> None:
-        self.port = free_port()
+        self.port = services.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.log_path = workdir / f"daphne-{self.port}.log"
@@ -101,17 +109,7 @@ class LiveServer:
             return db.execute(sql, params or None).fetchall()
 
     def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed: {result.stderr[-2000:]}")
-        return result.stdout
+        return manage(self.env, *args)
 
     def start(self) -> LiveServer:
         self.manage("migrate", "--noinput")
@@ -142,12 +140,7 @@ class LiveServer:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        services.stop_process(self.process)
         if getattr(self, "_log", None):
             self._log.close()
         if self.own_database is not None:

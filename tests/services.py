@@ -92,6 +92,18 @@ def ensure_installed() -> None:
         raise ServiceError("redis-server or PostgreSQL is still missing after apt-get install")
 
 
+def stop_process(process: subprocess.Popen | None, timeout: float = 10) -> None:
+    """Stop a process we started: politely, then for good if it does not listen."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
+
+
 def _wait_for_port(port: int, process: subprocess.Popen | None, what: str, log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -165,13 +177,7 @@ class Redis:
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
         self.process = None
 
 

@@ -9,9 +9,10 @@ from asgiref.sync import async_to_sync
 from sessions.models import AvatarSession
 from sessions.reaper import reap
 
+from . import services
 from .conftest import assert_error
 from .fakes.akool_server import FakeAkool
-from .test_api_akool import free_port, use_akool
+from .test_api_akool import use_akool
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,7 +61,7 @@ def test_a_close_that_fails_is_explained_and_finished_once_akool_is_back(
 
 def test_a_close_while_akool_is_unreachable_is_finished_once_it_is_back(alice_api, fake, settings):
     session = start(alice_api)
-    use_akool(settings, f"http://127.0.0.1:{free_port()}", fake.api_key)
+    use_akool(settings, f"http://127.0.0.1:{services.free_port()}", fake.api_key)
     assert_error(alice_api.post(f"/sessions/{session['id']}/close"), 503)
     use_akool(settings, fake.base_url, fake.api_key)
     async_to_sync(reap)()

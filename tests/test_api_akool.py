@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
 
 from sessions.models import AvatarSession
 from sessions.providers import reset_providers
+from tests import services
 from tests.conftest import Api, assert_error
 from tests.fakes.akool_server import FakeAkool
 
@@ -37,12 +37,6 @@ def fake(settings) -> Iterator[FakeAkool]:
     with FakeAkool() as server:
         use_akool(settings, server.base_url, server.api_key)
         yield server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def create(api: Api):
@@ -186,7 +180,7 @@ def test_it_answers_an_http_503_from_akool_with_502(alice_api, fake):
 
 
 def test_it_answers_an_unreachable_akool_with_503(alice_api, fake, settings):
-    use_akool(settings, f"http://127.0.0.1:{free_port()}", fake.api_key)
+    use_akool(settings, f"http://127.0.0.1:{services.free_port()}", fake.api_key)
 
     error = assert_error(create(alice_api), 503, "upstream_unavailable")
 

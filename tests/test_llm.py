@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 import time
 
 import httpx
@@ -28,6 +27,7 @@ from sessions.llm import (
     estimate_tokens,
     stream_chat,
 )
+from tests import services
 from tests.fakes.llm_server import DEFAULT_API_KEY, FakeLlm, tokenize
 
 MESSAGES = [
@@ -77,12 +77,6 @@ async def wait_until(predicate, timeout: float = 2.0) -> float:
             pytest.fail(f"condition not met within {timeout} s")
         await asyncio.sleep(0.005)
     return time.monotonic() - started
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- streaming ------------------------------------------------------------------------------
@@ -320,7 +314,9 @@ async def test_a_stall_mid_answer_times_out_as_partial(fake):
 
 @pytest.mark.asyncio
 async def test_a_refused_connection_is_unavailable():
-    config = LlmConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", retries=1, backoff=0.01)
+    config = LlmConfig(
+        base_url=f"http://127.0.0.1:{services.free_port()}/v1", retries=1, backoff=0.01
+    )
     pieces, error = await collect_until_error(config)
     assert (pieces, error.code, error.partial) == ([], "llm_unavailable", False)
 
@@ -350,7 +346,7 @@ async def test_the_key_never_reaches_messages_or_logs(fake, caplog):
     # The server echoes a wrong key; the client must not repeat it either.
     wrong = key + "-wrong"
     errors.append((await collect_until_error(config_for(fake, api_key=wrong)))[1])
-    refused = config_for(fake, base_url=f"http://127.0.0.1:{free_port()}/v1", retries=0)
+    refused = config_for(fake, base_url=f"http://127.0.0.1:{services.free_port()}/v1", retries=0)
     errors.append((await collect_until_error(refused))[1])
     assert [e.code for e in errors] == [
         "llm_server_error",

@@ -1,15 +1,7 @@
 // The user's camera (only where the site enables it): an Agora track published to the
 // avatar, or in the sandbox a local preview only. Failures are messages, never breakage.
 
-function describeCameraError(err) {
-  const text = `${err?.name ?? ""} ${err?.code ?? ""} ${err?.message ?? ""}`;
-  if (/NotFound|DEVICE_NOT_FOUND|OverconstrainedError/i.test(text)) return "No camera found.";
-  if (/NotAllowed|PERMISSION_DENIED|Permission denied|SecurityError/i.test(text)) {
-    return "Camera blocked. Allow camera access for this site in the browser's address bar, then try again.";
-  }
-  if (/NotReadable|NOT_READABLE/i.test(text)) return "The camera is busy in another program.";
-  return `The camera could not be started (${(err?.message || err?.name || "unknown error").trim()}).`;
-}
+import { describeDeviceError, releaseTrack } from "./media_devices.js";
 
 export class Camera {
   /**
@@ -38,7 +30,7 @@ export class Camera {
         this.track.play(this.container, { mirror: true });
       } else {
         const devices = this.win.navigator?.mediaDevices;
-        if (!devices?.getUserMedia) throw new Error("The camera needs a secure page (https or localhost).");
+        if (!devices?.getUserMedia) throw new Error("mediaDevices unavailable: not a secure context");
         this.stream = await devices.getUserMedia({ video: true });
         const video = this.container.ownerDocument.createElement("video");
         video.muted = true;
@@ -51,7 +43,7 @@ export class Camera {
       }
     } catch (err) {
       await this.stop();
-      throw new Error(describeCameraError(err));
+      throw new Error(describeDeviceError(err, "camera"));
     }
   }
 
@@ -59,13 +51,7 @@ export class Camera {
     if (this.track) {
       const track = this.track;
       this.track = null;
-      try {
-        await this.transport?.unpublish(track);
-      } catch {
-        // channel gone
-      }
-      track.stop();
-      track.close();
+      await releaseTrack(this.transport, track);
     }
     for (const t of this.stream?.getTracks() ?? []) t.stop();
     this.stream = null;

@@ -3,23 +3,10 @@
 // sandbox avatar listens to typed chat). Mute/unmute, and a level from an AnalyserNode.
 // A missing or blocked microphone is a message for the user, never a broken page.
 
+import { describeDeviceError, releaseTrack } from "./media_devices.js";
+
 /** A person's explanation for a getUserMedia / Agora microphone failure. */
-export function describeMicError(err) {
-  const text = `${err?.name ?? ""} ${err?.code ?? ""} ${err?.message ?? ""}`;
-  if (/NotFound|DEVICE_NOT_FOUND|DevicesNotFound|OverconstrainedError/i.test(text)) {
-    return "No microphone found. Plug one in (or pick one in your system settings), then try again.";
-  }
-  if (/NotAllowed|PERMISSION_DENIED|Permission denied|SecurityError/i.test(text)) {
-    return "Microphone blocked. Allow microphone access for this site in the browser's address bar, then try again.";
-  }
-  if (/NotReadable|TrackStartError|NOT_READABLE/i.test(text)) {
-    return "The microphone is busy in another program. Close it there, then try again.";
-  }
-  if (/insecure|secure context|mediaDevices/i.test(text)) {
-    return "The microphone needs a secure page (https or localhost).";
-  }
-  return `The microphone could not be started (${(err?.message || err?.name || "unknown error").trim()}).`;
-}
+export const describeMicError = (err) => describeDeviceError(err, "microphone");
 
 /** RMS level 0..1 of time-domain samples centred on 128. */
 export function levelFromSamples(samples) {
@@ -116,12 +103,7 @@ export class Mic {
     if (this.track) {
       const track = this.track;
       this.track = null;
-      try {
-        await this.transport?.unpublish(track);
-      } catch {
-        // the channel may be gone already
-      }
-      track.close();
+      await releaseTrack(this.transport, track);
     }
     for (const t of this.stream?.getTracks() ?? []) t.stop();
     this.stream = null;
