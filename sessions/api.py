@@ -456,7 +456,7 @@ async def leave_session(request: HttpRequest, session_id: uuid.UUID):
             session.pk,
             await presence.marker(session.pk),
             grace=settings.SESSION_LEAVE_GRACE,
-            reason=CloseReason.USER,
+            reason=CloseReason.PAGE_CLOSED,
         )
     )
     return Reply(202, None)

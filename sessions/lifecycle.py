@@ -236,7 +236,7 @@ async def close_if_abandoned(
     marker: str | None,
     *,
     grace: float | None = None,
-    reason: str = CloseReason.DISCONNECT,
+    reason: str = CloseReason.ABANDONED,
 ) -> None:
     """Close the session after `grace` seconds unless a socket of it connected meanwhile
     (each connect sets a new presence marker). Used when the last socket drops, and

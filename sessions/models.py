@@ -132,12 +132,16 @@ LIVE_STATUSES = (Status.STARTING, Status.ACTIVE, Status.CLOSING)
 
 
 class CloseReason(models.TextChoices):
+    """Why a session ended: the same words on the page, in History, the admin and the API."""
+
     USER = "user", "ended by the user"
-    DISCONNECT = "disconnect", "the page went away"
+    PAGE_CLOSED = "page_closed", "the page was closed"
+    ABANDONED = "abandoned", "no page was connected"
     EXPIRED = "expired", "its time was up"
     ADMIN = "admin", "ended by staff"
     ERROR = "error", "an error"
-    REAPER = "reaper", "cleaned up after a restart"
+    UPSTREAM = "upstream", "ended by the avatar service"
+    CRASHED = "crashed", "our server stopped"
 
 
 class AvatarSession(models.Model):
@@ -176,6 +180,13 @@ class AvatarSession(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     close_reason = models.CharField(max_length=12, choices=CloseReason.choices, blank=True)
+    # The boot id of the process whose socket last held the session (presence.BOOT_ID):
+    # lets the reaper tell a crash of ours from a page that left.
+    served_by = models.CharField(max_length=32, blank=True)
+    # When a create was sent whose answer never came (a timeout, a dropped connection, a
+    # crash mid-create): the upstream may have opened a session we never heard of, which
+    # the reaper may close when it finds one created at about this time.
+    create_unanswered_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     # The per-session data-stream credentials (never the account's own secrets).
     rtc = models.JSONField(default=dict, blank=True)

@@ -18,11 +18,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from . import lifecycle, presence, shared_cache
+from . import lifecycle, presence, reconcile, shared_cache
 from .errors import ApiError
-from .models import LIVE_STATUSES, AvatarSession, CloseReason, SessionEvent, Status
-from .providers import get_provider
-from .providers.base import ProviderError
+from .models import AvatarSession, CloseReason, SessionEvent, Status
 
 log = logging.getLogger("avatarsite.reaper")
 
@@ -76,7 +74,7 @@ async def reap(*, abandon_after: float | None = None) -> ReapResult:
             await lifecycle.record_event(
                 session.pk, SessionEvent.Kind.STATE, "no socket and no heartbeat: reaped"
             )
-            result.abandoned += await _close(session.pk, CloseReason.REAPER, result)
+            result.abandoned += await _close(session.pk, CloseReason.ABANDONED, result)
 
     async for session in AvatarSession.objects.filter(status=Status.CLOSING):
         result.retried += await _close(session.pk, session.close_reason or "reaper", result)
@@ -86,67 +84,23 @@ async def reap(*, abandon_after: float | None = None) -> ReapResult:
     ):
         result.stuck += 1
         if session.upstream_id:
-            await _close(session.pk, CloseReason.REAPER, result)
+            await _close(session.pk, CloseReason.ABANDONED, result)
         else:
             # Never got an upstream session; whatever the create did is for the
             # reconciliation below to find.
             await AvatarSession.objects.filter(pk=session.pk, status=Status.STARTING).aupdate(
                 status=Status.FAILED,
-                close_reason=CloseReason.REAPER,
+                close_reason=CloseReason.ABANDONED,
                 closed_at=now,
                 error="never finished starting",
             )
 
-    await _reconcile(result, now)
+    await reconcile.reconcile(result, now)
     if result.expired or result.abandoned or result.retried or result.stuck or result.reconciled:
         log.info("reaper: %s", result)
     for error in result.errors:
         log.warning("reaper: %s", error)
     return result
-
-
-async def _reconcile(result: ReapResult, now) -> None:
-    """Close upstream sessions that are live there but not live here."""
-    provider = get_provider()
-    try:
-        upstream = [s for s in await provider.list_sessions() if s.is_live]
-    except ProviderError as exc:
-        result.errors.append(f"listing upstream sessions failed: {exc.message}")
-        return
-    if not upstream:
-        return
-    ours = {
-        upstream_id
-        async for upstream_id in AvatarSession.objects.filter(
-            status__in=LIVE_STATUSES, upstream_id__in=[s.id for s in upstream]
-        ).values_list("upstream_id", flat=True)
-    }
-    # A create in flight has an upstream session we have not recorded yet: while one
-    # is young, leave unknown ones for the next pass.
-    creating = await AvatarSession.objects.filter(
-        status=Status.STARTING, created_at__gt=now - STUCK_STARTING
-    ).aexists()
-    for session in upstream:
-        if session.id in ours:
-            continue
-        known = await AvatarSession.objects.filter(upstream_id=session.id).afirst()
-        if known is None and creating:
-            continue
-        try:
-            await provider.close_session(session.id)
-        except ProviderError as exc:
-            result.errors.append(f"closing upstream {session.id} failed: {exc.message}")
-            continue
-        result.reconciled += 1
-        log.warning(
-            "reaper: upstream session %s was live but is %s here; closed it",
-            session.id,
-            known.status if known else "unknown",
-        )
-        if known is not None:
-            await lifecycle.record_event(
-                known.pk, SessionEvent.Kind.STATE, "upstream still live: closed by the reaper"
-            )
 
 
 # --- the in-process loop --------------------------------------------------------
