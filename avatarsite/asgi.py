@@ -11,21 +11,22 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-from sessions.reaper import ensure_started  # noqa: E402
+from sessions import reaper  # noqa: E402
 from sessions.routing import websocket_application  # noqa: E402
 
 router = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})
 
 
 async def application(scope, receive, send):
-    # Any other ASGI server: the first connection starts this process's reaper.
-    ensure_started()
+    # Any other ASGI server: the first connection starts this process's background loop
+    # (its presence beat and the reaper).
+    reaper.ensure_started()
     return await router(scope, receive, send)
 
 
 # Daphne has no start-up hook for applications, but it runs Twisted on an asyncio loop
-# it created before importing us: queue the reaper's start on that loop, so a restarted
-# process reaps even before anyone connects.
+# it created before importing us: queue the background loop's start on that loop, so a
+# restarted process beats and reaps even before anyone connects.
 _daphne = sys.modules.get("daphne.server")
 if _daphne is not None and hasattr(_daphne, "twisted_loop"):
-    _daphne.twisted_loop.call_soon_threadsafe(ensure_started)
+    _daphne.twisted_loop.call_soon_threadsafe(reaper.ensure_started)

@@ -197,6 +197,11 @@ AKOOL_CLIENT_SECRET = env.str("AKOOL_CLIENT_SECRET", default="")
 AKOOL_CONNECT_TIMEOUT = env.float("AKOOL_CONNECT_TIMEOUT", default=5.0)
 AKOOL_READ_TIMEOUT = env.float("AKOOL_READ_TIMEOUT", default=20.0)
 AKOOL_RETRIES = env.int("AKOOL_RETRIES", default=3)
+# True: the operator declares the AKool account ours alone, and the reaper closes every live
+# session on it that we do not know. False (default): it closes only sessions we recorded
+# and those matching a create of ours whose answer never came, so a shared account's other
+# users (AKool's console, another deployment) keep theirs.
+AKOOL_ACCOUNT_DEDICATED = env.bool("AKOOL_ACCOUNT_DEDICATED", default=False)
 _has_akool_credentials = bool(AKOOL_API_KEY or (AKOOL_CLIENT_ID and AKOOL_CLIENT_SECRET))
 # "akool" when credentials are configured, else the embedded sandbox.
 AVATAR_PROVIDER = env.str(

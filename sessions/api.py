@@ -188,8 +188,9 @@ class SessionOut(Schema):
     started_at: datetime | None
     expires_at: datetime | None
     closed_at: datetime | None
-    close_reason: str | None
+    close_reason: Literal[tuple(CloseReason.values)] | None  # type: ignore[valid-type]
     error: str | None
+    background_url: str
     ws_path: str
     rtc: RtcOut | None
 

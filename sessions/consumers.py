@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import URLValidator
-from django.db import DatabaseError, IntegrityError
+from django.db import IntegrityError
 from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Concat, Length
 from django.db.models.lookups import LessThanOrEqual
@@ -58,6 +58,9 @@ log = logging.getLogger("avatarsite.ws")
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404  # also for someone else's session: ids leak nothing
 CLOSE_ENDED = 4410
+# The socket's presence task ended unexpectedly: a code the page reconnects on, so a
+# fresh socket (with a fresh task) takes over.
+CLOSE_RECONNECT = 1011
 
 _validate_url = URLValidator(schemes=["http", "https"])
 MAX_BACKGROUND_URL = 1000
@@ -70,6 +73,8 @@ MESSAGE_WINDOW = 10.0  # seconds, for WS_MESSAGES_PER_10S
 MAX_PIECE_IDX = 500
 # How long a closing socket waits for what the page forwarded to be recorded.
 AVATAR_DRAIN_SECONDS = 5.0
+# Confirmed commands replayed to a page that (re)connects, so a reload keeps the list.
+REPLAYED_COMMANDS = 8
 
 
 class ForwardedMessage(NamedTuple):
@@ -141,11 +146,15 @@ class SessionConsumer(SocketConsumer):
         self.observer = not principal.owns(session)
         self.group = lifecycle.session_group(self.session_id)
         await self.accept()
+        if session.status == Status.ACTIVE and not self.observer:
+            session = await lifecycle.claim_for_this_process(session)
         if session.status != Status.ACTIVE:
             # Say why before closing, so the page can tell the user.
             await self._send_session(session)
             await self.close(code=CLOSE_ENDED)
             return
+        self.expires_at = session.expires_at
+        self.ending = False
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.principal_groups = _principal_groups(principal)
         for group in self.principal_groups:
@@ -175,7 +184,16 @@ class SessionConsumer(SocketConsumer):
         self.chats = 0
         self.window_start, self.window_count = time.monotonic(), 0
         await self._send_session(session)
-        async for entry in session.transcript.order_by("created_at", "id"):
+        await self._replay()
+        self.watch = asyncio.get_running_loop().create_task(self._watch())
+        self.watch.add_done_callback(self._watch_ended)
+
+    async def _replay(self) -> None:
+        """What a (re)connecting page needs to show the whole session again: the
+        transcript (with the lines cut short marked) and the last confirmed commands."""
+        async for entry in TranscriptEntry.objects.filter(session_id=self.session_id).order_by(
+            "created_at", "id"
+        ):
             await self._send(
                 {
                     "type": "transcript",
@@ -183,10 +201,14 @@ class SessionConsumer(SocketConsumer):
                     "mid": entry.mid,
                     "text": entry.text,
                     "final": True,
+                    "cut": entry.cut,
                     "replay": True,
                 }
             )
-        self.watch = asyncio.get_running_loop().create_task(self._watch(session))
+        acks = SessionEvent.objects.filter(session_id=self.session_id, data__has_key="ack")
+        recent = [event async for event in acks.order_by("-created_at", "-id")[:REPLAYED_COMMANDS]]
+        for event in reversed(recent):
+            await self._send(_command_result(event.data) | {"replay": True})
 
     async def disconnect(self, code: int) -> None:
         if self.watch is not None:
@@ -206,6 +228,12 @@ class SessionConsumer(SocketConsumer):
                 await self.channel_layer.group_discard(group, self.channel_name)
             remaining = await presence.left(self.session_id, owner=not self.observer)
             if remaining == 0 and not self.observer:
+                # Nobody passes the avatar's words on any more: what it was saying is
+                # cut, and marked so (a reload shows it as interrupted).
+                try:
+                    await self._finish_avatar_lines(cut=True)
+                except Exception:
+                    log.exception("session %s: marking cut lines failed", self.session_id)
                 # The last socket went without a goodbye (or with one: closing an
                 # ended session is a no-op). Close unless someone reconnects in time.
                 lifecycle.in_background(
@@ -296,6 +324,7 @@ class SessionConsumer(SocketConsumer):
             raise ApiError(400, "bad_message", "'text' must be a string.")
         if not text.strip():
             raise ApiError(400, "empty_message", "The message is empty.")
+        self._refuse_if_expired()
         await limits.check_chat(self.session_id, text)
         if self._llm_answers():
             await limits.check_llm_budget(self.session_id, self.principal.key)
@@ -319,6 +348,15 @@ class SessionConsumer(SocketConsumer):
                 # A new message cuts the answer in progress short, as a person would.
                 await self._interrupt_avatar("new message")
             await self.answerer.start(text)
+
+    def _refuse_if_expired(self) -> None:
+        """Nothing new for the avatar once the session's time is up or it is ending."""
+        if timezone.now() >= self.expires_at:
+            raise ApiError(
+                410, "session_expired", "The session's time is up; start a new one to go on."
+            )
+        if self.ending:
+            raise ApiError(409, "session_ending", "The session is ending; start a new one.")
 
     def _llm_answers(self) -> bool:
         """Our LLM answers in retelling mode; in dialogue mode the avatar's own does."""
@@ -345,6 +383,7 @@ class SessionConsumer(SocketConsumer):
         params = message.get("params")
         if not isinstance(params, dict) or not params:
             raise ApiError(400, "bad_message", "'params' must be a non-empty object.")
+        self._refuse_if_expired()
         unknown = set(params) - SET_PARAM_KEYS
         if unknown:
             raise ApiError(
@@ -385,7 +424,7 @@ class SessionConsumer(SocketConsumer):
         if protocol.encoded_size(frame) > protocol.MAX_FRAME_BYTES:
             code = "invalid_background" if "background_url" in params else "invalid_params"
             raise ApiError(422, code, "These settings do not fit in one message; shorten them.")
-        self.pending_params[mid] = {"cmd": "set-params", "changes": changes}
+        self.pending_params[mid] = {"cmd": "set-params", "changes": changes, "params": params}
         assert self.pacer is not None
         self.pacer.submit([frame])
         await lifecycle.record_event(
@@ -586,20 +625,22 @@ class SessionConsumer(SocketConsumer):
         ok = msg.code == 1000
         if ok and pending and pending.get("changes"):
             await AvatarSession.objects.filter(pk=self.session_id).aupdate(**pending["changes"])
+        # The ack's fields go in the event's data, so a reconnecting page gets the list of
+        # confirmed changes back (see _replay) without parsing the message text.
+        ack: dict[str, Any] = {
+            "ack": msg.cmd,
+            "code": msg.code,
+            "msg": (msg.msg or "")[:200],
+        }
+        if pending and pending.get("params"):
+            ack["params"] = pending["params"]
         await lifecycle.record_event(
             self.session_id,
             SessionEvent.Kind.COMMAND if ok else SessionEvent.Kind.ERROR,
             f"{msg.cmd} ack {msg.code}: {msg.msg}"[:200],
+            **ack,
         )
-        await self._fan_out(
-            {
-                "type": "command_result",
-                "cmd": msg.cmd,
-                "ok": ok,
-                "code": msg.code,
-                "message": msg.msg or ("ok" if ok else "failed"),
-            }
-        )
+        await self._fan_out(_command_result(ack))
 
     # --- output ------------------------------------------------------------------
     async def _emit_frame(self, frame: str) -> None:
@@ -647,6 +688,8 @@ class SessionConsumer(SocketConsumer):
             await self._send(event["message"])
 
     async def session_state(self, event: dict[str, Any]) -> None:
+        if event["status"] != Status.ACTIVE:
+            self._stop_talking()
         await self._send(
             {
                 "type": "session",
@@ -662,34 +705,86 @@ class SessionConsumer(SocketConsumer):
         await self._error("access_revoked", event.get("why") or "Your access was revoked.")
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
-    async def _watch(self, session: AvatarSession) -> None:
-        """Keep the session's heartbeat going while this socket is open, and close the
-        session when its time is up."""
-        assert session.expires_at is not None
+    def _stop_talking(self) -> None:
+        """The session is ending: nothing more goes to the avatar (a streaming answer is
+        cancelled, frames not yet released are dropped) and no new chat is taken."""
+        self.ending = True
+        if self.answerer is not None:
+            self.answerer.cancel()
+        elif self.pacer is not None:
+            self.pacer.drop_pending()
+
+    async def _watch(self) -> None:
+        """This socket's presence: a heartbeat while it is open, revocation checks, and
+        the end of the session at `expires_at`.
+
+        Nothing a beat does may end this task: a failing check is logged and tried again
+        next beat (a session must never be reaped because a check failed).
+        """
         # A random phase: after a restart every page reconnects at once, and heartbeats
         # in step would hit the database and the cache together every interval.
         pause = random.uniform(0, settings.HEARTBEAT_INTERVAL)
-        while True:
-            left = (session.expires_at - timezone.now()).total_seconds()
-            if left <= 0:
-                break
+        while (left := (self.expires_at - timezone.now()).total_seconds()) > 0:
             await asyncio.sleep(min(left, pause))
             pause = settings.HEARTBEAT_INTERVAL
-            # Revocations by bulk update send no signal: re-check now and then.
-            try:
-                valid = await still_valid(self.principal)
-            except DatabaseError:
-                # The database went away (a restart): drop the broken connection and
-                # keep the heartbeat going; the check runs again next time.
-                log.warning("session %s: revocation check failed", self.session_id)
-                await aclose_old_connections()
-                valid = True
-            if not valid:
-                await self.principal_revoked({"why": "Your access was revoked."})
+            if self.expires_at <= timezone.now():
+                break
+            if not await self._beat():
                 return
-            if not self.observer:  # watching staff do not keep a session alive
+        await self._expire()
+
+    async def _beat(self) -> bool:
+        """One heartbeat; False when the principal's access was revoked."""
+        if not self.observer:  # watching staff do not keep a session alive
+            try:
                 await presence.heartbeat(self.session_id)
+            except Exception:
+                log.exception("session %s: heartbeat failed; trying again", self.session_id)
+        # Revocations by bulk update send no signal: re-check now and then.
+        try:
+            valid = await still_valid(self.principal)
+        except Exception:
+            # The database went away (a restart), or something unexpected: drop a broken
+            # connection and keep going; the check runs again next beat.
+            log.exception("session %s: revocation check failed; trying again", self.session_id)
+            with contextlib.suppress(Exception):
+                await aclose_old_connections()
+            return True
+        if not valid:
+            await self.principal_revoked({"why": "Your access was revoked."})
+        return valid
+
+    async def _expire(self) -> None:
+        """Time is up: stop talking at once, then close the session (upstream too)."""
+        self._stop_talking()
+        if self.observer:
+            return  # the owner's socket (or the reaper) ends it
         try:
             await lifecycle.close_session(self.session_id, CloseReason.EXPIRED)
         except ApiError as exc:
             log.warning("session %s: close at expiry failed: %s", self.session_id, exc.message)
+
+    def _watch_ended(self, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is None:
+            return  # the socket closed, the session expired, or access was revoked
+        log.error(
+            "session %s: the presence task died; closing the socket so the page reconnects",
+            self.session_id,
+            exc_info=task.exception(),
+        )
+        lifecycle.in_background(self.close(code=CLOSE_RECONNECT))
+
+
+def _command_result(ack: dict[str, Any]) -> dict[str, Any]:
+    """The `command_result` frame for an avatar's ack (as recorded in its event)."""
+    ok = ack["code"] == 1000
+    frame = {
+        "type": "command_result",
+        "cmd": ack["ack"],
+        "ok": ok,
+        "code": ack["code"],
+        "message": ack.get("msg") or ("ok" if ok else "failed"),
+    }
+    if ack.get("params"):
+        frame["params"] = ack["params"]
+    return frame

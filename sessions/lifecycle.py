@@ -9,19 +9,26 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
-from . import limits
+from . import limits, presence
 from .errors import ApiError
 from .models import AvatarPreset, AvatarSession, CloseReason, SessionEvent, Status
 from .principals import Principal
 from .providers import get_provider
-from .providers.base import ProviderError, SessionRequest, UpstreamRefused
+from .providers.base import (
+    ProviderError,
+    SessionRequest,
+    UpstreamProtocolError,
+    UpstreamRefused,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 
 log = logging.getLogger("avatarsite.lifecycle")
 
@@ -96,10 +103,19 @@ async def open_session(
         knowledge_id=preset.knowledge_id,
         voice_params=preset.voice_params or {},
     )
+    sent_at = timezone.now()
     try:
         upstream = await provider.create_session(request)
     except ProviderError as exc:
-        await _fail(session, exc.message)
+        # Only a refusal proves that nothing was made: after a timeout, a dropped connection
+        # or a garbled answer the upstream may run (and bill) a session we never heard of;
+        # the reaper matches it to this row by its creation time and closes it.
+        unanswered = (
+            sent_at
+            if isinstance(exc, UpstreamTimeout | UpstreamUnavailable | UpstreamProtocolError)
+            else None
+        )
+        await _fail(session, exc.message, create_unanswered_at=unanswered)
         # The provider's message is already for a person (AKool's own msg included).
         raise ApiError(exc.status, exc.code, exc.message) from exc
 
@@ -128,6 +144,40 @@ async def open_session(
     return session
 
 
+async def claim_for_this_process(session: AvatarSession) -> AvatarSession:
+    """The owner's socket of an active session connected to this process: record that
+    this process serves it now (presence tells crashes from departures by it).
+
+    If the process that served it before has died, the session goes on only if the
+    upstream still holds it; with the embedded defaults the sandbox's state died with
+    that process, so the session is closed as `crashed` and the page is told so.
+    """
+    previous = session.served_by
+    if previous == presence.BOOT_ID:
+        return session
+    if previous and session.upstream_id and not await presence.process_alive(previous):
+        try:
+            upstream = await get_provider(session.provider).session_detail(session.upstream_id)
+        except ProviderError as exc:
+            # Cannot tell now: carry on; the reaper settles it if the session is gone.
+            log.warning("session %s: upstream check after a crash failed: %s", session.id, exc)
+        else:
+            if not upstream.is_live:
+                await record_event(
+                    session.id,
+                    SessionEvent.Kind.STATE,
+                    "the process that served it stopped, and the upstream session ended with it",
+                    served_by=previous,
+                )
+                try:
+                    return await close_session(session.id, CloseReason.CRASHED)
+                except ApiError:
+                    return await AvatarSession.objects.aget(pk=session.id)
+    await AvatarSession.objects.filter(pk=session.id).aupdate(served_by=presence.BOOT_ID)
+    session.served_by = presence.BOOT_ID
+    return session
+
+
 def _rtc_dict(rtc: Any) -> dict[str, Any]:
     if rtc is None:
         return {}
@@ -140,10 +190,14 @@ def _rtc_dict(rtc: Any) -> dict[str, Any]:
     }
 
 
-async def _fail(session: AvatarSession, error: str) -> None:
+async def _fail(
+    session: AvatarSession, error: str, *, create_unanswered_at: datetime | None = None
+) -> None:
     # Slots first: if the database is what failed, the slots must still come free.
     await limits.release_slots(session.slots, str(session.id))
     session.status = Status.FAILED
+    if create_unanswered_at is not None:
+        session.create_unanswered_at = create_unanswered_at
     session.error = error[:2000]
     session.close_reason = CloseReason.ERROR
     session.closed_at = timezone.now()
@@ -184,7 +238,7 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
             ) from exc
 
     session.status = Status.CLOSED
-    session.closed_at = timezone.now()
+    session.closed_at = _end_of_use(session)
     session.close_reason = session.close_reason or reason
     # A failure of an earlier attempt is no longer the session's state once it closed.
     finished = await AvatarSession.objects.filter(pk=session.pk, status=Status.CLOSING).aupdate(
@@ -200,6 +254,16 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
     await broadcast_state(session)
     log.info("session %s closed (%s)", session.id, session.close_reason)
     return session
+
+
+def _end_of_use(session: AvatarSession) -> Any:
+    """When the session stopped being used: now, but never past its reserved time (the
+    upstream ends a session at its duration, so a close that lands a moment later must
+    not count as more time used than was reserved)."""
+    now = timezone.now()
+    if session.started_at is None:
+        return now
+    return min(now, session.started_at + timedelta(seconds=session.duration))
 
 
 async def _close_upstream(provider: Any, upstream_id: str) -> None:
@@ -241,8 +305,6 @@ async def close_if_abandoned(
     """Close the session after `grace` seconds unless a socket of it connected meanwhile
     (each connect sets a new presence marker). Used when the last socket drops, and
     after a page's pagehide beacon (with the shorter leave grace)."""
-    from . import presence
-
     await asyncio.sleep(settings.SESSION_DISCONNECT_GRACE if grace is None else grace)
     if await presence.marker(session_id) != marker or await presence.owner_sockets(session_id):
         return  # someone came back: a reload, a flaky network, another tab

@@ -242,6 +242,7 @@ class AvatarSession(models.Model):
             "closed_at": self.closed_at,
             "close_reason": self.close_reason or None,
             "error": self.error or None,
+            "background_url": self.background_url,
             "ws_path": self.ws_path,
             "rtc": self.rtc if include_rtc and self.status == Status.ACTIVE and self.rtc else None,
         }

@@ -6,7 +6,10 @@
 - a "connected" marker that changes on every (re)connect, so a close scheduled after a
   disconnect or a beacon can tell whether anyone came back meanwhile;
 - a heartbeat that connected sockets refresh, so the reaper can tell a session whose
-  process died from one that is merely quiet.
+  page is there from one nobody holds;
+- a beat of each served process (its boot id), so the reaper can tell a session whose
+  process died (`crashed`) from one whose page left (`abandoned`). The session row keeps
+  which process served it last (`AvatarSession.served_by`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from typing import Any
 from django.conf import settings
 
 from . import shared_cache
+
+# This process, as presence knows it: a new id on every start.
+BOOT_ID = uuid.uuid4().hex
 
 # Counters expire eventually, so a crashed process cannot leave one stuck forever.
 COUNTER_TTL = 4 * 3600
@@ -36,6 +42,15 @@ def _marker_key(session_id: Any) -> str:
 
 def _alive_key(session_id: Any) -> str:
     return f"presence:alive:{session_id}"
+
+
+def _process_key(boot_id: str) -> str:
+    return f"presence:process:{boot_id}"
+
+
+def _beat_ttl() -> int:
+    # Three beats may go missing (a stalled loop, a slow cache) before one counts as gone.
+    return max(1, int(3 * settings.HEARTBEAT_INTERVAL + 1))
 
 
 async def _add(key: str, delta: int) -> int:
@@ -71,10 +86,19 @@ async def marker(session_id: Any) -> str | None:
 
 
 async def heartbeat(session_id: Any) -> None:
-    await shared_cache.set(
-        _alive_key(session_id), 1, timeout=max(1, int(3 * settings.HEARTBEAT_INTERVAL))
-    )
+    await shared_cache.set(_alive_key(session_id), BOOT_ID, timeout=_beat_ttl())
 
 
 async def is_alive(session_id: Any) -> bool:
     return bool(await shared_cache.get(_alive_key(session_id)))
+
+
+async def beat_process() -> None:
+    """This process is alive (the background loop calls it every heartbeat interval)."""
+    await shared_cache.set(_process_key(BOOT_ID), 1, timeout=_beat_ttl())
+
+
+async def process_alive(boot_id: str) -> bool:
+    """Whether the process that served a session still runs. Ours does, by definition;
+    another one does while its beat is fresh."""
+    return boot_id == BOOT_ID or bool(await shared_cache.get(_process_key(boot_id)))

@@ -14,6 +14,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from .models import ApiToken, AvatarSession, hash_token
@@ -91,8 +92,10 @@ async def still_valid(principal: Principal) -> bool:
     if principal.token_id is not None:
         return await ApiToken.objects.usable().filter(pk=principal.token_id).aexists()
     if principal.user is not None:
-        model = type(principal.user)
-        return await model.objects.filter(pk=principal.user.pk, is_active=True).aexists()
+        # The user model, never type(user): a cookie sign-in's user is channels'
+        # UserLazyObject, whose type has no manager.
+        users = get_user_model().objects
+        return await users.filter(pk=principal.user.pk, is_active=True).aexists()
     return True
 
 

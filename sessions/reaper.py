@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -32,21 +33,32 @@ STUCK_STARTING = timedelta(minutes=2)
 class ReapResult:
     expired: int = 0
     abandoned: int = 0
+    crashed: int = 0
     retried: int = 0
     stuck: int = 0
     reconciled: int = 0
     errors: list[str] = field(default_factory=list)
 
+    @property
+    def acted(self) -> bool:
+        return any(
+            (self.expired, self.abandoned, self.crashed, self.retried, self.stuck, self.reconciled)
+        )
+
     def __str__(self) -> str:
         return (
-            f"expired {self.expired}, abandoned {self.abandoned}, close retried "
+            f"expired {self.expired}, abandoned {self.abandoned}, crashed {self.crashed}, "
+            f"close retried "
             f"{self.retried}, stuck {self.stuck}, upstream-only closed {self.reconciled}, "
             f"errors {len(self.errors)}"
         )
 
 
-async def _close(session_id, reason: str, result: ReapResult) -> bool:
+async def _close(session_id, reason: str, why: str, result: ReapResult) -> bool:
+    """Close one session, saying why in the log and in the session's event log."""
+    log.info("reaper: closing session %s (%s): %s", session_id, reason, why)
     try:
+        await lifecycle.record_event(session_id, SessionEvent.Kind.STATE, f"reaper: {why}")
         await lifecycle.close_session(session_id, reason)
         return True
     except ApiError as exc:
@@ -65,38 +77,48 @@ async def reap(*, abandon_after: float | None = None) -> ReapResult:
 
     async for session in AvatarSession.objects.filter(status=Status.ACTIVE):
         if session.expires_at and session.expires_at <= now:
-            result.expired += await _close(session.pk, CloseReason.EXPIRED, result)
+            # The socket's own timer ends a session on time; this one had no socket.
+            why = "its time was up and no socket of ours ended it"
+            result.expired += await _close(session.pk, CloseReason.EXPIRED, why, result)
         elif (
             session.started_at
             and session.started_at <= now - grace
             and not await presence.is_alive(session.pk)
         ):
-            await lifecycle.record_event(
-                session.pk, SessionEvent.Kind.STATE, "no socket and no heartbeat: reaped"
-            )
-            result.abandoned += await _close(session.pk, CloseReason.ABANDONED, result)
+            if session.served_by and not await presence.process_alive(session.served_by):
+                why = f"the process that served it ({session.served_by[:8]}) stopped"
+                result.crashed += await _close(session.pk, CloseReason.CRASHED, why, result)
+            else:
+                why = f"no page connected for {grace.total_seconds():g} s"
+                result.abandoned += await _close(session.pk, CloseReason.ABANDONED, why, result)
 
     async for session in AvatarSession.objects.filter(status=Status.CLOSING):
-        result.retried += await _close(session.pk, session.close_reason or "reaper", result)
+        why = "its close was not confirmed upstream yet: retried"
+        reason = session.close_reason or CloseReason.ERROR
+        result.retried += await _close(session.pk, reason, why, result)
 
     async for session in AvatarSession.objects.filter(
         status=Status.STARTING, created_at__lte=now - STUCK_STARTING
     ):
         result.stuck += 1
         if session.upstream_id:
-            await _close(session.pk, CloseReason.ABANDONED, result)
+            why = "it never finished starting"
+            await _close(session.pk, CloseReason.ERROR, why, result)
         else:
             # Never got an upstream session; whatever the create did is for the
             # reconciliation below to find.
             await AvatarSession.objects.filter(pk=session.pk, status=Status.STARTING).aupdate(
                 status=Status.FAILED,
-                close_reason=CloseReason.ABANDONED,
+                close_reason=CloseReason.ERROR,
                 closed_at=now,
                 error="never finished starting",
+                # Whatever the create made upstream was made after this: the
+                # reconciliation matches it to this row and closes it.
+                create_unanswered_at=session.created_at,
             )
 
     await reconcile.reconcile(result, now)
-    if result.expired or result.abandoned or result.retried or result.stuck or result.reconciled:
+    if result.acted:
         log.info("reaper: %s", result)
     for error in result.errors:
         log.warning("reaper: %s", error)
@@ -108,26 +130,35 @@ _task: asyncio.Task | None = None
 LOCK_KEY = "reaper:lock"
 
 
-async def _loop(interval: float) -> None:
+async def _loop() -> None:
+    """This process's background work: its presence beat every heartbeat interval (so
+    the reaper can tell its sessions from those of a process that died) and, unless
+    REAPER_INTERVAL is 0, a reaper pass every interval."""
+    interval = settings.REAPER_INTERVAL
     # The first pass waits one disconnect grace: after a restart, pages reconnect
     # within it and keep their sessions; what is still unclaimed then was abandoned.
-    await asyncio.sleep(settings.SESSION_DISCONNECT_GRACE)
+    next_pass = time.monotonic() + settings.SESSION_DISCONNECT_GRACE
     while True:
-        # With several processes, one pass per interval is enough: take a lock.
-        if await shared_cache.add(LOCK_KEY, 1, timeout=max(1, int(interval * 0.9))):
-            try:
-                await reap()
-            except Exception:
-                log.exception("reaper pass failed")
-        await asyncio.sleep(interval)
+        try:
+            await presence.beat_process()
+            if interval > 0 and time.monotonic() >= next_pass:
+                next_pass = time.monotonic() + interval
+                # With several processes, one pass per interval is enough: take a lock.
+                if await shared_cache.add(LOCK_KEY, 1, timeout=max(1, int(interval * 0.9))):
+                    await reap()
+        except Exception:
+            log.exception("background pass failed; trying again")
+        pause = settings.HEARTBEAT_INTERVAL
+        if interval > 0:
+            pause = min(pause, max(0.0, next_pass - time.monotonic()))
+        await asyncio.sleep(pause)
 
 
 def ensure_started() -> None:
-    """Start this process's reaper once, on the running loop (daphne has no start-up
-    hook, so the ASGI application calls this on its first connection)."""
+    """Start this process's background loop once, on the running loop (daphne has no
+    start-up hook, so the ASGI application calls this on its first connection)."""
     global _task
-    interval = settings.REAPER_INTERVAL
-    if interval <= 0 or (_task is not None and not _task.done()):
+    if _task is not None and not _task.done():
         return
     loop = asyncio.get_running_loop()
-    _task = contextvars.Context().run(loop.create_task, _loop(interval))
+    _task = contextvars.Context().run(loop.create_task, _loop())

@@ -1,28 +1,44 @@
-"""The reaper's reconciliation with the upstream's own list of live sessions."""
+"""The reaper's reconciliation with the upstream's own list of live sessions.
+
+It closes only what is ours. The AKool account may be shared (AKool's console, a mobile
+app, another deployment), and a live session we know nothing about is then someone else's.
+So the reaper closes:
+- an upstream session we recorded, whose row is no longer live here (closed or failed);
+- an unknown one only when it matches a create of ours whose answer never came (timed out,
+  dropped, garbled, or our process died meanwhile): its creation time lies between when
+  that create was sent and when we gave up on it, give or take MATCH_SLACK;
+- every unknown one when the operator declares the account ours alone
+  (`AKOOL_ACCOUNT_DEDICATED`).
+Every close says why in the log, and in the session's event log when we have a row.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from django.conf import settings
 
 from . import lifecycle
 from .models import LIVE_STATUSES, AvatarSession, SessionEvent, Status
 from .providers import get_provider
-from .providers.base import ProviderError
+from .providers.base import Provider, ProviderError, UpstreamSession
 
 if TYPE_CHECKING:
     from .reaper import ReapResult
 
 log = logging.getLogger("avatarsite.reaper")
 
-# A create takes seconds; one still "starting" after this never finished.
-from datetime import timedelta  # noqa: E402
+# How far an upstream creation time may lie outside [create sent, we gave up] and still
+# match: the two clocks differ a little, and AKool may stamp a session just before it
+# acknowledges the request. Small, so that a session someone else opened at about the same
+# time is unlikely to fall in it.
+MATCH_SLACK = timedelta(seconds=5)
 
-STUCK_STARTING = timedelta(minutes=2)
 
-
-async def reconcile(result: ReapResult, now) -> None:
-    """Close upstream sessions that are live there but not live here."""
+async def reconcile(result: ReapResult, now: datetime) -> None:
+    """Close the upstream sessions that are live there, not live here, and ours."""
     provider = get_provider()
     try:
         upstream = [s for s in await provider.list_sessions() if s.is_live]
@@ -31,35 +47,114 @@ async def reconcile(result: ReapResult, now) -> None:
         return
     if not upstream:
         return
-    ours = {
-        upstream_id
-        async for upstream_id in AvatarSession.objects.filter(
-            status__in=LIVE_STATUSES, upstream_id__in=[s.id for s in upstream]
-        ).values_list("upstream_id", flat=True)
-    }
-    # A create in flight has an upstream session we have not recorded yet: while one
-    # is young, leave unknown ones for the next pass.
-    creating = await AvatarSession.objects.filter(
-        status=Status.STARTING, created_at__gt=now - STUCK_STARTING
-    ).aexists()
-    for session in upstream:
-        if session.id in ours:
+    # Creates in flight first, rows by upstream id second: a create that finishes meanwhile
+    # (it records its upstream id in the same save that ends `starting`) is then seen by one
+    # of the two queries. The reaper settles creates stuck starting before it reconciles,
+    # so every row still starting without an upstream id is a create in flight.
+    in_flight = [
+        created
+        async for created in AvatarSession.objects.filter(
+            status=Status.STARTING, upstream_id=""
+        ).values_list("created_at", flat=True)
+    ]
+    live_here: set[str] = set()
+    recorded: dict[str, object] = {}  # upstream id -> pk of a row not live here
+    async for pk, upstream_id, status in AvatarSession.objects.filter(
+        upstream_id__in=[s.id for s in upstream]
+    ).values_list("pk", "upstream_id", "status"):
+        if status in LIVE_STATUSES:
+            live_here.add(upstream_id)
+        else:
+            recorded.setdefault(upstream_id, pk)
+
+    left_alone = deferred = 0
+    # Oldest first, so a row's match goes to the earliest session in its window.
+    for session in sorted(upstream, key=lambda s: s.created_at or now):
+        if session.id in live_here:
             continue
-        known = await AvatarSession.objects.filter(upstream_id=session.id).afirst()
-        if known is None and creating:
-            continue
-        try:
-            await provider.close_session(session.id)
-        except ProviderError as exc:
-            result.errors.append(f"closing upstream {session.id} failed: {exc.message}")
-            continue
-        result.reconciled += 1
-        log.warning(
-            "reaper: upstream session %s was live but is %s here; closed it",
-            session.id,
-            known.status if known else "unknown",
+        if session.id in recorded:
+            row = (recorded[session.id], "was still live though recorded here as closed")
+            await _close(provider, session, result, "recorded here as closed", row)
+        elif _may_be_in_flight(session, in_flight):
+            # Its create may still answer: matching it (or, dedicated, closing it) now
+            # could end a session a user is about to get. The next pass decides.
+            deferred += 1
+        elif (pk := await _claim_unanswered_create(session, provider.name)) is not None:
+            why = f"matched an unanswered create of session {pk}"
+            row = (pk, "matched a create whose answer never came")
+            await _close(provider, session, result, why, row)
+        elif settings.AKOOL_ACCOUNT_DEDICATED:
+            await _close(provider, session, result, "account dedicated")
+        else:
+            left_alone += 1
+    if left_alone or deferred:
+        # Once a pass, not once a session: they may stay live (and listed) for an hour.
+        log.info(
+            "reaper: left %d live upstream session(s) alone (%d not ours as far as we know: "
+            "not recorded here, matching no create of ours whose answer never came; %d "
+            "perhaps of a create still in flight, for the next pass)",
+            left_alone + deferred,
+            left_alone,
+            deferred,
         )
-        if known is not None:
-            await lifecycle.record_event(
-                known.pk, SessionEvent.Kind.STATE, "upstream still live: closed by the reaper"
-            )
+
+
+def _may_be_in_flight(session: UpstreamSession, in_flight: list[datetime]) -> bool:
+    """Whether a create of ours still waiting for its answer may have made `session`."""
+    if not in_flight:
+        return False
+    if session.created_at is None:
+        return True
+    return session.created_at >= min(in_flight) - MATCH_SLACK
+
+
+async def _claim_unanswered_create(session: UpstreamSession, provider_name: str) -> object:
+    """The pk of the row whose unanswered create explains `session`, now recording its
+    upstream id; None when none does (or the entry carries no creation time)."""
+    created = session.created_at
+    if created is None:
+        return None
+    # Window [create sent - slack, gave up + slack]; `closed_at` is set when the row failed.
+    candidates = AvatarSession.objects.filter(
+        provider=provider_name,
+        upstream_id="",
+        create_unanswered_at__isnull=False,
+        create_unanswered_at__lte=created + MATCH_SLACK,
+        closed_at__gte=created - MATCH_SLACK,
+    ).order_by("-create_unanswered_at")  # the latest create sent before it is likeliest
+    async for pk in candidates.values_list("pk", flat=True):
+        # The conditional update claims the row: it matches at most one upstream session,
+        # also against a concurrent pass. Once recorded, a failed close is retried by the
+        # next pass as "recorded here as closed".
+        if await AvatarSession.objects.filter(pk=pk, upstream_id="").aupdate(
+            upstream_id=session.id
+        ):
+            return pk
+    return None
+
+
+async def _close(
+    provider: Provider,
+    session: UpstreamSession,
+    result: ReapResult,
+    why: str,
+    row: tuple[object, str] | None = None,
+) -> None:
+    """Close `session` upstream; `why` goes to the log, and `row` (pk, the event's wording
+    of why) to that session's event log."""
+    try:
+        await provider.close_session(session.id)
+    except ProviderError as exc:
+        result.errors.append(f"closing upstream {session.id} ({why}) failed: {exc.message}")
+        return
+    result.reconciled += 1
+    log.warning("reaper: closed upstream session %s: %s", session.id, why)
+    if row is not None:
+        pk, event_why = row
+        await lifecycle.record_event(
+            pk,
+            SessionEvent.Kind.STATE,
+            f"upstream session {session.id} {event_why}: closed",
+            upstream_id=session.id,
+            reason=why,
+        )

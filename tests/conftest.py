@@ -10,6 +10,7 @@ from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.test import Client
 
+from sessions import reaper
 from sessions.models import ApiToken, AvatarPreset, VoicePreset
 from sessions.providers import reset_providers
 
@@ -17,13 +18,15 @@ pytest_plugins = ["tests.secret_scan"]
 
 
 @pytest.fixture(autouse=True)
-def _fresh_state(settings):
+def _fresh_state(settings, monkeypatch):
     # Limits live in the cache, providers are built once per configuration.
     cache.clear()
     reset_providers()
     settings.SANDBOX_WORDS_PER_SECOND = 200.0
-    # The in-process reaper would run inside each test's event loop: tests call reap().
+    # The process's background loop (presence beat, reaper) would run inside each test's
+    # event loop: tests call reap() themselves; served processes (tests/live.py) run it.
     settings.REAPER_INTERVAL = 0
+    monkeypatch.setattr(reaper, "ensure_started", lambda: None)
     # Hashing passwords properly costs ~0.3 s a user; tests need no protection.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     yield

@@ -40,6 +40,7 @@ SESSION_FIELDS = {
     "closed_at",
     "close_reason",
     "error",
+    "background_url",
     "ws_path",
     "rtc",
 }
@@ -688,7 +689,7 @@ async def test_it_closes_the_session_after_the_leave_grace(world, settings):
         if row.status == "closed":
             break
         await asyncio.sleep(0.02)
-    assert (row.status, row.close_reason) == ("closed", "user")
+    assert (row.status, row.close_reason) == ("closed", "page_closed")
 
 
 # --- transcript --------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ async def test_after_a_kill_9_the_restarted_process_closes_every_upstream_sessio
                 await asyncio.sleep(0.1)
             assert not fake.live_ids(), f"{len(fake.live_ids())} upstream sessions still open"
             # ...and records each close (the last may land just after the upstream's).
-            while rows(server) != [("closed", "reaper")] * SESSIONS:
+            while rows(server) != [("closed", "crashed")] * SESSIONS:
                 assert time.monotonic() < deadline + 5, rows(server)
                 await asyncio.sleep(0.1)
         finally:

@@ -43,7 +43,7 @@ async def test_a_page_that_left_is_closed_after_the_grace(world, settings):
     assert await leave(world.alice_token, session["id"]) == 202
     assert (await status_of(session["id"]))[0] == "active"
     await wait_for_status(session["id"], "closed")
-    assert await status_of(session["id"]) == ("closed", "user")
+    assert await status_of(session["id"]) == ("closed", "page_closed")
 
 
 async def test_a_reload_inside_the_grace_keeps_the_session(world, settings):

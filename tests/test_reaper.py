@@ -54,7 +54,7 @@ async def test_a_socket_dropped_without_goodbye_closes_upstream_after_the_grace(
         return (await row(session["id"])).status == "closed"
 
     await eventually(closed)
-    assert (await row(session["id"])).close_reason == "disconnect"
+    assert (await row(session["id"])).close_reason == "abandoned"
     assert fake.sessions[upstream_id]["status"] == 3
 
 
@@ -88,7 +88,7 @@ async def test_reap_closes_sessions_nobody_is_connected_to_and_keeps_live_ones(w
     await presence.heartbeat(watched["id"])
     result = await reap()
     assert result.abandoned == 1
-    assert (await row(abandoned["id"])).close_reason == "reaper"
+    assert (await row(abandoned["id"])).close_reason == "abandoned"
     assert (await row(watched["id"])).status == "active"
 
 
@@ -129,44 +129,7 @@ async def test_reap_settles_a_session_stuck_starting(world):
     result = await reap()
     assert result.stuck == 1
     found = await row(stuck.pk)
-    assert (found.status, found.close_reason) == ("failed", "reaper")
-
-
-async def test_reap_closes_upstream_sessions_we_do_not_hold_as_live(world, fake):
-    ours = await create_session(world.alice_token)
-    # A session our side closed but the upstream kept, and one we never knew about.
-    closed_here = await create_session(world.bob_token)
-    closed_upstream_id = (await row(closed_here["id"])).upstream_id
-    await AvatarSession.objects.filter(pk=closed_here["id"]).aupdate(status="closed")
-    await presence.heartbeat(ours["id"])
-    from sessions.providers import get_provider
-    from sessions.providers.base import SessionRequest
-
-    stray = await get_provider().create_session(SessionRequest(avatar_id="x", duration=60))
-    result = await reap()
-    assert result.reconciled == 2
-    assert set(fake.live_ids()) == {(await row(ours["id"])).upstream_id}
-    assert fake.sessions[stray.id]["status"] == 3
-    assert fake.sessions[closed_upstream_id]["status"] == 3
-
-
-async def test_reap_leaves_unknown_upstream_sessions_alone_while_a_create_is_in_flight(world, fake):
-    from sessions.providers import get_provider
-    from sessions.providers.base import SessionRequest
-
-    stray = await get_provider().create_session(SessionRequest(avatar_id="x", duration=60))
-    await sync_to_async(AvatarSession.objects.create)(
-        owner=world.alice, principal="user:1", provider="akool", avatar_id="x", duration=60
-    )
-    result = await reap()
-    assert result.reconciled == 0
-    assert fake.sessions[stray.id]["status"] == 2
-
-
-async def test_an_upstream_listing_failure_is_reported_not_raised(world, fake):
-    fake.fail("list", "http500")
-    result = await reap()
-    assert any("listing upstream sessions failed" in e for e in result.errors)
+    assert (found.status, found.close_reason) == ("failed", "error")
 
 
 async def test_the_reap_command_prints_what_it_did(world):

@@ -104,9 +104,9 @@ async def test_a_process_that_read_fewer_pieces_does_not_shorten_the_line(world)
     )
     await _forward(page, 1, "b ")
     await _transcript_frames(page, 1)
-    await page.disconnect()
 
     assert await _line(session) == ("a b c", False)
+    await page.disconnect()
 
 
 async def test_a_piece_number_no_avatar_sends_is_ignored(world):

@@ -16,6 +16,7 @@ import ssl
 import time
 import weakref
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -58,6 +59,23 @@ PAGE_SIZE = 100
 MAX_PAGES = 50
 # AKool's `msg` is shown to people; a runaway one should not flood a page or a log line.
 MAX_MSG_CHARS = 300
+# Where a session's creation time may be: AKool documents no name for it, so the usual
+# spellings, first found wins (top level only).
+CREATED_AT_KEYS = (
+    "create_time",
+    "createTime",
+    "created_at",
+    "createdAt",
+    "create_at",
+    "created",
+    "start_time",
+    "startTime",
+    "gmt_create",
+)
+# A unix time above this is in milliseconds (1e11 seconds is the year 5138).
+MILLISECONDS_ABOVE = 1e11
+# A creation time outside these years is garbage, not a session of ours.
+PLAUSIBLE_YEARS = (2001, 2100)
 
 
 class _Retryable(Exception):
@@ -509,7 +527,52 @@ def _parse_session(data: dict[str, Any]) -> UpstreamSession:
     if not isinstance(status, int) or isinstance(status, bool):
         # A wrong guess here would make us treat an ended session as live or the reverse.
         raise UpstreamProtocolError("AKool's session answer carried no valid status.")
-    return UpstreamSession(id=session_id, status=status, rtc=_parse_rtc(data), raw=data)
+    return UpstreamSession(
+        id=session_id,
+        status=status,
+        rtc=_parse_rtc(data),
+        created_at=_parse_created_at(data),
+        raw=data,
+    )
+
+
+def _parse_created_at(data: dict[str, Any]) -> datetime | None:
+    """The session's creation time (aware, UTC) from the first key that holds a readable one,
+    else None: a wrong guess only costs the reaper a match, so this never raises."""
+    for key in CREATED_AT_KEYS:
+        moment = _parse_moment(data.get(key))
+        if moment is not None:
+            return moment
+    return None
+
+
+def _parse_moment(value: Any) -> datetime | None:
+    """Unix seconds or milliseconds (numbers or numeric strings) or ISO-8601 (naive = UTC)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                value = float(text)
+            except ValueError:
+                # Python 3.10's fromisoformat does not read "Z" (3.11's does).
+                if text[-1:] in ("Z", "z"):
+                    text = text[:-1] + "+00:00"
+                moment = datetime.fromisoformat(text)
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=timezone.utc)
+                return _plausible(moment.astimezone(timezone.utc))
+        if not isinstance(value, int | float) or value != value:  # NaN is no time
+            return None
+        seconds = value / 1000 if value > MILLISECONDS_ABOVE else value
+        return _plausible(datetime.fromtimestamp(seconds, tz=timezone.utc))
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _plausible(moment: datetime) -> datetime | None:
+    return moment if PLAUSIBLE_YEARS[0] <= moment.year < PLAUSIBLE_YEARS[1] else None
 
 
 def _parse_rtc(data: dict[str, Any]) -> RtcCredentials | None:

@@ -7,6 +7,7 @@ sandbox and AKool stay interchangeable and tests can fake exactly one seam.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -80,6 +81,9 @@ class UpstreamSession:
     # AKool's numeric status: 1 queueing, 2 processing (live), 3 completed, 4 failed.
     status: int
     rtc: RtcCredentials | None = None
+    # When the upstream made the session (aware, UTC), if its answer said so: the reaper
+    # matches unknown live sessions to creates of ours whose answer never came by it.
+    created_at: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property

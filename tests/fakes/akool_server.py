@@ -11,6 +11,12 @@ against a real server.
         ...
         assert fake.count("create") == 1
 
+Sessions carry a creation time (`create_time`, unix ms, by default: AKool documents no
+name for it; `created_time_key` and `created_time_format` pick another). `add_session`
+makes a session "from elsewhere" (AKool's console, another deployment), and
+`fail(..., after=True)` lets a request take effect before it fails: a create that made its
+session and then timed out or dropped.
+
 Codes the fake invents where AKool documents none: 1003 for bad input or an unknown
 session, 1005 when `max_live_sessions` is reached.
 """
@@ -23,6 +29,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -46,6 +53,8 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("GET", "/api/open/v3/language/list"): "languages",
 }
 FAIL_MODES = {"http500", "hang", "code", "malformed", "empty", "nocode", "drop", "json"}
+# How a session's creation time is spelled in answers (see FakeAkool.created_time_format).
+TIME_FORMATS = {"ms", "s", "iso"}
 
 LANGUAGES = [
     {"lang_code": "en", "lang_name": "English", "url": "https://fake.akool.test/flags/en.png"},
@@ -81,6 +90,7 @@ class _Failure:
     msg: str
     http_status: int
     body: Any
+    after: bool = False  # the request takes effect first, then this is its answer
 
 
 @dataclass
@@ -150,6 +160,10 @@ class FakeAkool(LoopbackFake):
         self.session_list_key: str | None = "result"
         # Creates beyond this many live sessions are refused (code 1005); None: no cap.
         self.max_live_sessions: int | None = None
+        # The key of a session's creation time in answers (None: left out), and its format:
+        # "ms" (unix milliseconds), "s" (unix seconds) or "iso" (ISO-8601, UTC, with "Z").
+        self.created_time_key: str | None = "create_time"
+        self.created_time_format = "ms"
         self.set_avatar_count(avatar_count)
         self.set_voice_count(voice_count)
 
@@ -181,6 +195,7 @@ class FakeAkool(LoopbackFake):
         msg: str = "fake failure",
         http_status: int | None = None,
         body: Any = None,
+        after: bool = False,
     ) -> None:
         """Make `endpoint` misbehave for its next `times` requests (None: until heal()).
 
@@ -189,6 +204,10 @@ class FakeAkool(LoopbackFake):
         or `http_status`), "malformed" (HTTP 200, not JSON), "empty" (HTTP 200, no body),
         "nocode" (JSON without a code), "drop" (connection closed without an answer),
         "json" (HTTP 200 or `http_status` with `body` as given).
+
+        With `after`, each request first takes effect as usual (a create makes its session,
+        a close closes) and only its answer is the failure: what the client sees when the
+        upstream did the work but the answer never came.
         """
         if endpoint not in ENDPOINTS.values():
             raise ValueError(f"unknown endpoint {endpoint!r}")
@@ -203,6 +222,7 @@ class FakeAkool(LoopbackFake):
                 msg=msg,
                 http_status=http_status or default_status,
                 body=body,
+                after=after,
             )
 
     def heal(self, endpoint: str | None = None) -> None:
@@ -223,6 +243,18 @@ class FakeAkool(LoopbackFake):
         """Invalidate every issued token: the next Bearer call gets code 1101."""
         with self._lock:
             self.tokens.clear()
+
+    def add_session(
+        self, *, created_at: float | None = None, duration: int = 600, status: int = 2
+    ) -> str:
+        """A session made elsewhere (AKool's console, another deployment), not through the
+        API under test; `created_at`: its unix creation time (default now). Its id."""
+        with self._lock:
+            session = self._new_session({"avatar_id": "console_avatar", "duration": duration})
+            session["status"] = status
+            if created_at is not None:
+                session["_created_at"] = created_at
+            return str(session["_id"])
 
     def set_status(self, session_id: str, status: int) -> None:
         """Move a session to `status` (1 queueing, 2 live, 3 completed, 4 failed)."""
@@ -252,8 +284,13 @@ class FakeAkool(LoopbackFake):
             if request.endpoint is None:
                 return _Reply(404, b"Not Found", "text/plain")
             failure = self._take_failure(request.endpoint)
-        if failure is not None:
+        if failure is not None and not failure.after:
             return self._failure_reply(failure)
+        reply = self._serve_request(request)
+        # `after`: the request took effect; its answer is lost (outside the lock: a hang).
+        return reply if failure is None else self._failure_reply(failure)
+
+    def _serve_request(self, request: RecordedRequest) -> _Reply:
         with self._lock:
             if request.endpoint == "token":
                 return self._token(request)
@@ -337,6 +374,12 @@ class FakeAkool(LoopbackFake):
         live = sum(1 for s in self.sessions.values() if s["status"] in (1, 2))
         if self.max_live_sessions is not None and live >= self.max_live_sessions:
             return _json(200, {"code": 1005, "msg": "concurrent session limit reached"})
+        session = self._new_session(body)
+        return _json(200, {"code": 1000, "msg": "OK", "data": self._public(session)})
+
+    def _new_session(self, body: dict[str, Any]) -> dict[str, Any]:
+        # Called with the lock held.
+        duration = body["duration"]
         number = next(self._ids)
         session_id = f"{number:08x}{secrets.token_hex(8)}"
         session = {
@@ -345,7 +388,7 @@ class FakeAkool(LoopbackFake):
             "type": 2,
             "status": 2,
             "stream_type": body.get("stream_type", "agora"),
-            "avatar_id": avatar_id,
+            "avatar_id": body["avatar_id"],
             "duration": duration,
             "request": body,
             "credentials": {
@@ -354,10 +397,11 @@ class FakeAkool(LoopbackFake):
                 "agora_channel": f"fake-channel-{session_id}",
                 "agora_token": f"fake-agora-token-{secrets.token_hex(8)}",
             },
+            "_created_at": time.time(),
             "_expires_at": time.time() + duration,
         }
         self.sessions[session_id] = session
-        return _json(200, {"code": 1000, "msg": "OK", "data": _public(session)})
+        return session
 
     def _close(self, request: RecordedRequest) -> _Reply:
         body = request.json if isinstance(request.json, dict) else {}
@@ -374,7 +418,7 @@ class FakeAkool(LoopbackFake):
         session = self.sessions.get(request.query.get("id", ""))
         if session is None:
             return _json(200, {"code": 1003, "msg": "session not found"})
-        return _json(200, {"code": 1000, "msg": "OK", "data": _public(session)})
+        return _json(200, {"code": 1000, "msg": "OK", "data": self._public(session)})
 
     def _list(self, request: RecordedRequest) -> _Reply:
         items = list(self.sessions.values())
@@ -382,10 +426,19 @@ class FakeAkool(LoopbackFake):
         if status:
             items = [s for s in items if str(s["status"]) == status]
         page = _page(items, request.query)
-        data: Any = [_public(s) for s in page]
+        data: Any = [self._public(s) for s in page]
         if self.session_list_key is not None:
             data = {"count": len(items), self.session_list_key: data}
         return _json(200, {"code": 1000, "msg": "OK", "data": data})
+
+    def _public(self, session: dict[str, Any]) -> dict[str, Any]:
+        # What AKool answers: the session without the fake's own bookkeeping, and its
+        # creation time spelled as configured.
+        public = {k: v for k, v in session.items() if not k.startswith("_") or k == "_id"}
+        created = session.get("_created_at")
+        if self.created_time_key is not None and created is not None:
+            public[self.created_time_key] = _format_time(created, self.created_time_format)
+        return public
 
     def _avatars(self, request: RecordedRequest) -> _Reply:
         page = _page(self.avatars, request.query)
@@ -405,9 +458,15 @@ def _json(status: int, body: Any) -> _Reply:
     return _Reply(status, json.dumps(body).encode())
 
 
-def _public(session: dict[str, Any]) -> dict[str, Any]:
-    # What AKool answers: the session without the fake's own bookkeeping.
-    return {k: v for k, v in session.items() if not k.startswith("_") or k == "_id"}
+def _format_time(moment: float, form: str) -> Any:
+    if form == "ms":
+        return int(moment * 1000)
+    if form == "s":
+        return int(moment)
+    if form == "iso":
+        stamp = datetime.fromtimestamp(moment, tz=timezone.utc)
+        return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    raise ValueError(f"unknown time format {form!r} (one of {sorted(TIME_FORMATS)})")
 
 
 def _page(items: list[Any], query: dict[str, str]) -> list[Any]:
