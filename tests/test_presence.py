@@ -135,9 +135,7 @@ async def test_a_bulk_deactivation_is_noticed_at_the_next_beat(kind, world, sett
     settings.HEARTBEAT_INTERVAL = BEAT
     session, headers = await open_as(kind, world, settings)
     page = await connect(session, headers)
-    await sync_to_async(type(world.alice).objects.filter(pk=world.alice.pk).update)(
-        is_active=False
-    )
+    await sync_to_async(type(world.alice).objects.filter(pk=world.alice.pk).update)(is_active=False)
 
     messages, code = await until_closed(page)
 
@@ -310,8 +308,7 @@ async def test_the_reaper_tells_a_crash_from_a_page_that_left(world):
     assert (await row(left["id"])).close_reason == "abandoned"
     assert (await row(elsewhere["id"])).close_reason == "abandoned"
     why = [
-        e.message
-        async for e in SessionEvent.objects.filter(session_id=crashed["id"], kind="state")
+        e.message async for e in SessionEvent.objects.filter(session_id=crashed["id"], kind="state")
     ]
     assert any(m.startswith("reaper: the process that served it") for m in why), why
 
