@@ -290,3 +290,35 @@ async def test_the_llm_key_reaches_no_frame_and_no_log(world, guide, llm, caplog
     await avatar.disconnect()
     everything = json.dumps(talk.received) + json.dumps(talk.sent_frames) + caplog.text
     assert llm.api_key not in everything
+
+
+async def test_the_end_of_the_time_cancels_the_answer_being_streamed(world, guide, llm):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sessions.models import AvatarSession
+
+    llm.tokens_per_second = 15  # the whole answer takes seconds
+    session = await create_session(world.alice_token, preset="guide")
+    ends_at = timezone.now() + timedelta(seconds=1.5)
+    await AvatarSession.objects.filter(pk=session["id"]).aupdate(expires_at=ends_at)
+    page = await open_page(session, world.alice_token)
+    avatar = await open_sandbox(session)
+    async with Conversation(page, avatar) as talk:
+        await page.send_json_to({"type": "chat", "text": "Tell me everything"})
+        await talk.wait_for(lambda m: m["type"] == "transcript" and m["role"] == "avatar")
+        ended = await talk.wait_for(
+            lambda m: m["type"] == "session" and m["status"] == "closed", timeout=5
+        )
+        stopped_at = timezone.now()
+    await page.disconnect()
+    await avatar.disconnect()
+
+    assert ended["close_reason"] == "expired"
+    assert (stopped_at - ends_at).total_seconds() < 3.0  # 2 s, plus slack for a busy machine
+    assert llm.wait_idle(2.0)  # the LLM stream was closed
+    said, frames = answer_line(talk)
+    assert said != ANSWER and frames[-1].get("cut") is True
+    line = await TranscriptEntry.objects.aget(role="avatar")
+    assert line.cut and line.final
