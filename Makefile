@@ -49,14 +49,15 @@ scaleout-deps: $(VENV)/.installed-test
 
 # The whole suite on the embedded defaults (SQLite, local-memory cache, in-memory channel
 # layer); then everything but the browser tests again on PostgreSQL and Redis, with the
-# two-process scale-out tests (tests/test_scaleout.py). --reuse-db: the cluster is thrown
+# two-process scale-out tests (tests/test_scaleout.py) and the browser test of a server
+# restart (marked `restart`: there the session resumes). --reuse-db: the cluster is thrown
 # away after the run, and dropping the test database would wait on connections that
 # asgiref's worker threads still hold.
 test: install-test scaleout-deps
 	$(PY) manage.py makemigrations --check --dry-run
 	node --test tests/js/
 	$(PY) -m pytest --ignore=tests/test_scaleout.py
-	$(PY) -m tests.services run -- $(PY) -m pytest -m "not browser" --reuse-db
+	$(PY) -m tests.services run -- $(PY) -m pytest -m "not browser or restart" --reuse-db
 
 ci: lint test
 

@@ -280,6 +280,7 @@ class TranscriptLine(Schema):
     mid: str
     text: str
     at: datetime
+    cut: bool  # the avatar was cut short (an interrupt, the end of the time, a reload)
 
 
 class TranscriptOut(Schema):

@@ -269,7 +269,13 @@ class TranscriptEntry(models.Model):
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"role": self.role, "mid": self.mid, "text": self.text, "at": self.created_at}
+        return {
+            "role": self.role,
+            "mid": self.mid,
+            "text": self.text,
+            "at": self.created_at,
+            "cut": self.cut,
+        }
 
 
 class TranscriptPiece(models.Model):

@@ -48,7 +48,16 @@ export function errorFromResponse(status, body, retryAfterHeader, now = Date.now
 
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
-export function createApi({ base, csrfToken, fetchImpl = globalThis.fetch.bind(globalThis), timeoutMs = 30000 }) {
+/** Whether the browser itself says it is offline (then, and only then, blame the connection). */
+export const browserOffline = () => globalThis.navigator?.onLine === false;
+
+export function createApi({
+  base,
+  csrfToken,
+  fetchImpl = globalThis.fetch.bind(globalThis),
+  timeoutMs = 30000,
+  offline = browserOffline,
+}) {
   async function request(method, path, { body, timeout = timeoutMs } = {}) {
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -70,9 +79,14 @@ export function createApi({ base, csrfToken, fetchImpl = globalThis.fetch.bind(g
           code: "timeout",
         });
       }
-      throw new ApiError("Could not reach the server. Check your connection and try again.", {
-        code: "network",
-      });
+      // Our outage is not the user's fault: blame the connection only when the browser
+      // itself says it is offline.
+      throw new ApiError(
+        offline()
+          ? "Your device is offline. Check your connection and try again."
+          : "The server can't be reached right now. Try again in a moment.",
+        { code: "network" },
+      );
     } finally {
       clearTimeout(timer);
     }

@@ -5,11 +5,15 @@
 // progress in #status, every failure says what happened and what to do in #error, and
 // the page always comes back to a state where Start works.
 
+import { AckLog, renderAcks } from "./acks.js";
 import { createApi } from "./api.js";
 import { Camera } from "./camera.js";
-import { describeEnd, describeQuality, formatCountdown, initials } from "./format.js";
+import { SessionClock } from "./clock.js";
+import { describeEnd, describeQuality, describeServerError, endedInFailure, initials } from "./format.js";
 import { parseStreamMessage, routeServerMessage, wsUrl } from "./messages.js";
 import { Mic } from "./mic.js";
+import { Notices } from "./notices.js";
+import { Outage, RESUMED_TEXT, RESUMING_MEDIA_TEXT } from "./outage.js";
 import { Relay } from "./relay.js";
 import { SandboxFace } from "./sandbox_face.js";
 import { SendProgress } from "./send_progress.js";
@@ -62,9 +66,12 @@ const el = {
   acks: $("acks"),
 };
 
-const MAX_ACKS = 8;
 const VIDEO_WAIT_NOTE_MS = 20000;
 const STARTING_TIMEOUT_MS = 90000;
+/** Rebuilding a failed media transport: tries before the session is given up. */
+const MAX_TRANSPORT_RECOVERIES = 3;
+/** A media reconnect shorter than this is not worth a notice. */
+const MEDIA_DROP_NOTICE_MS = 1500;
 
 const catalog = { avatars: [], voices: [], languages: [] };
 /** The running session and everything that belongs to it; null on the start screen. */
@@ -74,38 +81,20 @@ let starting = false;
 // ---------------------------------------------------------------------------------------
 // Notices
 
-let statusTicker = null;
+const notices = new Notices({ status: el.status, error: el.error });
 
 /** Progress or news in #status; `since` adds a running "n s" for long waits. */
-function setStatus(text, { busy = false, since = null } = {}) {
-  clearInterval(statusTicker);
-  statusTicker = null;
-  el.status.dataset.busy = String(busy);
-  // Nothing at all when empty, so #status:empty hides the box.
-  el.status.replaceChildren(...(text ? [document.createTextNode(text)] : []));
-  if (since !== null) {
-    // The seconds are for the eye only: a screen reader hears the sentence once.
-    const elapsed = document.createElement("span");
-    elapsed.className = "elapsed";
-    elapsed.setAttribute("aria-hidden", "true");
-    el.status.append(elapsed);
-    const tick = () => {
-      const s = Math.floor((Date.now() - since) / 1000);
-      elapsed.textContent = s >= 2 ? ` ${s} s` : "";
-    };
-    tick();
-    statusTicker = setInterval(tick, 1000);
-  }
+function setStatus(text, options) {
+  notices.setStatus(text, options);
 }
 
+/** An error in #error (news beside it goes: see notices.js). */
 function showError(message, code = "") {
-  el.error.textContent = message;
-  el.error.dataset.code = code;
+  notices.showError(message, code);
 }
 
-function clearError() {
-  el.error.textContent = "";
-  el.error.dataset.code = "";
+function clearError(codes = null) {
+  notices.clearError(codes);
 }
 
 /** An API or start failure as a sentence that says what to do. */
@@ -299,6 +288,10 @@ function applySessionToControls(session) {
     el.modeSelect.value = String(session.mode);
   }
   updateModeHelp();
+  // The background the avatar confirmed (the face shows it from the input at start).
+  if (typeof session.background_url === "string" && session.background_url) {
+    el.backgroundInput.value = session.background_url;
+  }
 }
 
 function setupDuration() {
@@ -441,6 +434,11 @@ async function runSession(session, { resumed = false } = {}) {
     camera: null,
     view: new TranscriptView(el.transcript),
     progress: new SendProgress(),
+    acks: new AckLog(),
+    clock: new SessionClock(),
+    outage: new Outage({ notices }),
+    afterOutage: false, // reconnected after an outage; the transport is being brought back
+    mediaDropShown: false,
     timers: new Set(),
     intervals: new Set(),
     avatarVideo: sandbox,
@@ -551,7 +549,7 @@ async function endSession(info, { isError = null } = {}) {
   await teardown();
   showPhase("setup");
   const text = typeof info === "string" ? info : describeEnd(info);
-  const failed = isError ?? (typeof info === "object" && (info.status === "failed" || info.close_reason === "error"));
+  const failed = isError ?? (typeof info === "object" && endedInFailure(info));
   if (failed) {
     setStatus("");
     showError(`${text} You can start a new session.`, "session_ended");
@@ -617,22 +615,18 @@ function wireRelay(l) {
     routeServerMessage(msg, {
       transcript: (m) => l.view.apply(m),
       avatar: (m) => setSpeaking(m.speaking),
-      command_result: (m) => addAck(m),
+      command_result: (m) => onCommandResult(l, m),
       session: (m) => onSessionFrame(l, m),
-      error: (m) => showError(m.message, m.code),
+      error: (m) => showError(describeServerError(m), m.code),
     });
   });
-  relay.on("state", ({ state, attempt, delay }) => {
+  relay.on("state", (info) => {
     if (live !== l) return;
-    if (state === "reconnecting") {
-      setStatus(`Connection to the server lost; reconnecting (attempt ${attempt}, in ${Math.ceil(delay / 1000)} s)…`, {
-        busy: true,
-      });
-      if (attempt >= 3) checkStillLive(l);
-    } else if (state === "open" && l.wasReconnecting) {
-      setStatus("Reconnected.");
-    }
-    l.wasReconnecting = state === "reconnecting";
+    // A new socket: the commands it replays are the whole list.
+    if (info.state === "open") l.acks.connected();
+    // While it reconnects: one notice, updated (outage.js).
+    l.outage.relayState(info);
+    if (info.state === "reconnecting" && info.attempt >= 3) checkStillLive(l);
   });
   relay.on("ended", () => {
     if (live !== l) return;
@@ -655,11 +649,30 @@ function wireRelay(l) {
 
 function onSessionFrame(l, m) {
   if (m.expires_at) startCountdown(l, m.expires_at);
+  // The first frame after an outage says whether the session went on.
+  const back = l.outage.sessionFrame(m.status, l.transport?.state);
   if (m.status === "closed" || m.status === "failed") {
     endSession(m);
   } else if (m.status === "closing") {
-    setStatus("The session is ending…", { busy: true });
+    setStatus(m.close_reason === "expired" ? "Time is up; the session is ending…" : "The session is ending…", {
+      busy: true,
+    });
+  } else if (back?.resumed) {
+    resumeTransport(l, back.transport);
   }
+}
+
+/** After an outage the session goes on: bring the transport back if it needs it. */
+function resumeTransport(l, plan) {
+  if (plan === "none") return;
+  l.afterOutage = true;
+  if (plan === "rebuild") {
+    recoverTransport(l, { immediate: true });
+    return;
+  }
+  // "retry": hurry it if it can be (the sandbox's socket); Agora's SDK retries on its
+  // own. Either way, and for "wait", its "joined" (mediaBack) or "failed" follows.
+  if (plan === "retry") l.transport?.retryNow?.();
 }
 
 /** While the socket keeps failing, make sure the session has not ended meanwhile. */
@@ -699,11 +712,17 @@ function wireTransport(l, transport) {
   });
   transport.on("state", (state) => {
     if (live !== l || transport !== l.transport) return;
-    if (state === "waiting") setStatus("Joined. Waiting for the avatar to arrive…", { busy: true, since: Date.now() });
-    else if (state === "reconnecting") setStatus("The media connection dropped; reconnecting…", { busy: true });
-    else if (state === "joined" && l.transportFailures > 0) setStatus("Media connection restored.");
-    else if (state === "failed" && l.connectedOnce) recoverTransport(l);
+    const wasConnected = l.connectedOnce;
     if (state === "joined") l.connectedOnce = true;
+    if (l.outage.quiet) {
+      // The server is away: the outage notice speaks; a failure waits for the relay.
+      if (state === "failed" && wasConnected) l.outage.transportFailed();
+      return;
+    }
+    if (state === "waiting") setStatus("Joined. Waiting for the avatar to arrive…", { busy: true, since: Date.now() });
+    else if (state === "reconnecting") mediaDropped(l, transport);
+    else if (state === "joined" && (l.afterOutage || l.transportFailures > 0 || l.mediaDropShown)) mediaBack(l);
+    else if (state === "failed" && wasConnected) recoverTransport(l);
   });
   transport.on("avatar-published", ({ mediaType }) => {
     if (live !== l) return;
@@ -733,24 +752,75 @@ function wireTransport(l, transport) {
   });
 }
 
-/** The transport gave up after having worked: rebuild it from fresh credentials. */
-async function recoverTransport(l) {
-  if (l.recovering || live !== l) return;
+/**
+ * The transport is reconnecting on its own. Said only if it lasts: a blip needs no
+ * notice, and when the server itself went away (the sandbox's socket goes to the same
+ * server and often notices first) the outage notice speaks instead.
+ */
+function mediaDropped(l, transport) {
+  const t = setTimeout(() => {
+    l.timers.delete(t);
+    if (live === l && transport === l.transport && transport.state === "reconnecting" && !l.outage.quiet) {
+      setStatus("The media connection dropped; reconnecting…", { busy: true });
+      l.mediaDropShown = true;
+    }
+  }, MEDIA_DROP_NOTICE_MS);
+  l.timers.add(t);
+}
+
+/** The transport works again: say so (after an outage, that the session goes on). */
+function mediaBack(l) {
+  setStatus(l.afterOutage ? RESUMED_TEXT : "Media connection restored.");
+  l.afterOutage = false;
+  l.mediaDropShown = false;
+}
+
+/** A failure of the server's, not of the media: it does not count against the media. */
+const isServerTrouble = (err) =>
+  err?.name === "ApiError" && (err.code === "network" || err.code === "timeout" || err.status >= 500);
+
+/**
+ * The transport gave up after having worked: rebuild it from fresh credentials. While
+ * the server is away (the relay reconnecting) it waits for it instead: the outage
+ * notice speaks, and the session is never ended for our outage.
+ */
+async function recoverTransport(l, { immediate = false } = {}) {
+  if (live !== l) return;
+  if (l.outage.quiet) {
+    l.outage.transportFailed();
+    return;
+  }
+  if (l.recovering) return;
+  // Time is up: the server is ending the session (and closed the media first); its word
+  // on the socket, or the API check the clock scheduled, ends the page's session.
+  if (l.clock.left(Date.now()) === 0) return;
   l.recovering = true;
+  let wait = !immediate;
+  const pause = () => {
+    if (live !== l || !l.outage.quiet) return false;
+    l.outage.transportFailed(); // resumed from onSessionFrame once the server is back
+    return true;
+  };
   try {
     while (live === l) {
+      if (pause()) return;
       l.transportFailures += 1;
-      if (l.transportFailures > 3) {
+      if (l.transportFailures > MAX_TRANSPORT_RECOVERIES) {
         const why = "The media connection to the avatar was lost.";
         await endSession(why, { isError: true });
         api.closeSession(l.id, why).catch(() => {});
         return;
       }
-      setStatus("The media connection was lost; reconnecting…", { busy: true, since: Date.now() });
-      await sleep(1000 * l.transportFailures);
-      if (live !== l) return;
+      // After the first pause: if the session is ending, its own word comes first.
+      const since = Date.now();
+      if (l.afterOutage) setStatus(RESUMING_MEDIA_TEXT, { busy: true, since });
+      if (wait) await sleep(1000 * l.transportFailures);
+      wait = true;
+      if (live !== l || pause() || l.ending) return;
+      setStatus(l.afterOutage ? RESUMING_MEDIA_TEXT : "The media connection was lost; reconnecting…", { busy: true, since });
       try {
         const s = await api.session(l.id);
+        if (live !== l) return;
         if (s.status !== "active" || !s.rtc) {
           await endSession(s);
           return;
@@ -760,12 +830,15 @@ async function recoverTransport(l) {
         l.camera = null;
         setMicUi(false);
         setCameraUi(false);
-        if (live !== l) return;
+        if (live !== l || pause()) return;
+        // Its "joined" says that it works again (wireTransport: mediaBack).
         await connectTransport(l, s);
-        setStatus("Media connection restored.");
         return;
       } catch (err) {
-        showError(explain(err, "Reconnecting failed"));
+        // No error text while still trying (the status says so); the last try's failure
+        // ends the session with its own sentence above.
+        if (isServerTrouble(err)) l.transportFailures -= 1;
+        console.warn("reconnecting the media failed", err);
       }
     }
   } finally {
@@ -792,25 +865,24 @@ function resendParams(l) {
 function sendParams(params, what) {
   if (!live) return;
   if (!live.relay.send({ type: "set_params", params })) {
-    showError("Not connected to the server right now; try again in a moment.");
+    showError("Not connected to the server right now; try again in a moment.", "not_connected");
     return;
   }
   clearError();
   setStatus(`Applying ${what}…`, { busy: true });
 }
 
-function addAck(m) {
-  const li = document.createElement("li");
-  li.className = `ack ${m.ok ? "ok" : "fail"}`;
-  li.dataset.cmd = m.cmd;
-  li.dataset.ok = String(m.ok);
-  if (m.code !== null) li.dataset.code = String(m.code);
-  const detail = m.message && m.message.toLowerCase() !== "ok" ? `: ${m.message}` : "";
-  li.textContent = `${m.cmd} ${m.ok ? "done" : "failed"}${m.ok ? "" : m.code !== null ? ` (code ${m.code})` : ""}${detail}`;
-  el.acks.prepend(li);
-  while (el.acks.children.length > MAX_ACKS) el.acks.lastElementChild.remove();
+/**
+ * A command's result: into the list of confirmed changes (rebuilt from each socket's
+ * replay, see acks.js). Only a live result is news: a replayed one (a reload, a
+ * reconnect) touches neither #status nor #error.
+ */
+function onCommandResult(l, m) {
+  l.acks.apply(m);
+  renderAcks(el.acks, l.acks);
+  if (m.replay) return;
   if (m.ok) {
-    if (/^(Applying|Interrupting)/.test(el.status.textContent)) {
+    if (/^(Applying|Interrupting)/.test(notices.statusText)) {
       setStatus(m.cmd === "interrupt" ? "Interrupted." : `${m.cmd} done.`);
     }
   } else {
@@ -825,25 +897,36 @@ function setSpeaking(on) {
   live?.face?.setSpeaking(on);
 }
 
+/** The countdown, the one-minute warning and the moment the time is up (clock.js). */
 function startCountdown(l, expiresAt) {
   for (const t of l.intervals) clearInterval(t);
   l.intervals.clear();
-  const at = Date.parse(expiresAt ?? "");
-  if (Number.isNaN(at)) {
+  if (!l.clock.set(expiresAt, Date.now())) {
     el.countdown.textContent = "--:--";
     el.countdown.removeAttribute("datetime");
     return;
   }
   el.countdown.dateTime = expiresAt;
-  let announced = false;
   const tick = () => {
-    const left = at - Date.now();
-    el.countdown.textContent = formatCountdown(left);
-    el.countdown.dataset.low = String(left < 60000);
-    if (left <= 0 && !announced) {
-      // The server closes the session and says so on the socket.
-      announced = true;
+    if (live !== l) return;
+    const { text, low, minuteLeft, timeUp } = l.clock.tick(Date.now());
+    el.countdown.textContent = text;
+    el.countdown.dataset.low = String(low);
+    // During an outage its notice stays: the server says how the session ended when back.
+    if (l.outage.quiet || l.ending) return;
+    if (minuteLeft) {
+      setStatus("One minute left.");
+    } else if (timeUp) {
+      // The server ends the session at its time and says so on the socket; if that word
+      // does not come, ask the API.
       setStatus("Time is up; the session is ending…", { busy: true });
+      for (const ms of [5000, 15000]) {
+        const t = setTimeout(() => {
+          l.timers.delete(t);
+          if (live === l) checkStillLive(l);
+        }, ms);
+        l.timers.add(t);
+      }
     }
   };
   tick();
@@ -857,7 +940,7 @@ function sendChat() {
   const text = el.chatInput.value.trim();
   if (!text) return;
   if (!l.relay.send({ type: "chat", text })) {
-    showError("Not connected to the server right now: your message is kept, send it again in a moment.");
+    showError("Not connected to the server right now: your message is kept, send it again in a moment.", "not_connected");
     return;
   }
   clearError();
@@ -871,7 +954,7 @@ function onInterrupt() {
   const l = live;
   if (!l) return;
   if (!l.relay.send({ type: "interrupt" })) {
-    showError("Not connected to the server right now; try again in a moment.");
+    showError("Not connected to the server right now; try again in a moment.", "not_connected");
     return;
   }
   l.view.cutOpen();
@@ -1022,6 +1105,14 @@ function wire() {
     const form = new FormData();
     form.append("csrfmiddlewaretoken", config.csrfToken);
     navigator.sendBeacon(api.leaveUrl(live.id), form);
+  });
+  // The browser's own word on the network: the outage notice says whose trouble it is,
+  // and coming back online is worth an attempt now rather than after the backoff.
+  window.addEventListener("offline", () => live?.outage.show());
+  window.addEventListener("online", () => {
+    if (!live) return;
+    live.outage.show();
+    live.relay?.retryNow();
   });
   window.addEventListener("pageshow", (event) => {
     // Back from the back/forward cache: the sockets are gone; start over cleanly.

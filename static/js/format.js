@@ -1,38 +1,65 @@
 // Words for people: why a session ended, time left, network quality. Pure.
 
-// The server's close reasons (sessions.models.CloseReason) and what they mean to a user.
-const CLOSE_REASONS = {
+// The server's close reasons (sessions.models.CloseReason, DESIGN.md "Session lifecycle"):
+// the same words on the page, in History, in the admin and in the API.
+//  - CLOSE_REASON_LABELS: the server's own labels, word for word (History, short phrases);
+//  - CLOSE_REASONS: a sentence for the person who was in the session (the live page).
+// `abandoned` is not a restart, `page_closed` is not "ended by you", and only `crashed`
+// talks about our server.
+export const CLOSE_REASON_LABELS = Object.freeze({
+  user: "ended by the user",
+  page_closed: "the page was closed",
+  abandoned: "no page was connected",
+  expired: "its time was up",
+  admin: "ended by staff",
+  error: "an error",
+  upstream: "ended by the avatar service",
+  crashed: "our server stopped",
+});
+
+export const CLOSE_REASONS = Object.freeze({
   user: "You ended the session.",
-  disconnect: "The page went away for too long, so the session was closed.",
+  page_closed: "The session ended because its page was closed.",
+  abandoned: "The session ended because no page was connected to it for a while.",
   expired: "The session's time was up.",
   admin: "A staff member ended the session.",
   error: "The session failed.",
-  reaper: "The session was cleaned up after a server restart.",
-};
+  upstream: "The avatar service ended the session.",
+  crashed: "Our server restarted and your session could not be kept.",
+});
+
+/** Reasons that are a failure, not a choice or the clock: shown as an error, not news. */
+const FAILURE_REASONS = new Set(["error", "crashed"]);
 
 /**
  * Why a session ended, in a sentence. `error` (the session's error text, if any) is
  * added for failures; unknown reasons are shown in plain words rather than hidden.
  */
 export function describeEnd({ status = "closed", close_reason: reason = null, error = null } = {}) {
-  let text = reason ? CLOSE_REASONS[reason] : null;
+  let text = reason && Object.hasOwn(CLOSE_REASONS, reason) ? CLOSE_REASONS[reason] : null;
   if (!text && reason) text = `The session ended: ${String(reason).replaceAll("_", " ")}.`;
   if (!text) text = status === "failed" ? "The session failed." : "The session ended.";
-  if (error && (status === "failed" || reason === "error")) text += ` ${error}`;
+  if (error && (status === "failed" || reason === "error")) {
+    text += ` ${error}${/[.!?]$/.test(String(error).trim()) ? "" : "."}`;
+  }
   return text;
 }
 
-/** A close reason as a short phrase (history pages). */
+/** Whether an ended session failed (an error for the page), rather than ended normally. */
+export function endedInFailure({ status = "closed", close_reason: reason = null } = {}) {
+  return status === "failed" || FAILURE_REASONS.has(reason);
+}
+
+/** A close reason as a short phrase (History): the server's own label. */
 export function closeReasonPhrase(reason) {
-  const phrases = {
-    user: "ended by you",
-    disconnect: "the page went away",
-    expired: "time was up",
-    admin: "ended by staff",
-    error: "an error",
-    reaper: "cleaned up after a restart",
-  };
-  return phrases[reason] ?? (reason ? String(reason).replaceAll("_", " ") : "");
+  if (reason && Object.hasOwn(CLOSE_REASON_LABELS, reason)) return CLOSE_REASON_LABELS[reason];
+  return reason ? String(reason).replaceAll("_", " ") : "";
+}
+
+/** An `error` frame from the session socket as a sentence for a person. */
+export function describeServerError({ code = "", message = "" } = {}) {
+  if (code === "session_expired") return "The session's time is up, so that message was not sent.";
+  return message || "Something went wrong.";
 }
 
 /** "m:ss" (or "h:mm:ss") for a remaining time in ms; never negative. */

@@ -28,6 +28,7 @@ function parseObject(raw) {
 }
 
 const isStr = (v) => typeof v === "string";
+const isPlainObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 const isInt = (v) => Number.isInteger(v);
 
 // ---------------------------------------------------------------------------------------
@@ -53,6 +54,7 @@ export function parseServerMessage(raw) {
         text: isStr(m.text) ? m.text : "",
         final: m.final === true,
         cut: m.cut === true,
+        replay: m.replay === true,
       };
     case "avatar":
       return { type: "avatar", speaking: m.speaking === true };
@@ -63,6 +65,10 @@ export function parseServerMessage(raw) {
         ok: m.ok === true,
         code: isInt(m.code) ? m.code : null,
         message: isStr(m.message) ? m.message : "",
+        // Replayed on every (re)connect: the last acknowledged commands, oldest first.
+        replay: m.replay === true,
+        // set-params: the confirmed settings in the API's names (voice, language, ...).
+        params: isPlainObject(m.params) ? { ...m.params } : null,
       };
     case "session":
       if (!isStr(m.status)) return null;
@@ -78,6 +84,7 @@ export function parseServerMessage(raw) {
         type: "error",
         code: isStr(m.code) ? m.code : "error",
         message: isStr(m.message) ? m.message : "Something went wrong.",
+        retry_after: Number.isFinite(m.retry_after) ? m.retry_after : null,
       };
     default:
       return { ...m };

@@ -24,7 +24,8 @@ const OPEN = 1;
  * Close codes 4000-4999 are the server's own: auth, ownership, or an ended session
  * (DESIGN.md: the socket "closes only for auth, ownership, or an ended session"), so
  * reconnecting would be refused again. Anything else (1001 going away, 1006 dropped,
- * 1011 server error, a proxy's timeout) is worth a reconnect.
+ * 1011 server error, a proxy's timeout) is worth a reconnect. 1011 matters: the server
+ * closes a socket whose presence task died with it, so that a fresh socket starts one.
  */
 export function isTerminalClose(code) {
   return code >= 4000 && code < 5000;
@@ -70,6 +71,18 @@ export class Relay extends Emitter {
     if (this.ws) return;
     this.#setState({ state: this.state === "reconnecting" ? "reconnecting" : "connecting" });
     this.#open();
+  }
+
+  /**
+   * While waiting to reconnect, try now instead of at the end of the delay (the browser
+   * says it is back online). Returns whether an attempt started.
+   */
+  retryNow() {
+    if (this.state !== "reconnecting" || this.timer === null || this.ws) return false;
+    this.clearTimeout(this.timer);
+    this.timer = null;
+    this.#open();
+    return true;
   }
 
   /**

@@ -6,6 +6,7 @@
 //                              "avatar-published" ({mediaType}), "avatar-unpublished",
 //                              "quality" ({uplink, downlink, rtt}), "autoplay-blocked"
 //   close() -> Promise
+//   retryNow() -> bool         (optional) reconnect now instead of after the backoff
 //   state                      idle | connecting | waiting (joined, no avatar yet) |
 //                              joined | reconnecting | failed | closed
 //
@@ -48,9 +49,11 @@ export class SandboxTransport extends Transport {
     backoff = createBackoff({ base: 500, max: 10000 }),
     setTimeout: setT = globalThis.setTimeout.bind(globalThis),
     clearTimeout: clearT = globalThis.clearTimeout.bind(globalThis),
+    offline = () => globalThis.navigator?.onLine === false,
   }) {
     super();
     this.url = sandboxUrl(rtc, location);
+    this.offline = offline;
     this.WebSocketImpl = WebSocketImpl;
     this.connectTimeoutMs = connectTimeoutMs;
     this.backoff = backoff;
@@ -90,7 +93,7 @@ export class SandboxTransport extends Transport {
           // never opened
         }
         this._setState("failed", { reason: "timeout" });
-        reject(new Error("The sandbox avatar did not answer in time. Check that the server is running, then try again."));
+        reject(new Error("The sandbox avatar did not answer in time. Try again in a moment."));
       }, this.connectTimeoutMs);
       ws.onopen = () => {
         opened = true;
@@ -120,7 +123,9 @@ export class SandboxTransport extends Transport {
             new Error(
               code >= 4000 && code < 5000
                 ? "The sandbox avatar refused the connection (its pass may have expired). Start a new session."
-                : "Could not reach the sandbox avatar. Check your connection, then try again.",
+                : this.offline()
+                  ? "Could not reach the sandbox avatar: your device is offline. Check your connection, then try again."
+                  : "The sandbox avatar can't be reached right now (the server may be restarting). Try again in a moment.",
             ),
           );
           return;
@@ -144,6 +149,17 @@ export class SandboxTransport extends Transport {
         // close follows
       };
     });
+  }
+
+  /** While waiting to reconnect, try now (the server is known to be back). */
+  retryNow() {
+    if (this.state !== "reconnecting" || this.retryTimer === null) return false;
+    this.clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.#open().catch(() => {
+      // #open already reported "failed"; the page decides what to do next.
+    });
+    return true;
   }
 
   send(text) {

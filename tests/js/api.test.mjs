@@ -57,15 +57,17 @@ test("a non-JSON error page still gives a useful ApiError", async () => {
   await assert.rejects(api.presets(), (err) => err.status === 502 && err.code === "http_502" && /error/.test(err.message));
 });
 
-test("a network failure is an ApiError that says what to do", async () => {
-  const api = createApi({
-    base: "/api/v1",
-    csrfToken: "t",
-    fetchImpl: async () => {
-      throw new TypeError("Failed to fetch");
-    },
-  });
-  await assert.rejects(api.presets(), (err) => err.code === "network" && /connection/.test(err.message));
+test("a network failure is an ApiError that says what to do, blaming the connection only when offline", async () => {
+  const failing = async () => {
+    throw new TypeError("Failed to fetch");
+  };
+  const online = createApi({ base: "/api/v1", csrfToken: "t", fetchImpl: failing, offline: () => false });
+  await assert.rejects(
+    online.presets(),
+    (err) => err.code === "network" && /server can't be reached/.test(err.message) && !/connection/.test(err.message),
+  );
+  const offline = createApi({ base: "/api/v1", csrfToken: "t", fetchImpl: failing, offline: () => true });
+  await assert.rejects(offline.presets(), (err) => err.code === "network" && /offline.*connection/.test(err.message));
 });
 
 test("an HTML 200 (a login redirect) is not taken for data", async () => {

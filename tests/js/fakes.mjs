@@ -112,3 +112,128 @@ export function manualTimers() {
 
 /** Wait until queued promise callbacks have run. */
 export const flush = () => new Promise((r) => setImmediate(r));
+
+/**
+ * A minimal DOM for modules that render (notices, the ack list, the transcript view):
+ * elements with children, text, dataset, classes and attributes, and `.class` lookups.
+ */
+export class FakeDocument {
+  createElement(tag) {
+    return new FakeElement(tag, this);
+  }
+
+  createTextNode(text) {
+    return { nodeType: 3, textContent: String(text), parent: null };
+  }
+}
+
+export class FakeElement {
+  constructor(tag = "div", doc = new FakeDocument()) {
+    this.tagName = tag.toUpperCase();
+    this.ownerDocument = doc;
+    this.children = [];
+    this.dataset = {};
+    this.attributes = {};
+    this.className = "";
+    this.scrollTop = 0;
+    this.scrollHeight = 0;
+    this.clientHeight = 0;
+    this.nodeType = 1;
+    this.parent = null;
+  }
+
+  get classList() {
+    const el = this;
+    const list = () => el.className.split(/\s+/).filter(Boolean);
+    return {
+      add: (...names) => {
+        el.className = [...new Set([...list(), ...names])].join(" ");
+      },
+      remove: (...names) => {
+        el.className = list().filter((n) => !names.includes(n)).join(" ");
+      },
+      contains: (name) => list().includes(name),
+      toggle: (name, on) => {
+        const has = list().includes(name);
+        const want = on ?? !has;
+        if (want && !has) el.classList.add(name);
+        if (!want && has) el.classList.remove(name);
+      },
+    };
+  }
+
+  get textContent() {
+    return this.children.map((c) => c.textContent).join("");
+  }
+
+  set textContent(text) {
+    this.replaceChildren(...(text === "" || text == null ? [] : [this.ownerDocument.createTextNode(String(text))]));
+  }
+
+  setAttribute(name, value) {
+    this.attributes[name] = String(value);
+  }
+
+  getAttribute(name) {
+    return this.attributes[name] ?? null;
+  }
+
+  removeAttribute(name) {
+    delete this.attributes[name];
+  }
+
+  #adopt(n) {
+    const node = typeof n === "string" ? this.ownerDocument.createTextNode(n) : n;
+    if (node.parent) node.parent.children.splice(node.parent.children.indexOf(node), 1);
+    node.parent = this;
+    return node;
+  }
+
+  append(...nodes) {
+    for (const n of nodes) this.children.push(this.#adopt(n));
+  }
+
+  prepend(...nodes) {
+    this.children.unshift(...nodes.map((n) => this.#adopt(n)));
+  }
+
+  insertBefore(node, ref) {
+    const adopted = this.#adopt(node);
+    const at = ref ? this.children.indexOf(ref) : -1;
+    if (at < 0) this.children.push(adopted);
+    else this.children.splice(at, 0, adopted);
+    return adopted;
+  }
+
+  remove() {
+    if (!this.parent) return;
+    this.parent.children.splice(this.parent.children.indexOf(this), 1);
+    this.parent = null;
+  }
+
+  replaceChildren(...nodes) {
+    for (const c of this.children) c.parent = null;
+    this.children = [];
+    this.append(...nodes);
+  }
+
+  /** Only ".class" selectors, searched depth-first. */
+  querySelector(selector) {
+    return this.querySelectorAll(selector)[0] ?? null;
+  }
+
+  querySelectorAll(selector) {
+    if (!selector.startsWith(".")) throw new Error(`FakeElement supports only .class selectors, not ${selector}`);
+    const name = selector.slice(1);
+    const found = [];
+    const walk = (el) => {
+      for (const c of el.children) {
+        if (c.nodeType !== 1) continue;
+        if (c.classList.contains(name)) found.push(c);
+        walk(c);
+      }
+    };
+    walk(this);
+    return found;
+  }
+}

@@ -1,23 +1,96 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { closeReasonPhrase, describeEnd, describeQuality, formatCountdown, formatDuration, initials } from "../../static/js/format.js";
+import { existsSync, readFileSync } from "node:fs";
 
-test("describeEnd says why a session ended in words", () => {
-  assert.equal(describeEnd({ status: "closed", close_reason: "user" }), "You ended the session.");
-  assert.match(describeEnd({ status: "closed", close_reason: "expired" }), /time was up/);
-  assert.match(describeEnd({ status: "closed", close_reason: "disconnect" }), /page went away/);
-  assert.match(describeEnd({ status: "closed", close_reason: "admin" }), /staff/);
+import {
+  CLOSE_REASONS,
+  CLOSE_REASON_LABELS,
+  closeReasonPhrase,
+  describeEnd,
+  describeQuality,
+  describeServerError,
+  endedInFailure,
+  formatCountdown,
+  formatDuration,
+  initials,
+} from "../../static/js/format.js";
+
+const REASONS = ["user", "page_closed", "abandoned", "expired", "admin", "error", "upstream", "crashed"];
+
+test("describeEnd says why a session ended in words, for every close reason", () => {
+  const said = (reason, extra = {}) => describeEnd({ status: "closed", close_reason: reason, ...extra });
+  assert.equal(said("user"), "You ended the session.");
+  assert.equal(said("page_closed"), "The session ended because its page was closed.");
+  assert.equal(said("abandoned"), "The session ended because no page was connected to it for a while.");
+  assert.equal(said("expired"), "The session's time was up.");
+  assert.equal(said("admin"), "A staff member ended the session.");
+  assert.equal(said("error"), "The session failed.");
+  assert.equal(said("upstream"), "The avatar service ended the session.");
+  assert.equal(said("crashed"), "Our server restarted and your session could not be kept.");
+  // Every reason has its own sentence, and each is a whole sentence.
+  for (const reason of REASONS) assert.match(said(reason), /^[A-Z].*\.$/, reason);
+  assert.equal(new Set(REASONS.map((r) => said(r))).size, REASONS.length);
+  assert.deepEqual(Object.keys(CLOSE_REASONS).sort(), [...REASONS].sort());
+});
+
+test("describeEnd tells the truth: only crashed talks about our server, page_closed is not 'you'", () => {
+  for (const reason of REASONS) {
+    const text = describeEnd({ close_reason: reason });
+    assert.equal(/server|restart/i.test(text), reason === "crashed", `${reason}: ${text}`);
+    if (reason !== "user") assert.doesNotMatch(text, /\byou ended\b/i, reason);
+  }
+  // The retired reasons are not known any more: shown in plain words, never as a restart.
+  assert.equal(describeEnd({ close_reason: "reaper" }), "The session ended: reaper.");
+  assert.equal(describeEnd({ close_reason: "disconnect" }), "The session ended: disconnect.");
+});
+
+test("describeEnd adds the error text of a failure, and words unknown reasons", () => {
   assert.match(describeEnd({ status: "failed", close_reason: "error", error: "Upstream said no." }), /failed\. Upstream said no\./);
+  assert.equal(describeEnd({ status: "closed", close_reason: "error", error: "Media lost" }), "The session failed. Media lost.");
+  assert.equal(describeEnd({ status: "closed", close_reason: "expired", error: "ignored" }), "The session's time was up.");
   assert.match(describeEnd({ status: "closed", close_reason: "some_new_reason" }), /some new reason/);
+  assert.equal(describeEnd({ close_reason: "toString" }), "The session ended: toString.");
   assert.equal(describeEnd({ status: "failed" }), "The session failed.");
   assert.equal(describeEnd({}), "The session ended.");
 });
 
-test("closeReasonPhrase is short", () => {
-  assert.equal(closeReasonPhrase("expired"), "time was up");
+test("endedInFailure: an error or our crash is a failure; the user, the clock or staff are not", () => {
+  assert.equal(endedInFailure({ status: "failed" }), true);
+  assert.equal(endedInFailure({ status: "closed", close_reason: "error" }), true);
+  assert.equal(endedInFailure({ status: "closed", close_reason: "crashed" }), true);
+  for (const reason of ["user", "page_closed", "abandoned", "expired", "admin", "upstream", null]) {
+    assert.equal(endedInFailure({ status: "closed", close_reason: reason }), false, reason);
+  }
+});
+
+test("closeReasonPhrase is the server's own label for each reason", () => {
+  assert.equal(closeReasonPhrase("expired"), "its time was up");
+  assert.equal(closeReasonPhrase("page_closed"), "the page was closed");
+  assert.equal(closeReasonPhrase("abandoned"), "no page was connected");
+  assert.equal(closeReasonPhrase("crashed"), "our server stopped");
   assert.equal(closeReasonPhrase("x_y"), "x y");
   assert.equal(closeReasonPhrase(null), "");
+  for (const reason of REASONS) assert.ok(closeReasonPhrase(reason), reason);
+});
+
+test("the page's close-reason labels are the server's, word for word (sessions/models.py)", (t) => {
+  const path = new URL("../../sessions/models.py", import.meta.url);
+  if (!existsSync(path)) return t.skip("sessions/models.py not found");
+  const source = readFileSync(path, "utf8");
+  const body = source.match(/class CloseReason\([^)]*\):([\s\S]*?)\n(?:class |\S)/)?.[1];
+  if (!body) return t.skip("CloseReason not found in sessions/models.py");
+  const server = Object.fromEntries([...body.matchAll(/^\s+\w+ = "([a-z_]+)", "([^"]+)"/gm)].map((m) => [m[1], m[2]]));
+  assert.deepEqual(server, { ...CLOSE_REASON_LABELS });
+});
+
+test("describeServerError says plainly that a chat after the time was not sent", () => {
+  assert.equal(
+    describeServerError({ code: "session_expired", message: "session expired" }),
+    "The session's time is up, so that message was not sent.",
+  );
+  assert.equal(describeServerError({ code: "rate_limited", message: "Slow down." }), "Slow down.");
+  assert.equal(describeServerError({}), "Something went wrong.");
 });
 
 test("formatCountdown shows m:ss or h:mm:ss and never goes negative", () => {

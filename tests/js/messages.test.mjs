@@ -45,14 +45,35 @@ test("parseServerMessage checks each server message type", () => {
     text: "Hi",
     final: false,
     cut: false,
+    replay: false,
   });
+  assert.deepEqual(
+    parseServerMessage('{"type":"transcript","role":"avatar","mid":"m1","text":"Hi","final":true,"cut":true,"replay":true}'),
+    { type: "transcript", role: "avatar", mid: "m1", text: "Hi", final: true, cut: true, replay: true },
+  );
   assert.equal(parseServerMessage('{"type":"transcript","role":"robot","mid":"m1","text":"x"}'), null);
   assert.equal(parseServerMessage('{"type":"transcript","role":"user","text":"x"}'), null);
   assert.deepEqual(parseServerMessage('{"type":"avatar","speaking":true}'), { type: "avatar", speaking: true });
   assert.deepEqual(
     parseServerMessage('{"type":"command_result","cmd":"set-params","ok":false,"code":1002,"message":"bad voice"}'),
-    { type: "command_result", cmd: "set-params", ok: false, code: 1002, message: "bad voice" },
+    { type: "command_result", cmd: "set-params", ok: false, code: 1002, message: "bad voice", replay: false, params: null },
   );
+  assert.deepEqual(
+    parseServerMessage(
+      '{"type":"command_result","cmd":"set-params","ok":true,"code":1000,"message":"ok","replay":true,' +
+        '"params":{"voice":"lyon","language":"fr","mode":1,"background_url":"https://x.test/b.png"}}',
+    ),
+    {
+      type: "command_result",
+      cmd: "set-params",
+      ok: true,
+      code: 1000,
+      message: "ok",
+      replay: true,
+      params: { voice: "lyon", language: "fr", mode: 1, background_url: "https://x.test/b.png" },
+    },
+  );
+  assert.equal(parseServerMessage('{"type":"command_result","cmd":"x","ok":true,"params":[1]}').params, null);
   assert.deepEqual(parseServerMessage('{"type":"session","status":"closed","expires_at":null,"close_reason":"expired"}'), {
     type: "session",
     status: "closed",
@@ -64,6 +85,13 @@ test("parseServerMessage checks each server message type", () => {
     type: "error",
     code: "rate_limited",
     message: "Slow down.",
+    retry_after: null,
+  });
+  assert.deepEqual(parseServerMessage('{"type":"error","code":"session_expired","message":"Time is up."}'), {
+    type: "error",
+    code: "session_expired",
+    message: "Time is up.",
+    retry_after: null,
   });
 });
 

@@ -241,3 +241,45 @@ test("frames queued and sent are reported for progress", async () => {
     ["sent", "x"],
   ]);
 });
+
+test("1011 (the server closed a socket whose presence task died) is reconnected, not the end", () => {
+  const { relay, timers } = makeRelay();
+  const states = [];
+  const ended = [];
+  relay.on("state", (s) => states.push(s));
+  relay.on("ended", (e) => ended.push(e));
+  relay.connect();
+  FakeWebSocket.last.serverOpen();
+  FakeWebSocket.last.serverSend({ type: "session", status: "active" });
+  FakeWebSocket.last.serverClose(1011, "presence lost");
+  assert.equal(isTerminalClose(1011), false);
+  assert.deepEqual(ended, []);
+  assert.equal(relay.state, "reconnecting");
+  assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: 1, delay: 100, code: 1011 });
+  timers.runAll();
+  assert.equal(FakeWebSocket.instances.length, 2);
+  FakeWebSocket.last.serverOpen();
+  assert.equal(relay.state, "open");
+  // After a crash the server answers the reconnect with the end: 4410 is final.
+  FakeWebSocket.last.serverSend({ type: "session", status: "closed", close_reason: "crashed" });
+  FakeWebSocket.last.serverClose(4410);
+  assert.deepEqual(ended, [{ code: 4410, reason: "" }]);
+  assert.equal(relay.state, "closed");
+  assert.equal(timers.pending.length, 0);
+});
+
+test("retryNow reconnects at once while waiting, and does nothing otherwise", () => {
+  const { relay, timers } = makeRelay();
+  relay.connect();
+  assert.equal(relay.retryNow(), false, "connecting: nothing to hurry");
+  FakeWebSocket.last.serverClose(1006);
+  assert.equal(timers.pending.length, 1);
+  assert.equal(relay.retryNow(), true);
+  assert.equal(timers.pending.length, 0);
+  assert.equal(FakeWebSocket.instances.length, 2);
+  assert.equal(relay.retryNow(), false, "an attempt is under way");
+  FakeWebSocket.last.serverOpen();
+  assert.equal(relay.state, "open");
+  relay.close();
+  assert.equal(relay.retryNow(), false);
+});

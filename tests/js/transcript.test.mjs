@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { Transcript } from "../../static/js/transcript.js";
+import { Transcript, TranscriptView } from "../../static/js/transcript.js";
+import { FakeElement } from "./fakes.mjs";
 
 const avatar = (mid, text, final = false) => ({ role: "avatar", mid, text, final });
 const user = (mid, text) => ({ role: "user", mid, text, final: true });
@@ -127,4 +128,43 @@ test("frames without a role or mid are ignored", () => {
   assert.equal(t.apply({ role: "avatar", text: "x" }), null);
   assert.equal(t.apply({ role: "bot", mid: "m", text: "x" }), null);
   assert.equal(t.lines.length, 0);
+});
+
+test("a replayed line that was cut short (interrupted, or cut by a reload) is marked cut", () => {
+  const t = new Transcript();
+  t.apply({ role: "user", mid: "u1", text: "Tell me a story", final: true, replay: true });
+  t.apply({ role: "avatar", mid: "a1", text: "Once upon a", final: true, cut: true, replay: true });
+  t.apply({ role: "avatar", mid: "a2", text: "Done.", final: true, cut: false, replay: true });
+  assert.equal(t.get("avatar", "a1").cut, true);
+  assert.equal(t.get("avatar", "a2").cut, false);
+  // The next reconnect's replay again: still one line, still cut.
+  const again = t.apply({ role: "avatar", mid: "a1", text: "Once upon a", final: true, cut: true, replay: true });
+  assert.equal(again.changed, false);
+  assert.equal(t.lines.length, 3);
+});
+
+test("a line the page saw running and the replay says was cut gets the marker", () => {
+  const t = new Transcript();
+  t.apply({ role: "avatar", mid: "a1", text: "Once upon" });
+  const r = t.apply({ role: "avatar", mid: "a1", text: "Once upon a", final: true, cut: true });
+  assert.equal(r.changed, true);
+  assert.deepEqual([t.get("avatar", "a1").text, t.get("avatar", "a1").final, t.get("avatar", "a1").cut], ["Once upon a", true, true]);
+});
+
+test("the view shows '(interrupted)' once on a replayed cut line, and data-cut", () => {
+  const list = new FakeElement("ol");
+  const view = new TranscriptView(list);
+  const frame = { role: "avatar", mid: "a1", text: "Once upon a", final: true, cut: true, replay: true };
+  view.apply({ role: "user", mid: "u1", text: "Tell me a story", final: true, replay: true });
+  view.apply(frame);
+  view.apply(frame); // a reconnect replays it again
+  view.render(view.model.get("avatar", "a1"));
+  assert.equal(list.children.length, 2);
+  const line = list.children[1];
+  assert.equal(line.dataset.cut, "true");
+  assert.equal(line.classList.contains("cut"), true);
+  assert.equal(line.querySelectorAll(".cut-note").length, 1);
+  assert.equal(line.querySelector(".cut-note").textContent, "(interrupted)");
+  assert.equal(line.querySelector(".text").textContent, "Once upon a");
+  assert.equal(list.children[0].dataset.cut, undefined);
 });

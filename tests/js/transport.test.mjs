@@ -71,6 +71,36 @@ test("a refused or unreachable sandbox rejects connect with a message for a pers
   await assert.rejects(p2, /did not answer/);
 });
 
+test("an unreachable sandbox blames the user's connection only when the browser is offline", async () => {
+  const { t } = sandbox({ offline: () => false });
+  const p = t.connect();
+  FakeWebSocket.last.serverClose(1006);
+  await assert.rejects(p, (err) => /can't be reached right now/.test(err.message) && !/connection/i.test(err.message));
+
+  FakeWebSocket.reset();
+  const { t: t2 } = sandbox({ offline: () => true });
+  const p2 = t2.connect();
+  FakeWebSocket.last.serverClose(1006);
+  await assert.rejects(p2, /offline\. Check your connection/);
+});
+
+test("retryNow reconnects a dropped sandbox socket without waiting for the backoff", async () => {
+  const { t, timers } = sandbox();
+  const p = t.connect();
+  FakeWebSocket.last.serverOpen();
+  await p;
+  assert.equal(t.retryNow(), false, "joined: nothing to retry");
+  FakeWebSocket.last.serverClose(1012);
+  assert.equal(t.state, "reconnecting");
+  assert.equal(timers.pending.length, 1);
+  assert.equal(t.retryNow(), true);
+  assert.equal(FakeWebSocket.instances.length, 2);
+  FakeWebSocket.last.serverClose(4403); // refused (after our restart): failed, for the page to rebuild
+  await flush();
+  assert.equal(t.state, "failed");
+  assert.equal(t.retryNow(), false);
+});
+
 test("closing while connecting settles connect", async () => {
   const { t } = sandbox();
   const p = t.connect();
