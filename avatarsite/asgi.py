@@ -11,8 +11,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-from sessions import reaper  # noqa: E402
-from sessions.routing import websocket_application  # noqa: E402
+from avatarsite.routing import websocket_application  # noqa: E402
+from sessions.services import reaper  # noqa: E402
 
 router = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})
 

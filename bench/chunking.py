@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sessions.protocol import chat_frames, encode, encoded_size, new_mid, release_times  # noqa: E402
+from sessions.stream.protocol import chat_frames, encode, encoded_size, new_mid, release_times  # noqa: E402
 
 BUDGET = 950
 RATE = 6000

@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sessions import protocol  # noqa: E402
-from sessions.llm import LlmConfig, SentenceSplitter, stream_chat  # noqa: E402
+from sessions.llm.client import LlmConfig, SentenceSplitter, stream_chat  # noqa: E402
+from sessions.stream import protocol  # noqa: E402
 from tests.fakes.llm_server import FakeLlm, tokenize  # noqa: E402
 
 TOKENS_PER_SECOND = 50

@@ -9,4 +9,4 @@ class AvatarSessionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import revocation  # noqa: F401  (connects its signal receivers)
+        from sessions.services import revocation  # noqa: F401  (connects its signal receivers)

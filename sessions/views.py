@@ -13,8 +13,8 @@ from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.templatetags.static import static
 
-from .answers import llm_enabled
-from .models import AvatarSession
+from sessions.models import AvatarSession
+from sessions.services.answers import llm_enabled
 
 
 def page_config(request: HttpRequest) -> dict:

@@ -10,9 +10,9 @@ from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.test import Client
 
-from sessions import reaper
 from sessions.models import ApiToken, AvatarPreset, VoicePreset
 from sessions.providers import reset_providers
+from sessions.services import reaper
 
 pytest_plugins = ["tests.secret_scan"]
 

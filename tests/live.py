@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from . import services
+from tests import services
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,9 +6,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import Client
 
-from sessions import lifecycle
+from sessions.access import user_principal
 from sessions.models import ApiToken, AvatarSession, SessionEvent, TranscriptEntry
-from sessions.principals import user_principal
+from sessions.services import lifecycle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

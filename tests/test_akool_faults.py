@@ -7,9 +7,9 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from sessions.models import AvatarSession
-from sessions.reaper import reap
+from sessions.services.reaper import reap
+from tests import services
 
-from . import services
 from .conftest import assert_error
 from .fakes.akool_server import FakeAkool
 from .test_api_akool import use_akool

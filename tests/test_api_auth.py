@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
+from sessions.access import client_ip
 from sessions.models import ApiToken, AvatarSession, hash_token
-from sessions.principals import client_ip
 from tests.conftest import Api, assert_error
 
 pytestmark = pytest.mark.django_db

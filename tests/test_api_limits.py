@@ -6,10 +6,10 @@ import types
 
 import pytest
 
-from sessions import limits
 from sessions.models import AvatarSession
 from sessions.providers.base import UpstreamUnavailable
-from sessions.providers.sandbox import SandboxProvider
+from sessions.providers.sandbox.provider import SandboxProvider
+from sessions.services import limits
 from tests.conftest import Api, assert_error
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from . import browser as fx
+from tests import browser as fx
+
 from .browser import (
     close_tab,
     end_session,

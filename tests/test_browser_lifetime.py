@@ -17,7 +17,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
-from . import browser as fx
+from tests import browser as fx
+
 from .browser import Tab, close_tab, open_tab, screenshot, send_chat, sign_in, start_session
 from .live import LiveServer
 

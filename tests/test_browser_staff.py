@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
-from . import browser as fx
+from tests import browser as fx
+
 from .browser import (
     SCREENSHOTS,
     Tab,

@@ -27,7 +27,7 @@ from sessions.models import (
     SessionEvent,
     TranscriptEntry,
 )
-from sessions.providers.sandbox import TOKEN_SALT, live_channel, make_token
+from sessions.providers.sandbox.provider import TOKEN_SALT, live_channel, make_token
 from tests.conftest import Api
 
 from .wsutil import ORIGIN, bearer, create_session, open_page

@@ -48,10 +48,12 @@ from hypothesis import HealthCheck, Phase, given, seed
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from sessions import catalog, protocol, sandbox_consumer
 from sessions.models import SessionEvent, TranscriptEntry
-from sessions.protocol import ChatMessage, CommandMessage, EventMessage
-from sessions.sandbox_avatar import SandboxAvatar
+from sessions.providers.sandbox import consumer as sandbox_consumer
+from sessions.providers.sandbox.avatar import SandboxAvatar
+from sessions.services import catalog
+from sessions.stream import protocol
+from sessions.stream.protocol import ChatMessage, CommandMessage, EventMessage
 
 from .wsutil import create_session, open_page, open_sandbox
 

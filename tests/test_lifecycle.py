@@ -10,8 +10,8 @@ import pytest
 from django.test import AsyncClient
 from django.utils import timezone
 
-from sessions import lifecycle
 from sessions.models import AvatarSession
+from sessions.services import lifecycle
 
 from .wsutil import create_session, open_page
 

@@ -14,8 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sessions import protocol
-from sessions.llm import (
+from sessions.llm.client import (
     MESSAGE_OVERHEAD,
     Conversation,
     LlmConfig,
@@ -27,6 +26,7 @@ from sessions.llm import (
     estimate_tokens,
     stream_chat,
 )
+from sessions.stream import protocol
 from tests import services
 from tests.fakes.llm_server import DEFAULT_API_KEY, FakeLlm, tokenize
 

@@ -18,9 +18,10 @@ from django.test import Client
 from django.utils import timezone
 
 from avatarsite.asgi import application
-from sessions import consumers, lifecycle, presence
 from sessions.models import AvatarSession, SessionEvent, TranscriptEntry
-from sessions.reaper import reap
+from sessions.realtime import consumers
+from sessions.services import lifecycle, presence
+from sessions.services.reaper import reap
 
 from .wsutil import ORIGIN, Conversation, bearer, create_session, open_sandbox
 

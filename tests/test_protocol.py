@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sessions import protocol
-from sessions.protocol import (
+from sessions.stream import protocol
+from sessions.stream.protocol import (
     ChatMessage,
     CommandMessage,
     EventMessage,

@@ -11,9 +11,9 @@ from asgiref.sync import sync_to_async
 from django.core.management import call_command
 from django.utils import timezone
 
-from sessions import presence
 from sessions.models import AvatarSession
-from sessions.reaper import reap
+from sessions.services import presence
+from sessions.services.reaper import reap
 
 from .fakes.akool_server import FakeAkool
 from .test_api_akool import use_akool
@@ -100,8 +100,8 @@ async def test_a_young_session_is_not_abandoned_yet(world):
 
 async def test_reap_retries_a_failed_close_until_the_upstream_confirms(world, fake):
     session = await create_session(world.alice_token)
-    from sessions import lifecycle
     from sessions.errors import ApiError
+    from sessions.services import lifecycle
 
     fake.fail("close", "http500")
     with pytest.raises(ApiError):

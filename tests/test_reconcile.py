@@ -16,8 +16,8 @@ from django.utils import timezone as django_timezone
 from sessions.models import AvatarSession, SessionEvent
 from sessions.providers.akool import _parse_session
 from sessions.providers.base import UpstreamSession
-from sessions.reaper import reap
-from sessions.reconcile import MATCH_SLACK
+from sessions.services.reaper import reap
+from sessions.services.reconcile import MATCH_SLACK
 
 from .fakes.akool_server import FakeAkool
 from .test_api_akool import use_akool

@@ -12,8 +12,9 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from avatarsite.asgi import application
-from sessions import consumers, presence
 from sessions.models import ApiToken
+from sessions.realtime import consumers
+from sessions.services import presence
 
 from .wsutil import ORIGIN, create_session, open_page
 

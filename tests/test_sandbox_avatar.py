@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sessions import protocol, responder
-from sessions.protocol import ChatMessage, CommandMessage, EventMessage
-from sessions.sandbox_avatar import MAX_CHAT_CHARS, MAX_PENDING_CHATS, SandboxAvatar
+from sessions.providers.sandbox import responder
+from sessions.providers.sandbox.avatar import MAX_CHAT_CHARS, MAX_PENDING_CHATS, SandboxAvatar
+from sessions.stream import protocol
+from sessions.stream.protocol import ChatMessage, CommandMessage, EventMessage
 
 FAST = 1e6  # words per second: speech without waiting
 

@@ -28,9 +28,9 @@ import psycopg
 import pytest
 import websockets
 
-from sessions import protocol
+from sessions.stream import protocol
+from tests import services
 
-from . import services
 from .live import LiveServer
 
 pytestmark = pytest.mark.asyncio

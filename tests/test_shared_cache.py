@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from sessions import limits, shared_cache
+from sessions import shared_cache
 from sessions.memory_cache import MemoryCache
+from sessions.services import limits
 
 
 @pytest.mark.asyncio

@@ -9,9 +9,9 @@ from datetime import timezone as dt_timezone
 
 import pytest
 
-from sessions import audit
 from sessions.models import AvatarSession, SessionEvent, TranscriptEntry
 from sessions.providers import reset_providers
+from sessions.staff import audit
 from tests.fakes.akool_server import FakeAkool
 
 from .test_staff_catalog import messages_of

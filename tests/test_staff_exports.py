@@ -159,7 +159,7 @@ def test_exports_need_the_view_permission(world):
 def test_a_large_export_streams_in_chunks(staff, world, django_assert_max_num_queries):
     for _ in range(5):
         recorded_session(world)
-    from sessions import exports
+    from sessions.staff import exports
 
     chunks = list(exports.csv_chunks(exports.AvatarSession.objects.all()))
     assert chunks[0].startswith("id,created_at,")

@@ -14,8 +14,8 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from avatarsite.asgi import application
-from sessions import lifecycle
 from sessions.models import ApiToken
+from sessions.services import lifecycle
 
 from .test_staff_permissions import SESSIONS, client_for, grant, open_session, superuser_client
 from .wsutil import ORIGIN, Conversation, bearer, create_session, open_page, open_sandbox

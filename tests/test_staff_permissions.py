@@ -10,9 +10,9 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from sessions import lifecycle
+from sessions.access import user_principal
 from sessions.models import AvatarSession
-from sessions.principals import user_principal
+from sessions.services import lifecycle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

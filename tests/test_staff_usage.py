@@ -10,8 +10,8 @@ from datetime import timezone as dt_timezone
 import pytest
 from django.utils import timezone
 
-from sessions import charts, usage
 from sessions.models import AvatarSession
+from sessions.staff import charts, usage
 
 from .test_staff_permissions import SESSIONS, superuser_client
 

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from sessions import protocol
 from sessions.models import TranscriptEntry, TranscriptPiece
+from sessions.stream import protocol
 
 from .wsutil import create_session, open_page
 

@@ -12,8 +12,8 @@ import pytest_asyncio
 from channels.testing import WebsocketCommunicator
 
 from avatarsite.asgi import application
-from sessions import lifecycle
 from sessions.models import SessionEvent, TranscriptEntry
+from sessions.services import lifecycle
 
 from .wsutil import ORIGIN, Conversation, bearer, create_session, open_page, open_sandbox
 

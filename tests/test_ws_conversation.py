@@ -173,7 +173,7 @@ async def test_closing_the_session_ends_both_sockets_with_the_reason(world):
     page = await open_page(session, world.alice_token)
     await page.receive_from()
     avatar = await open_sandbox(session)
-    from sessions import lifecycle
+    from sessions.services import lifecycle
 
     await lifecycle.close_session(session["id"], "user")
     messages = []

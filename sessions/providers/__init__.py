@@ -6,16 +6,16 @@ from functools import cache
 
 from django.conf import settings
 
-from .base import Provider, ProviderError  # noqa: F401  (re-exported)
+from sessions.providers.base import Provider, ProviderError  # noqa: F401  (re-exported)
 
 
 @cache
 def _build(name: str) -> Provider:
     if name == "sandbox":
-        from .sandbox import SandboxProvider
+        from sessions.providers.sandbox.provider import SandboxProvider
 
         return SandboxProvider()
-    from .akool import AkoolProvider
+    from sessions.providers.akool import AkoolProvider
 
     return AkoolProvider(
         base_url=settings.AKOOL_BASE_URL,

@@ -34,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import LoopbackFake
+from tests.fakes import LoopbackFake
 
 DEFAULT_API_KEY = "fake-akool-key-DO-NOT-LEAK-7f3a"
 DEFAULT_CLIENT_ID = "fake-akool-client-id"

@@ -35,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import LoopbackFake
+from tests.fakes import LoopbackFake
 
 DEFAULT_API_KEY = "fake-llm-key-DO-NOT-LEAK-3b9e"
 DEFAULT_ANSWER = (

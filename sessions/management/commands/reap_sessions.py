@@ -1,7 +1,7 @@
 from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand
 
-from sessions.reaper import reap
+from sessions.services.reaper import reap
 
 
 class Command(BaseCommand):

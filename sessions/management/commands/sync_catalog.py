@@ -1,8 +1,8 @@
 from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandError
 
-from sessions.catalog_sync import sync_catalog
 from sessions.providers import ProviderError
+from sessions.staff.catalog_sync import sync_catalog
 
 
 class Command(BaseCommand):

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from . import lifecycle
-from .models import LIVE_STATUSES, AvatarSession, SessionEvent, Status
-from .providers import get_provider
-from .providers.base import Provider, ProviderError, UpstreamSession
+from sessions.models import LIVE_STATUSES, AvatarSession, SessionEvent, Status
+from sessions.providers import get_provider
+from sessions.providers.base import Provider, ProviderError, UpstreamSession
+from sessions.services import lifecycle
 
 if TYPE_CHECKING:
-    from .reaper import ReapResult
+    from sessions.services.reaper import ReapResult
 
 log = logging.getLogger("avatarsite.reaper")
 

@@ -16,8 +16,8 @@ from django.db.models import Count, DateTimeField, DurationField, F, QuerySet, S
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from .charts import BarChart, bar_chart
-from .models import AvatarSession, CloseReason
+from sessions.models import AvatarSession, CloseReason
+from sessions.staff.charts import BarChart, bar_chart
 
 TOP_ROWS = 25
 MAX_DAYS = 366

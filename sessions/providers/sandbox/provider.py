@@ -14,8 +14,8 @@ import uuid
 from channels.layers import get_channel_layer
 from django.core import signing
 
-from .. import shared_cache
-from .base import (
+from sessions import shared_cache
+from sessions.providers.base import (
     CatalogAvatar,
     CatalogLanguage,
     CatalogVoice,

@@ -10,8 +10,8 @@ import time
 
 from django.conf import settings
 
-from . import shared_cache
-from .errors import ApiError, LimitExceeded
+from sessions import shared_cache
+from sessions.errors import ApiError, LimitExceeded
 
 # Slots outlive the session a little: if a process dies holding one, it frees itself
 # soon after the session's own time is over, by which time the upstream has ended it.

@@ -19,9 +19,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from . import lifecycle, presence, reconcile, shared_cache
-from .errors import ApiError
-from .models import AvatarSession, CloseReason, SessionEvent, Status
+from sessions import shared_cache
+from sessions.errors import ApiError
+from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
+from sessions.services import lifecycle, presence, reconcile
 
 log = logging.getLogger("avatarsite.reaper")
 

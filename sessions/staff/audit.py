@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from .models import AvatarSession, SessionEvent, TranscriptEntry
+from sessions.models import AvatarSession, SessionEvent, TranscriptEntry
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from .models import ApiToken
+from sessions.models import ApiToken
 
 
 def user_group(user_id: Any) -> str:

@@ -23,12 +23,13 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from . import catalog, lifecycle, usage
-from .catalog_sync import SyncResult, sync_catalog
-from .errors import ApiError
-from .models import AvatarSession, CloseReason, Status
-from .providers import ProviderError, get_provider
-from .providers.base import CatalogLanguage
+from sessions.errors import ApiError
+from sessions.models import AvatarSession, CloseReason, Status
+from sessions.providers import ProviderError, get_provider
+from sessions.providers.base import CatalogLanguage
+from sessions.services import catalog, lifecycle
+from sessions.staff import usage
+from sessions.staff.catalog_sync import SyncResult, sync_catalog
 
 USAGE_PERMISSION = "avatar_sessions.view_usage"
 # The import creates and refreshes presets of both kinds.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .models import AvatarPreset, VoicePreset
+from sessions.models import AvatarPreset, VoicePreset
 
 # Languages AKool's live avatars speak (its language list). The sandbox speaks them all.
 KNOWN_LANGUAGES: dict[str, str] = {

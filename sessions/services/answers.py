@@ -19,9 +19,9 @@ from django.conf import settings
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 
-from . import limits, protocol, shared_cache
-from .errors import ApiError
-from .llm import (
+from sessions import shared_cache
+from sessions.errors import ApiError
+from sessions.llm.client import (
     Conversation,
     LlmConfig,
     LlmError,
@@ -31,7 +31,9 @@ from .llm import (
     estimate_tokens,
     stream_chat,
 )
-from .models import TranscriptEntry
+from sessions.models import TranscriptEntry
+from sessions.services import limits
+from sessions.stream import protocol
 
 log = logging.getLogger("avatarsite.answers")
 

@@ -20,8 +20,8 @@ from django.db.models import Prefetch, QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from . import audit
-from .models import AvatarSession, SessionEvent, TranscriptEntry
+from sessions.models import AvatarSession, SessionEvent, TranscriptEntry
+from sessions.staff import audit
 
 CHUNK_SIZE = 200
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}

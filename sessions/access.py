@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from .models import ApiToken, AvatarSession, hash_token
+from sessions.models import ApiToken, AvatarSession, hash_token
 
 # Writing last_used_at on every request would make each API call a write; a minute's
 # precision is plenty for "last used" in the admin.

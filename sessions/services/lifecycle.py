@@ -16,12 +16,11 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
-from . import limits, presence
-from .errors import ApiError
-from .models import AvatarPreset, AvatarSession, CloseReason, SessionEvent, Status
-from .principals import Principal
-from .providers import get_provider
-from .providers.base import (
+from sessions.access import Principal
+from sessions.errors import ApiError
+from sessions.models import AvatarPreset, AvatarSession, CloseReason, SessionEvent, Status
+from sessions.providers import get_provider
+from sessions.providers.base import (
     ProviderError,
     SessionRequest,
     UpstreamProtocolError,
@@ -29,6 +28,7 @@ from .providers.base import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from sessions.services import limits, presence
 
 log = logging.getLogger("avatarsite.lifecycle")
 

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.http.request import validate_host
 from django.urls import path
 
-from .consumers import SessionConsumer
-from .sandbox_consumer import SandboxAvatarConsumer
+from sessions.providers.sandbox.consumer import SandboxAvatarConsumer
+from sessions.realtime.consumers import SessionConsumer
 
 
 class SiteOriginValidator(OriginValidator):

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import protocol, responder
-from .protocol import ChatMessage, CommandMessage
+from sessions.providers.sandbox import responder
+from sessions.stream import protocol
+from sessions.stream.protocol import ChatMessage, CommandMessage
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 
-from .answers import DEFAULT_SYSTEM_PROMPT, llm_config, llm_enabled
-from .llm import Conversation, LlmError, stream_chat
-from .providers.sandbox import channel_for_token, group_for_channel, live_channel
-from .sandbox_avatar import SandboxAvatar
-from .socket_base import SocketConsumer
+from sessions.llm.client import Conversation, LlmError, stream_chat
+from sessions.providers.sandbox.avatar import SandboxAvatar
+from sessions.providers.sandbox.provider import channel_for_token, group_for_channel, live_channel
+from sessions.realtime.socket_base import SocketConsumer
+from sessions.services.answers import DEFAULT_SYSTEM_PROMPT, llm_config, llm_enabled
 
 log = logging.getLogger("avatarsite.sandbox")
 

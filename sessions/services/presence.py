@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
-from . import shared_cache
+from sessions import shared_cache
 
 # This process, as presence knows it: a new id on every start.
 BOOT_ID = uuid.uuid4().hex

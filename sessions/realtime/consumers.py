@@ -30,17 +30,7 @@ from django.db.models.functions import Concat, Length
 from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
-from . import answers, catalog, lifecycle, limits, presence, protocol, revocation
-from .errors import ApiError, LimitExceeded
-from .models import (
-    AvatarSession,
-    CloseReason,
-    SessionEvent,
-    Status,
-    TranscriptEntry,
-    TranscriptPiece,
-)
-from .principals import (
+from sessions.access import (
     Principal,
     anonymous_allowed,
     bearer_from_header,
@@ -49,8 +39,19 @@ from .principals import (
     user_principal,
     visitor_principal,
 )
-from .protocol import ChatMessage, CommandMessage, EventMessage, StreamMessage
-from .socket_base import SocketConsumer
+from sessions.errors import ApiError, LimitExceeded
+from sessions.models import (
+    AvatarSession,
+    CloseReason,
+    SessionEvent,
+    Status,
+    TranscriptEntry,
+    TranscriptPiece,
+)
+from sessions.realtime.socket_base import SocketConsumer
+from sessions.services import answers, catalog, lifecycle, limits, presence, revocation
+from sessions.stream import protocol
+from sessions.stream.protocol import ChatMessage, CommandMessage, EventMessage, StreamMessage
 
 log = logging.getLogger("avatarsite.ws")
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from django.utils.text import slugify
 
-from .models import AvatarPreset, VoicePreset
-from .providers import get_provider
+from sessions.models import AvatarPreset, VoicePreset
+from sessions.providers import get_provider
 
 
 @dataclass

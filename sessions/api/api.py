@@ -20,11 +20,7 @@ from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 from pydantic import BeforeValidator, ConfigDict, Field
 
-from . import catalog, lifecycle, presence
-from .answers import llm_enabled
-from .errors import ApiError, api_error_response, error_response
-from .models import AvatarPreset, AvatarSession, CloseReason, SessionEvent, Status, VoicePreset
-from .principals import (
+from sessions.access import (
     Principal,
     anonymous_allowed,
     bearer_from_header,
@@ -33,6 +29,17 @@ from .principals import (
     user_principal,
     visitor_principal,
 )
+from sessions.errors import ApiError, api_error_response, error_response
+from sessions.models import (
+    AvatarPreset,
+    AvatarSession,
+    CloseReason,
+    SessionEvent,
+    Status,
+    VoicePreset,
+)
+from sessions.services import catalog, lifecycle, presence
+from sessions.services.answers import llm_enabled
 
 log = logging.getLogger("avatarsite.api")
 
