@@ -40,7 +40,7 @@ run: install
 	@echo "  avatarsite is at http://$(HOST):$(PORT)/"
 	@echo "  Sign in as demo / demo-password (staff: admin / admin-password, at /admin/)."
 	@echo ""
-	$(VENV)/bin/daphne --websocket-max-message-size 65536 -b $(HOST) -p $(PORT) avatarsite.asgi:application
+	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 # Redis and PostgreSQL from the distribution's packages, for the second pass of `make test`
 # (only installed; tests/services.py starts them on loopback in a temporary directory).
@@ -55,6 +55,7 @@ scaleout-deps: $(VENV)/.installed-test
 # asgiref's worker threads still hold.
 test: install-test scaleout-deps
 	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/lint-imports
 	node --test tests/js/
 	$(PY) -m pytest --ignore=tests/test_scaleout.py
 	$(PY) -m tests.services run -- $(PY) -m pytest -m "not browser or restart" --reuse-db

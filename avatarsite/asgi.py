@@ -1,7 +1,12 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels."""
+"""ASGI entry point: HTTP through Django, websockets through Channels.
+
+`manage.py serve` serves it and starts this process's background loop (its presence beat
+and the reaper) when the server starts. Under any other ASGI server (a bare `daphne`,
+uvicorn), the first connection starts that loop instead: until then the process neither
+beats nor reaps.
+"""
 
 import os
-import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -18,15 +23,5 @@ router = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_app
 
 
 async def application(scope, receive, send):
-    # Any other ASGI server: the first connection starts this process's background loop
-    # (its presence beat and the reaper).
-    reaper.ensure_started()
+    reaper.ensure_started()  # once per process; a no-op under `manage.py serve`
     return await router(scope, receive, send)
-
-
-# Daphne has no start-up hook for applications, but it runs Twisted on an asyncio loop
-# it created before importing us: queue the background loop's start on that loop, so a
-# restarted process beats and reaps even before anyone connects.
-_daphne = sys.modules.get("daphne.server")
-if _daphne is not None and hasattr(_daphne, "twisted_loop"):
-    _daphne.twisted_loop.call_soon_threadsafe(reaper.ensure_started)

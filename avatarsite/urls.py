@@ -3,7 +3,7 @@ from django.contrib.auth.views import LogoutView
 from django.urls import path
 
 from sessions import views
-from sessions.api.api import api
+from sessions.api import api
 
 urlpatterns = [
     path("", views.avatar_page, name="avatar"),

@@ -22,7 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sessions.stream.protocol import chat_frames, encode, encoded_size, new_mid, release_times  # noqa: E402
+from sessions.stream.chunker import chat_frames  # noqa: E402
+from sessions.stream.codec import encode, encoded_size, new_mid  # noqa: E402
+from sessions.stream.pacer import release_times  # noqa: E402
 
 BUDGET = 950
 RATE = 6000

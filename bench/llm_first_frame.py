@@ -10,7 +10,7 @@ alternately, against the same server:
 - streamed: ``stream_chat`` -> ``SentenceSplitter`` -> each completed sentence becomes
   its own chat message (its own mid, ``fin: true``; the avatar speaks each chat as it
   arrives, so an answer-wide mid would hold speech back until the last token) via
-  ``protocol.chat_frames`` -> ``protocol.Pacer``. Once the first frame is out the run is
+  ``chat_frames`` -> ``Pacer``. Once the first frame is out the run is
   interrupted (the answer task cancelled, the queue dropped), as a user may do; that
   also keeps the bench short.
 - whole answer (the seed guide's "integrate your own LLM"): wait for the complete answer,
@@ -30,8 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sessions.llm.client import LlmConfig, SentenceSplitter, stream_chat  # noqa: E402
-from sessions.stream import protocol  # noqa: E402
+from sessions.llm.client import LlmConfig, stream_chat  # noqa: E402
+from sessions.llm.sentences import SentenceSplitter  # noqa: E402
+from sessions.stream.chunker import chat_frames  # noqa: E402
+from sessions.stream.pacer import Pacer  # noqa: E402
 from tests.fakes.llm_server import FakeLlm, tokenize  # noqa: E402
 
 TOKENS_PER_SECOND = 50
@@ -73,17 +75,17 @@ class FirstFrame:
 
 async def streamed(config: LlmConfig) -> float:
     first = FirstFrame()
-    pacer = protocol.Pacer(first.emit)
+    pacer = Pacer(first.emit)
 
     async def answer() -> None:
         splitter = SentenceSplitter()
         async with contextlib.aclosing(stream_chat(config, MESSAGES)) as pieces:
             async for piece in pieces:
                 for sentence in splitter.feed(piece):
-                    pacer.submit(protocol.chat_frames(sentence))
+                    pacer.submit(chat_frames(sentence))
         rest = splitter.flush()
         if rest and rest.strip():
-            pacer.submit(protocol.chat_frames(rest))
+            pacer.submit(chat_frames(rest))
 
     started = time.monotonic()  # the user's chat arrives
     task = asyncio.create_task(answer())
@@ -97,10 +99,10 @@ async def streamed(config: LlmConfig) -> float:
 
 async def whole_answer(config: LlmConfig) -> float:
     first = FirstFrame()
-    pacer = protocol.Pacer(first.emit)
+    pacer = Pacer(first.emit)
     started = time.monotonic()
     text = "".join([piece async for piece in stream_chat(config, MESSAGES)])
-    pacer.submit(protocol.chat_frames(text))
+    pacer.submit(chat_frames(text))
     at = await first.at
     await pacer.aclose()
     return at - started

@@ -1,7 +1,11 @@
-"""Who is asking: a user (by cookie), an API token, or an anonymous visitor.
+"""Who is asking, and what they may see: the only home of both rules.
 
-The same resolution serves HTTP requests and websocket scopes, so both sockets and
-the API agree on identity, ownership and whose limits a call counts against.
+A caller is a user (by the session cookie), an API token (Bearer), or, when
+ANONYMOUS_SESSIONS allows it, an anonymous visitor (by their Django session, limited per
+client IP). HTTP requests and websocket scopes are read into the same `Caller` and
+resolved by the same `resolve`, so the API and the sockets agree on who someone is,
+what they own and whose limits they count against. `AvatarSession.objects.visible_to`
+and `Principal.owns` are the only ownership tests in the project.
 """
 
 from __future__ import annotations
@@ -10,14 +14,17 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import models
 from django.utils import timezone
 
-from sessions.models import ApiToken, AvatarSession, hash_token
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from sessions.models import AvatarSession
 
 # Writing last_used_at on every request would make each API call a write; a minute's
 # precision is plenty for "last used" in the admin.
@@ -30,6 +37,10 @@ class Principal:
     key: str  # whose limits: "user:<id>", "token:<id>" or "ip:<address>"
     token_id: int | None = None
     visitor_key: str = ""  # anonymous visitors: hash of their Django session key
+    # Staff acting on others' sessions need the Django permission for it: `view` to
+    # watch and read, `change` to close. Read once, when the caller is resolved.
+    may_view_others: bool = False
+    may_close_others: bool = False
 
     @property
     def is_staff(self) -> bool:
@@ -40,16 +51,89 @@ class Principal:
             return session.owner_id == self.user.pk
         return bool(self.visitor_key) and session.visitor_key == self.visitor_key
 
-    def staff_may(self, action: str) -> bool:
-        """Staff acting on others' sessions need the Django permission for it
-        (`view` to watch and read, `change` to close). Sync: it may query."""
-        return self.is_staff and self.user.has_perm(f"avatar_sessions.{action}_avatarsession")
+    def can_see(self, session: AvatarSession) -> bool:
+        return self.may_view_others or self.owns(session)
 
-    async def can_see(self, session: AvatarSession) -> bool:
-        return self.owns(session) or await sync_to_async(self.staff_may)("view")
+    def can_close(self, session: AvatarSession) -> bool:
+        return self.may_close_others or self.owns(session)
 
-    async def can_close(self, session: AvatarSession) -> bool:
-        return self.owns(session) or await sync_to_async(self.staff_may)("change")
+    def ownership(self) -> dict[str, Any]:
+        """The fields that make a new session this principal's."""
+        return {"owner": self.user, "principal": self.key, "visitor_key": self.visitor_key}
+
+
+class SessionQuerySet(models.QuerySet):
+    """AvatarSession.objects: who may see which sessions."""
+
+    def owned_by(self, principal: Principal) -> SessionQuerySet:
+        if principal.user is not None:
+            return self.filter(owner=principal.user)
+        if principal.visitor_key:
+            return self.filter(visitor_key=principal.visitor_key)
+        return self.none()
+
+    def visible_to(self, principal: Principal) -> SessionQuerySet:
+        """Their own sessions; every session for staff allowed to view them."""
+        return self if principal.may_view_others else self.owned_by(principal)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """What an edge knows of whoever is calling, read the same way for both edges."""
+
+    authorization: str | None  # the Authorization header, if any
+    user: Any  # Django's user: AnonymousUser when not signed in
+    session_key: str | None  # the Django session's key (anonymous visitors)
+    remote_addr: str
+    forwarded_for: str  # X-Forwarded-For, believed only from TRUSTED_PROXIES
+
+    @classmethod
+    def from_request(cls, request: HttpRequest) -> Caller:
+        return cls(
+            authorization=request.headers.get("Authorization"),
+            user=request.user,
+            session_key=request.session.session_key,
+            remote_addr=request.META.get("REMOTE_ADDR", ""),
+            forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR", ""),
+        )
+
+    @classmethod
+    def from_scope(cls, scope: dict[str, Any]) -> Caller:
+        headers = {
+            name.decode("latin1").lower(): value.decode("latin1")
+            for name, value in scope.get("headers", [])
+        }
+        session = scope.get("session")
+        client = scope.get("client") or ("", 0)
+        return cls(
+            authorization=headers.get("authorization"),
+            user=scope.get("user"),
+            session_key=session.session_key if session is not None else None,
+            remote_addr=client[0] or "",
+            forwarded_for=headers.get("x-forwarded-for", ""),
+        )
+
+
+class InvalidToken(Exception):
+    """A Bearer token was sent, and it is not a usable one."""
+
+
+def resolve(caller: Caller) -> Principal | None:
+    """The principal behind a caller (sync: it may query), None when anonymous and
+    anonymous sessions are off. A Bearer header wins over the cookie; one that is
+    invalid raises InvalidToken rather than falling back to the cookie."""
+    if caller.authorization is not None:
+        raw = bearer_from_header(caller.authorization)
+        principal = token_principal(raw) if raw else None
+        if principal is None:
+            raise InvalidToken
+        return principal
+    if caller.user is not None and caller.user.is_authenticated:
+        return user_principal(caller.user)
+    if anonymous_allowed() and caller.session_key:
+        ip = client_ip(caller.remote_addr, caller.forwarded_for)
+        return visitor_principal(caller.session_key, ip)
+    return None
 
 
 def visitor_key_for(session_key: str) -> str:
@@ -78,17 +162,23 @@ def client_ip(remote_addr: str, forwarded_for: str) -> str:
 
 def token_principal(raw: str) -> Principal | None:
     """Resolve a raw Bearer token (sync: call through sync_to_async in async code)."""
+    from sessions.models import ApiToken, hash_token
+
     token = ApiToken.objects.usable().select_related("owner").filter(digest=hash_token(raw)).first()
     if token is None:
         return None
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return Principal(user=token.owner, key=f"token:{token.pk}", token_id=token.pk)
+    return Principal(
+        user=token.owner, key=f"token:{token.pk}", token_id=token.pk, **_staff_rights(token.owner)
+    )
 
 
 async def still_valid(principal: Principal) -> bool:
     """Whether the principal may still act: its token unrevoked, its user active."""
+    from sessions.models import ApiToken
+
     if principal.token_id is not None:
         return await ApiToken.objects.usable().filter(pk=principal.token_id).aexists()
     if principal.user is not None:
@@ -99,8 +189,18 @@ async def still_valid(principal: Principal) -> bool:
     return True
 
 
+def _staff_rights(user: Any) -> dict[str, bool]:
+    if not user.is_staff:
+        return {}
+    return {
+        "may_view_others": user.has_perm("avatar_sessions.view_avatarsession"),
+        "may_close_others": user.has_perm("avatar_sessions.change_avatarsession"),
+    }
+
+
 def user_principal(user: Any) -> Principal:
-    return Principal(user=user, key=f"user:{user.pk}")
+    """A signed-in user (sync: reading staff permissions may query)."""
+    return Principal(user=user, key=f"user:{user.pk}", **_staff_rights(user))
 
 
 def visitor_principal(session_key: str, ip: str) -> Principal:

@@ -8,7 +8,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import sync_and_async_middleware
 
-from sessions.errors import error_response
+from sessions.api.http_errors import error_response
 
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 

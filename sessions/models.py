@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from sessions.access import SessionQuerySet
+
 
 class AvatarPreset(models.Model):
     """An avatar the site offers, with the defaults a session starts with."""
@@ -190,12 +192,15 @@ class AvatarSession(models.Model):
     error = models.TextField(blank=True)
     # The per-session data-stream credentials (never the account's own secrets).
     rtc = models.JSONField(default=dict, blank=True)
-    # Cache keys of the concurrency slots this session holds (released on close).
+    # Ids of the concurrency slots this session holds (released on close; sessions/keys.py
+    # makes their cache keys).
     slots = models.JSONField(default=list, blank=True)
     close_attempts = models.PositiveIntegerField(default=0)
     chat_count = models.PositiveIntegerField(default=0)
     frames_sent = models.PositiveIntegerField(default=0)
     bytes_sent = models.PositiveIntegerField(default=0)
+
+    objects = SessionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -13,6 +13,7 @@ from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.templatetags.static import static
 
+from sessions.access import user_principal
 from sessions.models import AvatarSession
 from sessions.services.answers import llm_enabled
 
@@ -50,7 +51,8 @@ def _history_row(session: AvatarSession) -> dict:
 
 @login_required
 def history(request: HttpRequest) -> HttpResponse:
-    sessions = AvatarSession.objects.filter(owner=request.user).select_related("preset")
+    mine = AvatarSession.objects.owned_by(user_principal(request.user))
+    sessions = mine.select_related("preset")
     page_obj = Paginator(sessions, 20).get_page(request.GET.get("page"))
     return render(
         request,
@@ -62,7 +64,8 @@ def history(request: HttpRequest) -> HttpResponse:
 @login_required
 def history_detail(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
     session = (
-        AvatarSession.objects.filter(pk=session_id, owner=request.user)
+        AvatarSession.objects.owned_by(user_principal(request.user))
+        .filter(pk=session_id)
         .select_related("preset")
         .first()
     )

@@ -1,5 +1,5 @@
-"""A real served process for end-to-end tests: daphne on loopback, migrated and seeded
-like `make run` does, on a database of its own.
+"""A real served process for end-to-end tests: `manage.py serve` on loopback, migrated and
+seeded like `make run` does, on a database of its own.
 
 On the embedded defaults that is a SQLite file in its work directory. When the run itself
 is on PostgreSQL and Redis (make test's second pass sets DATABASE_URL and REDIS_URL), the
@@ -26,15 +26,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def daphne_command(port: int, app: str = "avatarsite.asgi:application") -> list[str]:
-    """How a served process is started: daphne on loopback, as `make run` starts it."""
+    """How a served process is started: `manage.py serve` on loopback, as `make run` starts
+    it (daphne's server with the process's background loop). `app` serves another ASGI
+    application (bench/load.py measures variants)."""
     return [
-        str(Path(sys.executable).with_name("daphne")),
+        sys.executable,
+        str(ROOT / "manage.py"),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
         "--websocket-max-message-size",
         "65536",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
+        "--app",
         app,
     ]
 

@@ -533,7 +533,7 @@ def test_an_unreachable_database_is_a_503_to_retry(alice_api, monkeypatch):
     async def pool_exhausted(*args, **kwargs):
         raise OperationalError("couldn't get a connection after 10.00 sec")
 
-    monkeypatch.setattr("sessions.api.api.lifecycle.close_session", pool_exhausted)
+    monkeypatch.setattr("sessions.api.sessions.lifecycle.close_session", pool_exhausted)
     response = alice_api.post(f"/sessions/{session['id']}/close")
 
     assert_error(response, 503, "database_unavailable")

@@ -52,8 +52,17 @@ from sessions.models import SessionEvent, TranscriptEntry
 from sessions.providers.sandbox import consumer as sandbox_consumer
 from sessions.providers.sandbox.avatar import SandboxAvatar
 from sessions.services import catalog
-from sessions.stream import protocol
-from sessions.stream.protocol import ChatMessage, CommandMessage, EventMessage
+from sessions.stream.chunker import chat_frames
+from sessions.stream.codec import (
+    MAX_FRAME_BYTES,
+    ack_frame,
+    encoded_size,
+    is_storable,
+    new_mid,
+    set_params_frame,
+)
+from sessions.stream.pacer import RATE_LIMIT
+from sessions.stream.parser import ChatMessage, CommandMessage, EventMessage, StreamMessage, parse
 
 from .wsutil import create_session, open_page, open_sandbox
 
@@ -357,8 +366,15 @@ class Expect:
 
     error: str | None = None  # the error code, if it is refused
     chat: str | None = None  # the text of the transcript line a good chat gets
-    stream: protocol.StreamMessage | None = None  # a forwarded avatar message
+    stream: StreamMessage | None = None  # a forwarded avatar message
     label: str = ""
+
+
+def _is_mode(value: Any) -> bool:
+    """1 or 2, as JSON numbers go: 2.0 is 2, true is not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return value in (1, 2)
 
 
 def _is_url(value: str) -> bool:
@@ -379,7 +395,7 @@ def expect_session(kind: str, payload: str | bytes) -> Expect:
         message = json.loads(payload)
     except ValueError:
         return Expect(error="bad_json")
-    if not protocol.is_storable(message):
+    if not is_storable(message):
         return Expect(error="bad_message")  # a NUL or a lone surrogate anywhere in it
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         return Expect(error="bad_message")
@@ -403,9 +419,9 @@ def expect_session(kind: str, payload: str | bytes) -> Expect:
         data = message.get("data")
         if not isinstance(data, str):
             return Expect(error="bad_message")
-        if protocol.encoded_size(data) > protocol.MAX_FRAME_BYTES:
+        if encoded_size(data) > MAX_FRAME_BYTES:
             return Expect(stream=None, label="rtc")  # no avatar sends more than 1 KB: ignored
-        return Expect(stream=protocol.parse(data), label="rtc")
+        return Expect(stream=parse(data), label="rtc")
     return Expect(error="unknown_type")
 
 
@@ -414,21 +430,25 @@ def _set_params_error(params: Any) -> str | None:
         return "bad_message"
     if set(params) - set(SET_PARAM_KEYS):
         return "invalid_params"
+    # Each value's form first (the shared schema, field by field), then whether the
+    # voice exists (the same voice_not_found as the API's create).
     if "voice" in params and not (
-        isinstance(params["voice"], str) and params["voice"] in ACTIVE_VOICES
+        isinstance(params["voice"], str) and 0 < len(params["voice"]) <= 200
     ):
         return "invalid_voice"
     if "language" in params and not (
         isinstance(params["language"], str) and params["language"] in catalog.KNOWN_LANGUAGES
     ):
         return "invalid_language"
-    if "mode" in params and not (type(params["mode"]) is int and params["mode"] in (1, 2)):
+    if "mode" in params and not _is_mode(params["mode"]):
         return "invalid_mode"
     if "background_url" in params:
         url = params["background_url"]
         if not isinstance(url, str) or len(url) > 1000 or (url and not _is_url(url)):
             return "invalid_background"
-    if _set_params_frame_size(params) > protocol.MAX_FRAME_BYTES:
+    if "voice" in params and params["voice"] not in ACTIVE_VOICES:
+        return "voice_not_found"
+    if _set_params_frame_size(params) > MAX_FRAME_BYTES:
         # Valid values that together do not fit in one stream message.
         return "invalid_background" if "background_url" in params else "invalid_params"
     return None
@@ -442,10 +462,10 @@ def _set_params_frame_size(params: dict[str, Any]) -> int:
     if "language" in params:
         args["language"] = params["language"]
     if "mode" in params:
-        args["mode"] = params["mode"]
+        args["mode"] = int(params["mode"])
     if "background_url" in params:
         args["background_url"] = params["background_url"]
-    return protocol.encoded_size(protocol.set_params_frame(mid=protocol.new_mid(), **args))
+    return encoded_size(set_params_frame(mid=new_mid(), **args))
 
 
 @dataclass(repr=False)
@@ -479,13 +499,13 @@ class SessionFuzz:
 
     def _check_rtc_frame(self, raw: str) -> None:
         self.rtc_frames.append(raw)
-        parsed = protocol.parse(raw)
+        parsed = parse(raw)
         if parsed is None:
             self.problems.append(f"rtc_send frame is not a v2 stream message: {raw[:200]!r}")
             return
         if isinstance(parsed, CommandMessage):
             self.last_command_mid = parsed.mid
-        if protocol.encoded_size(raw) > protocol.MAX_FRAME_BYTES:
+        if encoded_size(raw) > MAX_FRAME_BYTES:
             self.problems.append(f"rtc_send frame over 1,024 bytes: {raw[:200]!r}")
 
     async def exchange(self, kind: str, payload: str | bytes) -> list[dict[str, Any]]:
@@ -548,7 +568,7 @@ class SessionFuzz:
             self.problems.append(f"{where}: expected no frame, got {frames}")
 
 
-def _check_stream_answer(msg: protocol.StreamMessage | None, frames: list[dict]) -> str | None:
+def _check_stream_answer(msg: StreamMessage | None, frames: list[dict]) -> str | None:
     kinds = [f["type"] for f in frames]
     if msg is None:
         return "an unparseable avatar message must be ignored" if frames else None
@@ -612,7 +632,7 @@ async def _normal_chat_works(fuzz: SessionFuzz, text: str = "still there after a
         if frame["type"] == "transcript" and frame["role"] == "user" and frame["text"] == text:
             line = frame
         elif frame["type"] == "rtc_send":
-            parsed = protocol.parse(frame["frame"])
+            parsed = parse(frame["frame"])
             if isinstance(parsed, ChatMessage) and parsed.text == text:
                 assert parsed.fin is True
                 chat_mids[parsed.mid] = parsed
@@ -683,6 +703,7 @@ async def test_the_session_socket_survives_thousands_of_fuzzed_messages(page, se
         "error:message_too_long",
         "error:invalid_params",
         "error:invalid_voice",
+        "error:voice_not_found",
         "error:invalid_language",
         "error:invalid_mode",
         "error:invalid_background",
@@ -738,9 +759,7 @@ async def test_under_the_default_limit_a_flood_gets_errors_not_a_close(page, set
     await page.send_json_to({"type": "interrupt"})
     while True:
         frame = await fuzz.next_frame(timeout=5)
-        if frame["type"] == "rtc_send" and isinstance(
-            protocol.parse(frame["frame"]), CommandMessage
-        ):
+        if frame["type"] == "rtc_send" and isinstance(parse(frame["frame"]), CommandMessage):
             break
 
 
@@ -838,7 +857,7 @@ class FakeClock:
 class Window:
     """The oracle's own copy of the rule: a frame accepted at t counts in [t, t + 1)."""
 
-    def __init__(self, limit: int = protocol.RATE_LIMIT) -> None:
+    def __init__(self, limit: int = RATE_LIMIT) -> None:
         self.limit = limit
         self.accepted: list[tuple[float, int]] = []
 
@@ -904,14 +923,14 @@ def _size(kind: str, payload: str | bytes) -> int:
 
 def _ack_expected(payload: str | bytes) -> tuple[str, str, set[int]] | None:
     """(cmd, mid, codes) of the ack an accepted frame gets, or None."""
-    msg = protocol.parse(payload)
+    msg = parse(payload)
     if not isinstance(msg, CommandMessage):
         return None
     codes = (
         {1000, 1001} if msg.cmd == "set-params" else {1000} if msg.cmd == "interrupt" else {1002}
     )
     mid = msg.mid or ""
-    if protocol.encoded_size(protocol.ack_frame(msg.cmd, mid, min(codes), "")) > 1024:
+    if encoded_size(ack_frame(msg.cmd, mid, min(codes), "")) > 1024:
         return None  # the sandbox sends no ack rather than break the frame limit
     return msg.cmd, mid, codes
 
@@ -933,9 +952,9 @@ class SandboxFuzz:
             raise AssertionError(f"the sandbox socket was closed: {output}")
         text = output["text"]
         text.encode("utf-8")  # daphne must be able to send it
-        assert protocol.encoded_size(text) <= protocol.MAX_FRAME_BYTES, text[:200]
+        assert encoded_size(text) <= MAX_FRAME_BYTES, text[:200]
         frame = json.loads(text)
-        assert protocol.parse(text) is not None, text[:200]
+        assert parse(text) is not None, text[:200]
         return frame
 
     def _is_speech(self, frame: dict) -> bool:
@@ -955,7 +974,7 @@ class SandboxFuzz:
         mid = f"sync-{self.markers}"
         marker = json.dumps({"v": 2, "type": "command", "mid": mid, "pld": {"cmd": "sync"}})
         size = _size(kind, payload)
-        admitted = size <= protocol.MAX_FRAME_BYTES and self.window.admits(size, self.clock.now)
+        admitted = size <= MAX_FRAME_BYTES and self.window.admits(size, self.clock.now)
         if not self.window.admits(len(marker) + (size if admitted else 0), self.clock.now):
             self.clock.now += 1.0
         expected = self.expect(kind, payload)
@@ -977,7 +996,7 @@ class SandboxFuzz:
 
     def expect(self, kind: str, payload: str | bytes) -> list[tuple[str, Any]]:
         size = _size(kind, payload)
-        if size > protocol.MAX_FRAME_BYTES:
+        if size > MAX_FRAME_BYTES:
             return [("violation", "frame_too_large")]
         if not self.window.admits(size, self.clock.now):
             return [("violation", "rate_exceeded")]
@@ -1040,7 +1059,7 @@ async def _sandbox_still_answers(fuzz: SandboxFuzz) -> str:
         if frame["type"] == "command" and frame.get("mid") in ("interrupt", "set-params"):
             assert frame["pld"]["code"] == 1000, frame
             acks += 1
-    chat = protocol.chat_frames("Hello! How are you today?", mid="final-question")
+    chat = chat_frames("Hello! How are you today?", mid="final-question")
     for frame in chat:
         await fuzz.send_frame("text", frame)
     pieces, deadline = [], time.monotonic() + 10
@@ -1124,8 +1143,8 @@ async def test_a_long_background_url_fits_one_stream_frame(page):
         assert frame["code"] == "invalid_background"  # refusing it is a fix too
         return
     assert frame["type"] == "rtc_send"
-    size = protocol.encoded_size(frame["frame"])
-    assert size <= protocol.MAX_FRAME_BYTES, f"set-params frame of {size} bytes"
+    size = encoded_size(frame["frame"])
+    assert size <= MAX_FRAME_BYTES, f"set-params frame of {size} bytes"
 
 
 @pytest.mark.asyncio

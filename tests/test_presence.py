@@ -18,6 +18,7 @@ from django.test import Client
 from django.utils import timezone
 
 from avatarsite.asgi import application
+from sessions import access, keys
 from sessions.models import AvatarSession, SessionEvent, TranscriptEntry
 from sessions.realtime import consumers
 from sessions.services import lifecycle, presence
@@ -170,7 +171,7 @@ async def test_the_heartbeat_survives_failing_checks_and_logs_them(
     page = await connect(session, headers)
     # From the first beat on (the connect itself wrote a heartbeat).
     monkeypatch.setattr(presence, "heartbeat", flaky_heartbeat)
-    monkeypatch.setattr(consumers, "still_valid", failing_check)
+    monkeypatch.setattr(access, "still_valid", failing_check)
     await AvatarSession.objects.filter(pk=session["id"]).aupdate(
         started_at=timezone.now() - timedelta(minutes=5)
     )
@@ -195,7 +196,7 @@ async def test_a_presence_task_that_dies_anyway_closes_its_socket_for_a_reconnec
     async def broken(self):
         raise RuntimeError("a bug in a beat")
 
-    monkeypatch.setattr(consumers.SessionConsumer, "_beat", broken)
+    monkeypatch.setattr(presence.SocketPresence, "beat", broken)
     session, headers = await open_as("cookie", world, settings)
     page = await connect(session, headers)
 
@@ -269,7 +270,7 @@ async def test_a_chat_after_the_time_is_up_is_refused(world, settings, monkeypat
 async def test_closing_refuses_new_chats_with_the_reason(world, settings):
     session, headers = await open_as("token", world, settings)
     page = await connect(session, headers)
-    consumer_saw = {"type": "session.state", "status": "closing", "close_reason": "user"}
+    consumer_saw = {"type": keys.SESSION_STATE, "status": "closing", "close_reason": "user"}
     from channels.layers import get_channel_layer
 
     await get_channel_layer().group_send(f"session.{session['id']}", consumer_saw)

@@ -100,11 +100,11 @@ async def test_a_young_session_is_not_abandoned_yet(world):
 
 async def test_reap_retries_a_failed_close_until_the_upstream_confirms(world, fake):
     session = await create_session(world.alice_token)
-    from sessions.errors import ApiError
+    from sessions.errors import UpstreamFailed
     from sessions.services import lifecycle
 
     fake.fail("close", "http500")
-    with pytest.raises(ApiError):
+    with pytest.raises(UpstreamFailed):
         await lifecycle.close_session(session["id"], "user")
     assert (await row(session["id"])).status == "closing"
     first = await reap()

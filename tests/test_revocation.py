@@ -12,8 +12,8 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from avatarsite.asgi import application
+from sessions import access
 from sessions.models import ApiToken
-from sessions.realtime import consumers
 from sessions.services import presence
 
 from .wsutil import ORIGIN, create_session, open_page
@@ -94,7 +94,7 @@ async def test_a_failing_revocation_check_does_not_stop_the_heartbeat(world, set
         raise OperationalError("server closed the connection unexpectedly")
 
     settings.HEARTBEAT_INTERVAL = 0.05
-    monkeypatch.setattr(consumers, "still_valid", database_gone)
+    monkeypatch.setattr(access, "still_valid", database_gone)
     session = await create_session(world.alice_token)
     page = await open_page(session, world.alice_token)
     await page.receive_from()

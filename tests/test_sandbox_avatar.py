@@ -12,8 +12,16 @@ from hypothesis import strategies as st
 
 from sessions.providers.sandbox import responder
 from sessions.providers.sandbox.avatar import MAX_CHAT_CHARS, MAX_PENDING_CHATS, SandboxAvatar
-from sessions.stream import protocol
-from sessions.stream.protocol import ChatMessage, CommandMessage, EventMessage
+from sessions.stream.chunker import chat_frames
+from sessions.stream.codec import (
+    command_frame,
+    encode,
+    encoded_size,
+    event_frame,
+    interrupt_frame,
+    set_params_frame,
+)
+from sessions.stream.parser import ChatMessage, CommandMessage, EventMessage, parse
 
 FAST = 1e6  # words per second: speech without waiting
 
@@ -33,7 +41,7 @@ class Client:
 
     @property
     def messages(self):
-        return [protocol.parse(f) for f in self.frames]
+        return [parse(f) for f in self.frames]
 
     def events(self) -> list[str]:
         return [m.event for m in self.messages if isinstance(m, EventMessage)]
@@ -65,7 +73,7 @@ def make(client: Client, **kwargs) -> SandboxAvatar:
 
 
 async def say(avatar: SandboxAvatar, text: str, **kwargs) -> None:
-    for frame in protocol.chat_frames(text, **kwargs):
+    for frame in chat_frames(text, **kwargs):
         await avatar.receive(frame)
 
 
@@ -176,8 +184,8 @@ async def test_it_reassembles_chunks_out_of_order_and_interleaved():
     avatar = make(client, mode=1)
     first = "Émile 说: " + "one two three " * 60
     second = "😀 second message " * 30
-    frames = protocol.chat_frames(first, mid="a", budget=120)
-    frames += protocol.chat_frames(second, mid="b", budget=150)
+    frames = chat_frames(first, mid="a", budget=120)
+    frames += chat_frames(second, mid="b", budget=150)
     assert len(frames) > 10
     random.Random(7).shuffle(frames)
     for frame in frames:
@@ -190,7 +198,7 @@ async def test_it_reassembles_chunks_out_of_order_and_interleaved():
 async def test_a_duplicate_chunk_does_not_change_the_text():
     client = Client()
     avatar = make(client, mode=1)
-    f0, f1 = protocol.chat_frames("abc" * 100, mid="d", budget=250)
+    f0, f1 = chat_frames("abc" * 100, mid="d", budget=250)
     await avatar.receive(f0)
     await avatar.receive(f0.replace('"abc', '"XYZ'))  # same idx again: ignored
     await avatar.receive(f1)
@@ -204,7 +212,7 @@ async def test_it_forgets_the_oldest_unfinished_chat_beyond_the_bound():
     avatar = make(client, mode=1)
     heads = {}
     for i in range(MAX_PENDING_CHATS + 1):
-        f0, f1 = protocol.chat_frames(f"message {i} " * 20, mid=f"m{i}", budget=150)[:2]
+        f0, f1 = chat_frames(f"message {i} " * 20, mid=f"m{i}", budget=150)[:2]
         heads[i] = f1
         await avatar.receive(f0)
     await avatar.receive(heads[0])  # m0 was evicted: its tail starts a new, incomplete chat
@@ -218,7 +226,7 @@ async def test_it_drops_a_chat_longer_than_the_bound():
     client = Client()
     avatar = make(client, mode=1)
     text = "z" * (MAX_CHAT_CHARS + 1)
-    for n, frame in enumerate(protocol.chat_frames(text, mid="long")):
+    for n, frame in enumerate(chat_frames(text, mid="long")):
         client.now = n // 6  # stay under the rate limit
         await avatar.receive(frame)
     await asyncio.sleep(0.01)
@@ -230,7 +238,7 @@ async def test_it_speaks_a_long_unspaced_text_in_frames_within_1kb():
     client = Client()
     avatar = make(client, mode=1)
     text = "中" * 5000 + '\x01"\\' * 500
-    for n, frame in enumerate(protocol.chat_frames(text)):
+    for n, frame in enumerate(chat_frames(text)):
         client.now = n // 6
         await avatar.receive(frame)
     await client.until(ends(client, 1))
@@ -242,7 +250,7 @@ async def test_it_speaks_a_long_unspaced_text_in_frames_within_1kb():
 
 
 def violation(reason: str) -> str:
-    return protocol.event_frame("sandbox_violation", reason=reason)
+    return event_frame("sandbox_violation", reason=reason)
 
 
 def padded_chat(size: int, mid: str = "p") -> str:
@@ -250,10 +258,10 @@ def padded_chat(size: int, mid: str = "p") -> str:
 
     def frame_of(text: str) -> str:
         chat = {"v": 2, "type": "chat", "mid": mid, "idx": 0, "fin": True, "pld": {"text": text}}
-        return protocol.encode(chat)
+        return encode(chat)
 
-    frame = frame_of("a" * (size - protocol.encoded_size(frame_of(""))))
-    assert protocol.encoded_size(frame) == size
+    frame = frame_of("a" * (size - encoded_size(frame_of(""))))
+    assert encoded_size(frame) == size
     return frame
 
 
@@ -286,9 +294,9 @@ async def test_a_frame_of_exactly_1024_bytes_is_accepted():
 async def test_it_drops_frames_over_6000_bytes_in_a_second():
     client = Client()
     avatar = make(client)
-    empty = protocol.encoded_size(protocol.command_frame("noop", {"pad": ""}, mid="n"))
-    filler = protocol.command_frame("noop", {"pad": "x" * (1000 - empty)}, mid="n")
-    assert protocol.encoded_size(filler) == 1000  # six fit in 6,000 bytes, a seventh does not
+    empty = encoded_size(command_frame("noop", {"pad": ""}, mid="n"))
+    filler = command_frame("noop", {"pad": "x" * (1000 - empty)}, mid="n")
+    assert encoded_size(filler) == 1000  # six fit in 6,000 bytes, a seventh does not
 
     for _ in range(6):
         await avatar.receive(filler)
@@ -337,7 +345,7 @@ async def test_receive_survives_a_failing_send():
 
     avatar = SandboxAvatar(broken, words_per_second=FAST)
     await avatar.receive("x" * 2000)
-    await avatar.receive(protocol.interrupt_frame())
+    await avatar.receive(interrupt_frame())
     await say(avatar, "hello")
     await asyncio.sleep(0.01)
     await avatar.aclose()
@@ -350,7 +358,7 @@ async def test_receive_survives_a_failing_send():
 async def test_set_params_is_acknowledged_and_applied():
     client = Client()
     avatar = make(client)
-    frame = protocol.set_params_frame(
+    frame = set_params_frame(
         voice_id="v1",
         language="fr",
         mode=1,
@@ -392,7 +400,7 @@ async def test_invalid_set_params_are_refused_with_a_reason(data, complaint):
     client = Client()
     # Bigger frames than Agora's, so that an over-long URL reaches the validation.
     avatar = make(client, mode=2, frame_limit=4096, rate_limit=10_000)
-    await avatar.receive(protocol.command_frame("set-params", data, mid="bad"))
+    await avatar.receive(command_frame("set-params", data, mid="bad"))
     (ack,) = client.acks()
     assert (ack.mid, ack.cmd, ack.code) == ("bad", "set-params", 1001)
     assert complaint in ack.msg
@@ -403,7 +411,7 @@ async def test_invalid_set_params_are_refused_with_a_reason(data, complaint):
 async def test_an_unknown_command_gets_code_1002():
     client = Client()
     avatar = make(client)
-    await avatar.receive(protocol.command_frame("dance", mid="u1"))
+    await avatar.receive(command_frame("dance", mid="u1"))
     (ack,) = client.acks()
     assert (ack.mid, ack.cmd, ack.code) == ("u1", "dance", 1002)
     assert ack.msg
@@ -414,11 +422,11 @@ async def test_an_ack_never_exceeds_1024_bytes():
     client = Client()
     avatar = make(client)
     huge_mid = "m" * 950
-    frame = protocol.command_frame("set-params", {}, mid=huge_mid)
-    assert protocol.encoded_size(frame) <= 1024
+    frame = command_frame("set-params", {}, mid=huge_mid)
+    assert encoded_size(frame) <= 1024
     await avatar.receive(frame)
-    await avatar.receive(protocol.command_frame("x" * 900, mid="m" * 50))
-    assert all(protocol.encoded_size(f) <= 1024 for f in client.frames)
+    await avatar.receive(command_frame("x" * 900, mid="m" * 50))
+    assert all(encoded_size(f) <= 1024 for f in client.frames)
 
 
 @pytest.mark.asyncio
@@ -430,7 +438,7 @@ async def test_interrupt_cuts_the_answer_short_and_drops_the_queue():
     await say(avatar, "queued, never spoken")
     await client.until(lambda: len(client.bot_pieces()) >= 2)
 
-    await avatar.receive(protocol.interrupt_frame(mid="int1"))
+    await avatar.receive(interrupt_frame(mid="int1"))
     pieces_at_interrupt = len(client.bot_pieces())
     await asyncio.sleep(0.1)
 
@@ -453,7 +461,7 @@ async def test_interrupt_cuts_the_answer_short_and_drops_the_queue():
 async def test_interrupt_while_silent_is_just_acknowledged():
     client = Client()
     avatar = make(client)
-    await avatar.receive(protocol.interrupt_frame(mid="i"))
+    await avatar.receive(interrupt_frame(mid="i"))
     assert [(a.cmd, a.code) for a in client.acks()] == [("interrupt", 1000)]
     assert client.events() == []
 
@@ -467,7 +475,7 @@ async def test_aclose_stops_speech_without_further_sends():
     await avatar.aclose()
     sent = len(client.frames)
     await asyncio.sleep(0.05)
-    await avatar.receive(protocol.interrupt_frame())
+    await avatar.receive(interrupt_frame())
     assert len(client.frames) == sent
     assert "audio_end" not in client.events()
 

@@ -28,7 +28,7 @@ import psycopg
 import pytest
 import websockets
 
-from sessions.stream import protocol
+from sessions.stream.parser import ChatMessage, parse
 from tests import services
 
 from .live import LiveServer
@@ -246,8 +246,8 @@ class Page:
     async def _read_avatar(self) -> None:
         try:
             async for frame in self.avatar:
-                parsed = protocol.parse(frame)
-                if isinstance(parsed, protocol.ChatMessage):
+                parsed = parse(frame)
+                if isinstance(parsed, ChatMessage):
                     self.spoken.append(parsed)
                 if "sandbox_violation" in frame:
                     self.violations.append(frame)
@@ -262,7 +262,7 @@ class Page:
             self._changed.set()
 
     async def _forward(self, frame: str) -> None:
-        if isinstance(protocol.parse(frame), protocol.ChatMessage):
+        if isinstance(parse(frame), ChatMessage):
             self.forwarded += 1
         await self.ws.send(json.dumps({"type": "rtc_message", "data": frame}))
 

@@ -36,14 +36,14 @@ async def test_a_slot_is_taken_from_the_gaps_and_refused_when_all_are_held():
     await shared_cache.set("slot:test:0", "older-a", timeout=60)
     await shared_cache.set("slot:test:2", "older-b", timeout=60)
 
-    assert await limits._take_slot("test", 3, "mine", ttl=60) == "slot:test:1"
+    assert await limits._take_slot("test", 3, "mine", ttl=60) == "test:1"
     assert await limits._take_slot("test", 3, "another", ttl=60) is None
     assert await shared_cache.get("slot:test:1") == "mine"
 
-    await limits.release_slots(["slot:test:1"], "someone-else")  # not theirs: kept
+    await limits.release_slots(["test:1"], "someone-else")  # not theirs: kept
     assert await shared_cache.get("slot:test:1") == "mine"
-    await limits.release_slots(["slot:test:1"], "mine")
-    assert await limits._take_slot("test", 3, "another", ttl=60) == "slot:test:1"
+    await limits.release_slots(["test:1"], "mine")
+    assert await limits._take_slot("test", 3, "another", ttl=60) == "test:1"
 
 
 def test_the_memory_cache_evicts_the_expired_before_anything_live():

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from sessions.models import TranscriptEntry, TranscriptPiece
-from sessions.stream import protocol
+from sessions.stream.codec import bot_chat_frame
 
 from .wsutil import create_session, open_page
 
@@ -22,7 +22,7 @@ MID = "answer-1"
 
 
 async def _forward(page, idx: int, text: str, *, fin: bool = False) -> None:
-    frame = protocol.bot_chat_frame(text, mid=MID, idx=idx, fin=fin)
+    frame = bot_chat_frame(text, mid=MID, idx=idx, fin=fin)
     await page.send_json_to({"type": "rtc_message", "data": frame})
 
 

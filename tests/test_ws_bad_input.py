@@ -61,7 +61,8 @@ async def page(world):
         ('{"type": "chat", "text": 12}', "bad_message"),
         ('{"type": "chat", "text": "   "}', "empty_message"),
         ('{"type": "set_params"}', "bad_message"),
-        ('{"type": "set_params", "params": {"voice": "nope"}}', "invalid_voice"),
+        # The same error as the API's create for an unknown voice (one rule, one home).
+        ('{"type": "set_params", "params": {"voice": "nope"}}', "voice_not_found"),
         ('{"type": "set_params", "params": {"language": "xx"}}', "invalid_language"),
         ('{"type": "set_params", "params": {"mode": 3}}', "invalid_mode"),
         ('{"type": "set_params", "params": {"mode": true}}', "invalid_mode"),

@@ -322,3 +322,71 @@ async def test_the_end_of_the_time_cancels_the_answer_being_streamed(world, guid
     assert said != ANSWER and frames[-1].get("cut") is True
     line = await TranscriptEntry.objects.aget(role="avatar")
     assert line.cut and line.final
+
+
+# --- one home for each rule (issue 13): regressions of copies that had drifted ---------
+
+
+async def test_after_a_switch_to_dialogue_mode_the_avatar_answers_not_our_llm(world, guide, llm):
+    """The session's settings follow the avatar's acks: once mode 2 is acknowledged, a
+    question goes to the avatar's own LLM, not the operator's."""
+    session, page, avatar = await start(world)
+    async with Conversation(page, avatar) as talk:
+        await page.send_json_to({"type": "set_params", "params": {"mode": 2}})
+        await talk.wait_for(lambda m: m["type"] == "command_result" and m["ok"])
+        before = len(talk.sent_frames)
+        await page.send_json_to({"type": "chat", "text": "What is on today?"})
+        await talk.wait_for(final_avatar, timeout=10)
+    await page.disconnect()
+    await avatar.disconnect()
+
+    assert chat_texts(talk.sent_frames[before:])[0] == "What is on today?"
+
+
+async def test_behind_a_proxy_a_visitors_socket_counts_against_their_own_address(
+    world, guide, llm, settings
+):
+    """HTTP and the socket resolve an anonymous visitor the same way: behind a trusted
+    proxy both believe X-Forwarded-For, so two visitors' LLM budgets stay apart."""
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+    from django.test import Client
+
+    from avatarsite.asgi import application
+
+    from .wsutil import ORIGIN
+
+    settings.ANONYMOUS_SESSIONS = True
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+    settings.LLM_TOKENS_PER_DAY = 10  # one answer spends a visitor's day
+
+    async def visitor(address: str) -> tuple[WebsocketCommunicator, WebsocketCommunicator]:
+        client = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=address)
+        response = await sync_to_async(client.post)(
+            "/api/v1/sessions", {"preset": "guide"}, content_type="application/json"
+        )
+        assert response.status_code == 201, response.content
+        session = response.json()
+        cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+        headers = [ORIGIN, (b"cookie", cookie), (b"x-forwarded-for", address.encode())]
+        page = WebsocketCommunicator(application, session["ws_path"], headers=headers)
+        page.scope["client"] = ("10.0.0.1", 50000)  # the proxy is who connects
+        assert (await page.connect())[0]
+        assert json.loads(await page.receive_from())["type"] == "session"
+        return page, await open_sandbox(session)
+
+    page, avatar = await visitor("203.0.113.1")
+    async with Conversation(page, avatar) as talk:
+        await page.send_json_to({"type": "chat", "text": "Hello?"})
+        await talk.wait_for(final_avatar, timeout=10)
+    await page.disconnect()
+    await avatar.disconnect()
+
+    page, avatar = await visitor("203.0.113.2")
+    async with Conversation(page, avatar) as talk:
+        await page.send_json_to({"type": "chat", "text": "Hello from next door?"})
+        reply = await talk.wait_for(lambda m: final_avatar(m) or m["type"] == "error", timeout=10)
+    await page.disconnect()
+    await avatar.disconnect()
+
+    assert reply["type"] == "transcript", reply

@@ -21,7 +21,7 @@ from typing import Any
 from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.db import aclose_old_connections
-from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
 # Seconds between two checks of the database connection, per process.
 CONNECTION_CHECK_INTERVAL = 5.0
@@ -37,7 +37,10 @@ async def _check_connections() -> None:
         await aclose_old_connections()
 
 
-class SocketConsumer(AsyncWebsocketConsumer):
+class QuietSocket:
+    """For a consumer class: the database check now and then rather than per message,
+    and no error for a frame sent to a client that has just gone."""
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -49,9 +52,19 @@ class SocketConsumer(AsyncWebsocketConsumer):
         self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
     ) -> None:
         try:
-            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+            await super().send(  # type: ignore[misc]
+                text_data=text_data, bytes_data=bytes_data, close=close
+            )
         except Disconnected:
             # The client went while we were answering (daphne's websocket layer says so
             # with autobahn's exception); its disconnect follows, and the work done for
             # its message (recorded lines, counters) stands.
             pass
+
+
+class SocketConsumer(QuietSocket, AsyncWebsocketConsumer):
+    """A text socket (the sandbox avatar's)."""
+
+
+class JsonSocketConsumer(QuietSocket, AsyncJsonWebsocketConsumer):
+    """A JSON socket (the session's)."""

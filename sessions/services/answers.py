@@ -13,27 +13,23 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Value
-from django.db.models.functions import Concat
 
-from sessions import shared_cache
-from sessions.errors import ApiError
-from sessions.llm.client import (
+from sessions import errors, keys, shared_cache
+from sessions.llm.client import LlmConfig, LlmError, stream_chat
+from sessions.llm.conversation import (
     Conversation,
-    LlmConfig,
-    LlmError,
-    SentenceSplitter,
     cache_key,
     estimate_messages_tokens,
     estimate_tokens,
-    stream_chat,
 )
-from sessions.models import TranscriptEntry
-from sessions.services import limits
-from sessions.stream import protocol
+from sessions.llm.sentences import SentenceSplitter
+from sessions.services import limits, transcript
+from sessions.services.transcript import Shown
+from sessions.stream.chunker import chat_frames
+from sessions.stream.codec import new_mid
+from sessions.stream.pacer import Pacer
 
 log = logging.getLogger("avatarsite.answers")
 
@@ -64,7 +60,8 @@ async def _replay(text: str) -> AsyncIterator[str]:
     yield text
 
 
-Emit = Callable[[dict[str, Any]], Awaitable[None]]
+Show = Callable[[Shown], Awaitable[None]]  # a transcript update for the session's pages
+Warn = Callable[[str, str], Awaitable[None]]  # an error (code, message) for the page
 
 
 class Answerer:
@@ -77,14 +74,16 @@ class Answerer:
         principal_key: str,
         preset_slug: str,
         system_prompt: str,
-        pacer: protocol.Pacer,
-        emit: Emit,
+        pacer: Pacer,
+        show: Show,
+        warn: Warn,
     ) -> None:
         self.session_id = session_id
         self.principal_key = principal_key
         self.preset_slug = preset_slug
         self.pacer = pacer
-        self.emit = emit  # sends a message to the page (and the session's other sockets)
+        self.show = show
+        self.warn = warn
         self.conversation = Conversation(
             system_prompt or DEFAULT_SYSTEM_PROMPT, token_budget=settings.LLM_CONTEXT_TOKENS
         )
@@ -93,9 +92,7 @@ class Answerer:
 
     async def load_history(self) -> None:
         """Rebuild the conversation from the transcript (a reconnect, another process)."""
-        async for entry in TranscriptEntry.objects.filter(session_id=self.session_id).order_by(
-            "created_at", "id"
-        ):
+        async for entry in transcript.lines(self.session_id):
             if entry.role == "user":
                 self.conversation.add_user(entry.text)
             else:
@@ -122,7 +119,7 @@ class Answerer:
             await asyncio.wait({self.task})
         first_question = not self.conversation.turns
         self.conversation.add_user(text)
-        self.mid = protocol.new_mid()
+        self.mid = new_mid()
         self.task = asyncio.get_running_loop().create_task(self._answer(text, first_question))
 
     async def _answer(self, question: str, first_question: bool) -> None:
@@ -132,15 +129,10 @@ class Answerer:
         key = None
         cached = None
         if first_question and settings.LLM_CACHE_TTL > 0:
-            key = "llm-answer:" + cache_key(
-                self.preset_slug,
-                question,
-                salt=f"{self.conversation.system_prompt}\n{settings.LLM_MODEL}",
-            )
+            salt = f"{self.conversation.system_prompt}\n{settings.LLM_MODEL}"
+            key = keys.llm_answer(cache_key(self.preset_slug, question, salt=salt))
             cached = await shared_cache.get(key)
-        await TranscriptEntry.objects.acreate(
-            session_id=self.session_id, role="avatar", mid=mid, text="", final=False
-        )
+        await transcript.start_answer(self.session_id, mid)
         splitter = SentenceSplitter()
         said: list[str] = []
         try:
@@ -160,7 +152,7 @@ class Answerer:
             message = exc.message
             if said and "cut short" not in message:
                 message += " The answer was cut short."
-            await self.emit({"type": "error", "code": exc.code, "message": message})
+            await self.warn(exc.code, message)
             return
         answer = "".join(said)
         if key and not cached and answer.strip():
@@ -170,17 +162,10 @@ class Answerer:
     def _speak(self, sentences: list[str]) -> None:
         for sentence in sentences:
             if sentence.strip():
-                self.pacer.submit(
-                    protocol.chat_frames(sentence, budget=settings.STREAM_FRAME_BUDGET)
-                )
+                self.pacer.submit(chat_frames(sentence, budget=settings.STREAM_FRAME_BUDGET))
 
     async def _show(self, mid: str, piece: str) -> None:
-        await TranscriptEntry.objects.filter(
-            session_id=self.session_id, role="avatar", mid=mid
-        ).aupdate(text=Concat(F("text"), Value(piece)))
-        await self.emit(
-            {"type": "transcript", "role": "avatar", "mid": mid, "text": piece, "final": False}
-        )
+        await self.show(await transcript.extend_answer(self.session_id, mid, piece))
 
     async def _finish(
         self, mid: str, said: list[str], messages: list[dict], *, cut: bool, spent: bool
@@ -193,15 +178,7 @@ class Answerer:
                 tokens = estimate_messages_tokens(messages) + estimate_tokens(text)
                 await limits.spend_llm_tokens(self.session_id, self.principal_key, tokens)
             self.conversation.add_assistant(text, cut=cut)
-            lines = TranscriptEntry.objects.filter(session_id=self.session_id, mid=mid)
-            if text:
-                await lines.aupdate(final=True, cut=cut)
-            else:
-                await lines.adelete()  # nothing was said: no empty line
-            await self.emit(
-                {"type": "transcript", "role": "avatar", "mid": mid, "text": "", "final": True}
-                | ({"cut": True} if cut else {})
-            )
+            await self.show(await transcript.end_answer(self.session_id, mid, text, cut=cut))
 
         await asyncio.shield(finish())
 
@@ -209,5 +186,5 @@ class Answerer:
         if self.answering:
             assert self.task is not None
             self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ApiError):
+            with contextlib.suppress(asyncio.CancelledError, errors.DomainError):
                 await self.task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sessions import errors
 from sessions.models import AvatarPreset, VoicePreset
 
 # Languages AKool's live avatars speak (its language list). The sandbox speaks them all.
@@ -37,6 +38,15 @@ async def active_voice(slug_or_id: str) -> VoicePreset | None:
     if voice is None:
         voice = await VoicePreset.objects.filter(active=True, voice_id=slug_or_id).afirst()
     return voice
+
+
+async def voice(slug_or_id: str) -> VoicePreset:
+    """The active voice a caller names, or NotFound: the same error for the API's create
+    and the socket's set_params."""
+    found = await active_voice(slug_or_id)
+    if found is None:
+        raise errors.NotFound("voice_not_found", f"No active voice preset '{slug_or_id[:200]}'.")
+    return found
 
 
 async def active_preset(slug: str) -> AvatarPreset | None:

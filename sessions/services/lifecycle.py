@@ -14,10 +14,12 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import F
 from django.utils import timezone
 
+from sessions import errors, keys
 from sessions.access import Principal
-from sessions.errors import ApiError
 from sessions.models import AvatarPreset, AvatarSession, CloseReason, SessionEvent, Status
 from sessions.providers import get_provider
 from sessions.providers.base import (
@@ -33,10 +35,6 @@ from sessions.services import limits, presence
 log = logging.getLogger("avatarsite.lifecycle")
 
 
-def session_group(session_id: Any) -> str:
-    return f"session.{session_id}"
-
-
 async def record_event(session_id: Any, kind: str, message: str, **data: Any) -> None:
     await SessionEvent.objects.acreate(
         session_id=session_id, kind=kind, message=message[:500], data=data
@@ -44,15 +42,28 @@ async def record_event(session_id: Any, kind: str, message: str, **data: Any) ->
 
 
 async def broadcast_state(session: AvatarSession) -> None:
-    """Tell every socket of the session (any process) about its new state."""
+    """Tell every socket of the session (any process) about its new state. Times travel
+    as the JSON encoder writes them (channel layers carry no datetimes), so this frame
+    and the one a socket builds from the row read the same."""
+    expires_at = DjangoJSONEncoder().default(session.expires_at) if session.expires_at else None
     await get_channel_layer().group_send(
-        session_group(session.id),
+        keys.session_group(session.id),
         {
-            "type": "session.state",
+            "type": keys.SESSION_STATE,
             "status": session.status,
-            "expires_at": session.expires_at.isoformat() if session.expires_at else None,
+            "expires_at": expires_at,
             "close_reason": session.close_reason or None,
+            "error": session.error or None,
         },
+    )
+
+
+async def count_traffic(session_id: Any, *, chats: int, frames: int, size: int) -> None:
+    """A socket's counters, written once when it closes rather than per message."""
+    await AvatarSession.objects.filter(pk=session_id).aupdate(
+        chat_count=F("chat_count") + chats,
+        frames_sent=F("frames_sent") + frames,
+        bytes_sent=F("bytes_sent") + size,
     )
 
 
@@ -66,12 +77,10 @@ async def open_session(
     duration: int,
     use_llm: bool = False,
 ) -> AvatarSession:
-    """Reserve limits, create the upstream session and record it. Raises ApiError."""
+    """Reserve limits, create the upstream session and record it. Raises DomainError."""
     provider = get_provider()
     session = AvatarSession(
-        owner=principal.user,
-        principal=principal.key,
-        visitor_key=principal.visitor_key,
+        **principal.ownership(),
         preset=preset,
         preset_slug=preset.slug,
         provider=provider.name,
@@ -87,7 +96,7 @@ async def open_session(
     session.slots = await limits.acquire_session_slots(principal.key, str(session.id), duration)
     try:
         await limits.check_session_creation(principal.key)
-    except ApiError:
+    except errors.DomainError:
         await limits.release_slots(session.slots, str(session.id))
         raise
     await session.asave(force_insert=True)
@@ -116,8 +125,7 @@ async def open_session(
             else None
         )
         await _fail(session, exc.message, create_unanswered_at=unanswered)
-        # The provider's message is already for a person (AKool's own msg included).
-        raise ApiError(exc.status, exc.code, exc.message) from exc
+        raise upstream_failed(exc) from exc
 
     try:
         now = timezone.now()
@@ -139,7 +147,7 @@ async def open_session(
             await _fail(session, "internal error while starting the session")
         except Exception:
             log.exception("recording the failure of session %s failed too", session.id)
-        raise ApiError(503, "internal_error", "The session could not be started.") from exc
+        raise errors.Unavailable("internal_error", "The session could not be started.") from exc
     log.info("session %s active (upstream %s, %s s)", session.id, upstream.id, duration)
     return session
 
@@ -171,11 +179,27 @@ async def claim_for_this_process(session: AvatarSession) -> AvatarSession:
                 )
                 try:
                     return await close_session(session.id, CloseReason.CRASHED)
-                except ApiError:
+                except errors.DomainError:
                     return await AvatarSession.objects.aget(pk=session.id)
     await AvatarSession.objects.filter(pk=session.id).aupdate(served_by=presence.BOOT_ID)
     session.served_by = presence.BOOT_ID
     return session
+
+
+def upstream_kind(exc: ProviderError) -> str:
+    """What kind of upstream failure a provider error is (the edges pick a status)."""
+    if isinstance(exc, UpstreamTimeout):
+        return "timeout"
+    if isinstance(exc, UpstreamUnavailable):
+        return "unavailable"
+    if isinstance(exc, UpstreamProtocolError):
+        return "bad_response"
+    return "refused"
+
+
+def upstream_failed(exc: ProviderError) -> errors.UpstreamFailed:
+    # The provider's message is already for a person (AKool's own msg included).
+    return errors.UpstreamFailed(exc.code, exc.message, kind=upstream_kind(exc))
 
 
 def _rtc_dict(rtc: Any) -> dict[str, Any]:
@@ -207,7 +231,7 @@ async def _fail(
 
 
 async def close_session(session_id: Any, reason: str) -> AvatarSession:
-    """Close a session upstream and record why. Idempotent; raises ApiError if the
+    """Close a session upstream and record why. Idempotent; raises UpstreamFailed if the
     upstream refuses (the session stays `closing` and is retried later)."""
     # Claim the close atomically, so two closers (button and expiry) don't both
     # record it; a session already `closing` is retried by whoever comes next.
@@ -230,11 +254,11 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
                 close_attempts=session.close_attempts + 1, error=exc.message[:2000]
             )
             await record_event(session.id, SessionEvent.Kind.ERROR, f"close failed: {exc.message}")
-            raise ApiError(
-                exc.status,
+            raise errors.UpstreamFailed(
                 exc.code,
                 f"The avatar service did not confirm the close ({exc.message}); "
                 "it will be retried.",
+                kind=upstream_kind(exc),
             ) from exc
 
     session.status = Status.CLOSED
@@ -310,5 +334,5 @@ async def close_if_abandoned(
         return  # someone came back: a reload, a flaky network, another tab
     try:
         await close_session(session_id, reason)
-    except ApiError:
+    except errors.DomainError:
         log.warning("closing abandoned session %s failed; the reaper retries", session_id)

@@ -19,8 +19,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from sessions import shared_cache
-from sessions.errors import ApiError
+from sessions import errors, keys, shared_cache
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
 from sessions.services import lifecycle, presence, reconcile
 
@@ -62,7 +61,7 @@ async def _close(session_id, reason: str, why: str, result: ReapResult) -> bool:
         await lifecycle.record_event(session_id, SessionEvent.Kind.STATE, f"reaper: {why}")
         await lifecycle.close_session(session_id, reason)
         return True
-    except ApiError as exc:
+    except errors.DomainError as exc:
         result.errors.append(f"{session_id}: {exc.message}")
         return False
 
@@ -128,7 +127,6 @@ async def reap(*, abandon_after: float | None = None) -> ReapResult:
 
 # --- the in-process loop --------------------------------------------------------
 _task: asyncio.Task | None = None
-LOCK_KEY = "reaper:lock"
 
 
 async def _loop() -> None:
@@ -145,7 +143,7 @@ async def _loop() -> None:
             if interval > 0 and time.monotonic() >= next_pass:
                 next_pass = time.monotonic() + interval
                 # With several processes, one pass per interval is enough: take a lock.
-                if await shared_cache.add(LOCK_KEY, 1, timeout=max(1, int(interval * 0.9))):
+                if await shared_cache.add(keys.REAPER_LOCK, 1, timeout=max(1, int(interval * 0.9))):
                     await reap()
         except Exception:
             log.exception("background pass failed; trying again")

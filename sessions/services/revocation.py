@@ -16,28 +16,23 @@ from django.contrib.auth import get_user_model
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from sessions import keys
 from sessions.models import ApiToken
 
 
-def user_group(user_id: Any) -> str:
-    return f"principal.user.{user_id}"
-
-
-def token_group(token_id: Any) -> str:
-    return f"principal.token.{token_id}"
-
-
 def _end(group: str, why: str) -> None:
-    async_to_sync(get_channel_layer().group_send)(group, {"type": "principal.revoked", "why": why})
+    async_to_sync(get_channel_layer().group_send)(
+        group, {"type": keys.PRINCIPAL_REVOKED, "why": why}
+    )
 
 
 @receiver(post_save, sender=ApiToken, dispatch_uid="avatarsite.token_revoked")
 def token_saved(sender: type, instance: ApiToken, **kwargs: Any) -> None:
     if instance.revoked_at is not None:
-        _end(token_group(instance.pk), "The API token was revoked.")
+        _end(keys.token_group(instance.pk), "The API token was revoked.")
 
 
 @receiver(post_save, sender=get_user_model(), dispatch_uid="avatarsite.user_deactivated")
 def user_saved(sender: type, instance: Any, **kwargs: Any) -> None:
     if not instance.is_active:
-        _end(user_group(instance.pk), "The account was deactivated.")
+        _end(keys.user_group(instance.pk), "The account was deactivated.")

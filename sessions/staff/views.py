@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from sessions.errors import ApiError
+from sessions import errors
 from sessions.models import AvatarSession, CloseReason, Status
 from sessions.providers import ProviderError, get_provider
 from sessions.providers.base import CatalogLanguage
@@ -141,7 +141,7 @@ def close_sessions(request: HttpRequest, sessions: Any) -> None:
         try:
             async_to_sync(lifecycle.close_session)(session.pk, CloseReason.ADMIN)
             closed += 1
-        except ApiError as exc:
+        except errors.DomainError as exc:
             failed += 1
             messages.error(request, f"{session.pk}: {exc.message}")
     if not closed and not failed:

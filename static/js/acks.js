@@ -1,7 +1,7 @@
 // The list of confirmed changes (#acks): what the avatar acknowledged, newest first.
 //
 // On every (re)connect the server replays the last acknowledged commands (up to 8,
-// oldest first) as `command_result` frames with `replay: true` (DESIGN.md, "Session
+// oldest first) as `command_result` frames with `replay: true` (README, "Session
 // websocket"). The replay is the whole list: the first replayed result after a connect
 // starts the list afresh, so a reload rebuilds it and a reconnect never doubles it.
 // A connect whose replay is empty keeps what the page has.

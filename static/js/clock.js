@@ -61,3 +61,15 @@ export class SessionClock {
     return { text: formatCountdown(left), low: left < this.warnBeforeMs, minuteLeft, timeUp };
   }
 }
+
+/**
+ * The page's clock: the time and the timers. The page modules take it as `clock`, so node
+ * tests can hand them one whose time passes only when the test says so.
+ */
+export const systemClock = Object.freeze({
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+  clearTimeout: (id) => globalThis.clearTimeout(id),
+  setInterval: (fn, ms) => globalThis.setInterval(fn, ms),
+  clearInterval: (id) => globalThis.clearInterval(id),
+});

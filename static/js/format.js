@@ -1,6 +1,7 @@
-// Words for people: why a session ended, time left, network quality. Pure.
+// Words for people: why a session ended, time left, network quality, what failed and what
+// to do. Pure.
 
-// The server's close reasons (sessions.models.CloseReason, DESIGN.md "Session lifecycle"):
+// The server's close reasons (sessions.models.CloseReason, README "How a session ends"):
 // the same words on the page, in History, in the admin and in the API.
 //  - CLOSE_REASON_LABELS: the server's own labels, word for word (History, short phrases);
 //  - CLOSE_REASONS: a sentence for the person who was in the session (the live page).
@@ -97,4 +98,25 @@ export function initials(name) {
   if (!words.length) return "?";
   const letters = words.length === 1 ? [...words[0]].slice(0, 2) : [[...words[0]][0], [...words.at(-1)][0]];
   return letters.join("").toUpperCase();
+}
+
+/**
+ * A failed API call or start as a sentence that says what to do: "<action>: <message>."
+ * and a hint that depends on the status (a network failure or timeout already says it).
+ */
+export function explainFailure(err, action) {
+  const message = err?.message || String(err);
+  if (err?.name !== "ApiError") return `${action}: ${message}`;
+  if (err.code === "network" || err.code === "timeout") return `${action}: ${message}`;
+  let hint = "";
+  if (err.status === 429) {
+    hint = err.retryAfter ? ` Try again in ${err.retryAfter} s.` : " Try again a little later.";
+  } else if (err.status === 400 || err.status === 422) {
+    hint = " Check the settings and try again.";
+  } else if (err.status >= 500) {
+    hint = " Try again in a minute; if it keeps failing, tell the site's operator.";
+  } else if (err.status === 401 || err.status === 403) {
+    hint = " Reload the page and sign in again.";
+  }
+  return `${action}: ${message}${message.endsWith(".") ? "" : "."}${hint}`;
 }

@@ -5,8 +5,9 @@
 const utf8 = new TextDecoder("utf-8");
 
 /**
- * A stream message payload as text. Agora hands `stream-message` a Uint8Array (parsing
- * it as a string is the seed guide's bug); a websocket may hand an ArrayBuffer.
+ * A stream message payload as text. Agora hands `stream-message` a Uint8Array (as a
+ * string it reads "123,34,...", its bytes, not its text); a websocket may hand an
+ * ArrayBuffer.
  */
 export function decodePayload(payload) {
   if (typeof payload === "string") return payload;
@@ -104,7 +105,7 @@ export function routeServerMessage(msg, handlers) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Data stream: avatar <-> page (the same shape both ways, see akool-api.md)
+// Data stream: avatar <-> page (the same shape both ways: {v: 2, type, mid, idx?, fin?, pld})
 
 /**
  * Parse one stream message (text or bytes). Null for anything that is not a valid v2

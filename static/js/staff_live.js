@@ -9,85 +9,80 @@ import { Relay } from "./relay.js";
 import { TranscriptView } from "./transcript.js";
 import { wsUrl } from "./messages.js";
 
-const config = JSON.parse(document.getElementById("live-config").textContent);
-const list = document.getElementById("transcript");
-const connection = document.getElementById("live-connection");
-const statusBadge = document.getElementById("live-status");
-const speaking = document.getElementById("live-speaking");
+/**
+ * Watch through `relay` (not yet connected): the transcript in `el.list` with the owner's
+ * name on their lines, the connection in `el.connection` (its data-state), the session's
+ * status in `el.status`, speaking or listening in `el.speaking`.
+ * @param {object} config  owner, closeReasons ({reason: words}), wsPath
+ */
+export function watchLive({ config, el, relay }) {
+  const view = new TranscriptView(el.list, undefined, { names: { user: config.owner } });
+  let ended = null;
 
-/** The page's transcript view, with the owner's name where the user's page says "You". */
-class ObserverTranscriptView extends TranscriptView {
-  constructor(listElement, speaker) {
-    super(listElement);
-    this.speaker = speaker;
-  }
+  const say = (text, state) => {
+    el.connection.textContent = text;
+    el.connection.dataset.state = state;
+  };
+  const endedText = (msg) => {
+    const why = msg.close_reason ? config.closeReasons?.[msg.close_reason] ?? msg.close_reason : null;
+    return why ? `The session has ended: ${why}.` : "The session has ended.";
+  };
 
-  render(line) {
-    super.render(line);
-    if (line.role !== "user") return;
-    const item = this.list.querySelector(
-      `li[data-role="user"][data-mid="${CSS.escape(line.mid)}"] .who`,
-    );
-    if (item) item.textContent = this.speaker;
-  }
+  relay.on("state", ({ state, delay }) => {
+    if (state === "connecting") say("Connecting…", "connecting");
+    else if (state === "open") say("Watching live. New lines appear as they are said.", "open");
+    else if (state === "reconnecting") {
+      say(`Connection lost; reconnecting in ${Math.ceil((delay ?? 0) / 1000)} s…`, "reconnecting");
+    }
+  });
+
+  relay.on("message", (msg) => {
+    switch (msg.type) {
+      case "transcript":
+        view.apply(msg);
+        break;
+      case "avatar":
+        el.speaking.dataset.speaking = String(msg.speaking);
+        el.speaking.textContent = msg.speaking ? "speaking" : "listening";
+        break;
+      case "session":
+        el.status.textContent = msg.status;
+        el.status.className = `badge status-${msg.status}`;
+        if (msg.status === "closed" || msg.status === "failed") ended = endedText(msg);
+        break;
+      default:
+        // command results and errors are the owner's business
+        break;
+    }
+  });
+
+  relay.on("ended", ({ code }) => {
+    el.speaking.dataset.speaking = "false";
+    el.speaking.textContent = "—";
+    if (code === 4410 || ended) {
+      say(ended ?? "The session has ended.", "ended");
+    } else {
+      say("You cannot watch this session (signed out, or no permission).", "refused");
+    }
+  });
+
+  relay.connect();
+  return view;
 }
 
-const view = new ObserverTranscriptView(list, config.owner);
-
-function say(text, state) {
-  connection.textContent = text;
-  connection.dataset.state = state;
+// The page's script (templates/staff/live.html); node tests import watchLive.
+if (globalThis.document) {
+  const config = JSON.parse(document.getElementById("live-config").textContent);
+  const relay = new Relay({ url: wsUrl(config.wsPath, window.location) });
+  watchLive({
+    config,
+    relay,
+    el: {
+      list: document.getElementById("transcript"),
+      connection: document.getElementById("live-connection"),
+      status: document.getElementById("live-status"),
+      speaking: document.getElementById("live-speaking"),
+    },
+  });
+  window.addEventListener("pagehide", () => relay.close());
 }
-
-function showStatus(status) {
-  statusBadge.textContent = status;
-  statusBadge.className = `badge status-${status}`;
-}
-
-function endedText(msg) {
-  const why = msg.close_reason ? config.closeReasons[msg.close_reason] ?? msg.close_reason : null;
-  return why ? `The session has ended: ${why}.` : "The session has ended.";
-}
-
-const relay = new Relay({ url: wsUrl(config.wsPath, window.location) });
-let ended = null;
-
-relay.on("state", ({ state, delay }) => {
-  if (state === "connecting") say("Connecting…", "connecting");
-  else if (state === "open") say("Watching live. New lines appear as they are said.", "open");
-  else if (state === "reconnecting") {
-    say(`Connection lost; reconnecting in ${Math.ceil((delay ?? 0) / 1000)} s…`, "reconnecting");
-  }
-});
-
-relay.on("message", (msg) => {
-  switch (msg.type) {
-    case "transcript":
-      view.apply(msg);
-      break;
-    case "avatar":
-      speaking.dataset.speaking = String(msg.speaking);
-      speaking.textContent = msg.speaking ? "speaking" : "listening";
-      break;
-    case "session":
-      showStatus(msg.status);
-      if (msg.status === "closed" || msg.status === "failed") ended = endedText(msg);
-      break;
-    default:
-      // command results and errors are the owner's business
-      break;
-  }
-});
-
-relay.on("ended", ({ code }) => {
-  speaking.dataset.speaking = "false";
-  speaking.textContent = "—";
-  if (code === 4410 || ended) {
-    say(ended ?? "The session has ended.", "ended");
-  } else {
-    say("You cannot watch this session (signed out, or no permission).", "refused");
-  }
-});
-
-relay.connect();
-window.addEventListener("pagehide", () => relay.close());

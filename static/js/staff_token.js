@@ -1,10 +1,11 @@
 // The page that shows a new API token once: copy it to the clipboard.
 
-const button = document.getElementById("copy-token");
-const status = document.getElementById("copy-status");
-
-if (button) {
-  const input = document.getElementById(button.dataset.target);
+/** The copy button (#copy-token, its input named by data-target) and its #copy-status. */
+export function wireTokenCopy(doc, navigator) {
+  const button = doc.getElementById("copy-token");
+  const status = doc.getElementById("copy-status");
+  if (!button) return;
+  const input = doc.getElementById(button.dataset.target);
   input.addEventListener("focus", () => input.select());
   button.addEventListener("click", async () => {
     try {
@@ -18,3 +19,6 @@ if (button) {
     }
   });
 }
+
+// The page's script (the admin's token_created.html); node tests import wireTokenCopy.
+if (globalThis.document) wireTokenCopy(document, navigator);

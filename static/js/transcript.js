@@ -1,6 +1,6 @@
 // The transcript: a pure model of lines keyed by (role, mid), and a small DOM view.
 //
-// What the server sends (DESIGN.md, "Session websocket"):
+// What the server sends (README, "Session websocket"):
 //  - an avatar answer as pieces with one mid, `final: false`, then `final: true` (whose
 //    text may be "" or the last piece);
 //  - a user line as one frame with `final: true`;
@@ -79,9 +79,16 @@ export class Transcript {
  * aria-live="polite"). Each line is `<li class="line user|avatar" data-mid data-final>`.
  */
 export class TranscriptView {
-  constructor(list, model = new Transcript()) {
+  /**
+   * @param {HTMLElement} list
+   * @param {Transcript} [model]
+   * @param {object} [options]
+   * @param {{user?: string, avatar?: string}} [options.names]  who said it ("You", "Avatar")
+   */
+  constructor(list, model = new Transcript(), { names = {} } = {}) {
     this.list = list;
     this.model = model;
+    this.names = { user: "You", avatar: "Avatar", ...names };
     this.items = new Map();
   }
 
@@ -108,7 +115,7 @@ export class TranscriptView {
       item.dataset.role = line.role;
       const who = doc.createElement("span");
       who.className = "who";
-      who.textContent = line.role === "user" ? "You" : "Avatar";
+      who.textContent = this.names[line.role] ?? line.role;
       const text = doc.createElement("span");
       text.className = "text";
       item.append(who, text);

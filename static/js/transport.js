@@ -11,7 +11,7 @@
 //                              joined | reconnecting | failed | closed
 //
 // "joined" means a stream message sent now reaches the avatar: the relay sends only then.
-// AgoraTransport rides Agora's RTC channel (akool-api.md, "The data stream");
+// AgoraTransport rides the data stream of Agora's RTC channel (AKool's streaming avatar);
 // SandboxTransport is a websocket to the sandbox avatar, one text frame per message.
 
 import { Emitter } from "./emitter.js";

@@ -114,17 +114,127 @@ export function manualTimers() {
 export const flush = () => new Promise((r) => setImmediate(r));
 
 /**
- * A minimal DOM for modules that render (notices, the ack list, the transcript view):
- * elements with children, text, dataset, classes and attributes, and `.class` lookups.
+ * A clock whose time passes only when the test says so: `now`, and timers and intervals
+ * that `advance(ms)` runs in time order (what the page modules take as their `clock`).
+ */
+export function fakeClock(start = Date.parse("2030-01-01T12:00:00Z")) {
+  let now = start;
+  let next = 1;
+  const timers = new Map(); // id -> {at, fn, every}
+  const clock = {
+    now: () => now,
+    setTimeout(fn, ms = 0) {
+      const id = next++;
+      timers.set(id, { at: now + Math.max(0, ms), fn, every: null });
+      return id;
+    },
+    clearTimeout(id) {
+      timers.delete(id);
+    },
+    setInterval(fn, ms) {
+      const id = next++;
+      timers.set(id, { at: now + ms, fn, every: ms });
+      return id;
+    },
+    clearInterval(id) {
+      timers.delete(id);
+    },
+    /** Timers still waiting. */
+    get pending() {
+      return timers.size;
+    },
+    /** Let `ms` pass, running every timer that falls due (with their promise callbacks). */
+    async advance(ms) {
+      const until = now + ms;
+      for (;;) {
+        let due = null;
+        for (const [id, t] of timers) if (t.at <= until && (!due || t.at < due[1].at)) due = [id, t];
+        if (!due) break;
+        const [id, t] = due;
+        now = Math.max(now, t.at);
+        if (t.every) t.at += t.every;
+        else timers.delete(id);
+        t.fn();
+        await flush();
+      }
+      now = until;
+      await flush();
+    },
+  };
+  return clock;
+}
+
+/**
+ * A minimal DOM for modules that render and listen: elements with children, text,
+ * dataset (mirrored by data-* attributes), classes, attributes, events that bubble,
+ * focus, <select> with its options, and simple selectors (tag, #id, .class, [attr],
+ * [attr=value], :checked, and the descendant combinator).
  */
 export class FakeDocument {
+  constructor() {
+    this.activeElement = null;
+  }
+
   createElement(tag) {
-    return new FakeElement(tag, this);
+    return tag.toLowerCase() === "select" ? new FakeSelect(tag, this) : new FakeElement(tag, this);
   }
 
   createTextNode(text) {
     return { nodeType: 3, textContent: String(text), parent: null };
   }
+}
+
+/** A DOM-ish event; `fire(el, type, props)` dispatches one. */
+export class FakeEvent {
+  constructor(type, { bubbles = true, ...props } = {}) {
+    this.type = type;
+    this.bubbles = bubbles;
+    this.defaultPrevented = false;
+    this.target = null;
+    Object.assign(this, props);
+  }
+
+  preventDefault() {
+    this.defaultPrevented = true;
+  }
+}
+
+export function fire(el, type, props = {}) {
+  const event = new FakeEvent(type, props);
+  el.dispatchEvent(event);
+  return event;
+}
+
+const dataKey = (attr) => attr.slice(5).replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+
+/** An attribute, or the property that reflects it (input.name, input.value, ...). */
+function attrOf(e, attr) {
+  const a = e.getAttribute(attr);
+  if (a !== null) return a;
+  const v = e[attr];
+  if (typeof v === "boolean") return v ? "" : null;
+  return typeof v === "string" || typeof v === "number" ? String(v) : null;
+}
+
+/** "tag#id.class[attr=value]:checked" -> a predicate on an element. */
+function compound(selector) {
+  const tests = [];
+  const re = /^([a-zA-Z][\w-]*)|#([\w-]+)|\.([\w-]+)|\[([\w-]+)(?:=(?:"([^"]*)"|'([^']*)'|([^\]]*)))?\]|:(checked)/g;
+  let m;
+  let seen = 0;
+  while ((m = re.exec(selector)) && m[0]) {
+    seen += m[0].length;
+    const [, tag, id, cls, attr, v1, v2, v3, pseudo] = m;
+    if (tag) tests.push((e) => e.tagName === tag.toUpperCase());
+    else if (id) tests.push((e) => e.id === id);
+    else if (cls) tests.push((e) => e.classList.contains(cls));
+    else if (attr) {
+      const want = v1 ?? v2 ?? v3;
+      tests.push((e) => (want === undefined ? attrOf(e, attr) !== null : attrOf(e, attr) === want));
+    } else if (pseudo) tests.push((e) => e.checked === true);
+  }
+  if (seen !== selector.length) throw new Error(`FakeElement cannot match the selector ${selector}`);
+  return (e) => tests.every((t) => t(e));
 }
 
 export class FakeElement {
@@ -135,11 +245,16 @@ export class FakeElement {
     this.dataset = {};
     this.attributes = {};
     this.className = "";
+    this.id = "";
+    this.hidden = false;
+    this.disabled = false;
+    this.value = "";
     this.scrollTop = 0;
     this.scrollHeight = 0;
     this.clientHeight = 0;
     this.nodeType = 1;
     this.parent = null;
+    this.listeners = [];
   }
 
   get classList() {
@@ -170,18 +285,73 @@ export class FakeElement {
     this.replaceChildren(...(text === "" || text == null ? [] : [this.ownerDocument.createTextNode(String(text))]));
   }
 
+  get dateTime() {
+    return this.getAttribute("datetime") ?? "";
+  }
+
+  set dateTime(value) {
+    this.setAttribute("datetime", value);
+  }
+
   setAttribute(name, value) {
-    this.attributes[name] = String(value);
+    if (name.startsWith("data-")) this.dataset[dataKey(name)] = String(value);
+    else this.attributes[name] = String(value);
   }
 
   getAttribute(name) {
+    if (name.startsWith("data-")) return this.dataset[dataKey(name)] ?? null;
     return this.attributes[name] ?? null;
   }
 
-  removeAttribute(name) {
-    delete this.attributes[name];
+  hasAttribute(name) {
+    return this.getAttribute(name) !== null;
   }
 
+  removeAttribute(name) {
+    if (name.startsWith("data-")) delete this.dataset[dataKey(name)];
+    else delete this.attributes[name];
+  }
+
+  // --- events ---
+  addEventListener(type, fn, options = {}) {
+    this.listeners.push({ type, fn, once: Boolean(options?.once) });
+  }
+
+  removeEventListener(type, fn) {
+    this.listeners = this.listeners.filter((l) => l.type !== type || l.fn !== fn);
+  }
+
+  dispatchEvent(event) {
+    event.target ??= this;
+    for (let node = this; node; node = event.bubbles ? node.parent : null) {
+      event.currentTarget = node;
+      for (const l of node.listeners.filter((x) => x.type === event.type)) {
+        if (l.once) node.removeEventListener(l.type, l.fn);
+        l.fn(event);
+      }
+    }
+    return !event.defaultPrevented;
+  }
+
+  click() {
+    if (!this.disabled) fire(this, "click");
+  }
+
+  focus() {
+    this.ownerDocument.activeElement = this;
+  }
+
+  select() {
+    this.selected = true;
+  }
+
+  /** A media element's play(). */
+  play() {
+    this.playing = true;
+    return Promise.resolve();
+  }
+
+  // --- children ---
   #adopt(n) {
     const node = typeof n === "string" ? this.ownerDocument.createTextNode(n) : n;
     if (node.parent) node.parent.children.splice(node.parent.children.indexOf(node), 1);
@@ -189,12 +359,16 @@ export class FakeElement {
     return node;
   }
 
+  childrenChanged() {}
+
   append(...nodes) {
     for (const n of nodes) this.children.push(this.#adopt(n));
+    this.childrenChanged();
   }
 
   prepend(...nodes) {
     this.children.unshift(...nodes.map((n) => this.#adopt(n)));
+    this.childrenChanged();
   }
 
   insertBefore(node, ref) {
@@ -202,13 +376,23 @@ export class FakeElement {
     const at = ref ? this.children.indexOf(ref) : -1;
     if (at < 0) this.children.push(adopted);
     else this.children.splice(at, 0, adopted);
+    this.childrenChanged();
     return adopted;
   }
 
   remove() {
     if (!this.parent) return;
-    this.parent.children.splice(this.parent.children.indexOf(this), 1);
+    const parent = this.parent;
+    parent.children.splice(parent.children.indexOf(this), 1);
     this.parent = null;
+    parent.childrenChanged();
+  }
+
+  replaceWith(node) {
+    const parent = this.parent;
+    if (!parent) return;
+    parent.insertBefore(node, this);
+    this.remove();
   }
 
   replaceChildren(...nodes) {
@@ -217,23 +401,61 @@ export class FakeElement {
     this.append(...nodes);
   }
 
-  /** Only ".class" selectors, searched depth-first. */
   querySelector(selector) {
     return this.querySelectorAll(selector)[0] ?? null;
   }
 
+  /** Descendants matching `selector` (compound parts, separated by spaces), in order. */
   querySelectorAll(selector) {
-    if (!selector.startsWith(".")) throw new Error(`FakeElement supports only .class selectors, not ${selector}`);
-    const name = selector.slice(1);
+    const parts = selector.trim().split(/\s+/).map(compound);
+    const last = parts.pop();
     const found = [];
+    const underAll = (el) => {
+      let i = parts.length - 1;
+      for (let a = el.parent; a && a !== this.parent && i >= 0; a = a.parent) if (parts[i](a)) i -= 1;
+      return i < 0;
+    };
     const walk = (el) => {
       for (const c of el.children) {
         if (c.nodeType !== 1) continue;
-        if (c.classList.contains(name)) found.push(c);
+        if (last(c) && underAll(c)) found.push(c);
         walk(c);
       }
     };
     walk(this);
     return found;
   }
+}
+
+/** A <select>: its value is the selected option's; a new list selects its first option. */
+export class FakeSelect extends FakeElement {
+  #selected = null;
+
+  get options() {
+    return this.children.filter((c) => c.tagName === "OPTION");
+  }
+
+  get value() {
+    return this.#selected?.value ?? "";
+  }
+
+  set value(v) {
+    if (!(#selected in this)) return; // the base constructor's default
+    this.#selected = this.options.find((o) => o.value === String(v)) ?? null;
+  }
+
+  childrenChanged() {
+    if (!this.options.includes(this.#selected)) this.#selected = this.options[0] ?? null;
+  }
+}
+
+/** Elements by name, each made with `tag` ("select", "input", ...) and its id. */
+export function fakeElements(spec, doc = new FakeDocument()) {
+  const el = {};
+  for (const [name, selector] of Object.entries(spec)) {
+    const [tag, id] = selector.split("#");
+    el[name] = doc.createElement(tag);
+    el[name].id = id;
+  }
+  return el;
 }

@@ -11,6 +11,7 @@ import {
   describeQuality,
   describeServerError,
   endedInFailure,
+  explainFailure,
   formatCountdown,
   formatDuration,
   initials,
@@ -115,4 +116,19 @@ test("initials", () => {
   assert.equal(initials("tristan"), "TR");
   assert.equal(initials(""), "?");
   assert.equal(initials("Émile  van  Zola"), "ÉZ");
+});
+
+test("a failure says what failed, and what to do from its status", () => {
+  const api = (status, message, extra = {}) => Object.assign(new Error(message), { name: "ApiError", status, code: "x", ...extra });
+  const act = "Could not start the session";
+  assert.equal(explainFailure(api(429, "Too many requests", { retryAfter: 12 }), act), `${act}: Too many requests. Try again in 12 s.`);
+  assert.equal(explainFailure(api(429, "Too many requests."), act), `${act}: Too many requests. Try again a little later.`);
+  assert.match(explainFailure(api(422, "Unknown voice"), act), /Unknown voice\. Check the settings and try again\.$/);
+  assert.match(explainFailure(api(503, "Busy."), act), /Busy\. Try again in a minute; if it keeps failing, tell the site's operator\.$/);
+  assert.match(explainFailure(api(403, "Forbidden"), act), /Reload the page and sign in again\.$/);
+  // A network failure or a timeout already says what to do; other errors are passed on.
+  const offline = api(0, "The server can't be reached right now. Try again in a moment.", { code: "network" });
+  assert.equal(explainFailure(offline, act), `${act}: The server can't be reached right now. Try again in a moment.`);
+  assert.equal(explainFailure(new Error("boom"), act), `${act}: boom`);
+  assert.equal(explainFailure("plain", act), `${act}: plain`);
 });

@@ -10,9 +10,9 @@ import { FakeElement, FakeTransport, FakeWebSocket, manualTimers } from "./fakes
 beforeEach(() => FakeWebSocket.reset());
 
 /**
- * The page's wiring of the outage (static/js/app.js: wireRelay, wireTransport,
- * onSessionFrame), on a real Relay over a fake socket, with every #status and #error the
- * page showed recorded.
+ * The outage's wiring as the page does it (live_session.js: the relay's and transport's
+ * "state", the session frame), on a real Relay over a fake socket, with every #status and
+ * #error the page showed recorded. live_session.test.mjs drives the page's own wiring.
  */
 function page({ offline = false } = {}) {
   const status = new FakeElement("div");

@@ -28,8 +28,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sessions.providers.sandbox import responder
-from sessions.stream import protocol
-from sessions.stream.protocol import ChatMessage, CommandMessage
+from sessions.stream.chunker import split_text
+from sessions.stream.codec import (
+    MAX_FRAME_BYTES,
+    ack_frame,
+    bot_chat_frame,
+    encoded_size,
+    event_frame,
+    new_mid,
+)
+from sessions.stream.pacer import RATE_LIMIT, SlidingWindow
+from sessions.stream.parser import ChatMessage, CommandMessage, parse
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +78,8 @@ class SandboxAvatar:
         mode: int = 2,
         answer: Callable[[str], Awaitable[str]] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        frame_limit: int = protocol.MAX_FRAME_BYTES,
-        rate_limit: int = protocol.RATE_LIMIT,
+        frame_limit: int = MAX_FRAME_BYTES,
+        rate_limit: int = RATE_LIMIT,
         words_per_second: float = 12.0,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
@@ -87,7 +96,7 @@ class SandboxAvatar:
         self._sleep = sleep
         # Same sliding-window rule as the pacer on the sending side: an accepted frame
         # counts for [t, t + 1 s).
-        self._rate = protocol.SlidingWindow(rate_limit, 1.0)
+        self._rate = SlidingWindow(rate_limit, 1.0)
         self._chats: collections.OrderedDict[str | None, _PartialChat] = collections.OrderedDict()
         self._queue: collections.deque[tuple[int, str]] = collections.deque()
         self._worker: asyncio.Task[None] | None = None
@@ -128,14 +137,14 @@ class SandboxAvatar:
         self._rate.record(size, now)
 
         # Anything that is not a v2 message is ignored silently, like the real avatar.
-        message = protocol.parse(raw)
+        message = parse(raw)
         if isinstance(message, ChatMessage):
             self._on_chat(message)
         elif isinstance(message, CommandMessage):
             await self._on_command(message)
 
     async def _violation(self, reason: str) -> None:
-        await self._send(protocol.event_frame("sandbox_violation", reason=reason))
+        await self._send(event_frame("sandbox_violation", reason=reason))
 
     # -- chat ----------------------------------------------------------------------------
 
@@ -191,33 +200,33 @@ class SandboxAvatar:
         if not text.strip():
             return
         tokens = _TOKEN.findall(text)
-        mid = protocol.new_mid()
+        mid = new_mid()
         # Room for the text in one piece: the frame with empty text and a generous idx.
-        overhead = protocol.encoded_size(protocol.bot_chat_frame("", mid, 10**6, False))
+        overhead = encoded_size(bot_chat_frame("", mid, 10**6, False))
         room = self._frame_limit - overhead
         pieces: list[tuple[str, int]] = []  # (text, words spoken)
         for i in range(0, len(tokens), WORDS_PER_PIECE):
             group = tokens[i : i + WORDS_PER_PIECE]
             chunk = "".join(group)
             # A "word" can be huge (mode 1 text without spaces): split it to stay in 1 KB.
-            split = protocol.split_text(chunk, room)
+            split = split_text(chunk, room)
             for j, part in enumerate(split):
                 pieces.append((part, len(group) if j == 0 else 0))
 
         started = False
         try:
-            await self._send(protocol.event_frame("audio_start"))
+            await self._send(event_frame("audio_start"))
             started = True
             for idx, (part, words) in enumerate(pieces):
                 fin = idx == len(pieces) - 1
-                await self._send(protocol.bot_chat_frame(part, mid, idx, fin))
+                await self._send(bot_chat_frame(part, mid, idx, fin))
                 await self._sleep(max(words, 1) / self._words_per_second)
         finally:
             # Also on cancellation (interrupt): the pieces sent so far stay, and the client
             # learns the avatar stopped. Not on close: there is nobody left to tell.
             if started and not self._closed:
                 try:
-                    await self._send(protocol.event_frame("audio_end"))
+                    await self._send(event_frame("audio_end"))
                 except Exception:
                     # Swallowed so that a failing send cannot replace a cancellation.
                     log.exception("sandbox avatar: sending audio_end failed")
@@ -254,8 +263,8 @@ class SandboxAvatar:
         # it exceed 1 KB: shed the message text first, then give up rather than break the
         # limit the sandbox exists to enforce.
         for text in (msg, ""):
-            frame = protocol.ack_frame(cmd, mid, code, text)
-            if protocol.encoded_size(frame) <= self._frame_limit:
+            frame = ack_frame(cmd, mid, code, text)
+            if encoded_size(frame) <= self._frame_limit:
                 await self._send(frame)
                 return
         log.info("sandbox avatar: ack for %s not sent, it would exceed the frame limit", cmd)

@@ -12,9 +12,11 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 
-from sessions.llm.client import Conversation, LlmError, stream_chat
+from sessions import keys
+from sessions.llm.client import LlmError, stream_chat
+from sessions.llm.conversation import Conversation
 from sessions.providers.sandbox.avatar import SandboxAvatar
-from sessions.providers.sandbox.provider import channel_for_token, group_for_channel, live_channel
+from sessions.providers.sandbox.provider import channel_for_token, live_channel
 from sessions.realtime.socket_base import SocketConsumer
 from sessions.services.answers import DEFAULT_SYSTEM_PROMPT, llm_config, llm_enabled
 
@@ -59,7 +61,7 @@ class SandboxAvatarConsumer(SocketConsumer):
         if info is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.group = group_for_channel(self.channel)
+        self.group = keys.sandbox_group(self.channel)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.avatar = SandboxAvatar(

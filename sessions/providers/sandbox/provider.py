@@ -14,7 +14,7 @@ import uuid
 from channels.layers import get_channel_layer
 from django.core import signing
 
-from sessions import shared_cache
+from sessions import keys, shared_cache
 from sessions.providers.base import (
     CatalogAvatar,
     CatalogLanguage,
@@ -32,18 +32,6 @@ TOKEN_GRACE_SECONDS = 120
 
 # Status numbers as AKool uses them.
 LIVE, COMPLETED = 2, 3
-
-
-def _status_key(upstream_id: str) -> str:
-    return f"sandbox:session:{upstream_id}"
-
-
-def _channel_key(channel: str) -> str:
-    return f"sandbox:channel:{channel}"
-
-
-def group_for_channel(channel: str) -> str:
-    return f"sandbox.{channel}"
 
 
 def make_token(channel: str, ttl: int) -> str:
@@ -65,8 +53,8 @@ def channel_for_token(token: str) -> str | None:
 
 async def live_channel(channel: str) -> dict | None:
     """The sandbox session behind a channel ({"upstream_id", "mode"}) while it is live."""
-    info = await shared_cache.get(_channel_key(channel))
-    if not info or await shared_cache.get(_status_key(info["upstream_id"])) != LIVE:
+    info = await shared_cache.get(keys.sandbox_channel(channel))
+    if not info or await shared_cache.get(keys.sandbox_session(info["upstream_id"])) != LIVE:
         return None
     return info
 
@@ -101,11 +89,13 @@ class SandboxProvider:
         ttl = request.duration + TOKEN_GRACE_SECONDS
         # The session's state lives in the cache (Redis in production) so any process
         # can serve its sandbox socket.
-        await shared_cache.set(_status_key(upstream_id), LIVE, timeout=ttl)
+        await shared_cache.set(keys.sandbox_session(upstream_id), LIVE, timeout=ttl)
         await shared_cache.set(
-            _channel_key(channel), {"upstream_id": upstream_id, "mode": request.mode}, timeout=ttl
+            keys.sandbox_channel(channel),
+            {"upstream_id": upstream_id, "mode": request.mode},
+            timeout=ttl,
         )
-        await shared_cache.set(f"sandbox:upstream-channel:{upstream_id}", channel, timeout=ttl)
+        await shared_cache.set(keys.sandbox_upstream_channel(upstream_id), channel, timeout=ttl)
         rtc = RtcCredentials(
             provider="sandbox",
             app_id="sandbox",
@@ -118,16 +108,16 @@ class SandboxProvider:
     async def close_session(self, upstream_id: str) -> None:
         if not upstream_id.startswith("sbx_"):
             raise ProviderError("Unknown sandbox session.", code="upstream_refused")
-        await shared_cache.set(_status_key(upstream_id), COMPLETED, timeout=3600)
-        channel = await shared_cache.get(f"sandbox:upstream-channel:{upstream_id}")
+        await shared_cache.set(keys.sandbox_session(upstream_id), COMPLETED, timeout=3600)
+        channel = await shared_cache.get(keys.sandbox_upstream_channel(upstream_id))
         if channel:
             # The simulated avatar leaves the channel, as the real one would.
             await get_channel_layer().group_send(
-                group_for_channel(channel), {"type": "sandbox.closed"}
+                keys.sandbox_group(channel), {"type": keys.SANDBOX_CLOSED}
             )
 
     async def session_detail(self, upstream_id: str) -> UpstreamSession:
-        status = await shared_cache.get(_status_key(upstream_id))
+        status = await shared_cache.get(keys.sandbox_session(upstream_id))
         if status is None:
             # Unknown or long gone: as good as completed.
             status = COMPLETED

@@ -1,4 +1,4 @@
-"""Pacing frames under Agora's 6,000 bytes-per-second limit (sessions/protocol.py)."""
+"""Pacing frames under Agora's 6,000 bytes-per-second limit (sessions/stream/pacer.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sessions.stream.protocol import Pacer, chat_frames, encoded_size, release_times
+from sessions.stream.chunker import chat_frames
+from sessions.stream.codec import encoded_size
+from sessions.stream.pacer import Pacer, release_times
 
 # Windows that are not exact binary fractions, and starts that are not round, so float
 # rounding around "a frame leaves the window" is exercised.
@@ -163,7 +165,7 @@ async def test_a_failing_emit_is_logged_and_the_rest_still_go(caplog):
         sent.append(frame)
 
     pacer = Pacer(emit)
-    with caplog.at_level(logging.ERROR, logger="sessions.stream.protocol"):
+    with caplog.at_level(logging.ERROR, logger="sessions.stream.pacer"):
         pacer.submit(["one", "bad", "two"])
         await pacer.drained()
     assert sent == ["one", "two"]

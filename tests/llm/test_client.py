@@ -1,5 +1,5 @@
-"""The operator's LLM client (sessions/llm.py) against a fake OpenAI-compatible server on
-loopback (tests/fakes/llm_server.py): real HTTP, real server-sent events, real timeouts."""
+"""The operator's LLM client (sessions/llm/client.py) against a fake OpenAI-compatible server
+on loopback (tests/fakes/llm_server.py): real HTTP, real server-sent events, real timeouts."""
 
 from __future__ import annotations
 
@@ -11,22 +11,12 @@ import time
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from sessions.llm.client import (
-    MESSAGE_OVERHEAD,
-    Conversation,
-    LlmConfig,
-    LlmError,
-    SentenceSplitter,
-    SseDecoder,
-    cache_key,
-    estimate_messages_tokens,
-    estimate_tokens,
-    stream_chat,
-)
-from sessions.stream import protocol
+from sessions.llm.client import LlmConfig, LlmError, stream_chat
+from sessions.llm.sentences import SentenceSplitter
+from sessions.stream.chunker import chat_frames
+from sessions.stream.pacer import Pacer
+from sessions.stream.parser import parse
 from tests import services
 from tests.fakes.llm_server import DEFAULT_API_KEY, FakeLlm, tokenize
 
@@ -410,7 +400,7 @@ async def test_closing_the_generator_closes_the_servers_stream(fake):
 # --- the pipeline the consumer builds -------------------------------------------------------
 
 
-async def speak(config: LlmConfig, pacer: protocol.Pacer, transcript: list[str]) -> None:
+async def speak(config: LlmConfig, pacer: Pacer, transcript: list[str]) -> None:
     """What the session consumer does with an answer: pieces to the transcript, each
     completed sentence to the pacer as its own chat message."""
     splitter = SentenceSplitter()
@@ -418,10 +408,10 @@ async def speak(config: LlmConfig, pacer: protocol.Pacer, transcript: list[str])
         async for piece in pieces:
             transcript.append(piece)
             for sentence in splitter.feed(piece):
-                pacer.submit(protocol.chat_frames(sentence))
+                pacer.submit(chat_frames(sentence))
     rest = splitter.flush()
     if rest:
-        pacer.submit(protocol.chat_frames(rest))
+        pacer.submit(chat_frames(rest))
 
 
 @pytest.mark.asyncio
@@ -433,11 +423,11 @@ async def test_a_streamed_answer_reaches_transcript_and_frames_in_order(fake):
     async def emit(frame: str) -> None:
         frames.append(frame)
 
-    pacer = protocol.Pacer(emit)
+    pacer = Pacer(emit)
     transcript: list[str] = []
     await speak(config_for(fake), pacer, transcript)
     await pacer.drained()
-    messages = [protocol.parse(f) for f in frames]
+    messages = [parse(f) for f in frames]
     assert "".join(transcript) == fake.answer
     assert "".join(m.text for m in messages) == fake.answer
     assert [m.text for m in messages] == [
@@ -461,7 +451,7 @@ async def test_an_interrupt_mid_answer_stops_the_frames_within_one_frame(fake):
         frames.append(frame)
 
     # A tight rate limit keeps frames queued, as a long answer does for real.
-    pacer = protocol.Pacer(emit, limit=400)
+    pacer = Pacer(emit, limit=400)
     task = asyncio.create_task(speak(config_for(fake), pacer, []))
     await wait_until(lambda: len(frames) >= 2)
     # The interrupt: cancel the answer, drop what is queued. Both in one step of the
@@ -475,207 +465,3 @@ async def test_an_interrupt_mid_answer_stops_the_frames_within_one_frame(fake):
     assert len(frames) <= sent + 1
     await wait_until(lambda: fake.active_streams == 0, timeout=1.0)
     await pacer.aclose()
-
-
-# --- server-sent events ---------------------------------------------------------------------
-
-
-def test_the_sse_decoder_follows_the_standard():
-    stream = (
-        b"\xef\xbb\xbf: comment\r\n"
-        b'event: message\r\nid: 1\r\ndata: {"a":\r\ndata:1}\r\n\r\n'
-        b"data:no-space\n\n"
-        b"data: one\rdata: two\r\r"
-        b"retry: 5\n\n"  # no data: no event
-        b"data: tail-without-blank-line"
-    )
-    events = SseDecoder().feed(stream)
-    assert events == ['{"a":\n1}', "no-space", "one\ntwo"]
-    decoder = SseDecoder()
-    split = [e for i in range(len(stream)) for e in decoder.feed(stream[i : i + 1])]
-    assert split == events
-    assert decoder.end() == "tail-without-blank-line"
-
-
-@given(st.lists(st.text(max_size=20), max_size=5), st.data())
-@settings(max_examples=100, deadline=None)
-def test_sse_decoding_does_not_depend_on_read_boundaries(values, data):
-    line_end = data.draw(st.sampled_from([b"\n", b"\r\n", b"\r"]))
-    stream = b"".join(
-        b"data: " + v.replace("\r", "").replace("\n", "").encode() + line_end * 2 for v in values
-    )
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
-    decoder = SseDecoder()
-    events = []
-    for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
-        events += decoder.feed(stream[a:b])
-    expected = [v.replace("\r", "").replace("\n", "") for v in values]
-    assert events == expected
-
-
-# --- sentences ------------------------------------------------------------------------------
-
-
-def split_all(text: str, max_chars: int = 300) -> list[str]:
-    splitter = SentenceSplitter(max_chars)
-    pieces = splitter.feed(text)
-    rest = splitter.flush()
-    return pieces + ([rest] if rest else [])
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("Hello there. How are you? Fine!", ["Hello there. ", "How are you? ", "Fine!"]),
-        ("Dr. Smith met Mr. Jones. Then", ["Dr. Smith met Mr. Jones. ", "Then"]),
-        ("Use e.g. a map, i.e. paper. Done.", ["Use e.g. a map, i.e. paper. ", "Done."]),
-        ("Pi is 3.14 today. Yes.", ["Pi is 3.14 today. ", "Yes."]),
-        ("The U.S. Army. J. R. R. Tolkien.", ["The U.S. Army. ", "J. R. R. Tolkien."]),
-        ("Well... maybe not. Or… Yes.", ["Well... maybe not. ", "Or… ", "Yes."]),
-        ("东京很大。你去过吗？去过！", ["东京很大。", "你去过吗？", "去过！"]),
-        ("「行こう。」と言った。", ["「行こう。」", "と言った。"]),
-        ('He said "Stop." Then left.', ['He said "Stop." ', "Then left."]),
-        ("Wow!! Really?! Yes.", ["Wow!! ", "Really?! ", "Yes."]),
-        ("Steps:\n\n1. Open it.\n2. Close it.", ["Steps:\n\n", "1. Open it.\n", "2. Close it."]),
-        ("A heading\n\nbody text", ["A heading\n\n", "body text"]),
-        ("a wrapped\nline continues. Next", ["a wrapped\nline continues. ", "Next"]),
-        ("In 2024. The end", ["In 2024. ", "The end"]),
-        ("Trailing space after the end.  ", ["Trailing space after the end.  "]),
-    ],
-)
-def test_sentences_end_where_a_reader_would_pause(text, expected):
-    assert split_all(text) == expected
-
-
-def test_a_sentence_is_released_as_soon_as_the_next_word_starts():
-    splitter = SentenceSplitter()
-    assert splitter.feed("It is 3.") == []  # 3.14? the next character decides
-    assert splitter.feed("14 now.") == []
-    assert splitter.feed(" ") == []  # "now. " may still be "now. but"
-    assert splitter.feed("Next") == ["It is 3.14 now. "]
-    assert splitter.feed(" one") == []
-    assert splitter.flush() == "Next one"
-    assert splitter.flush() is None
-
-
-def test_a_long_sentence_is_cut_at_its_last_space():
-    words = " ".join(["word"] * 200)  # 999 characters without a sentence end
-    pieces = split_all(words, max_chars=300)
-    assert "".join(pieces) == words
-    assert all(len(p) <= 300 for p in pieces)
-    assert all(p.endswith(" ") for p in pieces[:-1])
-    assert len(pieces[0]) > 250
-
-
-def test_text_without_spaces_is_cut_after_a_comma_or_anywhere():
-    cjk = "很长的句子，" * 80
-    pieces = split_all(cjk, max_chars=50)
-    assert "".join(pieces) == cjk
-    assert all(p.endswith("，") for p in pieces[:-1])
-    blob = "x" * 120
-    assert split_all(blob, max_chars=50) == ["x" * 50, "x" * 50, "x" * 20]
-
-
-SENTENCEY = st.text(
-    alphabet=st.one_of(
-        st.sampled_from(list("ab Dr.e.g!?…。！？」\"')\n\t 31")),
-        st.characters(codec="utf-8"),
-    ),
-    max_size=200,
-)
-
-
-@given(SENTENCEY, st.lists(st.integers(0, 200), max_size=10), st.integers(2, 60))
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_sentences_reassemble_exactly_whatever_the_token_boundaries(text, cuts, max_chars):
-    bounds = sorted({min(c, len(text)) for c in cuts})
-    chunks = [text[a:b] for a, b in zip([0, *bounds], [*bounds, len(text)], strict=True)]
-    splitter = SentenceSplitter(max_chars)
-    pieces = [p for chunk in chunks for p in splitter.feed(chunk)]
-    rest = splitter.flush()
-    if rest is not None:
-        pieces.append(rest)
-    assert "".join(pieces) == text
-    assert all(pieces) and all(len(p) <= max_chars for p in pieces)
-    # Decisions depend only on the text, never on how it was cut into tokens.
-    assert pieces == split_all(text, max_chars)
-
-
-# --- conversation ---------------------------------------------------------------------------
-
-
-def test_the_conversation_renders_system_first_then_turns():
-    talk = Conversation("Be brief.")
-    talk.add_user("Hi")
-    talk.add_assistant("Hello!")
-    talk.add_user("Where is the exit?")
-    assert talk.messages() == [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "Hi"},
-        {"role": "assistant", "content": "Hello!"},
-        {"role": "user", "content": "Where is the exit?"},
-    ]
-
-
-def test_a_cut_answer_is_marked_and_an_empty_one_is_left_out():
-    talk = Conversation("Be brief.")
-    talk.add_user("Tell me a story")
-    talk.add_assistant("Once upon a ", cut=True)
-    talk.add_user("Shorter please")
-    talk.add_assistant("", cut=True)  # interrupted before a word
-    talk.add_user("Hello?")
-    assert talk.messages()[1:] == [
-        {"role": "user", "content": "Tell me a story"},
-        {"role": "assistant", "content": "Once upon a…"},
-        # Roles alternate: two questions in a row become one message.
-        {"role": "user", "content": "Shorter please\n\nHello?"},
-    ]
-
-
-def test_the_oldest_turns_are_dropped_first_to_fit_the_budget():
-    talk = Conversation("S" * 40, token_budget=200)  # the system prompt: 10 + 4 tokens
-    for i in range(30):
-        talk.add_user(f"question {i:02d} " + "q" * 40)
-        talk.add_assistant(f"answer {i:02d} " + "a" * 60)
-    talk.add_user("the newest question")
-    messages = talk.messages()
-    assert estimate_messages_tokens(messages) <= 200
-    assert messages[0]["role"] == "system"
-    assert messages[1]["role"] == "user"  # history starts with a question
-    assert messages[-1] == {"role": "user", "content": "the newest question"}
-    kept = [m["content"][:11] for m in messages[1:-1] if m["role"] == "user"]
-    assert kept and kept == sorted(kept) and kept[-1] == "question 29"
-    assert "question 00" not in kept
-
-
-def test_the_newest_question_is_kept_and_truncated_if_it_alone_overflows():
-    talk = Conversation("Be brief.", token_budget=100)
-    talk.add_user("old question")
-    talk.add_assistant("old answer")
-    talk.add_user("x" * 2000)
-    messages = talk.messages()
-    assert [m["role"] for m in messages] == ["system", "user"]
-    assert messages[0]["content"] == "Be brief."
-    assert messages[1]["content"] == "x" * len(messages[1]["content"])
-    assert estimate_messages_tokens(messages) <= 100
-
-
-def test_token_estimates():
-    assert estimate_tokens("") == 0
-    assert estimate_tokens("abcd") == 1
-    assert estimate_tokens("abcde") == 2
-    assert estimate_messages_tokens([{"role": "user", "content": "abcd"}]) == 1 + MESSAGE_OVERHEAD
-
-
-# --- the answer cache's key ------------------------------------------------------------------
-
-
-def test_the_cache_key_ignores_case_spacing_and_trailing_punctuation():
-    base = cache_key("ada", "What are the opening hours?")
-    assert base == cache_key("ada", "  what are   the OPENING hours ")
-    assert base == cache_key("ada", "What are the opening hours?!…")
-    assert base == cache_key("ada", "ＷＨＡＴ are the opening hours？")  # full-width
-    assert base != cache_key("cleo", "What are the opening hours?")
-    assert base != cache_key("ada", "What are the closing hours?")
-    assert base != cache_key("ada", "What are the opening hours?", salt="new prompt")
-    assert len(base) == 64 and int(base, 16) >= 0

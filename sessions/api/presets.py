@@ -1,0 +1,43 @@
+"""GET /presets: what a session may be started with."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Router
+
+from sessions.api.schemas import ERRORS, PresetsOut
+from sessions.models import AvatarPreset, VoicePreset
+from sessions.services import catalog
+
+router = Router(tags=["presets"])
+
+
+@router.get("/presets", response={200: PresetsOut, **ERRORS})
+async def presets(request: HttpRequest):
+    """The active avatar and voice presets, and the languages a session may use."""
+    avatars = [
+        {
+            "slug": p.slug,
+            "name": p.name,
+            "avatar_id": p.avatar_id,
+            "thumbnail_url": p.thumbnail_url,
+            "default_voice": p.default_voice.slug if p.default_voice else None,
+            "language": p.language,
+            "mode": p.mode,
+            "background_url": p.background_url,
+            "use_llm": p.use_llm,
+        }
+        async for p in AvatarPreset.objects.filter(active=True).select_related("default_voice")
+    ]
+    voices = [
+        {
+            "slug": v.slug,
+            "name": v.name,
+            "voice_id": v.voice_id,
+            "language": v.language,
+            "gender": v.gender,
+            "preview_url": v.preview_url,
+        }
+        async for v in VoicePreset.objects.filter(active=True)
+    ]
+    return {"avatars": avatars, "voices": voices, "languages": catalog.languages()}

@@ -1,0 +1,180 @@
+"""The API's request and response schemas (pydantic, through django-ninja): they validate
+requests and generate the OpenAPI document. `SessionParams` is shared with the session
+socket's set_params, so the API and the socket accept exactly the same settings."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
+from ninja import Schema
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
+
+from sessions.models import CloseReason
+from sessions.services import catalog
+
+
+class ErrorDetail(Schema):
+    code: str
+    message: str
+
+
+class ErrorOut(Schema):
+    error: ErrorDetail
+
+
+class RtcOut(Schema):
+    provider: Literal["agora", "sandbox"]
+    app_id: str
+    channel: str
+    token: str
+    uid: int | str
+
+
+class SessionOut(Schema):
+    id: uuid.UUID
+    status: Literal["starting", "active", "closing", "closed", "failed"]
+    preset: str
+    avatar_id: str
+    voice_id: str
+    language: str
+    mode: int
+    duration: int
+    created_at: datetime
+    started_at: datetime | None
+    expires_at: datetime | None
+    closed_at: datetime | None
+    close_reason: Literal[tuple(CloseReason.values)] | None  # type: ignore[valid-type]
+    error: str | None
+    background_url: str
+    ws_path: str
+    rtc: RtcOut | None
+
+
+class SessionPage(Schema):
+    items: list[SessionOut]
+    count: int
+    page: int
+    pages: int
+
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type: 600.0 is the integer 600, but true and "600" are not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+def integral(low: int, high: int) -> Any:
+    # The bounds go on the int itself, before the validator wraps it, so the schema says
+    # minimum/maximum.
+    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_integral)]
+
+
+Language = Literal[tuple(catalog.KNOWN_LANGUAGES)]  # type: ignore[valid-type]
+Voice = Annotated[str, Field(min_length=1, max_length=200)]  # a voice preset's slug (or id)
+Mode = integral(1, 2)
+_http_url = URLValidator(schemes=["http", "https"])
+
+
+def _background_url(value: str) -> str:
+    if value:  # empty: the preset's own background
+        try:
+            _http_url(value)
+        except DjangoValidationError:
+            raise ValueError("must be an http(s) URL") from None
+    return value
+
+
+BackgroundUrl = Annotated[str, Field(max_length=1000), AfterValidator(_background_url)]
+
+
+class SessionParams(Schema):
+    """What a running session may change: the socket's `set_params` (validated with this
+    very schema, so the API and the socket accept the same values). A key left out is
+    left alone; null is not a value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    voice: Voice = None  # type: ignore[assignment]
+    language: Language = None  # type: ignore[assignment]
+    mode: Mode = None  # type: ignore[valid-type,assignment]
+    background_url: BackgroundUrl = None  # type: ignore[assignment]
+
+
+class CreateSessionIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    preset: Annotated[str, Field(min_length=1, max_length=50)]
+    voice: Voice | None = None
+    language: Language | None = None
+    mode: Mode | None = None  # type: ignore[valid-type]
+    # Bounds as configured at start-up (the view checks the live setting again).
+    duration: integral(settings.SESSION_MIN_DURATION, settings.SESSION_MAX_DURATION) | None = None  # type: ignore[valid-type]
+
+
+class CloseSessionIn(Schema):
+    """Why the owner ends the session: by choice ("user", the default) or because it
+    failed on their side ("error", e.g. the video channel could not be joined)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Literal["user", "error"] = "user"
+    detail: Annotated[str, Field(max_length=300)] = ""
+
+
+class AvatarPresetOut(Schema):
+    slug: str
+    name: str
+    avatar_id: str
+    thumbnail_url: str
+    default_voice: str | None
+    language: str
+    mode: int
+    background_url: str
+    use_llm: bool
+
+
+class VoicePresetOut(Schema):
+    slug: str
+    name: str
+    voice_id: str
+    language: str
+    gender: str
+    preview_url: str
+
+
+class LanguageOut(Schema):
+    code: str
+    name: str
+
+
+class PresetsOut(Schema):
+    avatars: list[AvatarPresetOut]
+    voices: list[VoicePresetOut]
+    languages: list[LanguageOut]
+
+
+class TranscriptLine(Schema):
+    role: Literal["user", "avatar"]
+    mid: str
+    text: str
+    at: datetime
+    cut: bool  # the avatar was cut short (an interrupt, the end of the time, a reload)
+
+
+class TranscriptOut(Schema):
+    messages: list[TranscriptLine]
+
+
+ERRORS: dict[int, type[Schema]] = {
+    code: ErrorOut for code in (400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 502, 503, 504)
+}

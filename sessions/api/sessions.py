@@ -1,0 +1,168 @@
+"""The session endpoints: start, list, read, close, leave, transcript."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Annotated, Any, Literal
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Router
+from ninja import Status as Reply
+from pydantic import Field
+
+from sessions import errors
+from sessions.api.auth import principal_of
+from sessions.api.schemas import (
+    ERRORS,
+    CloseSessionIn,
+    CreateSessionIn,
+    SessionOut,
+    SessionPage,
+    TranscriptOut,
+)
+from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
+from sessions.services import catalog, lifecycle, presence
+from sessions.services.answers import llm_enabled
+
+router = Router(tags=["sessions"])
+
+
+async def _visible_session(request: HttpRequest, session_id: uuid.UUID) -> AvatarSession:
+    visible = AvatarSession.objects.visible_to(principal_of(request))
+    session = await visible.filter(pk=session_id).afirst()
+    # Someone else's session is answered exactly like a missing one: ids leak nothing.
+    if session is None:
+        raise errors.NotFound("session_not_found", "No such session.")
+    return session
+
+
+def _session_out(request: HttpRequest, session: AvatarSession) -> dict[str, Any]:
+    return session.to_dict(include_rtc=principal_of(request).owns(session))
+
+
+@router.post("/sessions", response={201: SessionOut, **ERRORS})
+async def create_session(request: HttpRequest, payload: CreateSessionIn):
+    """Start a live avatar session. Limits apply: 429 with Retry-After when one is hit."""
+    preset = await catalog.active_preset(payload.preset)
+    if preset is None:
+        raise errors.NotFound("preset_not_found", f"No active avatar preset '{payload.preset}'.")
+    voice_id = preset.default_voice.voice_id if preset.default_voice else ""
+    if payload.voice is not None:
+        voice_id = (await catalog.voice(payload.voice)).voice_id
+    language = payload.language or preset.language
+    if language not in catalog.KNOWN_LANGUAGES:
+        raise errors.Invalid("invalid_language", f"Unknown language '{language}'.")
+    duration = settings.SESSION_DEFAULT_DURATION if payload.duration is None else payload.duration
+    low, high = settings.SESSION_MIN_DURATION, settings.SESSION_MAX_DURATION
+    if not low <= duration <= high:
+        raise errors.Invalid(
+            "invalid_duration", f"duration must be between {low} and {high} seconds."
+        )
+    # A preset that answers with our LLM runs in retelling mode (the avatar speaks our
+    # answer) unless the caller asks for the avatar's own dialogue mode.
+    use_llm = preset.use_llm and llm_enabled() and payload.mode != 2
+    mode = 1 if use_llm else (payload.mode or preset.mode)
+    session = await lifecycle.open_session(
+        principal_of(request),
+        preset=preset,
+        voice_id=voice_id,
+        language=language,
+        mode=mode,
+        duration=min(duration, high),
+        use_llm=use_llm,
+    )
+    return Reply(201, _session_out(request, session))
+
+
+@router.get("/sessions", response={200: SessionPage, **ERRORS})
+async def list_sessions(
+    request: HttpRequest,
+    page: Annotated[int, Field(ge=1, le=100000)] = 1,
+    page_size: Annotated[int, Field(ge=1, le=100)] = 20,
+    status: Literal["starting", "active", "closing", "closed", "failed"] | None = None,
+):
+    """The caller's own sessions, newest first."""
+    sessions = AvatarSession.objects.owned_by(principal_of(request))
+    if status:
+        sessions = sessions.filter(status=status)
+    count = await sessions.acount()
+    start = (page - 1) * page_size
+    items = [
+        _session_out(request, s)
+        async for s in sessions.order_by("-created_at")[start : start + page_size]
+    ]
+    return {
+        "items": items,
+        "count": count,
+        "page": page,
+        "pages": max(1, math.ceil(count / page_size)),
+    }
+
+
+@router.get("/sessions/{session_id}", response={200: SessionOut, **ERRORS})
+async def get_session(request: HttpRequest, session_id: uuid.UUID):
+    session = await _visible_session(request, session_id)
+    return _session_out(request, session)
+
+
+@router.post("/sessions/{session_id}/close", response={200: SessionOut, **ERRORS})
+async def close_session(
+    request: HttpRequest, session_id: uuid.UUID, payload: CloseSessionIn | None = None
+):
+    """End the session (upstream too). Closing a closed session is fine. The body is
+    optional: `{"reason": "error", "detail": "..."}` records that it failed on the
+    client's side (staff closing someone else's session always record "admin")."""
+    session = await _visible_session(request, session_id)
+    principal = principal_of(request)
+    if not principal.can_close(session):
+        raise errors.Forbidden("forbidden", "You may watch this session but not close it.")
+    payload = payload or CloseSessionIn()
+    if not principal.owns(session):
+        reason = CloseReason.ADMIN
+    elif payload.reason == "error":
+        reason = CloseReason.ERROR
+        if session.status in (Status.STARTING, Status.ACTIVE):
+            await lifecycle.record_event(
+                session.pk,
+                SessionEvent.Kind.ERROR,
+                f"the page failed: {payload.detail or 'no detail given'}",
+            )
+    else:
+        reason = CloseReason.USER
+    session = await lifecycle.close_session(session.pk, reason)
+    return _session_out(request, session)
+
+
+@router.post("/sessions/{session_id}/leave", response={202: None, **ERRORS})
+async def leave_session(request: HttpRequest, session_id: uuid.UUID):
+    """The page went away (a `navigator.sendBeacon` on pagehide, with the CSRF token in
+    a form field). The session closes after a short grace unless a socket of it
+    reconnects, so a reload resumes it."""
+    session = await _visible_session(request, session_id)
+    if not principal_of(request).owns(session):
+        # Only the owner's page leaves; staff end sessions with close (reason "admin").
+        raise errors.Forbidden("forbidden", "Only the session's owner can leave it.")
+    if session.status != Status.ACTIVE:
+        return Reply(202, None)
+    await lifecycle.record_event(session.pk, SessionEvent.Kind.INFO, "page left (beacon)")
+    lifecycle.in_background(
+        lifecycle.close_if_abandoned(
+            session.pk,
+            await presence.marker(session.pk),
+            grace=settings.SESSION_LEAVE_GRACE,
+            reason=CloseReason.PAGE_CLOSED,
+        )
+    )
+    return Reply(202, None)
+
+
+@router.get("/sessions/{session_id}/transcript", response={200: TranscriptOut, **ERRORS})
+async def transcript(request: HttpRequest, session_id: uuid.UUID):
+    session = await _visible_session(request, session_id)
+    lines = [
+        entry.to_dict()
+        async for entry in session.transcript.exclude(text="").order_by("created_at", "id")
+    ]
+    return {"messages": lines}

@@ -1,0 +1,112 @@
+"""Every cache key, channel-layer group name and event type, built here from ids.
+
+Cache keys and groups are shared by every process of a deployment (Redis), so their
+format is a contract between processes, and between a release and the next one: change
+one here, and only here. Nothing is built from user text but principal keys, which we
+make ourselves ("user:<id>", "token:<id>", "ip:<address>").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# --- limits -----------------------------------------------------------------------------
+
+
+def limit_window(name: str, who: str, index: int) -> str:
+    """The counter of one fixed window of a rate limit."""
+    return f"limit:{name}:{who}:{index}"
+
+
+def slot_id(scope: str, index: int) -> str:
+    """A concurrency slot as a session stores it (`AvatarSession.slots`)."""
+    return f"{scope}:{index}"
+
+
+def principal_slots(principal_key: str) -> str:
+    return f"principal:{principal_key}"
+
+
+GLOBAL_SLOTS = "global"
+
+
+def slot(slot_id: str) -> str:
+    """The cache key that holds a slot (its value: the holding session's id)."""
+    return f"slot:{slot_id}"
+
+
+def llm_answer(digest: str) -> str:
+    """A cached LLM answer to a preset's first question (digest: llm.conversation.cache_key)."""
+    return f"llm-answer:{digest}"
+
+
+# --- presence ---------------------------------------------------------------------------
+
+
+def presence_count(session_id: Any) -> str:
+    return f"presence:count:{session_id}"
+
+
+def presence_owners(session_id: Any) -> str:
+    return f"presence:owners:{session_id}"
+
+
+def presence_marker(session_id: Any) -> str:
+    return f"presence:marker:{session_id}"
+
+
+def presence_alive(session_id: Any) -> str:
+    return f"presence:alive:{session_id}"
+
+
+def process_alive(boot_id: str) -> str:
+    return f"presence:process:{boot_id}"
+
+
+REAPER_LOCK = "reaper:lock"
+
+# --- the sandbox provider ---------------------------------------------------------------
+
+
+def sandbox_session(upstream_id: str) -> str:
+    return f"sandbox:session:{upstream_id}"
+
+
+def sandbox_channel(channel: str) -> str:
+    return f"sandbox:channel:{channel}"
+
+
+def sandbox_upstream_channel(upstream_id: str) -> str:
+    return f"sandbox:upstream-channel:{upstream_id}"
+
+
+# --- channel-layer groups ---------------------------------------------------------------
+
+
+def session_group(session_id: Any) -> str:
+    """Every socket of one session (another tab, a staff observer)."""
+    return f"session.{session_id}"
+
+
+def user_group(user_id: Any) -> str:
+    """Every socket a user stands behind (closed when the user is deactivated)."""
+    return f"principal.user.{user_id}"
+
+
+def token_group(token_id: Any) -> str:
+    """Every socket an API token opened (closed when it is revoked)."""
+    return f"principal.token.{token_id}"
+
+
+def sandbox_group(channel: str) -> str:
+    """The sandbox avatar's socket of one channel."""
+    return f"sandbox.{channel}"
+
+
+# --- channel-layer event types (Channels calls the consumer method named after the type,
+# dots as underscores: "session.state" -> session_state) ----------------------------------
+
+SESSION_RELAY = "session.relay"  # a frame for the session's other sockets
+SESSION_STATE = "session.state"  # the session's status changed
+PRINCIPAL_REVOKED = "principal.revoked"  # the token was revoked or the user deactivated
+SANDBOX_CLOSED = "sandbox.closed"  # the sandbox session was closed: the avatar leaves

@@ -1,0 +1,166 @@
+"""Every frame the session socket sends, built here and only here (the contract with
+the page and with other clients: DESIGN's "Session websocket", the README's API)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from pydantic import ValidationError as PydanticError
+
+from sessions import errors
+from sessions.api.schemas import SessionParams
+from sessions.services.commands import Ack
+from sessions.services.transcript import Shown
+from sessions.stream.codec import escape_surrogates, is_storable
+
+Frame = dict[str, Any]
+
+
+def encode(frame: Frame) -> str:
+    """JSON text for the wire. An error may quote what the client sent: lone
+    surrogates in it must not reach the wire raw (UTF-8 cannot carry them, and daphne
+    would drop the connection)."""
+    return escape_surrogates(json.dumps(frame, cls=DjangoJSONEncoder, ensure_ascii=False))
+
+
+def rtc_send(stream_frame: str) -> Frame:
+    return {"type": "rtc_send", "frame": stream_frame}
+
+
+def transcript(
+    role: str,
+    mid: str,
+    text: str,
+    *,
+    final: bool,
+    cut: bool | None = None,
+    replay: bool = False,
+) -> Frame:
+    frame: Frame = {"type": "transcript", "role": role, "mid": mid, "text": text, "final": final}
+    if cut is not None:
+        frame["cut"] = cut
+    if replay:
+        frame["replay"] = True
+    return frame
+
+
+def shown(update: Shown) -> Frame:
+    return transcript(update.role, update.mid, update.text, final=update.final, cut=update.cut)
+
+
+def avatar(speaking: bool) -> Frame:
+    return {"type": "avatar", "speaking": speaking}
+
+
+def command_result(ack: Ack, *, replay: bool = False) -> Frame:
+    frame: Frame = {
+        "type": "command_result",
+        "cmd": ack.cmd,
+        "ok": ack.ok,
+        "code": ack.code,
+        "message": ack.msg or ("ok" if ack.ok else "failed"),
+    }
+    if ack.params:
+        frame["params"] = ack.params
+    if replay:
+        frame["replay"] = True
+    return frame
+
+
+def session(
+    status: str,
+    expires_at: datetime | str | None,
+    close_reason: str | None,
+    error: str | None = None,
+) -> Frame:
+    return {
+        "type": "session",
+        "status": status,
+        "expires_at": expires_at,
+        "close_reason": close_reason or None,
+        "error": error or None,
+    }
+
+
+def error(code: str, message: str, *, retry_after: float | None = None) -> Frame:
+    frame: Frame = {"type": "error", "code": code, "message": message}
+    if retry_after is not None:
+        frame["retry_after"] = retry_after
+    return frame
+
+
+# --- what clients send ---------------------------------------------------------------------
+
+CLIENT_TYPES = ("chat", "interrupt", "set_params", "rtc_message", "rtc_send_failed")
+
+
+def decode(text: str | None) -> dict[str, Any]:
+    """A client's frame as a JSON object with a known `type`, or BadInput/TooLarge."""
+    if text is None:
+        raise errors.BadInput("binary_not_supported", "Send JSON text frames, not binary.")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > settings.WS_MAX_MESSAGE_BYTES:
+        raise errors.TooLarge(
+            "frame_too_large",
+            f"The message is {size} bytes; the limit is {settings.WS_MAX_MESSAGE_BYTES}.",
+        )
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise errors.BadInput("bad_json", "The message is not valid JSON.") from None
+    if not is_storable(message):
+        # Not text any database keeps: it could be neither stored nor sent on.
+        raise errors.BadInput(
+            "bad_message", "The message holds invalid text (a NUL or a lone surrogate)."
+        )
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise errors.BadInput("bad_message", "A message is a JSON object with a 'type'.")
+    if message["type"] not in CLIENT_TYPES:
+        raise errors.BadInput("unknown_type", f"Unknown message type '{message['type'][:40]}'.")
+    return message
+
+
+def chat_text(message: dict[str, Any]) -> str:
+    text = message.get("text")
+    if not isinstance(text, str):
+        raise errors.BadInput("bad_message", "'text' must be a string.")
+    if not text.strip():
+        raise errors.BadInput("empty_message", "The message is empty.")
+    return text
+
+
+def rtc_data(message: dict[str, Any]) -> str:
+    data = message.get("data")
+    if not isinstance(data, str):
+        raise errors.BadInput("bad_message", "'data' must be the stream message as text.")
+    return data
+
+
+# A set_params value the shared schema refuses, by the field it is in.
+_PARAM_ERRORS = {
+    "voice": ("invalid_voice", "voice must be a voice preset's name."),
+    "language": ("invalid_language", "Unknown language."),
+    "mode": ("invalid_mode", "mode must be 1 or 2."),
+    "background_url": ("invalid_background", "background_url must be a short http(s) URL."),
+}
+
+
+def session_params(message: dict[str, Any]) -> dict[str, Any]:
+    """set_params' `params`, checked by the API's own schema (SessionParams)."""
+    params = message.get("params")
+    if not isinstance(params, dict) or not params:
+        raise errors.BadInput("bad_message", "'params' must be a non-empty object.")
+    unknown = sorted(str(key) for key in set(params) - set(SessionParams.model_fields))
+    if unknown:
+        listed = ", ".join(unknown)[:200]
+        raise errors.Invalid("invalid_params", f"Unknown parameter(s): {listed}.")
+    try:
+        checked = SessionParams.model_validate(params)
+    except PydanticError as exc:
+        code, text = _PARAM_ERRORS[str(exc.errors()[0]["loc"][0])]
+        raise errors.Invalid(code, text) from None
+    return {name: getattr(checked, name) for name in params}

@@ -1,0 +1,152 @@
+"""What the avatar says, as the page forwards it: recorded in order, beside the socket.
+
+The page passes on every stream message it receives from the avatar. Each is checked
+(the size and text rules of the data stream), queued, and recorded by a task of its own,
+so a chat or an interrupt sent next never waits behind these database writes (under load
+they were most of the time from a chat to its first frame). What to show comes back
+through a `Listener`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+from django.utils import timezone
+
+from sessions.models import SessionEvent, TranscriptEntry
+from sessions.services import transcript
+from sessions.services.commands import Ack, Commands
+from sessions.services.lifecycle import record_event
+from sessions.services.transcript import Shown
+from sessions.stream.codec import MAX_FRAME_BYTES, encoded_size, is_storable
+from sessions.stream.parser import ChatMessage, CommandMessage, EventMessage, StreamMessage, parse
+
+log = logging.getLogger("avatarsite.ws")
+Role = TranscriptEntry.Role
+
+# How long a closing socket waits for what the page forwarded to be recorded.
+DRAIN_SECONDS = 5.0
+
+
+class Listener(Protocol):
+    """What the feed tells the session's pages."""
+
+    async def shown(self, update: Shown) -> None: ...
+    async def acknowledged(self, ack: Ack) -> None: ...
+    async def speaking(self, speaking: bool) -> None: ...
+    async def violation(self, reason: str) -> None: ...
+    async def failed(self) -> None: ...
+
+
+class _Forwarded(NamedTuple):
+    message: StreamMessage
+    received_at: datetime
+    cut: bool  # an audio_end after an interrupt: the speech it ends was cut short
+
+
+class AvatarFeed:
+    def __init__(
+        self,
+        session_id: str,
+        commands: Commands,
+        listener: Listener,
+        answer_in_progress: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self.session_id = session_id
+        self.commands = commands
+        self.listener = listener
+        # Our LLM's line in progress, if any: its own to finish.
+        self.answer_in_progress = answer_in_progress
+        self.interrupted = False  # an interrupt went out; the next audio_end ends it
+        self._inbox: asyncio.Queue[_Forwarded] = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+
+    def forward(self, data: str) -> None:
+        """A stream message the page received from the avatar (checked, then queued)."""
+        if encoded_size(data) > MAX_FRAME_BYTES:
+            return  # over Agora's 1 KB: not a message any avatar sent through the channel
+        message = parse(data)
+        if message is None or not is_storable(dataclasses.asdict(message)):
+            return  # not a v2 message, or escaped NULs/lone surrogates: no avatar sends them
+        cut = False
+        if isinstance(message, EventMessage) and message.event == "audio_end":
+            # Whether the avatar stopped because it was interrupted is decided here, in
+            # the order the socket's messages came in.
+            cut, self.interrupted = self.interrupted, False
+        self._inbox.put_nowait(_Forwarded(message, timezone.now(), cut))
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._record())
+
+    async def aclose(self) -> None:
+        """What the page forwarded before it went is still recorded (within a bound)."""
+        if self._task is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._inbox.join(), DRAIN_SECONDS)
+        self._task.cancel()
+
+    async def _record(self) -> None:
+        while True:
+            forwarded = await self._inbox.get()
+            try:
+                await self._handle(forwarded)
+            except Exception:
+                log.exception("session %s: failed to record the avatar's message", self.session_id)
+                await self.listener.failed()
+            finally:
+                self._inbox.task_done()
+
+    async def _handle(self, forwarded: _Forwarded) -> None:
+        message = forwarded.message
+        if isinstance(message, ChatMessage):
+            await self._chat(message, forwarded.received_at)
+        elif isinstance(message, CommandMessage):
+            if message.code is not None:  # an ack: the avatar does not command us
+                ack = await self.commands.on_ack(
+                    message.cmd, message.mid, message.code, message.msg
+                )
+                await self.listener.acknowledged(ack)
+        elif message.event in ("audio_start", "audio_end"):
+            speaking = message.event == "audio_start"
+            if not speaking:
+                await self.finish_lines(cut=forwarded.cut)
+            await self.listener.speaking(speaking)
+        elif message.event == "sandbox_violation":
+            reason = str(message.data.get("reason", ""))[:50]
+            log.warning("session %s: sandbox reported a violation: %r", self.session_id, reason)
+            await record_event(
+                self.session_id, SessionEvent.Kind.ERROR, f"stream violation: {reason}"
+            )
+            await self.listener.violation(reason)
+
+    async def _chat(self, message: ChatMessage, received_at: datetime) -> None:
+        role = (
+            TranscriptEntry.Role.USER if message.sender == "user" else TranscriptEntry.Role.AVATAR
+        )
+        if role == TranscriptEntry.Role.AVATAR and self.commands.settings.our_llm_answers:
+            return  # the avatar speaking our LLM's answer: streamed into the transcript already
+        update = await transcript.record_piece(
+            self.session_id,
+            role=role,
+            mid=message.mid,
+            idx=message.idx,
+            text=message.text,
+            fin=message.fin,
+            received_at=received_at,
+        )
+        if update is not None:
+            await self.listener.shown(update)
+
+    async def finish_lines(self, *, cut: bool) -> None:
+        """The avatar stopped speaking, or nobody passes its words on any more."""
+        mids = await transcript.finish_avatar_lines(
+            self.session_id, cut=cut, keep=self.answer_in_progress()
+        )
+        for mid in mids:
+            await self.listener.shown(Shown(TranscriptEntry.Role.AVATAR, mid, "", True))

@@ -1,0 +1,216 @@
+"""The transcript: what the user and the avatar said, recorded as it arrives.
+
+The user's typed lines are written whole. The avatar's lines (and the avatar side's
+transcript of the user's speech) arrive in pieces, forwarded by the page from the data
+stream, possibly through several sockets and processes at once (a reconnect, two tabs):
+- a numbered piece (`idx`) is stored once (`TranscriptPiece`), and its line is rebuilt
+  from all its pieces in order, so a late piece keeps its place;
+- a line only grows and a final line stays final, whatever order two processes write in;
+- pieces without numbers are appended in arrival order.
+Each function says what the page should be shown (a `Shown`), or None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError
+from django.db.models import F, QuerySet, Value
+from django.db.models.functions import Concat, Length
+from django.db.models.lookups import LessThanOrEqual
+
+from sessions.models import TranscriptEntry, TranscriptPiece
+
+Role = TranscriptEntry.Role
+
+# Ids and piece numbers no avatar sends: a line is rebuilt from all its pieces on every
+# piece, so their number is bounded (an answer comes in tens of pieces of at most 1 KB).
+MAX_MID_CHARS = 100
+MAX_PIECE_IDX = 500
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A transcript update for the page: `text` is appended to the line `mid` unless
+    `whole`, when it replaces it (a late piece brings the whole line)."""
+
+    role: str
+    mid: str
+    text: str
+    final: bool
+    cut: bool | None = None  # said on a line's final update when it was cut short
+
+
+def _lines(session_id: Any, role: str, mid: str) -> QuerySet[TranscriptEntry]:
+    return TranscriptEntry.objects.filter(session_id=session_id, role=role, mid=mid)
+
+
+async def record_user_line(session_id: Any, mid: str, text: str) -> Shown:
+    """A message the user typed: one whole, final line."""
+    await TranscriptEntry.objects.acreate(
+        session_id=session_id, role=Role.USER, mid=mid, text=text, final=True
+    )
+    return Shown(Role.USER, mid, text, True)
+
+
+async def record_piece(
+    session_id: Any,
+    *,
+    role: str,
+    mid: str,
+    idx: int | None,
+    text: str,
+    fin: bool | None,
+    received_at: datetime,
+) -> Shown | None:
+    """A piece of a line from the avatar's side (`role` avatar, or user for its
+    transcript of the user's speech). None when there is nothing to show: an id or
+    number no avatar sends, an echo of a typed line, a piece recorded already, or a late
+    piece of a line still being spoken (the page gets it on its next replay)."""
+    if not mid or len(mid) > MAX_MID_CHARS or (idx is not None and idx > MAX_PIECE_IDX):
+        return None
+    if role == Role.USER and await _lines(session_id, Role.USER, mid).aexists():
+        return None  # the avatar echoing what was typed: already in the transcript
+    final = fin is not False
+    if idx is None:
+        await _append(session_id, role, mid, text, final, received_at)
+        return Shown(role, mid, text, final)
+    placed = await _place(session_id, role, mid, idx, text, final, received_at)
+    if placed is None:
+        return None  # another tab forwarded it too
+    whole, in_order, line_final = placed
+    if in_order and (final or not line_final):
+        return Shown(role, mid, text, final)
+    if line_final:
+        # Late, or after the line's end: a final update carries the whole line, which
+        # the page puts in place of what it has.
+        return Shown(role, mid, whole, True)
+    return None
+
+
+async def _place(
+    session_id: Any, role: str, mid: str, idx: int, text: str, final: bool, received_at: datetime
+) -> tuple[str, bool, bool] | None:
+    """Record piece `idx` of a line and rebuild the line from its pieces in order.
+
+    Returns (the line's text, whether the piece came last so far, whether the line is
+    final), or None when the piece was recorded already.
+    """
+    try:
+        await TranscriptPiece.objects.acreate(
+            session_id=session_id, role=role, mid=mid, idx=idx, text=text
+        )
+    except IntegrityError:
+        return None
+    pieces = TranscriptPiece.objects.filter(session_id=session_id, role=role, mid=mid)
+    parts = [row async for row in pieces.order_by("idx").values_list("idx", "text")]
+    whole = "".join(part for _, part in parts)
+    in_order = parts[-1][0] == idx
+    first = len(parts) == 1
+    line = {"session_id": session_id, "role": role, "mid": mid, "created_at": received_at}
+    return whole, in_order, await _store(line, whole, final, first)
+
+
+async def _store(line: dict[str, Any], whole: str, final: bool, first: bool) -> bool:
+    """Write the line rebuilt from its pieces; returns whether the line is final.
+
+    Pieces only ever add text, so a process that read fewer of them (it lost a race with
+    another one) must not overwrite the longer line; and a final line stays final.
+    Ordered so that the usual cases take one query: the first piece creates the line, a
+    later one extends an open line. A new line is placed in the transcript by when its
+    piece reached us, however long its recording waited.
+    """
+    lines = _lines(line["session_id"], line["role"], line["mid"])
+    if first and await _create(line, whole, final):
+        return final
+    grows = lines.filter(LessThanOrEqual(Length("text"), len(whole)))
+    if final and await grows.aupdate(text=whole, final=True):
+        return True
+    if not final:
+        if await grows.filter(final=False).aupdate(text=whole):
+            return False
+        if await grows.aupdate(text=whole):
+            return True  # only a final line fails the update just above
+    # No line yet (its first piece is late), or a longer one.
+    if await _create(line, whole, final):
+        return final
+    # Another process created the line between our update and our create: ours may
+    # still be the longer text (it read more pieces), so write it if it is.
+    changes: dict[str, Any] = {"text": whole, "final": True} if final else {"text": whole}
+    if not await grows.aupdate(**changes) and final:
+        await lines.aupdate(final=True)
+    return final or await lines.filter(final=True).aexists()
+
+
+async def _create(line: dict[str, Any], text: str, final: bool) -> bool:
+    """Create the line; False when it exists already (another piece or process)."""
+    try:
+        await TranscriptEntry.objects.acreate(**line, text=text, final=final)
+    except IntegrityError:
+        return False
+    return True
+
+
+async def _append(
+    session_id: Any, role: str, mid: str, text: str, final: bool, received_at: datetime
+) -> None:
+    """A line in one message (no `idx`), or a piece of one that does not number its
+    pieces: appended in arrival order."""
+    lines = _lines(session_id, role, mid)
+    grown = {"text": Concat(F("text"), Value(text)), "final": final}
+    if await lines.aupdate(**grown):
+        return
+    line = {"session_id": session_id, "role": role, "mid": mid, "created_at": received_at}
+    if not await _create(line, text, final):  # another socket created it just now
+        await lines.aupdate(**grown)
+
+
+async def finish_avatar_lines(session_id: Any, *, cut: bool, keep: str | None = None) -> list[str]:
+    """The avatar stopped speaking (or nobody passes its words on any more): what it
+    was saying is final, and marked cut short when `cut` (an interrupted answer never
+    gets `fin`). `keep`: a line another owner finishes (our LLM's answer in progress).
+    Returns the ids of the lines finished."""
+    open_lines = TranscriptEntry.objects.filter(
+        session_id=session_id, role=Role.AVATAR, final=False
+    )
+    if keep:
+        open_lines = open_lines.exclude(mid=keep)
+    mids = [mid async for mid in open_lines.values_list("mid", flat=True)]
+    if mids:
+        await open_lines.filter(mid__in=mids).aupdate(final=True, cut=cut)
+    return mids
+
+
+# --- our LLM's answers: one line each, written as it streams --------------------------
+
+
+async def start_answer(session_id: Any, mid: str) -> None:
+    await TranscriptEntry.objects.acreate(
+        session_id=session_id, role=Role.AVATAR, mid=mid, text="", final=False
+    )
+
+
+async def extend_answer(session_id: Any, mid: str, piece: str) -> Shown:
+    await _lines(session_id, Role.AVATAR, mid).aupdate(text=Concat(F("text"), Value(piece)))
+    return Shown(Role.AVATAR, mid, piece, False)
+
+
+async def end_answer(session_id: Any, mid: str, said: str, *, cut: bool) -> Shown:
+    """The answer is over (or was cut short): final, or gone if nothing was said."""
+    answer = _lines(session_id, Role.AVATAR, mid)
+    if said:
+        await answer.aupdate(final=True, cut=cut)
+    else:
+        await answer.adelete()  # nothing was said: no empty line
+    return Shown(Role.AVATAR, mid, "", True, cut=True if cut else None)
+
+
+async def lines(session_id: Any) -> AsyncIterator[TranscriptEntry]:
+    """The whole transcript in order (a reconnecting page's replay)."""
+    async for entry in TranscriptEntry.objects.filter(session_id=session_id).order_by(
+        "created_at", "id"
+    ):
+        yield entry

@@ -1,0 +1,267 @@
+// What the user does during a session: the chat box, Interrupt, the microphone and the
+// camera, live changes of the settings (voice, language, mode, background), and the list
+// of confirmed changes (the command results, acks.js). Each acts on the session it is
+// attached to (session.js attaches each new one); with none, the controls do nothing.
+
+import { AckLog, renderAcks } from "./acks.js";
+import { Camera } from "./camera.js";
+import { Mic } from "./mic.js";
+
+const NOT_CONNECTED = "Not connected to the server right now; try again in a moment.";
+
+export class Controls {
+  /**
+   * @param {object} options
+   * @param {object} options.el  chatForm, chatInput, interruptBtn, micBtn, micLevel, micNote,
+   *   cameraBtn, localVideo, voiceToggle, voiceToggleLabel, voiceSelect, languageSelect,
+   *   modeSelect, backgroundInput, backgroundBtn, acks (elements.js)
+   * @param {object} options.notices  notices.js
+   * @param {object} options.setup  setup.js: whether our own assistant answers
+   * @param {object} options.stage  stage.js: the face follows interrupts and settings
+   * @param {boolean} [options.cameraEnabled]  the site offers the camera
+   * @param {boolean} [options.speech]  the browser can read the sandbox's answers aloud
+   */
+  constructor({
+    el,
+    notices,
+    setup,
+    stage,
+    cameraEnabled = false,
+    speech = false,
+    makeMic = (options) => new Mic(options),
+    makeCamera = (options) => new Camera(options),
+  }) {
+    Object.assign(this, { el, notices, setup, stage, cameraEnabled, speech, makeMic, makeCamera });
+    this.live = null;
+    this.mic = null;
+    this.camera = null;
+    this.acks = new AckLog();
+  }
+
+  wire() {
+    const { el } = this;
+    el.chatForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.sendChat();
+    });
+    el.chatInput.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.sendChat();
+      }
+    });
+    el.interruptBtn.addEventListener("click", () => this.interrupt());
+    el.micBtn.addEventListener("click", () => this.toggleMic());
+    el.cameraBtn.addEventListener("click", () => this.toggleCamera());
+    el.voiceToggle.addEventListener("change", () => this.stage.setVoice(el.voiceToggle.checked));
+    el.voiceSelect.addEventListener("change", () => this.#changeVoice());
+    el.languageSelect.addEventListener("change", () => this.#changeLanguage());
+    el.modeSelect.addEventListener("change", () => {
+      if (this.live) this.#sendParams({ mode: Number(el.modeSelect.value) }, "the mode");
+    });
+    el.backgroundBtn.addEventListener("click", () => this.#applyBackground());
+    el.backgroundInput.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        el.backgroundBtn.click();
+      }
+    });
+  }
+
+  /** A new session (live_session.js): fresh controls for it. */
+  attach(live) {
+    const { el } = this;
+    this.live = live;
+    this.mic = null;
+    this.camera = null;
+    this.acks = new AckLog();
+    el.acks.replaceChildren();
+    el.micNote.hidden = !live.sandbox;
+    el.cameraBtn.hidden = !this.cameraEnabled;
+    this.#micUi(false);
+    this.#cameraUi(false);
+    el.voiceToggleLabel.hidden = !(live.sandbox && this.speech);
+    el.voiceToggle.checked = this.speech;
+  }
+
+  /** The session ended: the controls let go of it and of the devices. */
+  async detach() {
+    this.live = null;
+    await this.releaseDevices();
+  }
+
+  /** Stop the microphone and the camera (they belong to a transport that goes). */
+  async releaseDevices() {
+    const { mic, camera } = this;
+    this.mic = null;
+    this.camera = null;
+    await Promise.allSettled([mic?.stop(), camera?.stop()]);
+    this.#micUi(false);
+    this.#cameraUi(false);
+  }
+
+  focusChat() {
+    this.el.chatInput.focus();
+  }
+
+  /** A new session socket: the command results it replays are the whole list. */
+  relayOpened() {
+    this.acks.connected();
+  }
+
+  /**
+   * A command's result: into the list of confirmed changes (rebuilt from each socket's
+   * replay, see acks.js). Only a live result is news: a replayed one (a reload, a
+   * reconnect) touches neither #status nor #error.
+   */
+  commandResult(m) {
+    this.acks.apply(m);
+    renderAcks(this.el.acks, this.acks);
+    if (m.replay) return;
+    if (m.ok) {
+      if (/^(Applying|Interrupting)/.test(this.notices.statusText)) {
+        this.notices.setStatus(m.cmd === "interrupt" ? "Interrupted." : `${m.cmd} done.`);
+      }
+    } else {
+      this.notices.setStatus("");
+      this.notices.showError(`The avatar refused ${m.cmd}${m.message ? `: ${m.message}` : ""}.`, "command_failed");
+    }
+  }
+
+  sendChat() {
+    const { live, el, notices } = this;
+    if (!live || live.ending) return;
+    const text = el.chatInput.value.trim();
+    if (!text) return;
+    if (!live.relay.send({ type: "chat", text })) {
+      notices.showError(
+        "Not connected to the server right now: your message is kept, send it again in a moment.",
+        "not_connected",
+      );
+      return;
+    }
+    notices.clearError();
+    // An own-LLM session sends the answer's frames, not the question's: no estimate then.
+    if (!this.setup.llmAnswers) live.progress.expect(text);
+    el.chatInput.value = "";
+  }
+
+  interrupt() {
+    const { live, notices } = this;
+    if (!live) return;
+    if (!live.relay.send({ type: "interrupt" })) {
+      notices.showError(NOT_CONNECTED, "not_connected");
+      return;
+    }
+    live.view.cutOpen();
+    this.stage.interrupt();
+    notices.setStatus("Interrupting…", { busy: true });
+  }
+
+  async toggleMic() {
+    const { live, el, notices } = this;
+    if (!live) return;
+    if (!this.mic) {
+      const state = live.transport?.state;
+      if (!live.sandbox && state !== "joined" && state !== "waiting") {
+        notices.showError("Wait until the video channel is joined, then turn the microphone on.");
+        return;
+      }
+      this.mic = this.makeMic({
+        transport: live.sandbox ? null : live.transport,
+        onLevel: (v) => {
+          el.micLevel.value = v;
+        },
+      });
+    }
+    const mic = this.mic;
+    el.micBtn.disabled = true;
+    try {
+      if (!mic.active) {
+        notices.setStatus("Starting the microphone…", { busy: true });
+        await mic.start();
+        this.#micUi(true);
+        notices.setStatus(live.sandbox ? "Microphone on (measured only in the sandbox)." : "Microphone on.");
+      } else {
+        await mic.setMuted(!mic.muted);
+        this.#micUi(!mic.muted);
+      }
+    } catch (err) {
+      this.#micUi(false);
+      notices.setStatus("");
+      notices.showError(err.message, "microphone");
+    } finally {
+      el.micBtn.disabled = false;
+    }
+  }
+
+  async toggleCamera() {
+    const { live, el } = this;
+    if (!live || !this.cameraEnabled) return;
+    this.camera ??= this.makeCamera({ transport: live.sandbox ? null : live.transport, container: el.localVideo });
+    const camera = this.camera;
+    el.cameraBtn.disabled = true;
+    try {
+      if (camera.active) {
+        await camera.stop();
+        this.#cameraUi(false);
+      } else {
+        this.#cameraUi(true);
+        await camera.start();
+      }
+    } catch (err) {
+      this.#cameraUi(false);
+      this.notices.showError(err.message, "camera");
+    } finally {
+      el.cameraBtn.disabled = false;
+    }
+  }
+
+  #sendParams(params, what) {
+    if (!this.live.relay.send({ type: "set_params", params })) {
+      this.notices.showError(NOT_CONNECTED, "not_connected");
+      return;
+    }
+    this.notices.clearError();
+    this.notices.setStatus(`Applying ${what}…`, { busy: true });
+  }
+
+  #changeVoice() {
+    if (!this.live) return;
+    const voice = this.el.voiceSelect.value || this.live.preset?.default_voice;
+    if (voice) this.#sendParams({ voice }, "the voice");
+  }
+
+  #changeLanguage() {
+    if (!this.live) return;
+    const language = this.el.languageSelect.value || this.live.preset?.language;
+    this.stage.setLanguage(language);
+    if (language) this.#sendParams({ language }, "the language");
+  }
+
+  #applyBackground() {
+    if (!this.live) return;
+    const url = this.el.backgroundInput.value.trim();
+    if (!/^https?:\/\/\S+$/i.test(url)) {
+      this.notices.showError("Enter the background image's address, starting with https://.");
+      this.el.backgroundInput.focus();
+      return;
+    }
+    this.stage.setBackground(url);
+    this.#sendParams({ background_url: url }, "the background");
+  }
+
+  #micUi(on) {
+    const { micBtn, micLevel } = this.el;
+    micBtn.setAttribute("aria-pressed", String(on));
+    micBtn.textContent = on ? "Microphone on" : "Microphone off";
+    if (!on) micLevel.value = 0;
+  }
+
+  #cameraUi(on) {
+    const { cameraBtn, localVideo } = this.el;
+    cameraBtn.setAttribute("aria-pressed", String(on));
+    cameraBtn.textContent = on ? "Camera on" : "Camera off";
+    localVideo.hidden = !on;
+  }
+}

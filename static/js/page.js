@@ -1,0 +1,96 @@
+// The avatar page put together: the notices, the start screen (setup.js), the stage
+// (stage.js), the controls (controls.js) and the sessions (session.js), wired to each
+// other, to the page's elements and to the window. app.js calls it with the real things;
+// node tests with stand-ins (a fake DOM, relay socket, transport and clock).
+
+import { systemClock } from "./clock.js";
+import { Controls } from "./controls.js";
+import { wsUrl } from "./messages.js";
+import { Notices } from "./notices.js";
+import { Relay } from "./relay.js";
+import { SessionRunner } from "./session.js";
+import { Setup } from "./setup.js";
+import { Stage } from "./stage.js";
+import { createTransport } from "./transport.js";
+
+/**
+ * @param {object} options
+ * @param {object} options.el  the page's elements (elements.js)
+ * @param {object} options.config  the page's config (#page-config)
+ * @param {object} options.api  api.js
+ * @param {object} [options.win]  the window: its events, location, navigator
+ * @param {object} [options.clock]  clock.js systemClock
+ * @param {Function} [options.makeRelay] / [options.makeTransport] / [options.makeFace] /
+ *   [options.makeMic] / [options.makeCamera]  factories (defaults: the real ones)
+ * @returns {{notices, setup, stage, controls, sessions, open: () => Promise}}
+ */
+export function createPage({
+  el,
+  config,
+  api,
+  win = globalThis,
+  clock = systemClock,
+  makeRelay = (session) => new Relay({ url: wsUrl(session.ws_path, win.location) }),
+  makeTransport = (rtc) =>
+    createTransport(rtc, {
+      sdkUrl: config.agoraSdkUrl,
+      eventReport: Boolean(config.agoraEventReport),
+      videoContainer: el.remote,
+    }),
+  makeFace,
+  makeMic,
+  makeCamera,
+}) {
+  const notices = new Notices({
+    status: el.status,
+    error: el.error,
+    now: clock.now,
+    setInterval: clock.setInterval,
+    clearInterval: clock.clearInterval,
+  });
+  const speech = Boolean(config.speechSynthesis && "speechSynthesis" in win);
+  const navigator = win.navigator;
+  const setup = new Setup({ el, api, notices, config });
+  const stage = new Stage({ el, makeFace });
+  const cameraEnabled = Boolean(config.cameraEnabled);
+  const controls = new Controls({ el, notices, setup, stage, speech, cameraEnabled, makeMic, makeCamera });
+  const sessions = new SessionRunner({
+    el,
+    api,
+    notices,
+    setup,
+    stage,
+    controls,
+    clock,
+    speech,
+    makeRelay,
+    makeTransport,
+    sendBeacon: navigator?.sendBeacon ? (url, data) => navigator.sendBeacon(url, data) : null,
+    csrfToken: config.csrfToken,
+  });
+
+  setup.wire(() => sessions.start());
+  stage.wire(() => sessions.live?.transport?.resumeAudio?.());
+  controls.wire();
+  sessions.wire();
+  setup.setupDuration();
+
+  // Only pagehide tells the server the page goes: a hidden tab may come back, and
+  // beforeunload is unreliable.
+  win.addEventListener("pagehide", () => sessions.pageHidden());
+  // Offline or back online: coming back is worth an attempt now rather than after the backoff.
+  win.addEventListener("offline", () => sessions.networkChanged(false));
+  win.addEventListener("online", () => sessions.networkChanged(true));
+  win.addEventListener("pageshow", (event) => {
+    // Back from the back/forward cache: the sockets are gone; start over cleanly.
+    if (event.persisted) win.location.reload();
+  });
+
+  /** Open the page: the catalog, and the session already running, if any. */
+  const open = () =>
+    sessions.boot().catch((err) => {
+      console.error(err);
+      notices.showError(`The page failed to start: ${err?.message ?? err}. Reload the page.`);
+    });
+  return { notices, setup, stage, controls, sessions, open };
+}

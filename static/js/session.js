@@ -1,0 +1,250 @@
+// The page's sessions: Start (POST /sessions, then wait while it is "starting"), resume
+// the one already running when the page opens, End, and back to the start screen with
+// what happened, whatever ended it. Every wait shows progress in #status, every failure
+// says what happened and what to do in #error, and the page always comes back to a state
+// where Start works. The running session itself is a LiveSession (live_session.js).
+
+import { systemClock } from "./clock.js";
+import { describeEnd, endedInFailure, explainFailure } from "./format.js";
+import { LiveSession } from "./live_session.js";
+import { TranscriptView } from "./transcript.js";
+
+export const STARTING_TIMEOUT_MS = 90000;
+/** How often a "starting" session is asked whether it is ready. */
+export const STARTING_POLL_MS = 1000;
+
+export class SessionRunner {
+  /**
+   * @param {object} options
+   * @param {object} options.el  app, setupPanel, sessionPanel, sessionTitle, endBtn, transcript
+   * @param {object} options.api  api.js
+   * @param {object} options.notices  notices.js
+   * @param {object} options.setup  setup.js
+   * @param {object} options.stage  stage.js
+   * @param {object} options.controls  controls.js
+   * @param {(session) => object} options.makeRelay  a Relay for a session's socket
+   * @param {(rtc) => object} options.makeTransport  a media transport for credentials
+   * @param {object} [options.clock]  clock.js systemClock
+   * @param {boolean} [options.speech]  the sandbox reads its answers aloud
+   * @param {(url, data) => boolean} [options.sendBeacon]  navigator.sendBeacon
+   * @param {string} [options.csrfToken]  for the beacon, which cannot set headers
+   */
+  constructor({
+    el,
+    api,
+    notices,
+    setup,
+    stage,
+    controls,
+    makeRelay,
+    makeTransport,
+    clock = systemClock,
+    speech = false,
+    sendBeacon = null,
+    csrfToken = "",
+  }) {
+    Object.assign(this, { el, api, notices, setup, stage, controls, makeRelay, makeTransport, clock, speech });
+    Object.assign(this, { sendBeacon, csrfToken });
+    /** The running session; null on the start screen. */
+    this.live = null;
+  }
+
+  wire() {
+    this.el.endBtn.addEventListener("click", () => this.end());
+  }
+
+  /** Open the page: the catalog, then the session already running, if any. */
+  async boot() {
+    this.showPhase("setup");
+    // Start waits until we know whether a session is already running (then it resumes).
+    this.setup.setReady(false);
+    try {
+      await this.setup.load();
+      await this.resume();
+    } finally {
+      this.setup.setReady(true);
+    }
+  }
+
+  showPhase(phase) {
+    const { el } = this;
+    el.app.dataset.phase = phase;
+    el.setupPanel.hidden = phase !== "setup";
+    el.sessionPanel.hidden = phase !== "session";
+  }
+
+  /** Start pressed: a new session with the chosen settings. */
+  async start() {
+    if (this.setup.starting || this.live) return;
+    this.notices.clearError();
+    const body = await this.setup.startRequest();
+    if (!body) return;
+    this.setup.setStarting(true);
+    let session = null;
+    try {
+      this.notices.setStatus("Creating the session…", { busy: true, since: this.clock.now() });
+      session = await this.api.createSession(body);
+      session = await this.#untilActive(session);
+      await this.#run(session);
+    } catch (err) {
+      await this.#abandon(err, session, "Could not start the session");
+    } finally {
+      this.setup.setStarting(false);
+    }
+  }
+
+  /** The page opened while a session of ours runs (a reload): go on with it. */
+  async resume() {
+    let list;
+    try {
+      list = await this.api.activeSessions();
+    } catch (err) {
+      this.notices.showError(explainFailure(err, "Could not check for a running session"));
+      return;
+    }
+    const found = (list?.items ?? []).find((s) => s.status === "active" || s.status === "starting");
+    if (!found) return;
+    this.setup.setStarting(true);
+    let session = found;
+    try {
+      this.notices.setStatus("Resuming your session…", { busy: true, since: this.clock.now() });
+      session = await this.#untilActive(await this.api.session(found.id));
+      this.setup.showSession(session);
+      await this.#run(session, { resumed: true });
+    } catch (err) {
+      await this.#abandon(err, session, "Could not resume your session");
+    } finally {
+      this.setup.setStarting(false);
+    }
+  }
+
+  /** End pressed. */
+  async end() {
+    const l = this.live;
+    if (!l || l.over) return;
+    this.el.endBtn.disabled = true;
+    this.notices.setStatus("Ending the session…", { busy: true });
+    try {
+      const s = await this.api.closeSession(l.id);
+      await l.end({ status: s.status, close_reason: s.close_reason ?? "user", error: s.error });
+    } catch (err) {
+      if (err?.status === 404) {
+        await l.end({ status: "closed", close_reason: null });
+      } else {
+        this.notices.setStatus("");
+        this.notices.showError(explainFailure(err, "Could not end the session"));
+      }
+    } finally {
+      this.el.endBtn.disabled = false;
+    }
+  }
+
+  /**
+   * The page goes away: tell the server (a reload reconnects within the grace period and
+   * resumes). Beacons cannot set headers, so the CSRF token travels in the form.
+   */
+  pageHidden() {
+    const l = this.live;
+    if (!l || l.over || !this.sendBeacon) return;
+    const form = new FormData();
+    form.append("csrfmiddlewaretoken", this.csrfToken);
+    this.sendBeacon(this.api.leaveUrl(l.id), form);
+  }
+
+  /** The browser's word on the network (the outage notice says whose trouble it is). */
+  networkChanged(online) {
+    this.live?.networkChanged(online);
+  }
+
+  /** Show the session, connect it; resolves once joined. */
+  async #run(session, { resumed = false } = {}) {
+    const { el } = this;
+    const preset = this.setup.presetBySlug(session.preset);
+    const view = new TranscriptView(el.transcript);
+    view.clear();
+    const live = new LiveSession({
+      session,
+      preset,
+      view,
+      api: this.api,
+      notices: this.notices,
+      stage: this.stage,
+      controls: this.controls,
+      makeRelay: this.makeRelay,
+      makeTransport: this.makeTransport,
+      clock: this.clock,
+      params: () => this.setup.params(),
+      onEnd: (info, options) => this.#ended(info, options),
+    });
+    this.live = live;
+    el.sessionTitle.textContent = preset?.name ?? session.preset ?? "Live session";
+    this.showPhase("session");
+    this.controls.attach(live);
+    this.stage.prepare({
+      sandbox: live.sandbox,
+      name: preset?.name ?? "",
+      language: this.setup.language || session.language || "",
+      voice: this.speech,
+      background: this.setup.background,
+    });
+    if (await live.run({ resumed })) this.controls.focusChat();
+  }
+
+  /** Poll a "starting" session until it is active with credentials; throw if it ends. */
+  async #untilActive(session) {
+    const deadline = this.clock.now() + STARTING_TIMEOUT_MS;
+    let s = session;
+    let waiting = false;
+    while (s.status === "starting" || (s.status === "active" && !s.rtc)) {
+      if (this.clock.now() > deadline) throw new Error("The avatar service is taking too long to start. Try again in a minute.");
+      if (!waiting) {
+        waiting = true;
+        this.notices.setStatus("Waiting for the avatar service to start the session…", { busy: true, since: this.clock.now() });
+      }
+      await new Promise((resolve) => this.clock.setTimeout(resolve, STARTING_POLL_MS));
+      s = await this.api.session(s.id);
+    }
+    if (s.status !== "active") throw new Error(describeEnd(s));
+    return s;
+  }
+
+  /** A start or resume failed: tidy up, close what we opened, and say why. */
+  async #abandon(err, session, action) {
+    await this.#teardown();
+    if (session?.id) {
+      // An unusable session still bills and holds a slot: close it now, saying why.
+      this.api.closeSession(session.id, explainFailure(err, action)).catch(() => {});
+    }
+    this.showPhase("setup");
+    this.notices.setStatus("");
+    this.notices.showError(explainFailure(err, action), err?.code ?? "");
+    this.setup.focusStart();
+  }
+
+  /** The server or the user ended the running session: say why, back to the start. */
+  async #ended(info, { isError = null } = {}) {
+    await this.#teardown();
+    this.showPhase("setup");
+    const text = typeof info === "string" ? info : describeEnd(info);
+    const failed = isError ?? (typeof info === "object" && endedInFailure(info));
+    if (failed) {
+      this.notices.setStatus("");
+      this.notices.showError(`${text} You can start a new session.`, "session_ended");
+    } else {
+      this.notices.clearError();
+      this.notices.setStatus(`${text} You can start a new session.`);
+    }
+    this.setup.focusStart();
+  }
+
+  /** Stop everything that belongs to the running session (no server calls). */
+  async #teardown() {
+    const l = this.live;
+    this.live = null;
+    if (!l) return;
+    const stopped = Promise.allSettled([l.stop(), this.controls.detach()]);
+    this.stage.stopFace();
+    await stopped;
+    this.stage.reset();
+  }
+}

@@ -1,0 +1,318 @@
+// The start screen and the settings beside it: the avatar presets, the voice, language,
+// mode, background and duration controls, and the Start button. It knows the catalog
+// (GET /presets) and turns the controls into the body of a new session or the params of
+// a running one; session.js decides what happens with them.
+
+import { explainFailure, initials } from "./format.js";
+
+/** Each mode's name in the list and the sentence under it. */
+export const MODE_TEXT = Object.freeze({
+  2: ["Dialogue", "The avatar’s own assistant answers you."],
+  llm: ["Own assistant", "Our own assistant (an LLM) answers, and the avatar speaks the answer."],
+  1: ["Retelling", "The avatar says exactly what you type."],
+});
+
+/** Select `value` if `select` has that option; returns whether it did. */
+function setSelect(select, value) {
+  const has = [...select.options].some((o) => o.value === value);
+  if (has) select.value = value;
+  return has;
+}
+
+export class Setup {
+  /**
+   * @param {object} options
+   * @param {object} options.el  presetList, reloadPresetsBtn, startForm, startBtn,
+   *   voiceSelect, languageSelect, modeSelect, modeHelp, durationInput, durationHelp,
+   *   backgroundInput (elements.js)
+   * @param {object} options.api  presets()
+   * @param {object} options.notices  notices.js
+   * @param {object} [options.config]  llmAvailable, maxDuration, defaultDuration (seconds)
+   */
+  constructor({ el, api, notices, config = {} }) {
+    this.el = el;
+    this.api = api;
+    this.notices = notices;
+    this.config = config;
+    this.doc = el.presetList.ownerDocument;
+    this.catalog = { avatars: [], voices: [], languages: [] };
+    this.starting = false;
+    this.ready = true;
+  }
+
+  /** Listen to the controls; `onStart` runs when the start form is submitted. */
+  wire(onStart) {
+    const { el } = this;
+    el.startForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      onStart();
+    });
+    el.reloadPresetsBtn.addEventListener("click", () => {
+      this.notices.clearError();
+      this.load();
+    });
+    el.presetList.addEventListener("change", (event) => {
+      if (event.target.name === "preset") this.applyPreset(this.presetBySlug(event.target.value));
+    });
+    el.modeSelect.addEventListener("change", () => this.#updateModeHelp());
+  }
+
+  /** The duration field: its maximum and default from the site's settings. */
+  setupDuration() {
+    const { el, config } = this;
+    const max = Math.max(1, Math.floor((config.maxDuration ?? 3600) / 60));
+    el.durationInput.max = String(max);
+    el.durationInput.value = String(Math.min(max, Math.max(1, Math.round((config.defaultDuration ?? 600) / 60))));
+    el.durationHelp.textContent = `Up to ${max} minutes. The session closes by itself when its time is up.`;
+  }
+
+  /** Load the catalog and show it, the first preset chosen; false (said why) on failure. */
+  async load() {
+    const { el } = this;
+    el.reloadPresetsBtn.hidden = true;
+    el.presetList.replaceChildren(this.#note("Loading avatars…"));
+    try {
+      const data = await this.api.presets();
+      this.catalog = {
+        avatars: Array.isArray(data.avatars) ? data.avatars : [],
+        voices: Array.isArray(data.voices) ? data.voices : [],
+        languages: Array.isArray(data.languages) ? data.languages : [],
+      };
+    } catch (err) {
+      el.presetList.replaceChildren(this.#note("The avatars could not be loaded."));
+      el.reloadPresetsBtn.hidden = false;
+      this.notices.showError(explainFailure(err, "Could not load the avatars"));
+      return false;
+    }
+    this.#renderPresets();
+    this.#fillLanguages();
+    this.#fillVoices();
+    const first = this.#radios()[0];
+    if (first) {
+      first.checked = true;
+      this.applyPreset(this.presetBySlug(first.value));
+    }
+    return true;
+  }
+
+  presetBySlug(slug) {
+    return this.catalog.avatars.find((a) => a.slug === slug) ?? null;
+  }
+
+  selectedPreset() {
+    const checked = this.#radios().find((i) => i.checked);
+    return checked ? this.presetBySlug(checked.value) : null;
+  }
+
+  /** Mark `preset` chosen and set the controls to its defaults. */
+  applyPreset(preset) {
+    const { el } = this;
+    for (const card of el.presetList.querySelectorAll(".preset-card")) {
+      card.classList.toggle("selected", card.dataset.slug === preset?.slug);
+    }
+    if (!preset) return;
+    setSelect(el.voiceSelect, preset.default_voice ?? "") || setSelect(el.voiceSelect, "");
+    setSelect(el.languageSelect, preset.language ?? "") || setSelect(el.languageSelect, "");
+    this.#fillModes(preset);
+    el.backgroundInput.value = preset.background_url ?? "";
+  }
+
+  /** Show a resumed session's settings in the controls. */
+  showSession(session) {
+    const { el } = this;
+    const radio = this.#radios().find((i) => i.value === session.preset);
+    if (radio) radio.checked = true;
+    this.applyPreset(this.presetBySlug(session.preset));
+    const voice = this.catalog.voices.find((v) => v.voice_id === session.voice_id);
+    if (voice) setSelect(el.voiceSelect, voice.slug);
+    if (session.language && !setSelect(el.languageSelect, session.language)) {
+      el.languageSelect.append(this.#option(session.language, session.language));
+      el.languageSelect.value = session.language;
+    }
+    if (session.mode && !setSelect(el.modeSelect, String(session.mode))) {
+      el.modeSelect.append(this.#option(String(session.mode), session.mode === 1 ? MODE_TEXT[1][0] : MODE_TEXT[2][0]));
+      el.modeSelect.value = String(session.mode);
+    }
+    this.#updateModeHelp();
+    // The background the avatar confirmed (the face shows it from the input at start).
+    if (typeof session.background_url === "string" && session.background_url) {
+      el.backgroundInput.value = session.background_url;
+    }
+  }
+
+  /**
+   * The body of POST /sessions from the controls, or null when they do not make one (it
+   * says why and focuses the control; with no catalog yet, it loads it instead).
+   */
+  async startRequest() {
+    const { el } = this;
+    if (!this.catalog.avatars.length) {
+      await this.load();
+      return null;
+    }
+    const preset = this.selectedPreset();
+    if (!preset) {
+      this.notices.showError("Choose an avatar first.");
+      this.#radios()[0]?.focus();
+      return null;
+    }
+    const minutes = Number(el.durationInput.value);
+    const maxMinutes = Number(el.durationInput.max);
+    if (!Number.isFinite(minutes) || minutes < 1 || minutes > maxMinutes) {
+      this.notices.showError(`Choose a duration between 1 and ${maxMinutes} minutes.`);
+      el.durationInput.focus();
+      return null;
+    }
+    const body = { preset: preset.slug, duration: Math.round(minutes * 60), mode: Number(el.modeSelect.value) || 2 };
+    if (el.voiceSelect.value) body.voice = el.voiceSelect.value;
+    if (el.languageSelect.value) body.language = el.languageSelect.value;
+    return body;
+  }
+
+  /** The settings a running avatar should have (sent again when it arrives). */
+  params() {
+    const { el } = this;
+    const params = { mode: Number(el.modeSelect.value) || 2 };
+    if (el.voiceSelect.value) params.voice = el.voiceSelect.value;
+    if (el.languageSelect.value) params.language = el.languageSelect.value;
+    if (el.backgroundInput.value.trim()) params.background_url = el.backgroundInput.value.trim();
+    return params;
+  }
+
+  /** The language chosen ("" for the avatar's own). */
+  get language() {
+    return this.el.languageSelect.value;
+  }
+
+  /** The background image's address as typed. */
+  get background() {
+    return this.el.backgroundInput.value;
+  }
+
+  /** Our own assistant answers (the frames sent are the answer's, not the message's). */
+  get llmAnswers() {
+    return this.el.modeSelect.value === "1" && this.el.modeSelect.dataset.llm === "true";
+  }
+
+  /** Start shows that a session is being started (and cannot be pressed meanwhile). */
+  setStarting(on) {
+    const { startBtn } = this.el;
+    this.starting = on;
+    startBtn.disabled = on || !this.ready;
+    startBtn.setAttribute("aria-busy", String(on));
+    startBtn.textContent = on ? "Starting…" : "Start";
+  }
+
+  /** Start waits (disabled) until the page knows whether a session is already running. */
+  setReady(on) {
+    this.ready = on;
+    this.el.startBtn.disabled = !on || this.starting;
+  }
+
+  focusStart() {
+    this.el.startBtn.focus();
+  }
+
+  #radios() {
+    return [...this.el.presetList.querySelectorAll("input[name=preset]")];
+  }
+
+  #note(text) {
+    return Object.assign(this.doc.createElement("p"), { className: "muted", textContent: text });
+  }
+
+  #option(value, label) {
+    const o = this.doc.createElement("option");
+    o.value = value;
+    o.textContent = label;
+    return o;
+  }
+
+  #renderPresets() {
+    const { doc } = this;
+    if (!this.catalog.avatars.length) {
+      this.el.presetList.replaceChildren(
+        this.#note("No avatars are set up yet. An administrator can add presets in the admin."),
+      );
+      return;
+    }
+    const cards = this.catalog.avatars.map((a) => {
+      const card = doc.createElement("label");
+      card.className = "preset-card";
+      card.dataset.slug = a.slug;
+      card.dataset.testid = "preset-card";
+      const input = doc.createElement("input");
+      input.type = "radio";
+      input.name = "preset";
+      input.value = a.slug;
+      input.className = "visually-hidden";
+      const thumb = doc.createElement("span");
+      thumb.className = "thumb";
+      const fallback = doc.createElement("span");
+      fallback.className = "initials";
+      fallback.setAttribute("aria-hidden", "true");
+      fallback.textContent = initials(a.name);
+      if (a.thumbnail_url) {
+        const img = doc.createElement("img");
+        img.alt = "";
+        img.loading = "lazy";
+        img.decoding = "async";
+        img.src = a.thumbnail_url;
+        img.addEventListener("error", () => img.replaceWith(fallback), { once: true });
+        thumb.append(img);
+      } else {
+        thumb.append(fallback);
+      }
+      const name = doc.createElement("span");
+      name.className = "preset-name";
+      name.textContent = a.name || a.slug;
+      const meta = doc.createElement("span");
+      meta.className = "preset-meta";
+      const bits = [this.#languageName(a.language), a.use_llm && this.config.llmAvailable ? "own assistant" : null];
+      meta.textContent = bits.filter(Boolean).join(" · ");
+      card.append(input, thumb, name, meta);
+      return card;
+    });
+    this.el.presetList.replaceChildren(...cards);
+  }
+
+  #languageName(code) {
+    if (!code) return "";
+    return this.catalog.languages.find((l) => l.code === code)?.name ?? code;
+  }
+
+  #fillLanguages() {
+    const opts = [this.#option("", "The avatar’s language")];
+    for (const l of this.catalog.languages) opts.push(this.#option(l.code, l.name || l.code));
+    this.el.languageSelect.replaceChildren(...opts);
+  }
+
+  #fillVoices() {
+    const opts = [this.#option("", "The avatar’s own voice")];
+    const voices = [...this.catalog.voices].sort((a, b) => String(a.name).localeCompare(String(b.name)));
+    for (const v of voices) {
+      const details = [this.#languageName(v.language), v.gender].filter(Boolean).join(", ");
+      opts.push(this.#option(v.slug, details ? `${v.name} (${details})` : v.name));
+    }
+    this.el.voiceSelect.replaceChildren(...opts);
+  }
+
+  #fillModes(preset) {
+    const { modeSelect } = this.el;
+    const opts = [this.#option("2", MODE_TEXT[2][0])];
+    const llm = Boolean(preset?.use_llm && this.config.llmAvailable);
+    if (llm) opts.push(this.#option("1", MODE_TEXT.llm[0]));
+    else if (preset?.mode === 1) opts.push(this.#option("1", MODE_TEXT[1][0]));
+    modeSelect.replaceChildren(...opts);
+    modeSelect.dataset.llm = String(llm);
+    setSelect(modeSelect, String(preset?.mode ?? 2));
+    this.#updateModeHelp();
+  }
+
+  #updateModeHelp() {
+    const { modeSelect, modeHelp } = this.el;
+    const llm = modeSelect.dataset.llm === "true";
+    const key = modeSelect.value === "1" ? (llm ? "llm" : 1) : 2;
+    modeHelp.textContent = MODE_TEXT[key][1];
+  }
+}

@@ -1,0 +1,138 @@
+// The stage: what the user watches during a session. The avatar's video (Agora's player
+// in #avatar-remote, or the sandbox's face drawn on a canvas and shown through <video>),
+// the wait for it, "Speaking…"/"Listening", the network quality, the time left, and the
+// button that turns the avatar's sound on when the browser blocked autoplay.
+
+import { describeQuality } from "./format.js";
+import { SandboxFace } from "./sandbox_face.js";
+
+export class Stage {
+  /**
+   * @param {object} options
+   * @param {object} options.el  video, canvas, remote, videoWait, speaking, quality,
+   *   countdown, enableAudioBtn (elements.js)
+   * @param {(options: object) => object} [options.makeFace]  the sandbox's face
+   */
+  constructor({ el, makeFace = (options) => new SandboxFace(options) }) {
+    this.el = el;
+    this.makeFace = makeFace;
+    this.face = null;
+  }
+
+  /** `resumeAudio` runs when the user asks for the avatar's sound. */
+  wire(resumeAudio) {
+    this.el.enableAudioBtn.addEventListener("click", () => {
+      resumeAudio();
+      this.el.enableAudioBtn.hidden = true;
+    });
+  }
+
+  /**
+   * Set the stage for a new session: the sandbox's face (started at once), or the wait
+   * for the avatar's video.
+   */
+  prepare({ sandbox, name = "", language = "", voice = false, background = "" }) {
+    const { el } = this;
+    el.video.hidden = true;
+    el.canvas.hidden = true;
+    el.remote.hidden = sandbox;
+    el.remote.replaceChildren();
+    el.videoWait.hidden = sandbox;
+    el.enableAudioBtn.hidden = true;
+    this.setSpeaking(false);
+    if (sandbox) {
+      this.face = this.makeFace({ canvas: el.canvas, video: el.video, name, language, voice });
+      this.face.start();
+      if (background) this.face.setBackground(background);
+      el.quality.textContent = "Local sandbox";
+      el.quality.dataset.level = "sandbox";
+    } else {
+      el.quality.textContent = "Network: measuring…";
+      el.quality.dataset.level = "0";
+    }
+  }
+
+  setSpeaking(on) {
+    const { speaking } = this.el;
+    speaking.dataset.speaking = String(Boolean(on));
+    speaking.textContent = on ? "Speaking…" : "Listening";
+    this.face?.setSpeaking(on);
+  }
+
+  /** A parsed stream message from the avatar: the face follows it; speech shows. */
+  streamMessage(m) {
+    this.face?.onStreamMessage(m);
+    if (m.type !== "event") return;
+    if (m.event === "audio_start") this.setSpeaking(true);
+    else if (m.event === "audio_end") this.setSpeaking(false);
+  }
+
+  /** Whether the page waits for the avatar's video (its note shows meanwhile). */
+  waitForVideo(on) {
+    this.el.videoWait.hidden = !on;
+  }
+
+  /** A transport's {uplink, downlink, rtt} as words and a level. */
+  showQuality(q) {
+    const { label, level } = describeQuality(q);
+    this.el.quality.textContent = label;
+    this.el.quality.dataset.level = String(level);
+  }
+
+  autoplayBlocked() {
+    this.el.enableAudioBtn.hidden = false;
+  }
+
+  /** The session ends at `expiresAt` (ISO text), or null when that is unknown. */
+  setEnd(expiresAt) {
+    const { countdown } = this.el;
+    if (expiresAt) {
+      countdown.dateTime = expiresAt;
+    } else {
+      countdown.textContent = "--:--";
+      countdown.removeAttribute("datetime");
+    }
+  }
+
+  /** One tick of the countdown (clock.js): "mm:ss", and whether little time is left. */
+  showTimeLeft(text, low) {
+    this.el.countdown.textContent = text;
+    this.el.countdown.dataset.low = String(low);
+  }
+
+  // What the user does to the face (controls.js); nothing without one.
+  interrupt() {
+    this.face?.interrupt();
+  }
+
+  setBackground(url) {
+    this.face?.setBackground(url);
+  }
+
+  setLanguage(language) {
+    this.face?.setLanguage(language);
+  }
+
+  setVoice(on) {
+    this.face?.setVoice(on);
+  }
+
+  /** Stop the face (at once when a session ends, before its connections are closed). */
+  stopFace() {
+    this.face?.stop();
+    this.face = null;
+  }
+
+  /** Back to an empty stage. */
+  reset() {
+    const { el } = this;
+    this.stopFace();
+    el.remote.replaceChildren();
+    el.video.hidden = true;
+    el.canvas.hidden = true;
+    el.videoWait.hidden = true;
+    el.enableAudioBtn.hidden = true;
+    el.countdown.textContent = "--:--";
+    this.setSpeaking(false);
+  }
+}

@@ -1,0 +1,102 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import { PAGE_ELEMENTS } from "../../static/js/elements.js";
+import { Stage } from "../../static/js/stage.js";
+import { fakeElements } from "./fakes.mjs";
+import { fakeFace } from "./page.mjs";
+
+function stageWith() {
+  const el = fakeElements(PAGE_ELEMENTS);
+  const faces = [];
+  const stage = new Stage({ el, makeFace: (o) => faces.push(fakeFace(o)) && faces.at(-1) });
+  return { el, stage, faces };
+}
+
+test("a sandbox session shows the drawn face at once, with its background", () => {
+  const { el, stage, faces } = stageWith();
+  stage.prepare({ sandbox: true, name: "Ada", language: "fr", voice: true, background: "https://x.test/b.png" });
+  const [face] = faces;
+  assert.equal(face.started, true);
+  assert.deepEqual([face.options.name, face.options.language, face.options.voice], ["Ada", "fr", true]);
+  assert.equal(face.background, "https://x.test/b.png");
+  assert.equal(el.video.hidden, false);
+  assert.equal(el.remote.hidden, true);
+  assert.equal(el.videoWait.hidden, true);
+  assert.equal(el.quality.textContent, "Local sandbox");
+  assert.equal(el.quality.dataset.level, "sandbox");
+  assert.equal(el.speaking.textContent, "Listening");
+});
+
+test("an Agora session waits for the avatar's video and measures the network", () => {
+  const { el, stage, faces } = stageWith();
+  el.remote.append(el.remote.ownerDocument.createElement("div")); // a previous player
+  stage.prepare({ sandbox: false });
+  assert.equal(faces.length, 0);
+  assert.equal(el.remote.hidden, false);
+  assert.equal(el.remote.children.length, 0);
+  assert.equal(el.videoWait.hidden, false);
+  assert.equal(el.quality.textContent, "Network: measuring…");
+  stage.waitForVideo(false);
+  assert.equal(el.videoWait.hidden, true);
+  stage.showQuality({ uplink: 1, downlink: 1, rtt: 40 });
+  assert.match(el.quality.textContent, /^Network: /);
+  assert.equal(el.quality.dataset.level, "1");
+});
+
+test("the avatar's speech shows as Speaking…, and the face follows the stream", () => {
+  const { el, stage, faces } = stageWith();
+  stage.prepare({ sandbox: true });
+  stage.streamMessage({ type: "event", event: "audio_start", data: {} });
+  assert.equal(el.speaking.dataset.speaking, "true");
+  assert.equal(el.speaking.textContent, "Speaking…");
+  assert.equal(faces[0].speaking, true);
+  stage.streamMessage({ type: "chat", from: "bot", mid: "m", text: "Hi", fin: false });
+  stage.streamMessage({ type: "event", event: "audio_end", data: {} });
+  assert.equal(el.speaking.dataset.speaking, "false");
+  assert.equal(faces[0].messages.length, 3);
+});
+
+test("blocked autoplay offers a button that turns the sound on", () => {
+  const { el, stage } = stageWith();
+  let resumed = 0;
+  stage.wire(() => (resumed += 1));
+  stage.prepare({ sandbox: false });
+  assert.equal(el.enableAudioBtn.hidden, true);
+  stage.autoplayBlocked();
+  assert.equal(el.enableAudioBtn.hidden, false);
+  el.enableAudioBtn.click();
+  assert.equal(resumed, 1);
+  assert.equal(el.enableAudioBtn.hidden, true);
+});
+
+test("the countdown shows the time left, or --:-- when the end is unknown", () => {
+  const { el, stage } = stageWith();
+  stage.setEnd("2030-01-01T12:10:00Z");
+  stage.showTimeLeft("09:59", false);
+  assert.equal(el.countdown.getAttribute("datetime"), "2030-01-01T12:10:00Z");
+  assert.equal(el.countdown.textContent, "09:59");
+  stage.showTimeLeft("00:59", true);
+  assert.equal(el.countdown.dataset.low, "true");
+  stage.setEnd(null);
+  assert.equal(el.countdown.textContent, "--:--");
+  assert.equal(el.countdown.getAttribute("datetime"), null);
+});
+
+test("reset stops the face and empties the stage", () => {
+  const { el, stage, faces } = stageWith();
+  stage.prepare({ sandbox: true });
+  stage.setSpeaking(true);
+  stage.autoplayBlocked();
+  stage.reset();
+  assert.equal(faces[0].stopped, true);
+  assert.equal(stage.face, null);
+  assert.equal(el.video.hidden, true);
+  assert.equal(el.canvas.hidden, true);
+  assert.equal(el.enableAudioBtn.hidden, true);
+  assert.equal(el.countdown.textContent, "--:--");
+  assert.equal(el.speaking.textContent, "Listening");
+  // Without a face, what the controls ask of it does nothing.
+  stage.interrupt();
+  stage.setBackground("https://x.test/b.png");
+});
