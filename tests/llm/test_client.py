@@ -13,61 +13,16 @@ import httpx
 import pytest
 
 from sessions.llm.client import LlmConfig, LlmError, stream_chat
-from sessions.llm.sentences import SentenceSplitter
-from sessions.stream.chunker import chat_frames
-from sessions.stream.pacer import Pacer
-from sessions.stream.parser import parse
 from tests import services
 from tests.fakes.llm_server import DEFAULT_API_KEY, FakeLlm, tokenize
-
-MESSAGES = [
-    {"role": "system", "content": "You are Ada, a friendly guide."},
-    {"role": "user", "content": "Tell me about the museum."},
-]
-LONG_ANSWER = " ".join(f"Sentence number {i} is here." for i in range(60))
-
-
-@pytest.fixture
-def fake():
-    with FakeLlm() as server:
-        yield server
-
-
-def config_for(fake: FakeLlm, **overrides) -> LlmConfig:
-    # Short timeouts and backoff: the behaviours are the same, the suite stays fast.
-    args = {
-        "base_url": fake.base_url,
-        "api_key": fake.api_key or "",
-        "model": "fake-model",
-        "connect_timeout": 1.0,
-        "read_timeout": 2.0,
-        "backoff": 0.01,
-    }
-    args.update(overrides)
-    return LlmConfig(**args)
-
-
-async def collect(config: LlmConfig, messages=MESSAGES) -> list[str]:
-    return [piece async for piece in stream_chat(config, messages)]
-
-
-async def collect_until_error(config: LlmConfig) -> tuple[list[str], LlmError]:
-    pieces: list[str] = []
-    with pytest.raises(LlmError) as info:
-        async for piece in stream_chat(config, MESSAGES):
-            pieces.append(piece)
-    return pieces, info.value
-
-
-async def wait_until(predicate, timeout: float = 2.0) -> float:
-    """Seconds it took for ``predicate()`` to hold; fails the test after ``timeout``."""
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.005)
-    return time.monotonic() - started
-
+from tests.llm.helpers import (
+    LONG_ANSWER,
+    MESSAGES,
+    collect,
+    collect_until_error,
+    config_for,
+    wait_until,
+)
 
 # --- streaming ------------------------------------------------------------------------------
 
@@ -395,73 +350,3 @@ async def test_closing_the_generator_closes_the_servers_stream(fake):
         async for _ in pieces:
             break
     assert await wait_until(lambda: fake.active_streams == 0, timeout=1.0) < 0.5
-
-
-# --- the pipeline the consumer builds -------------------------------------------------------
-
-
-async def speak(config: LlmConfig, pacer: Pacer, transcript: list[str]) -> None:
-    """What the session consumer does with an answer: pieces to the transcript, each
-    completed sentence to the pacer as its own chat message."""
-    splitter = SentenceSplitter()
-    async with contextlib.aclosing(stream_chat(config, MESSAGES)) as pieces:
-        async for piece in pieces:
-            transcript.append(piece)
-            for sentence in splitter.feed(piece):
-                pacer.submit(chat_frames(sentence))
-    rest = splitter.flush()
-    if rest:
-        pacer.submit(chat_frames(rest))
-
-
-@pytest.mark.asyncio
-async def test_a_streamed_answer_reaches_transcript_and_frames_in_order(fake):
-    fake.answer = "First sentence here. Second one follows! And a third? Yes, the last."
-    fake.tokens_per_second = 200
-    frames: list[str] = []
-
-    async def emit(frame: str) -> None:
-        frames.append(frame)
-
-    pacer = Pacer(emit)
-    transcript: list[str] = []
-    await speak(config_for(fake), pacer, transcript)
-    await pacer.drained()
-    messages = [parse(f) for f in frames]
-    assert "".join(transcript) == fake.answer
-    assert "".join(m.text for m in messages) == fake.answer
-    assert [m.text for m in messages] == [
-        "First sentence here. ",
-        "Second one follows! ",
-        "And a third? ",
-        "Yes, the last.",
-    ]
-    # One chat message per sentence: each its own mid, each complete.
-    assert len({m.mid for m in messages}) == 4
-    assert all(m.fin for m in messages)
-
-
-@pytest.mark.asyncio
-async def test_an_interrupt_mid_answer_stops_the_frames_within_one_frame(fake):
-    fake.answer = LONG_ANSWER
-    fake.tokens_per_second = 100
-    frames: list[str] = []
-
-    async def emit(frame: str) -> None:
-        frames.append(frame)
-
-    # A tight rate limit keeps frames queued, as a long answer does for real.
-    pacer = Pacer(emit, limit=400)
-    task = asyncio.create_task(speak(config_for(fake), pacer, []))
-    await wait_until(lambda: len(frames) >= 2)
-    # The interrupt: cancel the answer, drop what is queued. Both in one step of the
-    # event loop, so the answer cannot submit anything in between.
-    task.cancel()
-    pacer.drop_pending()
-    sent = len(frames)
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await asyncio.sleep(0.3)
-    assert len(frames) <= sent + 1
-    await wait_until(lambda: fake.active_streams == 0, timeout=1.0)
-    await pacer.aclose()
