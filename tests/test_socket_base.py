@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sessions.realtime import socket_base
+from sessions import sockets as socket_base
 
 from .wsutil import create_session, open_page
 

@@ -22,12 +22,12 @@ from sessions import errors, keys
 from sessions.access import Caller, InvalidToken, Principal, resolve
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
 from sessions.realtime import frames
-from sessions.realtime.socket_base import JsonSocketConsumer
 from sessions.services import answers, commands, lifecycle, presence, transcript
 from sessions.services.avatar_feed import AvatarFeed
 from sessions.services.commands import Ack, Commands, SessionSettings
 from sessions.services.limits import MessageBudget, check_chat, check_llm_budget
 from sessions.services.transcript import Shown
+from sessions.sockets import JsonSocketConsumer
 from sessions.stream.chunker import chat_frames
 from sessions.stream.codec import encoded_size, new_mid
 from sessions.stream.pacer import Pacer

@@ -28,8 +28,8 @@ from sessions.models import AvatarSession, CloseReason, Status
 from sessions.providers import ProviderError, get_provider
 from sessions.providers.base import CatalogLanguage
 from sessions.services import catalog, lifecycle
+from sessions.services.catalog_sync import SyncResult, sync_catalog
 from sessions.staff import usage
-from sessions.staff.catalog_sync import SyncResult, sync_catalog
 
 USAGE_PERMISSION = "avatar_sessions.view_usage"
 # The import creates and refreshes presets of both kinds.

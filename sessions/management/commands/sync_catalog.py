@@ -2,7 +2,7 @@ from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandError
 
 from sessions.providers import ProviderError
-from sessions.staff.catalog_sync import sync_catalog
+from sessions.services.catalog_sync import sync_catalog
 
 
 class Command(BaseCommand):

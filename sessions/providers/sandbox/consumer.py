@@ -17,8 +17,8 @@ from sessions.llm.client import LlmError, stream_chat
 from sessions.llm.conversation import Conversation
 from sessions.providers.sandbox.avatar import SandboxAvatar
 from sessions.providers.sandbox.provider import channel_for_token, live_channel
-from sessions.realtime.socket_base import SocketConsumer
 from sessions.services.answers import DEFAULT_SYSTEM_PROMPT, llm_config, llm_enabled
+from sessions.sockets import SocketConsumer
 
 log = logging.getLogger("avatarsite.sandbox")
 
