@@ -23,7 +23,15 @@ from pydantic import BeforeValidator, ConfigDict, Field
 from . import catalog, lifecycle, presence
 from .answers import llm_enabled
 from .errors import ApiError, api_error_response, error_response
-from .models import AvatarPreset, AvatarSession, CloseReason, SessionEvent, Status, VoicePreset
+from .models import (
+    AvatarPreset,
+    AvatarSession,
+    CloseReason,
+    SessionEvent,
+    Status,
+    TranscriptEntry,
+    VoicePreset,
+)
 from .principals import (
     Principal,
     anonymous_allowed,
@@ -453,6 +461,11 @@ async def leave_session(request: HttpRequest, session_id: uuid.UUID):
     if session.status != Status.ACTIVE:
         return Reply(202, None)
     await lifecycle.record_event(session.pk, SessionEvent.Kind.INFO, "page left (beacon)")
+    # What the avatar was saying is cut: the page that passed its words on is gone (a
+    # reload shows the line as interrupted; if the page comes back the line stays cut).
+    await TranscriptEntry.objects.filter(session=session, role="avatar", final=False).aupdate(
+        final=True, cut=True
+    )
     lifecycle.in_background(
         lifecycle.close_if_abandoned(
             session.pk,

@@ -75,6 +75,8 @@ MAX_PIECE_IDX = 500
 AVATAR_DRAIN_SECONDS = 5.0
 # Confirmed commands replayed to a page that (re)connects, so a reload keeps the list.
 REPLAYED_COMMANDS = 8
+# Commands waiting for the avatar's ack, per socket.
+MAX_PENDING_COMMANDS = 100
 
 
 class ForwardedMessage(NamedTuple):
@@ -146,16 +148,24 @@ class SessionConsumer(SocketConsumer):
         self.observer = not principal.owns(session)
         self.group = lifecycle.session_group(self.session_id)
         await self.accept()
+        # In the group before the row is read again: a close that lands meanwhile is
+        # either in the row or heard as an event, never missed.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        session = await AvatarSession.objects.select_related("preset").aget(pk=self.session_id)
         if session.status == Status.ACTIVE and not self.observer:
             session = await lifecycle.claim_for_this_process(session)
+            if session.expires_at and session.expires_at <= timezone.now():
+                # Overdue (the process that held it died at the wrong moment): end it
+                # now rather than tell the page it goes on.
+                session = await lifecycle.close_quietly(session.pk, CloseReason.EXPIRED)
         if session.status != Status.ACTIVE:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
             # Say why before closing, so the page can tell the user.
             await self._send_session(session)
             await self.close(code=CLOSE_ENDED)
             return
         self.expires_at = session.expires_at
         self.ending = False
-        await self.channel_layer.group_add(self.group, self.channel_name)
         self.principal_groups = _principal_groups(principal)
         for group in self.principal_groups:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -228,12 +238,6 @@ class SessionConsumer(SocketConsumer):
                 await self.channel_layer.group_discard(group, self.channel_name)
             remaining = await presence.left(self.session_id, owner=not self.observer)
             if remaining == 0 and not self.observer:
-                # Nobody passes the avatar's words on any more: what it was saying is
-                # cut, and marked so (a reload shows it as interrupted).
-                try:
-                    await self._finish_avatar_lines(cut=True)
-                except Exception:
-                    log.exception("session %s: marking cut lines failed", self.session_id)
                 # The last socket went without a goodbye (or with one: closing an
                 # ended session is a no-op). Close unless someone reconnects in time.
                 lifecycle.in_background(
@@ -330,6 +334,7 @@ class SessionConsumer(SocketConsumer):
             await limits.check_llm_budget(self.session_id, self.principal.key)
         mid = protocol.new_mid()
         self.chats += 1
+        self._refuse_if_expired()  # again: the checks above may have waited on the cache
         if not self._llm_answers():
             # The frames go first (the pacer releases them from its own task), so the
             # first one is on its way while the line is recorded: the database write is
@@ -348,6 +353,13 @@ class SessionConsumer(SocketConsumer):
                 # A new message cuts the answer in progress short, as a person would.
                 await self._interrupt_avatar("new message")
             await self.answerer.start(text)
+
+    def _remember(self, mid: str, pending: dict[str, Any]) -> None:
+        """A command waiting for its ack; the oldest are forgotten past a bound (an avatar
+        that never answers must not make the socket grow)."""
+        self.pending_params[mid] = pending
+        while len(self.pending_params) > MAX_PENDING_COMMANDS:
+            del self.pending_params[next(iter(self.pending_params))]
 
     def _refuse_if_expired(self) -> None:
         """Nothing new for the avatar once the session's time is up or it is ending."""
@@ -373,7 +385,7 @@ class SessionConsumer(SocketConsumer):
         dropped = self.answerer.cancel() if self.answerer else self.pacer.drop_pending()
         self.interrupted = True
         mid = protocol.new_mid()
-        self.pending_params[mid] = {"cmd": "interrupt"}
+        self._remember(mid, {"cmd": "interrupt"})
         self.pacer.submit([protocol.interrupt_frame(mid=mid)])
         await lifecycle.record_event(
             self.session_id, SessionEvent.Kind.COMMAND, "interrupt", why=why, dropped_frames=dropped
@@ -424,7 +436,8 @@ class SessionConsumer(SocketConsumer):
         if protocol.encoded_size(frame) > protocol.MAX_FRAME_BYTES:
             code = "invalid_background" if "background_url" in params else "invalid_params"
             raise ApiError(422, code, "These settings do not fit in one message; shorten them.")
-        self.pending_params[mid] = {"cmd": "set-params", "changes": changes, "params": params}
+        self._refuse_if_expired()  # again: the voice lookup waited on the database
+        self._remember(mid, {"cmd": "set-params", "changes": changes, "params": params})
         assert self.pacer is not None
         self.pacer.submit([frame])
         await lifecycle.record_event(
@@ -619,8 +632,8 @@ class SessionConsumer(SocketConsumer):
             await self._transcript("avatar", mid, "", final=True)
 
     async def _on_ack(self, msg: CommandMessage) -> None:
-        if msg.code is None:
-            return  # a command, not an ack: the avatar does not command us
+        if msg.code is None or not -(2**31) <= msg.code < 2**31:
+            return  # a command, not an ack (the avatar does not command us), or no code AKool sends
         pending = self.pending_params.pop(msg.mid or "", None)
         ok = msg.code == 1000
         if ok and pending and pending.get("changes"):
@@ -628,7 +641,7 @@ class SessionConsumer(SocketConsumer):
         # The ack's fields go in the event's data, so a reconnecting page gets the list of
         # confirmed changes back (see _replay) without parsing the message text.
         ack: dict[str, Any] = {
-            "ack": msg.cmd,
+            "ack": msg.cmd[:40],
             "code": msg.code,
             "msg": (msg.msg or "")[:200],
         }
@@ -759,10 +772,11 @@ class SessionConsumer(SocketConsumer):
         self._stop_talking()
         if self.observer:
             return  # the owner's socket (or the reaper) ends it
-        try:
-            await lifecycle.close_session(self.session_id, CloseReason.EXPIRED)
-        except ApiError as exc:
-            log.warning("session %s: close at expiry failed: %s", self.session_id, exc.message)
+        session = await lifecycle.close_quietly(self.session_id, CloseReason.EXPIRED)
+        if session.status in (Status.CLOSED, Status.FAILED):
+            # Closed already (no broadcast comes): say so and go.
+            await self._send_session(session)
+            await self.close(code=CLOSE_ENDED)
 
     def _watch_ended(self, task: asyncio.Task) -> None:
         if task.cancelled() or task.exception() is None:
