@@ -468,10 +468,7 @@ async def leave_session(request: HttpRequest, session_id: uuid.UUID):
     )
     lifecycle.in_background(
         lifecycle.close_if_abandoned(
-            session.pk,
-            await presence.marker(session.pk),
-            grace=settings.SESSION_LEAVE_GRACE,
-            reason=CloseReason.PAGE_CLOSED,
+            session.pk, await presence.page_left(session.pk), grace=settings.SESSION_LEAVE_GRACE
         )
     )
     return Reply(202, None)

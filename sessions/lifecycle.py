@@ -18,7 +18,14 @@ from django.utils import timezone
 
 from . import limits, presence
 from .errors import ApiError
-from .models import AvatarPreset, AvatarSession, CloseReason, SessionEvent, Status
+from .models import (
+    AvatarPreset,
+    AvatarSession,
+    CloseReason,
+    SessionEvent,
+    Status,
+    TranscriptEntry,
+)
 from .principals import Principal
 from .providers import get_provider
 from .providers.base import (
@@ -250,6 +257,10 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
     )
     if not finished:  # a concurrent closer got there first and recorded it
         return await AvatarSession.objects.aget(pk=session.pk)
+    # Whatever the avatar was saying when the session ended was cut short.
+    await TranscriptEntry.objects.filter(session_id=session.pk, role="avatar", final=False).aupdate(
+        final=True, cut=True
+    )
     await limits.release_slots(session.slots, str(session.id))
     await record_event(session.id, SessionEvent.Kind.STATE, "closed", reason=session.close_reason)
     await broadcast_state(session)
@@ -305,10 +316,13 @@ async def close_if_abandoned(
 ) -> None:
     """Close the session after `grace` seconds unless a socket of it connected meanwhile
     (each connect sets a new presence marker). Used when the last socket drops, and
-    after a page's pagehide beacon (with the shorter leave grace)."""
+    after a page's pagehide beacon (with the shorter leave grace). Whichever fires first,
+    a page that said goodbye is `page_closed`, one that just went is `abandoned`."""
     await asyncio.sleep(settings.SESSION_DISCONNECT_GRACE if grace is None else grace)
     if await presence.marker(session_id) != marker or await presence.owner_sockets(session_id):
         return  # someone came back: a reload, a flaky network, another tab
+    if reason == CloseReason.ABANDONED and await presence.left_by_beacon(session_id, marker):
+        reason = CloseReason.PAGE_CLOSED
     try:
         await close_session(session_id, reason)
     except ApiError:

@@ -445,3 +445,37 @@ async def test_a_page_back_to_an_overdue_session_is_told_it_expired(world, setti
 
     assert code == consumers.CLOSE_ENDED
     assert [(m["status"], m["close_reason"]) for m in messages] == [("closed", "expired")]
+
+
+async def test_a_page_that_said_goodbye_is_page_closed_whichever_grace_ends_first(
+    world, settings
+):
+    settings.SESSION_LEAVE_GRACE = 0.6
+    settings.SESSION_DISCONNECT_GRACE = 0.1  # the socket's own close fires first
+    session, headers = await open_as("token", world, settings)
+    page = await connect(session, headers)
+    left = await AsyncClient().post(
+        f"/api/v1/sessions/{session['id']}/leave",
+        headers={"Authorization": f"Bearer {world.alice_token}"},
+    )
+    assert left.status_code == 202
+    await page.disconnect()
+
+    for _ in range(50):
+        found = await row(session["id"])
+        if found.status == "closed":
+            break
+        await asyncio.sleep(0.05)
+    assert (found.status, found.close_reason) == ("closed", "page_closed")
+
+
+async def test_whatever_the_avatar_was_saying_when_the_session_ended_is_cut(world, settings):
+    session = await create_session(world.alice_token)
+    await TranscriptEntry.objects.acreate(
+        session_id=session["id"], role="avatar", mid="bot-1", text="Half a sen", final=False
+    )
+
+    await lifecycle.close_session(session["id"], "crashed")
+
+    line = await TranscriptEntry.objects.aget(session_id=session["id"], mid="bot-1")
+    assert (line.final, line.cut) == (True, True)
