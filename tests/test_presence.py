@@ -447,9 +447,7 @@ async def test_a_page_back_to_an_overdue_session_is_told_it_expired(world, setti
     assert [(m["status"], m["close_reason"]) for m in messages] == [("closed", "expired")]
 
 
-async def test_a_page_that_said_goodbye_is_page_closed_whichever_grace_ends_first(
-    world, settings
-):
+async def test_a_page_that_said_goodbye_is_page_closed_whichever_grace_ends_first(world, settings):
     settings.SESSION_LEAVE_GRACE = 0.6
     settings.SESSION_DISCONNECT_GRACE = 0.1  # the socket's own close fires first
     session, headers = await open_as("token", world, settings)
