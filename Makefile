@@ -43,9 +43,9 @@ run: install
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 # Redis and PostgreSQL from the distribution's packages, for the second pass of `make test`
-# (only installed; tests/services.py starts them on loopback in a temporary directory).
+# (only installed; tools/services.py starts them on loopback in a temporary directory).
 scaleout-deps: $(VENV)/.installed-test
-	$(PY) -m tests.services install
+	$(PY) -m tools.services install
 
 # The whole suite on the embedded defaults (SQLite, local-memory cache, in-memory channel
 # layer); then everything but the browser tests again on PostgreSQL and Redis, with the
@@ -58,7 +58,7 @@ test: install-test scaleout-deps
 	$(VENV)/bin/lint-imports
 	node --test tests/js/
 	$(PY) -m pytest --ignore=tests/test_scaleout.py
-	$(PY) -m tests.services run -- $(PY) -m pytest -m "not browser or restart" --reuse-db
+	$(PY) -m tools.services run -- $(PY) -m pytest -m "not browser or restart" --reuse-db
 
 ci: lint test
 

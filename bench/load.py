@@ -26,7 +26,7 @@ reconnects at once; the sockets of the earlier steps stay open.
 Setups:
 - memory: one daphne on the embedded defaults (SQLite, local-memory cache, in-memory
   channel layer);
-- redis: two daphnes sharing PostgreSQL and Redis (tests/services.py starts them in a
+- redis: two daphnes sharing PostgreSQL and Redis (tools/services.py starts them in a
   temporary directory, PostgreSQL with its durable defaults), every session's socket on
   the process that did not create it.
 
@@ -70,8 +70,8 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import websockets  # noqa: E402
 
-from tests import services  # noqa: E402
-from tests.live import daphne_command, manage  # noqa: E402
+from tools import services  # noqa: E402
+from tools.serving import daphne_command, manage  # noqa: E402
 
 SESSIONS_PER_USER = 50
 REPLY_TIMEOUT = 5.0

@@ -55,6 +55,11 @@ def presence_marker(session_id: Any) -> str:
     return f"presence:marker:{session_id}"
 
 
+def presence_left(session_id: Any) -> str:
+    """The marker the page held when its pagehide beacon came."""
+    return f"presence:left:{session_id}"
+
+
 def presence_alive(session_id: Any) -> str:
     return f"presence:alive:{session_id}"
 

@@ -224,7 +224,9 @@ class AvatarSession(models.Model):
     def used_seconds(self) -> int | None:
         if not self.started_at:
             return None
-        end = self.closed_at or timezone.now()
+        # Never past the reserved time: the upstream ends a session at its duration,
+        # however late our close (or a close still being retried) is recorded.
+        end = min(self.closed_at or timezone.now(), self.expires_at or timezone.now())
         return max(0, int((end - self.started_at).total_seconds()))
 
     def to_dict(self, *, include_rtc: bool = False) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from asgiref.sync import async_to_sync
 
 from sessions.models import AvatarSession
 from sessions.services.reaper import reap
-from tests import services
+from tools import services
 
 from .conftest import assert_error
 from .fakes.akool_server import FakeAkool

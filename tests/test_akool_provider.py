@@ -152,6 +152,23 @@ async def test_detail_of_an_unknown_session_is_refused(fake: FakeAkool) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("status", ["²", "9" * 5000, None, "live", 2.5])
+async def test_a_garbled_status_is_a_protocol_error_and_the_list_keeps_the_rest(
+    fake: FakeAkool, status
+) -> None:
+    provider = key_provider(fake)
+    fine = await provider.create_session(request(duration=60))
+    garbled = await provider.create_session(request(duration=60))
+    fake.sessions[garbled.id]["status"] = status
+
+    with pytest.raises(UpstreamProtocolError):
+        await provider.session_detail(garbled.id)
+    listed = await provider.list_sessions()
+
+    assert [s.id for s in listed] == [fine.id]
+
+
+@pytest.mark.asyncio
 async def test_list_walks_every_page_and_filters_by_status(fake: FakeAkool) -> None:
     provider = key_provider(fake)
     created = [await provider.create_session(request(duration=60)) for _ in range(130)]

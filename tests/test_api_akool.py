@@ -8,9 +8,9 @@ import pytest
 
 from sessions.models import AvatarSession
 from sessions.providers import reset_providers
-from tests import services
 from tests.conftest import Api, assert_error
 from tests.fakes.akool_server import FakeAkool
+from tools import services
 
 pytestmark = pytest.mark.django_db
 

@@ -30,16 +30,21 @@ browser = fx.browser
 HEARTBEAT = 0.5
 REAPER = 1.0
 GRACE = 2.0
+RESTART_GRACE = 30.0
 ON_REDIS = bool(os.environ.get("REDIS_URL"))
 
 
 @pytest.fixture
-def server(tmp_path) -> Iterator[LiveServer]:
+def server(request, tmp_path) -> Iterator[LiveServer]:
+    # After a restart the reaper's first pass waits one disconnect grace, so that pages
+    # in their reconnect backoff (up to 15 s) claim their sessions first: the restart
+    # test keeps a grace of the default's kind; the idle test needs short clocks.
+    grace = RESTART_GRACE if request.node.get_closest_marker("restart") else GRACE
     live = LiveServer(
         tmp_path,
         HEARTBEAT_INTERVAL=str(HEARTBEAT),
         REAPER_INTERVAL=str(REAPER),
-        SESSION_DISCONNECT_GRACE=str(GRACE),
+        SESSION_DISCONNECT_GRACE=str(grace),
         SANDBOX_WORDS_PER_SECOND="60",
     ).start()
     yield live
@@ -115,7 +120,7 @@ def test_a_server_restart_mid_session_shows_one_notice_then_resumes_or_explains(
     server.start()
     if ON_REDIS:
         # Presence and the sandbox's state live in Redis: the session goes on.
-        expect(page.locator("#status")).to_contain_text("continues", timeout=20_000)
+        expect(page.locator("#status")).to_contain_text("continues", timeout=25_000)
         send_chat(page, "Hello after the outage")
         answered(tab, 2, timeout=20_000)
         expect(page.locator("#app")).to_have_attribute("data-phase", "session")
@@ -128,7 +133,7 @@ def test_a_server_restart_mid_session_shows_one_notice_then_resumes_or_explains(
         assert any("restarted" in text for text in notice), notice
         assert sessions(server) == [("closed", "crashed")]
         screenshot(page, "restart-ended-embedded.png")
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 40
     text = " ".join(e["text"] for e in tab.probe()["errors"]).lower()
     assert "check your connection" not in text
     # The outage itself shows as failed loads and refused sockets in the console.

@@ -14,7 +14,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import OperationalError
-from django.test import Client
+from django.test import AsyncClient, Client
 from django.utils import timezone
 
 from avatarsite.asgi import application
@@ -23,6 +23,7 @@ from sessions.models import AvatarSession, SessionEvent, TranscriptEntry
 from sessions.realtime import consumers
 from sessions.services import lifecycle, presence
 from sessions.services.reaper import reap
+from sessions.staff import usage
 
 from .wsutil import ORIGIN, Conversation, bearer, create_session, open_sandbox
 
@@ -237,7 +238,9 @@ async def test_a_one_minute_session_ends_on_time_as_expired(world, settings):
     closed = await row(session["id"])
     assert (closed.status, closed.close_reason) == ("closed", "expired")
     assert closed.used_seconds is not None and closed.used_seconds <= closed.duration == 60
-    assert (closed.closed_at - closed.started_at).total_seconds() <= closed.duration
+    # The usage page's figure too (the same rule in its query).
+    report = await sync_to_async(usage.report)(closed.created_at.date(), closed.created_at.date())
+    assert report.totals.used_minutes <= report.totals.reserved_minutes == 1
 
 
 async def test_a_chat_after_the_time_is_up_is_refused(world, settings, monkeypatch):
@@ -355,6 +358,12 @@ async def test_a_reconnecting_page_gets_cut_lines_and_confirmed_changes_back(wor
         half["pld"] = {"from": "bot", "text": "Let me tell you"}
         await page.send_json_to({"type": "rtc_message", "data": json.dumps(half)})
         await talk.wait_for(lambda m: m["type"] == "transcript" and m["mid"] == "bot-1")
+    # A reload: the page's pagehide beacon, then its sockets go.
+    left = await AsyncClient().post(
+        f"/api/v1/sessions/{session['id']}/leave",
+        headers={"Authorization": f"Bearer {world.alice_token}"},
+    )
+    assert left.status_code == 202
     await page.disconnect()
     await avatar.disconnect()
 
@@ -398,3 +407,76 @@ async def test_the_process_beat_is_what_keeps_a_process_alive(settings):
     while await presence.process_alive(other):
         assert time.monotonic() - started < 3
         await asyncio.sleep(0.1)
+
+
+async def test_a_close_that_lands_while_a_page_reconnects_is_not_missed(
+    world, settings, monkeypatch
+):
+    """The page reconnects while the session is being closed (End in another tab, the
+    reaper): the socket hears of it and closes, it does not go on as if active."""
+    session, headers = await open_as("token", world, settings)
+    real_claim = lifecycle.claim_for_this_process
+
+    async def closed_meanwhile(found):
+        stale = await real_claim(found)
+        await lifecycle.close_session(found.pk, "user")
+        return stale  # as read before the close
+
+    monkeypatch.setattr(lifecycle, "claim_for_this_process", closed_meanwhile)
+    await AvatarSession.objects.filter(pk=session["id"]).aupdate(served_by="another")
+    page = WebsocketCommunicator(application, session["ws_path"], headers=headers)
+    assert (await page.connect())[0]
+
+    messages, code = await until_closed(page)
+
+    assert code == consumers.CLOSE_ENDED
+    states = [(m["status"], m["close_reason"]) for m in messages if m["type"] == "session"]
+    assert states[-1] == ("closed", "user"), states
+
+
+async def test_a_page_back_to_an_overdue_session_is_told_it_expired(world, settings):
+    """The process that held it died just before its end: the page that comes back is
+    told the time is up, not that it goes on."""
+    session, headers = await open_as("token", world, settings)
+    await AvatarSession.objects.filter(pk=session["id"]).aupdate(
+        served_by="deadbeef" * 4, expires_at=timezone.now() - timedelta(seconds=5)
+    )
+    page = WebsocketCommunicator(application, session["ws_path"], headers=headers)
+    assert (await page.connect())[0]
+
+    messages, code = await until_closed(page)
+
+    assert code == consumers.CLOSE_ENDED
+    assert [(m["status"], m["close_reason"]) for m in messages] == [("closed", "expired")]
+
+
+async def test_a_page_that_said_goodbye_is_page_closed_whichever_grace_ends_first(world, settings):
+    settings.SESSION_LEAVE_GRACE = 0.6
+    settings.SESSION_DISCONNECT_GRACE = 0.1  # the socket's own close fires first
+    session, headers = await open_as("token", world, settings)
+    page = await connect(session, headers)
+    left = await AsyncClient().post(
+        f"/api/v1/sessions/{session['id']}/leave",
+        headers={"Authorization": f"Bearer {world.alice_token}"},
+    )
+    assert left.status_code == 202
+    await page.disconnect()
+
+    for _ in range(50):
+        found = await row(session["id"])
+        if found.status == "closed":
+            break
+        await asyncio.sleep(0.05)
+    assert (found.status, found.close_reason) == ("closed", "page_closed")
+
+
+async def test_whatever_the_avatar_was_saying_when_the_session_ended_is_cut(world, settings):
+    session = await create_session(world.alice_token)
+    await TranscriptEntry.objects.acreate(
+        session_id=session["id"], role="avatar", mid="bot-1", text="Half a sen", final=False
+    )
+
+    await lifecycle.close_session(session["id"], "crashed")
+
+    line = await TranscriptEntry.objects.aget(session_id=session["id"], mid="bot-1")
+    assert (line.final, line.cut) == (True, True)

@@ -271,6 +271,30 @@ async def test_a_create_cut_short_by_our_own_crash_is_matched_in_the_same_pass(w
     assert fake.sessions[made]["status"] == COMPLETED
 
 
+@reaper_test
+async def test_a_create_noticed_late_does_not_match_a_session_made_after_its_deadline(
+    world, fake, settings
+):
+    """The site was down for half an hour: the reaper settles a create lost then, but
+    someone else's session made twenty minutes later cannot be that create's."""
+    created = django_timezone.now() - timedelta(minutes=30)
+    stuck = await sync_to_async(AvatarSession.objects.create)(
+        owner=world.alice,
+        principal="user:1",
+        provider="akool",
+        avatar_id="x",
+        duration=600,
+        created_at=created,
+    )
+    theirs = fake.add_session(created_at=(created + timedelta(minutes=20)).timestamp())
+
+    result = await reap()
+
+    assert (result.stuck, result.reconciled) == (1, 0)
+    assert fake.sessions[theirs]["status"] == LIVE
+    assert (await row(stuck.pk)).upstream_id == ""
+
+
 # --- sessions recorded here ------------------------------------------------------------------
 
 

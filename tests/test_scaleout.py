@@ -7,7 +7,7 @@ both never exceed the global cap; a piece of the avatar's speech that reaches a 
 process late still takes its place in the line.
 
 Runs on the run's own PostgreSQL and Redis when DATABASE_URL and REDIS_URL point at them
-(`make test` starts both for its second pass), else starts them here (tests/services.py),
+(`make test` starts both for its second pass), else starts them here (tools/services.py),
 else is skipped.
 """
 
@@ -29,7 +29,7 @@ import pytest
 import websockets
 
 from sessions.stream.parser import ChatMessage, parse
-from tests import services
+from tools import services
 
 from .live import LiveServer
 

@@ -18,8 +18,10 @@ import websockets
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from . import services
-from .live import ROOT, LiveServer, daphne_command
+from tools import services
+from tools.serving import ROOT, daphne_command
+
+from .live import LiveServer
 
 # The reaper's first pass comes one disconnect grace after start-up, then every interval.
 QUICK_REAPER = {"REAPER_INTERVAL": "0.5", "SESSION_DISCONNECT_GRACE": "0.5"}

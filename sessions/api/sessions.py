@@ -25,6 +25,7 @@ from sessions.api.schemas import (
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
 from sessions.services import catalog, lifecycle, presence
 from sessions.services.answers import llm_enabled
+from sessions.services.transcript import finish_avatar_lines
 
 router = Router(tags=["sessions"])
 
@@ -147,12 +148,12 @@ async def leave_session(request: HttpRequest, session_id: uuid.UUID):
     if session.status != Status.ACTIVE:
         return Reply(202, None)
     await lifecycle.record_event(session.pk, SessionEvent.Kind.INFO, "page left (beacon)")
+    # What the avatar was saying is cut: the page that passed its words on is gone (a
+    # reload shows the line as interrupted; if the page comes back the line stays cut).
+    await finish_avatar_lines(session.pk, cut=True)
     lifecycle.in_background(
         lifecycle.close_if_abandoned(
-            session.pk,
-            await presence.marker(session.pk),
-            grace=settings.SESSION_LEAVE_GRACE,
-            reason=CloseReason.PAGE_CLOSED,
+            session.pk, await presence.page_left(session.pk), grace=settings.SESSION_LEAVE_GRACE
         )
     )
     return Reply(202, None)

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 import ssl
 import time
 import weakref
@@ -116,6 +117,8 @@ class AkoolProvider:
         # also stops an upstream that trickles a byte at a time from holding a call forever.
         self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self._deadline = connect_timeout + 2 * read_timeout
+        # The longest one request can last: a create we gave up on made nothing after it.
+        self.request_deadline = self._deadline
         self._read_timeout = read_timeout
         self._retries = max(0, retries)
         self._backoff = max(0.0, backoff)
@@ -176,7 +179,14 @@ class AkoolProvider:
     async def list_sessions(self, status: int | None = None) -> list[UpstreamSession]:
         params: dict[str, Any] = {} if status is None else {"status": status}
         items = await self._paged(SESSION_LIST_PATH, params, _session_key)
-        return [_parse_session(item) for item in items]
+        sessions = []
+        for item in items:
+            try:
+                sessions.append(_parse_session(item))
+            except UpstreamProtocolError as exc:
+                # One garbled entry must not hide the others from the reconciliation.
+                logger.warning("AKool listed a session we cannot read: %s", exc.message)
+        return sessions
 
     # -- catalog ----------------------------------------------------------------------------
 
@@ -522,8 +532,8 @@ def _parse_session(data: dict[str, Any]) -> UpstreamSession:
     if not session_id:
         raise UpstreamProtocolError("AKool's session answer carried no session id.")
     status = data.get("status", 1)
-    if isinstance(status, str) and status.strip().isdigit():
-        status = int(status)
+    if isinstance(status, str) and re.fullmatch(r"\s*[0-9]{1,3}\s*", status):
+        status = int(status)  # ASCII digits only: "²".isdigit() is true, int("²") fails
     if not isinstance(status, int) or isinstance(status, bool):
         # A wrong guess here would make us treat an ended session as live or the reverse.
         raise UpstreamProtocolError("AKool's session answer carried no valid status.")

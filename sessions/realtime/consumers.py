@@ -59,9 +59,13 @@ class SessionConsumer(JsonSocketConsumer):
         if session is None:
             return
         await self.accept()
-        if not self.observer and session.status == Status.ACTIVE:
-            session = await lifecycle.claim_for_this_process(session)
+        # In the group before the row is read again: a close that lands meanwhile is
+        # either in the row or heard as an event, never missed.
+        group = keys.session_group(self.session_id)
+        await self.channel_layer.group_add(group, self.channel_name)
+        session = await self._current(session)
         if session.status != Status.ACTIVE:
+            await self.channel_layer.group_discard(group, self.channel_name)
             await self.send_json(_session_frame(session))  # say why before closing
             await self.close(code=CLOSE_ENDED)
             return
@@ -98,13 +102,25 @@ class SessionConsumer(JsonSocketConsumer):
         self.observer = not principal.owns(session)
         return session
 
+    async def _current(self, session: AvatarSession) -> AvatarSession:
+        """The session as it stands now, claimed for this process if it is the owner's."""
+        session = await AvatarSession.objects.select_related("preset").aget(pk=session.pk)
+        if self.observer or session.status != Status.ACTIVE:
+            return session
+        session = await lifecycle.claim_for_this_process(session)
+        if session.expires_at and session.expires_at <= timezone.now():
+            # Overdue (the process that held it died at the wrong moment): end it now
+            # rather than tell the page it goes on.
+            session = await lifecycle.close_quietly(session.pk, CloseReason.EXPIRED)
+        return session
+
     async def _join(self, session: AvatarSession) -> None:
         self.groups_joined = [keys.session_group(self.session_id)]
         if self.principal.user is not None:
             self.groups_joined.append(keys.user_group(self.principal.user.pk))
         if self.principal.token_id is not None:
             self.groups_joined.append(keys.token_group(self.principal.token_id))
-        for group in self.groups_joined:
+        for group in self.groups_joined[1:]:  # the session's own group is joined already
             await self.channel_layer.group_add(group, self.channel_name)
         self.joined = True
         self.expires_at = session.expires_at
@@ -158,9 +174,6 @@ class SessionConsumer(JsonSocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         remaining = await presence.left(self.session_id, owner=not self.observer)
         if remaining == 0 and not self.observer:
-            # Nobody passes the avatar's words on any more: what it was saying is cut,
-            # and marked so (a reload shows it as interrupted).
-            await self._guarded(self.feed.finish_lines(cut=True))  # type: ignore[union-attr]
             # The last socket went without a goodbye (or with one: closing an ended
             # session is a no-op). Close unless someone reconnects in time.
             marker = await presence.marker(self.session_id)
@@ -216,6 +229,7 @@ class SessionConsumer(JsonSocketConsumer):
             await check_llm_budget(self.session_id, self.principal.key)
         mid = new_mid()
         self.chats += 1
+        self._refuse_if_ending()  # again: the checks above may have waited on the cache
         if not llm:
             # The frames go first (the pacer releases them from its own task), so the
             # first is on its way while the line is recorded.
@@ -244,7 +258,9 @@ class SessionConsumer(JsonSocketConsumer):
     async def on_set_params(self, message: dict[str, Any]) -> None:
         params = frames.session_params(message)
         self._refuse_if_ending()
-        self.pacer.submit([await self.commands.set_params(params)])
+        frame = await self.commands.set_params(params)
+        self._refuse_if_ending()  # again: the voice lookup waited on the database
+        self.pacer.submit([frame])
 
     async def on_rtc_message(self, message: dict[str, Any]) -> None:
         self.feed.forward(frames.rtc_data(message))
@@ -330,10 +346,11 @@ class SessionConsumer(JsonSocketConsumer):
         self._stop_talking()
         if self.observer:
             return  # the owner's socket (or the reaper) ends it
-        try:
-            await lifecycle.close_session(self.session_id, CloseReason.EXPIRED)
-        except errors.DomainError as exc:
-            log.warning("session %s: close at expiry failed: %s", self.session_id, exc.message)
+        session = await lifecycle.close_quietly(self.session_id, CloseReason.EXPIRED)
+        if session.status in (Status.CLOSED, Status.FAILED):
+            # Closed already (no broadcast comes): say so and go.
+            await self.send_json(_session_frame(session))
+            await self.close(code=CLOSE_ENDED)
 
     def _watch_ended(self, task: asyncio.Task) -> None:
         if task.cancelled() or task.exception() is None:

@@ -107,7 +107,8 @@ class AvatarFeed:
         if isinstance(message, ChatMessage):
             await self._chat(message, forwarded.received_at)
         elif isinstance(message, CommandMessage):
-            if message.code is not None:  # an ack: the avatar does not command us
+            # An ack (the avatar does not command us) with a code AKool would send.
+            if message.code is not None and -(2**31) <= message.code < 2**31:
                 ack = await self.commands.on_ack(
                     message.cmd, message.mid, message.code, message.msg
                 )

@@ -27,6 +27,9 @@ Mode = AvatarPreset.Mode
 ACK_OK = 1000  # AKool's code for success
 # Confirmed commands replayed to a page that (re)connects, so a reload keeps the list.
 REPLAYED = 8
+# Commands waiting for the avatar's ack, per socket: an avatar that never answers must
+# not make the socket grow.
+MAX_PENDING = 100
 
 
 @dataclass
@@ -108,20 +111,25 @@ class Commands:
         if encoded_size(frame) > MAX_FRAME_BYTES:
             code = "invalid_background" if "background_url" in params else "invalid_params"
             raise errors.Invalid(code, "These settings do not fit in one message; shorten them.")
-        self.pending[mid] = _Pending("set-params", changes, dict(params))
+        self._remember(mid, _Pending("set-params", changes, dict(params)))
         await record_event(self.session_id, SessionEvent.Kind.COMMAND, "set-params", **changes)
         return frame
 
     def interrupt(self) -> str:
         mid = new_mid()
-        self.pending[mid] = _Pending("interrupt")
+        self._remember(mid, _Pending("interrupt"))
         return interrupt_frame(mid=mid)
+
+    def _remember(self, mid: str, pending: _Pending) -> None:
+        self.pending[mid] = pending
+        while len(self.pending) > MAX_PENDING:
+            del self.pending[next(iter(self.pending))]
 
     async def on_ack(self, cmd: str, mid: str | None, code: int, msg: str | None) -> Ack:
         """The avatar acknowledged a command: a confirmed set-params changes the
         settings (here and in the row). Recorded in the event log either way."""
         pending = self.pending.pop(mid or "", None)
-        ack = Ack(cmd, code, (msg or "")[:200], pending.params if pending else {})
+        ack = Ack(cmd[:40], code, (msg or "")[:200], pending.params if pending else {})
         if ack.ok and pending and pending.changes:
             for name, value in pending.changes.items():
                 setattr(self.settings, name, value)

@@ -20,7 +20,14 @@ from django.utils import timezone
 
 from sessions import errors, keys
 from sessions.access import Principal
-from sessions.models import AvatarPreset, AvatarSession, CloseReason, SessionEvent, Status
+from sessions.models import (
+    AvatarPreset,
+    AvatarSession,
+    CloseReason,
+    SessionEvent,
+    Status,
+    TranscriptEntry,
+)
 from sessions.providers import get_provider
 from sessions.providers.base import (
     ProviderError,
@@ -166,9 +173,10 @@ async def claim_for_this_process(session: AvatarSession) -> AvatarSession:
     if previous and session.upstream_id and not await presence.process_alive(previous):
         try:
             upstream = await get_provider(session.provider).session_detail(session.upstream_id)
-        except ProviderError as exc:
-            # Cannot tell now: carry on; the reaper settles it if the session is gone.
-            log.warning("session %s: upstream check after a crash failed: %s", session.id, exc)
+        except Exception as exc:
+            # Cannot tell now (the upstream failed, or answered nonsense): carry on; the
+            # reaper settles it if the session is gone.
+            log.warning("session %s: upstream check after a crash failed: %r", session.id, exc)
         else:
             if not upstream.is_live:
                 await record_event(
@@ -262,7 +270,7 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
             ) from exc
 
     session.status = Status.CLOSED
-    session.closed_at = _end_of_use(session)
+    session.closed_at = timezone.now()
     session.close_reason = session.close_reason or reason
     # A failure of an earlier attempt is no longer the session's state once it closed.
     finished = await AvatarSession.objects.filter(pk=session.pk, status=Status.CLOSING).aupdate(
@@ -273,6 +281,10 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
     )
     if not finished:  # a concurrent closer got there first and recorded it
         return await AvatarSession.objects.aget(pk=session.pk)
+    # Whatever the avatar was saying when the session ended was cut short.
+    await TranscriptEntry.objects.filter(session_id=session.pk, role="avatar", final=False).aupdate(
+        final=True, cut=True
+    )
     await limits.release_slots(session.slots, str(session.id))
     await record_event(session.id, SessionEvent.Kind.STATE, "closed", reason=session.close_reason)
     await broadcast_state(session)
@@ -280,14 +292,14 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
     return session
 
 
-def _end_of_use(session: AvatarSession) -> Any:
-    """When the session stopped being used: now, but never past its reserved time (the
-    upstream ends a session at its duration, so a close that lands a moment later must
-    not count as more time used than was reserved)."""
-    now = timezone.now()
-    if session.started_at is None:
-        return now
-    return min(now, session.started_at + timedelta(seconds=session.duration))
+async def close_quietly(session_id: Any, reason: str) -> AvatarSession:
+    """Close, and if that fails (the upstream or our database), log it and leave it to
+    the reaper's retries. Returns the session as it now stands."""
+    try:
+        return await close_session(session_id, reason)
+    except Exception:
+        log.exception("session %s: closing (%s) failed; the reaper retries", session_id, reason)
+        return await AvatarSession.objects.aget(pk=session_id)
 
 
 async def _close_upstream(provider: Any, upstream_id: str) -> None:
@@ -328,10 +340,13 @@ async def close_if_abandoned(
 ) -> None:
     """Close the session after `grace` seconds unless a socket of it connected meanwhile
     (each connect sets a new presence marker). Used when the last socket drops, and
-    after a page's pagehide beacon (with the shorter leave grace)."""
+    after a page's pagehide beacon (with the shorter leave grace). Whichever fires first,
+    a page that said goodbye is `page_closed`, one that just went is `abandoned`."""
     await asyncio.sleep(settings.SESSION_DISCONNECT_GRACE if grace is None else grace)
     if await presence.marker(session_id) != marker or await presence.owner_sockets(session_id):
         return  # someone came back: a reload, a flaky network, another tab
+    if reason == CloseReason.ABANDONED and await presence.left_by_beacon(session_id, marker):
+        reason = CloseReason.PAGE_CLOSED
     try:
         await close_session(session_id, reason)
     except errors.DomainError:

@@ -78,6 +78,19 @@ async def marker(session_id: Any) -> str | None:
     return await shared_cache.get(keys.presence_marker(session_id))
 
 
+async def page_left(session_id: Any) -> str | None:
+    """The page's pagehide beacon came: remember it against the current marker (a
+    socket that connects afterwards makes it stale). Returns that marker."""
+    current = await marker(session_id)
+    await shared_cache.set(keys.presence_left(session_id), current, timeout=COUNTER_TTL)
+    return current
+
+
+async def left_by_beacon(session_id: Any, marker_seen: str | None) -> bool:
+    """Whether the page that held `marker_seen` said goodbye with its beacon."""
+    return await shared_cache.get(keys.presence_left(session_id)) == marker_seen
+
+
 async def heartbeat(session_id: Any) -> None:
     await shared_cache.set(keys.presence_alive(session_id), BOOT_ID, timeout=_beat_ttl())
 

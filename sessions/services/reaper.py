@@ -64,6 +64,11 @@ async def _close(session_id, reason: str, why: str, result: ReapResult) -> bool:
     except errors.DomainError as exc:
         result.errors.append(f"{session_id}: {exc.message}")
         return False
+    except Exception as exc:
+        # Whatever went wrong with this one, the pass goes on with the others.
+        log.exception("reaper: closing session %s failed", session_id)
+        result.errors.append(f"{session_id}: {type(exc).__name__}")
+        return False
 
 
 async def reap(*, abandon_after: float | None = None) -> ReapResult:
@@ -132,25 +137,36 @@ _task: asyncio.Task | None = None
 async def _loop() -> None:
     """This process's background work: its presence beat every heartbeat interval (so
     the reaper can tell its sessions from those of a process that died) and, unless
-    REAPER_INTERVAL is 0, a reaper pass every interval."""
+    REAPER_INTERVAL is 0, a reaper pass every interval. A pass runs as a task of its
+    own: a slow one (the upstream slow to answer) must not hold the beat back, or other
+    processes would take this one for dead."""
     interval = settings.REAPER_INTERVAL
     # The first pass waits one disconnect grace: after a restart, pages reconnect
     # within it and keep their sessions; what is still unclaimed then was abandoned.
     next_pass = time.monotonic() + settings.SESSION_DISCONNECT_GRACE
+    passing: asyncio.Task | None = None
     while True:
         try:
             await presence.beat_process()
-            if interval > 0 and time.monotonic() >= next_pass:
-                next_pass = time.monotonic() + interval
-                # With several processes, one pass per interval is enough: take a lock.
-                if await shared_cache.add(keys.REAPER_LOCK, 1, timeout=max(1, int(interval * 0.9))):
-                    await reap()
         except Exception:
-            log.exception("background pass failed; trying again")
+            log.exception("presence beat failed; trying again")
+        due = interval > 0 and time.monotonic() >= next_pass
+        if due and (passing is None or passing.done()):
+            next_pass = time.monotonic() + interval
+            passing = asyncio.get_running_loop().create_task(_pass(interval))
         pause = settings.HEARTBEAT_INTERVAL
         if interval > 0:
             pause = min(pause, max(0.0, next_pass - time.monotonic()))
         await asyncio.sleep(pause)
+
+
+async def _pass(interval: float) -> None:
+    try:
+        # With several processes, one pass per interval is enough: take a lock.
+        if await shared_cache.add(keys.REAPER_LOCK, 1, timeout=max(1, int(interval * 0.9))):
+            await reap()
+    except Exception:
+        log.exception("reaper pass failed")
 
 
 def ensure_started() -> None:

@@ -68,6 +68,8 @@ async def reconcile(result: ReapResult, now: datetime) -> None:
             recorded.setdefault(upstream_id, pk)
 
     left_alone = deferred = 0
+    # A provider without a request deadline (none ever times out) gets the slack alone.
+    deadline = timedelta(seconds=getattr(provider, "request_deadline", 0))
     # Oldest first, so a row's match goes to the earliest session in its window.
     for session in sorted(upstream, key=lambda s: s.created_at or now):
         if session.id in live_here:
@@ -79,7 +81,7 @@ async def reconcile(result: ReapResult, now: datetime) -> None:
             # Its create may still answer: matching it (or, dedicated, closing it) now
             # could end a session a user is about to get. The next pass decides.
             deferred += 1
-        elif (pk := await _claim_unanswered_create(session, provider.name)) is not None:
+        elif (pk := await _claim_unanswered_create(session, provider.name, deadline)) is not None:
             why = f"matched an unanswered create of session {pk}"
             row = (pk, "matched a create whose answer never came")
             await _close(provider, session, result, why, row)
@@ -108,18 +110,23 @@ def _may_be_in_flight(session: UpstreamSession, in_flight: list[datetime]) -> bo
     return session.created_at >= min(in_flight) - MATCH_SLACK
 
 
-async def _claim_unanswered_create(session: UpstreamSession, provider_name: str) -> object:
+async def _claim_unanswered_create(
+    session: UpstreamSession, provider_name: str, deadline: timedelta
+) -> object:
     """The pk of the row whose unanswered create explains `session`, now recording its
     upstream id; None when none does (or the entry carries no creation time)."""
     created = session.created_at
     if created is None:
         return None
-    # Window [create sent - slack, gave up + slack]; `closed_at` is set when the row failed.
+    # Window [create sent - slack, gave up + slack], and never past the create call's own
+    # deadline: the upstream cannot make a session after our request to it ended, however
+    # late we noticed (a row stuck starting is settled by a later reaper pass).
     candidates = AvatarSession.objects.filter(
         provider=provider_name,
         upstream_id="",
         create_unanswered_at__isnull=False,
         create_unanswered_at__lte=created + MATCH_SLACK,
+        create_unanswered_at__gte=created - MATCH_SLACK - deadline,
         closed_at__gte=created - MATCH_SLACK,
     ).order_by("-create_unanswered_at")  # the latest create sent before it is likeliest
     async for pk in candidates.values_list("pk", flat=True):

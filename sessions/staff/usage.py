@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Count, DateTimeField, DurationField, F, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce, Least, TruncDate
 from django.utils import timezone
 
 from sessions.models import AvatarSession, CloseReason
@@ -75,7 +75,10 @@ def window(start: date, end: date) -> tuple[datetime, datetime]:
 
 def _measures(now: datetime) -> dict[str, Any]:
     """Sessions, seconds reserved and time used: the same three figures for every table."""
-    end = Coalesce("closed_at", Value(now, DateTimeField()))
+    # Never past the reserved time: the upstream ends a session at its duration, however
+    # late our close (or a close still being retried) is recorded.
+    closed = Coalesce("closed_at", Value(now, DateTimeField()))
+    end = Least(closed, Coalesce("expires_at", closed))
     return {
         "n": Count("id"),
         "reserved": Sum("duration"),

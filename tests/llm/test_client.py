@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from sessions.llm.client import LlmConfig, LlmError, stream_chat
-from tests import services
 from tests.fakes.llm_server import DEFAULT_API_KEY, FakeLlm, tokenize
 from tests.llm.helpers import (
     LONG_ANSWER,
@@ -23,6 +22,7 @@ from tests.llm.helpers import (
     config_for,
     wait_until,
 )
+from tools import services
 
 # --- streaming ------------------------------------------------------------------------------
 

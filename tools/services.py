@@ -1,7 +1,7 @@
 """Redis and PostgreSQL for a test run: the distribution's servers, started on loopback in
 a temporary directory, and stopped (and the directory removed) afterwards.
 
-    python -m tests.services run -- python -m pytest ...
+    python -m tools.services run -- python -m pytest ...
 
 starts both, runs the command with DATABASE_URL and REDIS_URL set, stops both and exits
 with the command's status. `make test` runs the suite a second time this way.
@@ -392,7 +392,7 @@ def _run(argv: list[str]) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.services", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.services", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a command with DATABASE_URL and REDIS_URL set")
     run.add_argument("argv", nargs=argparse.REMAINDER)
