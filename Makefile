@@ -56,6 +56,7 @@ scaleout-deps: $(VENV)/.installed-test
 test: install-test scaleout-deps
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/lint-imports
+	$(PY) tools/check_size.py
 	node --test tests/js/
 	$(PY) -m pytest --ignore=tests/test_scaleout.py
 	$(PY) -m tools.services run -- $(PY) -m pytest -m "not browser or restart" --reuse-db

@@ -1,6 +1,7 @@
 """How long the user waits for the avatar to start: time from the user's chat to the first
 frame the pacer emits (the consumer's first ``rtc_send``), with our streamed design and with
-the seed guide's whole-answer design. Run: ``python bench/llm_first_frame.py [--runs N]``.
+a whole-answer design (wait for the complete answer, then send it).
+Run: ``python bench/llm_first_frame.py [--runs N]``.
 
 The LLM is the fake OpenAI-compatible server of the tests, on loopback, answering with
 real HTTP and SSE at 50 tokens per second after 0.3 s to the first token; every answer is
@@ -13,7 +14,7 @@ alternately, against the same server:
   ``chat_frames`` -> ``Pacer``. Once the first frame is out the run is
   interrupted (the answer task cancelled, the queue dropped), as a user may do; that
   also keeps the bench short.
-- whole answer (the seed guide's "integrate your own LLM"): wait for the complete answer,
+- whole answer (the naive way to integrate an LLM): wait for the complete answer,
   then ``chat_frames`` of all of it -> ``Pacer``.
 """
 

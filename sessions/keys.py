@@ -103,6 +103,12 @@ def token_group(token_id: Any) -> str:
     return f"principal.token.{token_id}"
 
 
+def principal_groups(user_id: Any | None, token_id: Any | None) -> list[str]:
+    """The groups a socket joins for the principal it stands for."""
+    groups = [] if user_id is None else [user_group(user_id)]
+    return groups if token_id is None else [*groups, token_group(token_id)]
+
+
 def sandbox_group(channel: str) -> str:
     """The sandbox avatar's socket of one channel."""
     return f"sandbox.{channel}"

@@ -16,20 +16,19 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.utils import timezone
 
 from sessions import errors, keys
 from sessions.access import Caller, InvalidToken, Principal, resolve
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
 from sessions.realtime import frames
-from sessions.services import answers, commands, lifecycle, presence, transcript
+from sessions.realtime.client_frames import ClientFrames
+from sessions.services import answers, lifecycle, presence
 from sessions.services.avatar_feed import AvatarFeed
 from sessions.services.commands import Ack, Commands, SessionSettings
-from sessions.services.limits import MessageBudget, check_chat, check_llm_budget
+from sessions.services.limits import MessageBudget
 from sessions.services.transcript import Shown
 from sessions.sockets import JsonSocketConsumer
-from sessions.stream.chunker import chat_frames
-from sessions.stream.codec import encoded_size, new_mid
+from sessions.stream.codec import encoded_size
 from sessions.stream.pacer import Pacer
 
 log = logging.getLogger("avatarsite.ws")
@@ -43,7 +42,7 @@ CLOSE_ENDED = 4410
 CLOSE_RECONNECT = 1011
 
 
-class SessionConsumer(JsonSocketConsumer):
+class SessionConsumer(ClientFrames, JsonSocketConsumer):
     session_id: str
     principal: Principal
     observer: bool  # staff watching someone else's session: read-only
@@ -63,15 +62,16 @@ class SessionConsumer(JsonSocketConsumer):
         # either in the row or heard as an event, never missed.
         group = keys.session_group(self.session_id)
         await self.channel_layer.group_add(group, self.channel_name)
-        session = await self._current(session)
+        session = await lifecycle.resume(session.pk, owner=not self.observer)
         if session.status != Status.ACTIVE:
             await self.channel_layer.group_discard(group, self.channel_name)
-            await self.send_json(_session_frame(session))  # say why before closing
+            await self.send_json(frames.session_of(session))  # say why before closing
             await self.close(code=CLOSE_ENDED)
             return
         await self._join(session)
-        await self.send_json(_session_frame(session))
-        await self._replay()
+        await self.send_json(frames.session_of(session))
+        async for frame in frames.replay(self.session_id):
+            await self.send_json(frame)
         watch = presence.SocketPresence(
             self.session_id,
             self.principal,
@@ -102,26 +102,12 @@ class SessionConsumer(JsonSocketConsumer):
         self.observer = not principal.owns(session)
         return session
 
-    async def _current(self, session: AvatarSession) -> AvatarSession:
-        """The session as it stands now, claimed for this process if it is the owner's."""
-        session = await AvatarSession.objects.select_related("preset").aget(pk=session.pk)
-        if self.observer or session.status != Status.ACTIVE:
-            return session
-        session = await lifecycle.claim_for_this_process(session)
-        if session.expires_at and session.expires_at <= timezone.now():
-            # Overdue (the process that held it died at the wrong moment): end it now
-            # rather than tell the page it goes on.
-            session = await lifecycle.close_quietly(session.pk, CloseReason.EXPIRED)
-        return session
-
     async def _join(self, session: AvatarSession) -> None:
-        self.groups_joined = [keys.session_group(self.session_id)]
-        if self.principal.user is not None:
-            self.groups_joined.append(keys.user_group(self.principal.user.pk))
-        if self.principal.token_id is not None:
-            self.groups_joined.append(keys.token_group(self.principal.token_id))
-        for group in self.groups_joined[1:]:  # the session's own group is joined already
+        user_id = self.principal.user.pk if self.principal.user is not None else None
+        revocable = keys.principal_groups(user_id, self.principal.token_id)
+        for group in revocable:  # the session's own group is joined already
             await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined = [keys.session_group(self.session_id), *revocable]
         self.joined = True
         self.expires_at = session.expires_at
         # A socket of the session is back: a close pending after a beacon or a
@@ -145,17 +131,6 @@ class SessionConsumer(JsonSocketConsumer):
         self.feed = AvatarFeed(
             self.session_id, self.commands, self, lambda: self.answerer and self.answerer.mid
         )
-
-    async def _replay(self) -> None:
-        """What a (re)connecting page needs to show the whole session again: the
-        transcript (lines cut short marked) and the last confirmed commands."""
-        async for line in transcript.lines(self.session_id):
-            frame = frames.transcript(
-                line.role, line.mid, line.text, final=True, cut=line.cut, replay=True
-            )
-            await self.send_json(frame)
-        for ack in await commands.recent_acks(self.session_id):
-            await self.send_json(frames.command_result(ack, replay=True))
 
     async def disconnect(self, code: int) -> None:
         if self.watch is not None:
@@ -210,69 +185,6 @@ class SessionConsumer(JsonSocketConsumer):
         except Exception:
             log.exception("session %s: failed to handle a message", self.session_id)
             await self.failed()
-
-    def _refuse_if_ending(self) -> None:
-        """Nothing new for the avatar once the session's time is up or it is ending."""
-        if timezone.now() >= self.expires_at:
-            raise errors.Gone(
-                "session_expired", "The session's time is up; start a new one to go on."
-            )
-        if self.ending:
-            raise errors.Conflict("session_ending", "The session is ending; start a new one.")
-
-    async def on_chat(self, message: dict[str, Any]) -> None:
-        text = frames.chat_text(message)
-        self._refuse_if_ending()
-        await check_chat(self.session_id, text)
-        llm = self.answerer is not None and self.commands.settings.our_llm_answers
-        if llm:
-            await check_llm_budget(self.session_id, self.principal.key)
-        mid = new_mid()
-        self.chats += 1
-        self._refuse_if_ending()  # again: the checks above may have waited on the cache
-        if not llm:
-            # The frames go first (the pacer releases them from its own task), so the
-            # first is on its way while the line is recorded.
-            self.pacer.submit(chat_frames(text, mid=mid, budget=settings.STREAM_FRAME_BUDGET))
-        await self.shown(await transcript.record_user_line(self.session_id, mid, text))
-        if llm:
-            if self.answerer.answering:
-                # A new message cuts the answer in progress short, as a person would.
-                await self._interrupt_avatar("new message")
-            await self.answerer.start(text)
-
-    async def on_interrupt(self, message: dict[str, Any]) -> None:
-        await self._interrupt_avatar("interrupt")
-
-    async def _interrupt_avatar(self, why: str) -> None:
-        """Stop the answer in progress: the LLM stream (if any), the frames not yet
-        released, and the avatar's speech. Synchronous up to the submit: nothing of the
-        old answer can slip in between."""
-        dropped = self.answerer.cancel() if self.answerer else self.pacer.drop_pending()
-        self.feed.interrupted = True
-        self.pacer.submit([self.commands.interrupt()])
-        await lifecycle.record_event(
-            self.session_id, SessionEvent.Kind.COMMAND, "interrupt", why=why, dropped_frames=dropped
-        )
-
-    async def on_set_params(self, message: dict[str, Any]) -> None:
-        params = frames.session_params(message)
-        self._refuse_if_ending()
-        frame = await self.commands.set_params(params)
-        self._refuse_if_ending()  # again: the voice lookup waited on the database
-        self.pacer.submit([frame])
-
-    async def on_rtc_message(self, message: dict[str, Any]) -> None:
-        self.feed.forward(frames.rtc_data(message))
-
-    async def on_rtc_send_failed(self, message: dict[str, Any]) -> None:
-        reason = str(message.get("reason", ""))[:200]
-        await lifecycle.record_event(
-            self.session_id, SessionEvent.Kind.ERROR, f"page could not send a frame: {reason}"
-        )
-        await self._error(
-            "send_failed", "A message could not reach the avatar; please send it again."
-        )
 
     # --- what the avatar's side says (services.avatar_feed.Listener) ----------------------
     async def shown(self, update: Shown) -> None:
@@ -349,7 +261,7 @@ class SessionConsumer(JsonSocketConsumer):
         session = await lifecycle.close_quietly(self.session_id, CloseReason.EXPIRED)
         if session.status in (Status.CLOSED, Status.FAILED):
             # Closed already (no broadcast comes): say so and go.
-            await self.send_json(_session_frame(session))
+            await self.send_json(frames.session_of(session))
             await self.close(code=CLOSE_ENDED)
 
     def _watch_ended(self, task: asyncio.Task) -> None:
@@ -361,7 +273,3 @@ class SessionConsumer(JsonSocketConsumer):
             exc_info=task.exception(),
         )
         lifecycle.in_background(self.close(code=CLOSE_RECONNECT))
-
-
-def _session_frame(session: AvatarSession) -> dict[str, Any]:
-    return frames.session(session.status, session.expires_at, session.close_reason, session.error)

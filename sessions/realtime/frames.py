@@ -1,9 +1,10 @@
 """Every frame the session socket sends, built here and only here (the contract with
-the page and with other clients: DESIGN's "Session websocket", the README's API)."""
+the page and with other clients: the README's "Session websocket")."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -13,8 +14,9 @@ from pydantic import ValidationError as PydanticError
 
 from sessions import errors
 from sessions.api.schemas import SessionParams
-from sessions.services.commands import Ack
-from sessions.services.transcript import Shown
+from sessions.models import AvatarSession
+from sessions.services.commands import Ack, recent_acks
+from sessions.services.transcript import Shown, lines
 from sessions.stream.codec import escape_surrogates, is_storable
 
 Frame = dict[str, Any]
@@ -84,6 +86,19 @@ def session(
         "close_reason": close_reason or None,
         "error": error or None,
     }
+
+
+def session_of(row: AvatarSession) -> Frame:
+    return session(row.status, row.expires_at, row.close_reason, row.error)
+
+
+async def replay(session_id: str) -> AsyncIterator[Frame]:
+    """What a (re)connecting page needs to show the whole session again: the transcript
+    (lines cut short marked) and the last confirmed commands."""
+    async for line in lines(session_id):
+        yield transcript(line.role, line.mid, line.text, final=True, cut=line.cut, replay=True)
+    for ack in await recent_acks(session_id):
+        yield command_result(ack, replay=True)
 
 
 def error(code: str, message: str, *, retry_after: float | None = None) -> Frame:

@@ -99,29 +99,55 @@ async def open_session(
         use_llm=use_llm,
         duration=duration,
     )
-    # Concurrency first: a refused attempt must not burn the hourly quota.
-    session.slots = await limits.acquire_session_slots(principal.key, str(session.id), duration)
+    await _reserve(session, principal.key)
+    await session.asave(force_insert=True)
+    await record_event(session.id, SessionEvent.Kind.STATE, "starting", provider=provider.name)
+    upstream = await _create_upstream(session, provider, preset)
     try:
-        await limits.check_session_creation(principal.key)
+        now = timezone.now()
+        session.upstream_id = upstream.id
+        session.rtc = _rtc_dict(upstream.rtc)
+        session.status = Status.ACTIVE
+        session.started_at = now
+        session.expires_at = now + timedelta(seconds=duration)
+        await session.asave()
+        await record_event(session.id, SessionEvent.Kind.STATE, "active", upstream_id=upstream.id)
+    except Exception as exc:
+        await _undo_upstream(session, provider, upstream.id)
+        raise errors.Unavailable("internal_error", "The session could not be started.") from exc
+    log.info("session %s active (upstream %s, %s s)", session.id, upstream.id, duration)
+    return session
+
+
+async def _reserve(session: AvatarSession, principal_key: str) -> None:
+    """Take the session's concurrency slots and count it against the hourly quota.
+    Concurrency first: a refused attempt must not burn the hourly quota."""
+    session.slots = await limits.acquire_session_slots(
+        principal_key, str(session.id), session.duration
+    )
+    try:
+        await limits.check_session_creation(principal_key)
     except errors.DomainError:
         await limits.release_slots(session.slots, str(session.id))
         raise
-    await session.asave(force_insert=True)
-    await record_event(session.id, SessionEvent.Kind.STATE, "starting", provider=provider.name)
 
+
+async def _create_upstream(session: AvatarSession, provider: Any, preset: AvatarPreset) -> Any:
+    """Ask the upstream for the session; on failure the row records why (and whether
+    the upstream may have made a session anyway)."""
     request = SessionRequest(
-        avatar_id=preset.avatar_id,
-        duration=duration,
-        voice_id=voice_id,
-        language=language,
-        mode=mode,
-        background_url=preset.background_url,
+        avatar_id=session.avatar_id,
+        duration=session.duration,
+        voice_id=session.voice_id,
+        language=session.language,
+        mode=session.mode,
+        background_url=session.background_url,
         knowledge_id=preset.knowledge_id,
         voice_params=preset.voice_params or {},
     )
     sent_at = timezone.now()
     try:
-        upstream = await provider.create_session(request)
+        return await provider.create_session(request)
     except ProviderError as exc:
         # Only a refusal proves that nothing was made: after a timeout, a dropped connection
         # or a garbled answer the upstream may run (and bill) a session we never heard of;
@@ -134,28 +160,31 @@ async def open_session(
         await _fail(session, exc.message, create_unanswered_at=unanswered)
         raise upstream_failed(exc) from exc
 
+
+async def _undo_upstream(session: AvatarSession, provider: Any, upstream_id: str) -> None:
+    """Our side failed after the upstream opened a session: close it, or it bills on."""
+    log.exception("recording session %s failed; closing upstream %s", session.id, upstream_id)
     try:
-        now = timezone.now()
-        session.upstream_id = upstream.id
-        session.rtc = _rtc_dict(upstream.rtc)
-        session.status = Status.ACTIVE
-        session.started_at = now
-        session.expires_at = now + timedelta(seconds=duration)
-        await session.asave()
-        await record_event(session.id, SessionEvent.Kind.STATE, "active", upstream_id=upstream.id)
-    except Exception as exc:
-        # Our side failed after the upstream opened a session: close it, or it bills on.
-        log.exception("recording session %s failed; closing upstream %s", session.id, upstream.id)
-        try:
-            await provider.close_session(upstream.id)
-        except ProviderError:
-            log.error("could not close upstream %s after a local failure", upstream.id)
-        try:
-            await _fail(session, "internal error while starting the session")
-        except Exception:
-            log.exception("recording the failure of session %s failed too", session.id)
-        raise errors.Unavailable("internal_error", "The session could not be started.") from exc
-    log.info("session %s active (upstream %s, %s s)", session.id, upstream.id, duration)
+        await provider.close_session(upstream_id)
+    except ProviderError:
+        log.error("could not close upstream %s after a local failure", upstream_id)
+    try:
+        await _fail(session, "internal error while starting the session")
+    except Exception:
+        log.exception("recording the failure of session %s failed too", session.id)
+
+
+async def resume(session_id: Any, *, owner: bool) -> AvatarSession:
+    """A socket (re)connects: the session as it stands now, claimed for this process
+    when it is the owner's (an observer claims nothing)."""
+    session = await AvatarSession.objects.select_related("preset").aget(pk=session_id)
+    if not owner or session.status != Status.ACTIVE:
+        return session
+    session = await claim_for_this_process(session)
+    if session.expires_at and session.expires_at <= timezone.now():
+        # Overdue (the process that held it died at the wrong moment): end it now rather
+        # than tell the page it goes on.
+        session = await close_quietly(session.pk, CloseReason.EXPIRED)
     return session
 
 

@@ -15,6 +15,7 @@ Every close says why in the log, and in the session's event log when we have a r
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -57,8 +58,30 @@ async def reconcile(result: ReapResult, now: datetime) -> None:
             status=Status.STARTING, upstream_id=""
         ).values_list("created_at", flat=True)
     ]
+    live_here, recorded = await _rows_of(upstream)
+    # A provider without a request deadline (none ever times out) gets the slack alone.
+    deadline = timedelta(seconds=getattr(provider, "request_deadline", 0))
+    outcomes: Counter[str] = Counter()
+    # Oldest first, so a row's match goes to the earliest session in its window.
+    for session in sorted(upstream, key=lambda s: s.created_at or now):
+        if session.id not in live_here:
+            outcomes[await _settle(provider, session, result, recorded, in_flight, deadline)] += 1
+    if outcomes["left"] or outcomes["deferred"]:
+        # Once a pass, not once a session: they may stay live (and listed) for an hour.
+        log.info(
+            "reaper: left %d live upstream session(s) alone (%d not ours as far as we know: "
+            "not recorded here, matching no create of ours whose answer never came; %d "
+            "perhaps of a create still in flight, for the next pass)",
+            outcomes["left"] + outcomes["deferred"],
+            outcomes["left"],
+            outcomes["deferred"],
+        )
+
+
+async def _rows_of(upstream: list[UpstreamSession]) -> tuple[set[str], dict[str, object]]:
+    """The upstream ids live here, and those recorded here as ended (with a row's pk)."""
     live_here: set[str] = set()
-    recorded: dict[str, object] = {}  # upstream id -> pk of a row not live here
+    recorded: dict[str, object] = {}
     async for pk, upstream_id, status in AvatarSession.objects.filter(
         upstream_id__in=[s.id for s in upstream]
     ).values_list("pk", "upstream_id", "status"):
@@ -66,39 +89,35 @@ async def reconcile(result: ReapResult, now: datetime) -> None:
             live_here.add(upstream_id)
         else:
             recorded.setdefault(upstream_id, pk)
+    return live_here, recorded
 
-    left_alone = deferred = 0
-    # A provider without a request deadline (none ever times out) gets the slack alone.
-    deadline = timedelta(seconds=getattr(provider, "request_deadline", 0))
-    # Oldest first, so a row's match goes to the earliest session in its window.
-    for session in sorted(upstream, key=lambda s: s.created_at or now):
-        if session.id in live_here:
-            continue
-        if session.id in recorded:
-            row = (recorded[session.id], "was still live though recorded here as closed")
-            await _close(provider, session, result, "recorded here as closed", row)
-        elif _may_be_in_flight(session, in_flight):
-            # Its create may still answer: matching it (or, dedicated, closing it) now
-            # could end a session a user is about to get. The next pass decides.
-            deferred += 1
-        elif (pk := await _claim_unanswered_create(session, provider.name, deadline)) is not None:
-            why = f"matched an unanswered create of session {pk}"
-            row = (pk, "matched a create whose answer never came")
-            await _close(provider, session, result, why, row)
-        elif settings.AKOOL_ACCOUNT_DEDICATED:
-            await _close(provider, session, result, "account dedicated")
-        else:
-            left_alone += 1
-    if left_alone or deferred:
-        # Once a pass, not once a session: they may stay live (and listed) for an hour.
-        log.info(
-            "reaper: left %d live upstream session(s) alone (%d not ours as far as we know: "
-            "not recorded here, matching no create of ours whose answer never came; %d "
-            "perhaps of a create still in flight, for the next pass)",
-            left_alone + deferred,
-            left_alone,
-            deferred,
-        )
+
+async def _settle(
+    provider: Provider,
+    session: UpstreamSession,
+    result: ReapResult,
+    recorded: dict[str, object],
+    in_flight: list[datetime],
+    deadline: timedelta,
+) -> str:
+    """Close one upstream session not live here if it is ours; says what was done."""
+    if session.id in recorded:
+        row = (recorded[session.id], "was still live though recorded here as closed")
+        await _close(provider, session, result, "recorded here as closed", row)
+        return "closed"
+    if _may_be_in_flight(session, in_flight):
+        # Its create may still answer: matching it (or, dedicated, closing it) now could
+        # end a session a user is about to get. The next pass decides.
+        return "deferred"
+    if (pk := await _claim_unanswered_create(session, provider.name, deadline)) is not None:
+        why = f"matched an unanswered create of session {pk}"
+        row = (pk, "matched a create whose answer never came")
+        await _close(provider, session, result, why, row)
+        return "closed"
+    if settings.AKOOL_ACCOUNT_DEDICATED:
+        await _close(provider, session, result, "account dedicated")
+        return "closed"
+    return "left"
 
 
 def _may_be_in_flight(session: UpstreamSession, in_flight: list[datetime]) -> bool:

@@ -105,9 +105,24 @@ def report(start: date, end: date) -> Report:
     now = timezone.now()
     low, high = window(start, end)
     sessions = AvatarSession.objects.filter(created_at__gte=low, created_at__lt=high).order_by()
-
     total = sessions.aggregate(**_measures(now))
+    days = _days(sessions, now, start, end)
+    result = Report(
+        start=start,
+        end=end,
+        totals=_row("total", total),
+        days=days,
+        users=_users(sessions, now),
+        user_count=sessions.values("owner_id").distinct().count(),
+        presets=_presets(sessions, now),
+        reasons=_reasons(sessions, now),
+    )
+    result.charts = charts(days)
+    return result
 
+
+def _days(sessions: QuerySet, now: datetime, start: date, end: date) -> list[DayRow]:
+    """One row for every day of the range, days without a session included."""
     by_day = {
         row["day"]: row
         for row in _figures(
@@ -120,29 +135,35 @@ def report(start: date, end: date) -> Report:
         values = by_day.get(day, {"n": 0, "reserved": 0, "used": None})
         row = _row(day.isoformat(), values)
         days.append(DayRow(**row.__dict__, day=day))
+    return days
 
-    users_qs = _figures(sessions.values("owner_id", "owner__username"), now).order_by(
+
+def _users(sessions: QuerySet, now: datetime) -> list[Row]:
+    users = _figures(sessions.values("owner_id", "owner__username"), now).order_by(
         F("used").desc(nulls_last=True), "-n", "owner__username"
     )
-    users = [
+    return [
         _row(
             u["owner__username"] or "anonymous visitors",
             u,
             f"owner__id__exact={u['owner_id']}" if u["owner_id"] else "owner__isnull=True",
         )
-        for u in users_qs[:TOP_ROWS]
+        for u in users[:TOP_ROWS]
     ]
-    user_count = sessions.values("owner_id").distinct().count()
 
-    presets = [
+
+def _presets(sessions: QuerySet, now: datetime) -> list[Row]:
+    return [
         _row(p["preset_slug"] or "(none)", p, f"preset_slug__exact={p['preset_slug']}")
         for p in _figures(sessions.values("preset_slug"), now).order_by(
             F("used").desc(nulls_last=True), "-n", "preset_slug"
         )
     ]
 
+
+def _reasons(sessions: QuerySet, now: datetime) -> list[Row]:
     labels = dict(CloseReason.choices)
-    reasons = [
+    return [
         _row(
             labels.get(r["close_reason"], r["close_reason"])
             if r["close_reason"]
@@ -152,19 +173,6 @@ def report(start: date, end: date) -> Report:
         )
         for r in _figures(sessions.values("close_reason"), now).order_by("-n", "close_reason")
     ]
-
-    result = Report(
-        start=start,
-        end=end,
-        totals=_row("total", total),
-        days=days,
-        users=users,
-        user_count=user_count,
-        presets=presets,
-        reasons=reasons,
-    )
-    result.charts = charts(days)
-    return result
 
 
 def charts(days: list[DayRow]) -> list[BarChart]:

@@ -1,4 +1,4 @@
-"""The simulated avatar behind the sandbox transport (DESIGN.md, "The sandbox transport").
+"""The simulated avatar behind the sandbox transport (the README's "Sandbox avatar socket").
 
 It speaks the AKool data-stream protocol over one websocket: every frame it receives is one
 message the page would pass to ``sendStreamMessage``, every frame it sends is one message

@@ -1,0 +1,211 @@
+"""Reading AKool's answers: the data object, list pages, sessions with their Agora
+credentials and creation time, and catalog items.
+
+AKool documents few field names, so each reader accepts the spellings seen in its answers
+and raises UpstreamProtocolError only where a wrong guess would mislead a caller.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from sessions.providers.base import (
+    CatalogAvatar,
+    CatalogLanguage,
+    CatalogVoice,
+    RtcCredentials,
+    UpstreamProtocolError,
+    UpstreamSession,
+)
+
+# Where a session's creation time may be: AKool documents no name for it, so the usual
+# spellings, first found wins (top level only).
+CREATED_AT_KEYS = (
+    "create_time",
+    "createTime",
+    "created_at",
+    "createdAt",
+    "create_at",
+    "created",
+    "start_time",
+    "startTime",
+    "gmt_create",
+)
+# A unix time above this is in milliseconds (1e11 seconds is the year 5138).
+MILLISECONDS_ABOVE = 1e11
+# A creation time outside these years is garbage, not a session of ours.
+PLAUSIBLE_YEARS = (2001, 2100)
+
+
+def data_object(answer: dict[str, Any]) -> dict[str, Any]:
+    data = answer.get("data")
+    if not isinstance(data, dict):
+        raise UpstreamProtocolError("AKool's answer carried no data.")
+    return data
+
+
+def result_list(answer: dict[str, Any]) -> list[Any]:
+    """The items of one list page: `data.result` as documented, `data.list` or a bare list.
+
+    The session list's field names are undocumented, so a page with a single list under
+    another name is accepted too; guessing "empty" for a page that has items would make the
+    reaper believe no session is live.
+    """
+    data = answer.get("data")
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        for key in ("result", "list"):
+            if isinstance(data.get(key), list):
+                return data[key]
+        lists = [value for value in data.values() if isinstance(value, list)]
+        if len(lists) == 1:
+            return lists[0]
+        # An empty page may come without its list, but not one that counts items.
+        if not lists and not data.get("count") and not data.get("total"):
+            return []
+    raise UpstreamProtocolError("AKool's list answer carried no list.")
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+
+def session_key(item: dict[str, Any]) -> str:
+    return _text(item.get("_id", item.get("id")))
+
+
+def parse_session(data: dict[str, Any]) -> UpstreamSession:
+    session_id = session_key(data)
+    if not session_id:
+        raise UpstreamProtocolError("AKool's session answer carried no session id.")
+    status = data.get("status", 1)
+    if isinstance(status, str) and re.fullmatch(r"\s*[0-9]{1,3}\s*", status):
+        status = int(status)  # ASCII digits only: "²".isdigit() is true, int("²") fails
+    if not isinstance(status, int) or isinstance(status, bool):
+        # A wrong guess here would make us treat an ended session as live or the reverse.
+        raise UpstreamProtocolError("AKool's session answer carried no valid status.")
+    return UpstreamSession(
+        id=session_id,
+        status=status,
+        rtc=_parse_rtc(data),
+        created_at=_parse_created_at(data),
+        raw=data,
+    )
+
+
+def _parse_created_at(data: dict[str, Any]) -> datetime | None:
+    """The session's creation time (aware, UTC) from the first key that holds a readable one,
+    else None: a wrong guess only costs the reaper a match, so this never raises."""
+    for key in CREATED_AT_KEYS:
+        moment = _parse_moment(data.get(key))
+        if moment is not None:
+            return moment
+    return None
+
+
+def _parse_moment(value: Any) -> datetime | None:
+    """Unix seconds or milliseconds (numbers or numeric strings) or ISO-8601 (naive = UTC)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                value = float(text)
+            except ValueError:
+                # Python 3.10's fromisoformat does not read "Z" (3.11's does).
+                if text[-1:] in ("Z", "z"):
+                    text = text[:-1] + "+00:00"
+                moment = datetime.fromisoformat(text)
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=timezone.utc)
+                return _plausible(moment.astimezone(timezone.utc))
+        if not isinstance(value, int | float) or value != value:  # NaN is no time
+            return None
+        seconds = value / 1000 if value > MILLISECONDS_ABOVE else value
+        return _plausible(datetime.fromtimestamp(seconds, tz=timezone.utc))
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _plausible(moment: datetime) -> datetime | None:
+    return moment if PLAUSIBLE_YEARS[0] <= moment.year < PLAUSIBLE_YEARS[1] else None
+
+
+def _parse_rtc(data: dict[str, Any]) -> RtcCredentials | None:
+    credentials = data.get("credentials")
+    if not isinstance(credentials, dict):
+        return None
+    app_id = _text(credentials.get("agora_app_id"))
+    channel = _text(credentials.get("agora_channel"))
+    token = _text(credentials.get("agora_token"))
+    uid = credentials.get("agora_uid")
+    if not (app_id and channel and token) or uid in (None, "") or isinstance(uid, bool):
+        return None
+    if not isinstance(uid, int | str):
+        uid = str(uid)
+    return RtcCredentials(provider="agora", app_id=app_id, channel=channel, token=token, uid=uid)
+
+
+# -- catalog --------------------------------------------------------------------------------
+
+
+def avatar_key(item: dict[str, Any]) -> str:
+    return _text(item.get("avatar_id"))
+
+
+def parse_avatar(item: dict[str, Any]) -> CatalogAvatar:
+    return CatalogAvatar(
+        avatar_id=_text(item.get("avatar_id")),
+        name=_text(item.get("name")) or _text(item.get("avatar_id")),
+        thumbnail_url=_text(item.get("thumbnailUrl")) or _text(item.get("url")),
+        voice_id=_text(item.get("voice_id")),
+        gender=_text(item.get("gender")),
+        available=_flag(item.get("available"), default=True),
+    )
+
+
+def voice_key(item: dict[str, Any]) -> str:
+    return _text(item.get("voice_id"))
+
+
+def parse_voice(item: dict[str, Any]) -> CatalogVoice:
+    return CatalogVoice(
+        voice_id=_text(item.get("voice_id")),
+        name=_text(item.get("name")) or _text(item.get("voice_id")),
+        language=_text(item.get("language")) or _text(item.get("locale")),
+        gender=_text(item.get("gender")),
+        preview_url=_text(item.get("preview")),
+    )
+
+
+def parse_languages(answer: dict[str, Any]) -> list[CatalogLanguage]:
+    data = answer.get("data")
+    raw = data.get("lang_list", data.get("result")) if isinstance(data, dict) else data
+    if not isinstance(raw, list):
+        raise UpstreamProtocolError("AKool's language list had no list of languages.")
+    languages = []
+    for item in raw:
+        if isinstance(item, dict) and _text(item.get("lang_code")):
+            code = _text(item.get("lang_code"))
+            languages.append(CatalogLanguage(code=code, name=_text(item.get("lang_name")) or code))
+    return languages
+
+
+# -- values ---------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return str(value).strip()
+
+
+def _flag(value: Any, *, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no")
+    return bool(value)

@@ -1,0 +1,85 @@
+"""What the page asks of its session (the README's "Session websocket"), one handler per
+frame type; mixed into the session consumer (realtime/consumers.py), whose state and
+output they use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from sessions import errors
+from sessions.models import SessionEvent
+from sessions.realtime import frames
+from sessions.services import lifecycle, transcript
+from sessions.services.limits import check_chat, check_llm_budget
+from sessions.stream.chunker import chat_frames
+from sessions.stream.codec import new_mid
+
+
+class ClientFrames:
+    """The handlers `on_<type>` of the session socket."""
+
+    def _refuse_if_ending(self) -> None:
+        """Nothing new for the avatar once the session's time is up or it is ending."""
+        if timezone.now() >= self.expires_at:
+            raise errors.Gone(
+                "session_expired", "The session's time is up; start a new one to go on."
+            )
+        if self.ending:
+            raise errors.Conflict("session_ending", "The session is ending; start a new one.")
+
+    async def on_chat(self, message: dict[str, Any]) -> None:
+        text = frames.chat_text(message)
+        self._refuse_if_ending()
+        await check_chat(self.session_id, text)
+        llm = self.answerer is not None and self.commands.settings.our_llm_answers
+        if llm:
+            await check_llm_budget(self.session_id, self.principal.key)
+        mid = new_mid()
+        self.chats += 1
+        self._refuse_if_ending()  # again: the checks above may have waited on the cache
+        if not llm:
+            # The frames go first (the pacer releases them from its own task), so the
+            # first is on its way while the line is recorded.
+            self.pacer.submit(chat_frames(text, mid=mid, budget=settings.STREAM_FRAME_BUDGET))
+        await self.shown(await transcript.record_user_line(self.session_id, mid, text))
+        if llm:
+            if self.answerer.answering:
+                # A new message cuts the answer in progress short, as a person would.
+                await self._interrupt_avatar("new message")
+            await self.answerer.start(text)
+
+    async def on_interrupt(self, message: dict[str, Any]) -> None:
+        await self._interrupt_avatar("interrupt")
+
+    async def _interrupt_avatar(self, why: str) -> None:
+        """Stop the answer in progress: the LLM stream (if any), the frames not yet
+        released, and the avatar's speech. Synchronous up to the submit: nothing of the
+        old answer can slip in between."""
+        dropped = self.answerer.cancel() if self.answerer else self.pacer.drop_pending()
+        self.feed.interrupted = True
+        self.pacer.submit([self.commands.interrupt()])
+        await lifecycle.record_event(
+            self.session_id, SessionEvent.Kind.COMMAND, "interrupt", why=why, dropped_frames=dropped
+        )
+
+    async def on_set_params(self, message: dict[str, Any]) -> None:
+        params = frames.session_params(message)
+        self._refuse_if_ending()
+        frame = await self.commands.set_params(params)
+        self._refuse_if_ending()  # again: the voice lookup waited on the database
+        self.pacer.submit([frame])
+
+    async def on_rtc_message(self, message: dict[str, Any]) -> None:
+        self.feed.forward(frames.rtc_data(message))
+
+    async def on_rtc_send_failed(self, message: dict[str, Any]) -> None:
+        reason = str(message.get("reason", ""))[:200]
+        await lifecycle.record_event(
+            self.session_id, SessionEvent.Kind.ERROR, f"page could not send a frame: {reason}"
+        )
+        await self._error(
+            "send_failed", "A message could not reach the avatar; please send it again."
+        )

@@ -1,0 +1,135 @@
+"""Presets in the admin: voice and avatar presets, with the catalog import (a button and
+an action on both changelists).
+
+Editing a preset needs the model's own permissions; importing the catalog needs add and
+change on both avatar and voice presets.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db import models
+from django.db.models import QuerySet
+from django.forms import Script
+from django.http import HttpRequest
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from sessions.models import AvatarPreset, VoicePreset
+from sessions.staff import views as staff
+
+
+class CatalogImportMixin:
+    """The import button (a POST to ./import/) and action on a preset changelist."""
+
+    # Django 6 assumes https for scheme-less URLs; so do we, already.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def get_urls(self):
+        opts = self.model._meta
+        return [
+            path(
+                "import/",
+                self.admin_site.admin_view(lambda request: staff.import_catalog(request, self)),
+                name=f"{opts.app_label}_{opts.model_name}_import",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_import": staff.can_import(request),
+            "catalog_source": staff.catalog_source(),
+            "import_url": reverse(
+                f"admin:{self.model._meta.app_label}_{self.model._meta.model_name}_import"
+            ),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        if not staff.can_import(request):
+            actions.pop("import_catalog", None)
+        return actions
+
+    @admin.action(description="Import or refresh the whole catalog (any selection will do)")
+    def import_catalog(self, request: HttpRequest, queryset: QuerySet) -> None:
+        staff.run_import(request)
+
+
+@admin.register(VoicePreset)
+class VoicePresetAdmin(CatalogImportMixin, admin.ModelAdmin):
+    list_display = ["name", "slug", "voice_id", "language", "gender", "active", "order", "preview"]
+    list_editable = ["active", "order"]
+    list_filter = ["active", "language", "gender"]
+    search_fields = ["name", "slug", "voice_id"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["preview"]
+    actions = ["import_catalog"]
+
+    class Media:
+        js = [Script("js/staff_presets.js", type="module")]
+
+    @admin.display(description="preview")
+    def preview(self, obj: VoicePreset) -> str:
+        if obj.preview_url:
+            return format_html(
+                '<audio class="voice-preview" controls preload="none" src="{}" '
+                'aria-label="Preview of {}"></audio>',
+                obj.preview_url,
+                obj.name,
+            )
+        if obj.voice_id.startswith("sandbox_"):
+            # The sandbox avatar speaks with the browser's speech synthesis: so does this.
+            return format_html(
+                '<button type="button" class="button voice-sample" data-lang="{}" '
+                'data-gender="{}" data-name="{}">▶ Sample</button>',
+                obj.language or "en",
+                obj.gender,
+                obj.name,
+            )
+        return "—"
+
+
+@admin.register(AvatarPreset)
+class AvatarPresetAdmin(CatalogImportMixin, admin.ModelAdmin):
+    list_display = [
+        "thumbnail",
+        "name",
+        "slug",
+        "avatar_id",
+        "default_voice",
+        "language",
+        "mode",
+        "active",
+        "order",
+    ]
+    list_display_links = ["thumbnail", "name"]
+    list_editable = ["active", "order"]
+    list_filter = ["active", "mode", "language", "use_llm"]
+    list_select_related = ["default_voice"]
+    search_fields = ["name", "slug", "avatar_id"]
+    prepopulated_fields = {"slug": ["name"]}
+    autocomplete_fields = ["default_voice"]
+    readonly_fields = ["thumbnail_preview"]
+    actions = ["import_catalog"]
+
+    class Media:
+        js = [Script("js/staff_presets.js", type="module")]
+
+    @admin.display(description="")
+    def thumbnail(self, obj: AvatarPreset) -> str:
+        if not obj.thumbnail_url:
+            return format_html('<span class="preset-thumb preset-thumb-empty">{}</span>', "—")
+        return format_html(
+            '<img class="preset-thumb" src="{}" alt="" loading="lazy">', obj.thumbnail_url
+        )
+
+    @admin.display(description="thumbnail")
+    def thumbnail_preview(self, obj: AvatarPreset) -> str:
+        if not obj.thumbnail_url:
+            return "—"
+        return format_html(
+            '<img class="preset-thumb-large" src="{}" alt="{}">', obj.thumbnail_url, obj.name
+        )

@@ -1,0 +1,227 @@
+"""The read-only session audit: filters, the session page with its transcript, event log
+and timings, exports, closing live sessions, and the URLs of the usage page and the live view.
+
+The audit, its exports and the live view need view on avatar sessions; closing sessions
+needs change; usage needs `avatar_sessions.view_usage`.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+from sessions.models import LIVE_STATUSES, AvatarSession, Status
+from sessions.staff import audit, exports
+from sessions.staff import views as staff
+
+
+@admin.register(AvatarSession)
+class AvatarSessionAdmin(admin.ModelAdmin):
+    list_display = [
+        "short_id",
+        "owner",
+        "preset_slug",
+        "status_badge",
+        "close_reason",
+        "created",
+        "reserved",
+        "used",
+        "chat_count",
+        "watch",
+    ]
+    list_filter = [
+        "status",
+        "close_reason",
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        ("preset", admin.RelatedOnlyFieldListFilter),
+        "provider",
+        "created_at",
+    ]
+    list_select_related = ["owner"]
+    search_fields = [
+        "id",
+        "upstream_id",
+        "owner__username",
+        "principal",
+        "preset_slug",
+        "transcript__text",
+    ]
+    date_hierarchy = "created_at"
+    actions = ["close_live", "export_csv", "export_json"]
+    exclude = ["rtc", "slots", "visitor_key"]
+    fieldsets = [
+        (None, {"fields": ["id", "owner", "principal", "preset", "status", "close_reason"]}),
+        ("Time", {"fields": ["created_at", "started_at", "expires_at", "closed_at", "duration"]}),
+        (
+            "Avatar",
+            {"fields": ["provider", "upstream_id", "avatar_id", "voice_id", "language", "mode"]},
+        ),
+        (
+            "More",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "preset_slug",
+                    "background_url",
+                    "use_llm",
+                    "error",
+                    "close_attempts",
+                    "chat_count",
+                    "frames_sent",
+                    "bytes_sent",
+                ],
+            },
+        ),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name not in self.exclude]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    # --- URLs: usage, exports, live view, closing one session -----------------------------
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "usage/",
+                wrap(lambda request: staff.usage_page(request, self)),
+                name="avatar_sessions_avatarsession_usage",
+            ),
+            path(
+                "export.<str:fmt>",
+                wrap(self.export_view),
+                name="avatar_sessions_avatarsession_export",
+            ),
+            path(
+                "<uuid:object_id>/live/",
+                wrap(lambda request, object_id: staff.live_page(request, self, object_id)),
+                name="avatar_sessions_avatarsession_live",
+            ),
+            path(
+                "<uuid:object_id>/close/",
+                wrap(lambda request, object_id: staff.close_one(request, self, object_id)),
+                name="avatar_sessions_avatarsession_close",
+            ),
+            *super().get_urls(),
+        ]
+
+    # --- list columns -----------------------------------------------------------------------
+
+    @admin.display(description="session")
+    def short_id(self, obj: AvatarSession) -> str:
+        return str(obj.pk)[:8]
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: AvatarSession) -> str:
+        return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: AvatarSession) -> str:
+        return format_html('<span class="badge status-{}">{}</span>', obj.status, obj.status)
+
+    @admin.display(description="reserved", ordering="duration")
+    def reserved(self, obj: AvatarSession) -> str:
+        return f"{obj.duration // 60}:{obj.duration % 60:02d}"
+
+    @admin.display(description="used")
+    def used(self, obj: AvatarSession) -> str:
+        used = obj.used_seconds
+        return "—" if used is None else f"{used // 60}:{used % 60:02d}"
+
+    @admin.display(description="")
+    def watch(self, obj: AvatarSession) -> str:
+        if obj.status != Status.ACTIVE:
+            return ""
+        return format_html(
+            '<a class="watch-link" href="{}">Watch live</a>',
+            reverse("admin:avatar_sessions_avatarsession_live", args=[obj.pk]),
+        )
+
+    # --- pages ---------------------------------------------------------------------------------
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        query = request.GET.copy()
+        query.pop("p", None)  # an export is of every page
+        suffix = f"?{query.urlencode()}" if query else ""
+        extra_context = {
+            **(extra_context or {}),
+            "export_csv_url": self._export_url("csv") + suffix,
+            "export_json_url": self._export_url("json") + suffix,
+            "can_view_usage": request.user.has_perm(staff.USAGE_PERMISSION),
+            "usage_url": reverse("admin:avatar_sessions_avatarsession_usage"),
+            "title": "Session audit",
+        }
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
+        session = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if session is not None:
+            transcript = list(session.transcript.order_by("created_at", "id"))
+            events = list(session.events.order_by("created_at", "id"))
+            owner = session.owner.get_username() if session.owner else "a visitor"
+            extra.update(
+                title=f"Session {str(session.pk)[:8]}: {session.preset_slug} with {owner}",
+                timings=audit.display_rows(audit.timings(session, transcript, events)),
+                transcript=transcript,
+                events=events,
+                event_counts=audit.event_counts(events),
+                speaker=session.owner.get_username() if session.owner else "visitor",
+                is_live=session.status in LIVE_STATUSES,
+                can_watch=session.status == Status.ACTIVE,
+                can_close=session.status in LIVE_STATUSES
+                and self.has_change_permission(request, session),
+                live_url=reverse("admin:avatar_sessions_avatarsession_live", args=[session.pk]),
+                close_url=reverse("admin:avatar_sessions_avatarsession_close", args=[session.pk]),
+                export_json_url=self._export_url("json")
+                + "?"
+                + urlencode({"id__exact": str(session.pk)}),
+                # Read-only: nothing to save.
+                show_save=False,
+                show_save_and_continue=False,
+                show_save_and_add_another=False,
+                show_delete=False,
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+    def _export_url(self, fmt: str) -> str:
+        return reverse("admin:avatar_sessions_avatarsession_export", args=[fmt])
+
+    def export_view(self, request: HttpRequest, fmt: str) -> HttpResponse:
+        if fmt not in exports.FORMATS:
+            raise Http404("No such export format.")
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            # The changelist's own filters, search and ordering: the export is exactly
+            # the sessions the list shows, on every page.
+            queryset = self.get_changelist_instance(request).queryset
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("Those filters are not valid.")
+        return exports.export_response(queryset, fmt)
+
+    # --- actions -------------------------------------------------------------------------------
+
+    @admin.action(description="Close selected live sessions", permissions=["change"])
+    def close_live(self, request, queryset) -> None:
+        staff.close_sessions(request, queryset.filter(status__in=LIVE_STATUSES))
+
+    @admin.action(description="Export selected sessions with transcripts (CSV)")
+    def export_csv(self, request, queryset) -> HttpResponse:
+        return exports.export_response(queryset, "csv")
+
+    @admin.action(description="Export selected sessions with transcripts (JSON)")
+    def export_json(self, request, queryset) -> HttpResponse:
+        return exports.export_response(queryset, "json")

@@ -1,0 +1,92 @@
+"""API tokens in the admin: created with their secret shown once, listed by state, revoked
+by an action (change permission)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from sessions.models import ApiToken
+
+
+class TokenStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "active"), ("revoked", "revoked")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "prefix", "state", "created_at", "last_used"]
+    list_filter = [TokenStateFilter, ("owner", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["owner"]
+    search_fields = ["name", "owner__username", "prefix"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    autocomplete_fields = ["owner"]
+    actions = ["revoke"]
+
+    def get_fields(self, request, obj=None):
+        return ["owner", "name", "revoked_at", *self.readonly_fields] if obj else ["owner", "name"]
+
+    @admin.display(description="state")
+    def state(self, obj: ApiToken) -> str:
+        return format_html(
+            '<span class="badge {}">{}</span>',
+            "state-revoked" if obj.revoked else "state-active",
+            "revoked" if obj.revoked else "active",
+        )
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, obj: ApiToken) -> str:
+        return obj.last_used_at or "never"
+
+    def save_model(self, request, obj: ApiToken, form, change) -> None:
+        if not change:
+            # Kept on this request's instance only: the page below shows it once.
+            obj.raw_secret = obj.set_secret()  # type: ignore[attr-defined]
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request: HttpRequest, obj: ApiToken, post_url_continue=None):
+        raw = getattr(obj, "raw_secret", None)
+        if raw is None:  # pragma: no cover - every add sets it
+            return super().response_add(request, obj, post_url_continue)
+        # Rendered here, never put in a message: messages travel in a cookie or the
+        # session store, and the secret must exist nowhere but on this one page.
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Token created",
+            "token": obj,
+            "raw": raw,
+            "changelist_url": reverse("admin:avatar_sessions_apitoken_changelist"),
+        }
+        response = TemplateResponse(
+            request, "admin/avatar_sessions/apitoken/token_created.html", context
+        )
+        response["Cache-Control"] = "no-store, private"
+        return response
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke(self, request, queryset) -> None:
+        now, count = timezone.now(), 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            # Saved one by one, not updated in bulk: saving a revoked token closes its live
+            # sockets at once (sessions.services.revocation), a bulk update only at their
+            # next heartbeat.
+            token.revoked_at = now
+            token.save(update_fields=["revoked_at"])
+            count += 1
+        messages.success(request, f"Revoked {count} token(s).")
