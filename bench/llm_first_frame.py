@@ -35,7 +35,7 @@ from sessions.llm.client import LlmConfig, stream_chat  # noqa: E402
 from sessions.llm.sentences import SentenceSplitter  # noqa: E402
 from sessions.stream.chunker import chat_frames  # noqa: E402
 from sessions.stream.pacer import Pacer  # noqa: E402
-from tests.fakes.llm_server import FakeLlm, tokenize  # noqa: E402
+from tests.support.fakes.llm_server import FakeLlm, tokenize  # noqa: E402
 
 TOKENS_PER_SECOND = 50
 FIRST_TOKEN_DELAY = 0.3

@@ -13,8 +13,13 @@ from django.test import Client
 from sessions.models import ApiToken, AvatarPreset, VoicePreset
 from sessions.providers import reset_providers
 from sessions.services import reaper
+from tests.support.fakes.credentials import FAKE_SECRETS
+from tools import secret_scan
 
-pytest_plugins = ["tests.secret_scan"]
+# The secret scan (tools/secret_scan/) watches every test; the fakes' default credentials
+# are among what it looks for.
+pytest_plugins = ["tools.secret_scan.plugin"]
+secret_scan.look_for(FAKE_SECRETS)
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +29,8 @@ def _fresh_state(settings, monkeypatch):
     reset_providers()
     settings.SANDBOX_WORDS_PER_SECOND = 200.0
     # The process's background loop (presence beat, reaper) would run inside each test's
-    # event loop: tests call reap() themselves; served processes (tests/live.py) run it.
+    # event loop: tests call reap() themselves; served processes (tests/support/live.py)
+    # run it.
     settings.REAPER_INTERVAL = 0
     monkeypatch.setattr(reaper, "ensure_started", lambda: None)
     # Hashing passwords properly costs ~0.3 s a user; tests need no protection.
@@ -135,7 +141,7 @@ def anon_api(world) -> Api:
 @pytest.fixture(scope="session")
 def live_server_proc(tmp_path_factory):
     """One served daphne process for the end-to-end tests of the run."""
-    from .live import LiveServer
+    from tests.support.live import LiveServer
 
     server = LiveServer(tmp_path_factory.mktemp("live")).start()
     yield server

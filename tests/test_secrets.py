@@ -9,7 +9,7 @@ from django.template import TemplateDoesNotExist
 
 from sessions.providers import reset_providers
 from tests.conftest import Api
-from tests.fakes.akool_server import BEARER_PREFIX, FakeAkool
+from tests.support.fakes.akool_server import BEARER_PREFIX, FakeAkool
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,5 @@
-"""How a served process is started and managed, for the end-to-end tests (tests/live.py)
-and the benchmarks (bench/) alike."""
+"""How a served process is started and managed, for the end-to-end tests
+(tests/support/live.py) and the benchmarks (bench/) alike."""
 
 from __future__ import annotations
 

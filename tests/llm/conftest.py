@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.llm_server import FakeLlm
+from tests.support.fakes.llm_server import FakeLlm
 
 
 @pytest.fixture

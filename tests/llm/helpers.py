@@ -9,7 +9,7 @@ import time
 import pytest
 
 from sessions.llm.client import LlmConfig, LlmError, stream_chat
-from tests.fakes.llm_server import FakeLlm
+from tests.support.fakes.llm_server import FakeLlm
 
 MESSAGES = [
     {"role": "system", "content": "You are Ada, a friendly guide."},

@@ -1,5 +1,6 @@
 """The operator's LLM client (sessions/llm/client.py) against a fake OpenAI-compatible server
-on loopback (tests/fakes/llm_server.py): real HTTP, real server-sent events, real timeouts."""
+on loopback (tests/support/fakes/llm_server.py): real HTTP, real server-sent events, real
+timeouts."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import httpx
 import pytest
 
 from sessions.llm.client import LlmConfig, LlmError, stream_chat
-from tests.fakes.llm_server import DEFAULT_API_KEY, FakeLlm, tokenize
 from tests.llm.helpers import (
     LONG_ANSWER,
     MESSAGES,
@@ -22,6 +22,7 @@ from tests.llm.helpers import (
     config_for,
     wait_until,
 )
+from tests.support.fakes.llm_server import DEFAULT_API_KEY, FakeLlm, tokenize
 from tools import services
 
 # --- streaming ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Serve the site: daphne's server in this process, and this process's background loop.
 
-`make run` uses it, and so does every end-to-end test (tests/live.py). Daphne's own
+`make run` uses it, and so does every end-to-end test (tests/support/live.py). Daphne's own
 command line offers no start-up hook for the application; its `Server` does
 (`ready_callable`, called once the reactor and its asyncio loop are set up, just before
 they run), so the background loop (the process's presence beat and the reaper, see

@@ -11,7 +11,4 @@ at a fake server on loopback.
 from sessions.providers.akool.parsing import parse_session
 from sessions.providers.akool.provider import AkoolProvider
 
-# Also importable under its private name, which the reconciliation tests use.
-_parse_session = parse_session
-
 __all__ = ["AkoolProvider", "parse_session"]

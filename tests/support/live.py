@@ -1,0 +1,126 @@
+"""A real served process for end-to-end tests: `manage.py serve` on loopback, migrated and
+seeded like `make run` does, on a database of its own.
+
+On the embedded defaults that is a SQLite file in its work directory. When the run itself
+is on PostgreSQL and Redis (make test's second pass sets DATABASE_URL and REDIS_URL), the
+process gets a database of its own on that PostgreSQL and a Redis database number of its
+own, so the end-to-end tests run on both setups too.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sqlite3
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tools import secret_scan, services
+from tools.serving import ROOT, daphne_command, manage
+
+# Redis database numbers for served processes: 0 is the test run's own cache, 1 the
+# scale-out tests'; a process takes the next one (a run has only a few at once).
+_redis_dbs = itertools.cycle(range(2, 16))
+
+
+def _on_postgres() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+class LiveServer:
+    def __init__(self, workdir: Path, **settings: str) -> None:
+        self.port = services.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"daphne-{self.port}.log"
+        self.own_database: str | None = None
+        backends = {"DATABASE_URL": f"sqlite:///{workdir / 'live.sqlite3'}"}
+        if "DATABASE_URL" not in settings and _on_postgres():
+            self.own_database = f"live_{uuid.uuid4().hex[:10]}"
+            backends["DATABASE_URL"] = services.create_database(
+                os.environ["DATABASE_URL"], self.own_database
+            )
+            if os.environ.get("REDIS_URL"):
+                backends["REDIS_URL"] = services.with_redis_db(
+                    os.environ["REDIS_URL"], next(_redis_dbs)
+                )
+                services.flush_redis(backends["REDIS_URL"])
+        self.env = {
+            **os.environ,
+            "DEBUG": "true",
+            "SANDBOX_WORDS_PER_SECOND": "40",
+            "LOG_LEVEL": "INFO",
+            **backends,
+            **settings,
+        }
+        self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        self.process: subprocess.Popen | None = None
+        # Its responses, its log and the secrets it is handed are the secret scan's too.
+        secret_scan.watch_server(self, settings)
+
+    def query(self, sql: str, *params: Any) -> list[tuple]:
+        """Read the served process's database (placeholders `%s`) while it serves."""
+        url = self.env["DATABASE_URL"]
+        if url.startswith("sqlite:///"):
+            path = url.removeprefix("sqlite:///")
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+            try:
+                return db.execute(sql.replace("%s", "?"), params).fetchall()
+            finally:
+                db.close()
+        import psycopg
+
+        with psycopg.connect(url) as db:
+            # Without parameters psycopg leaves the text alone (a LIKE 'x%' stays valid).
+            return db.execute(sql, params or None).fetchall()
+
+    def manage(self, *args: str) -> str:
+        output = manage(self.env, *args)
+        secret_scan.record("captured output", output, f"manage.py {' '.join(args)}")
+        return output
+
+    def start(self) -> LiveServer:
+        self.manage("migrate", "--noinput")
+        self.manage("seed_demo")
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            daphne_command(self.port),
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(f"{self.url}/accounts/login/", timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("daphne did not start in 30 s")
+
+    def kill(self) -> None:
+        """kill -9: no goodbye, no cleanup, as in a crash."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        try:
+            services.stop_process(self.process)
+            if getattr(self, "_log", None):
+                self._log.close()
+            if self.own_database is not None:
+                services.drop_database(os.environ["DATABASE_URL"], self.own_database)
+                self.own_database = None
+        finally:
+            secret_scan.scan_server_log(self)
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
