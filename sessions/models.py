@@ -329,3 +329,9 @@ class SessionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message}"
+
+
+# The enums by the names the rest of the code uses: one home for each set of values.
+Mode = AvatarPreset.Mode
+Role = TranscriptEntry.Role
+EventKind = SessionEvent.Kind

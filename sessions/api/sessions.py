@@ -22,7 +22,7 @@ from sessions.api.schemas import (
     SessionPage,
     TranscriptOut,
 )
-from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
+from sessions.models import AvatarSession, CloseReason, Mode, SessionEvent, Status
 from sessions.services import catalog, lifecycle, presence
 from sessions.services.answers import llm_enabled
 from sessions.services.transcript import finish_avatar_lines
@@ -63,8 +63,8 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
         )
     # A preset that answers with our LLM runs in retelling mode (the avatar speaks our
     # answer) unless the caller asks for the avatar's own dialogue mode.
-    use_llm = preset.use_llm and llm_enabled() and payload.mode != 2
-    mode = 1 if use_llm else (payload.mode or preset.mode)
+    use_llm = preset.use_llm and llm_enabled() and payload.mode != Mode.DIALOGUE
+    mode = Mode.RETELLING if use_llm else (payload.mode or preset.mode)
     session = await lifecycle.open_session(
         principal_of(request),
         preset=preset,

@@ -165,8 +165,19 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
     async def _receive(self, text_data: str | None) -> None:
         if not self.joined:
             return
-        self.budget.spend()
-        message = frames.decode(text_data)
+        self.budget.spend()  # every message costs work: counted before it is read
+        if text_data is None:
+            raise errors.BadInput("binary_not_supported", "Send JSON text frames, not binary.")
+        # What Channels' receive does, but an empty frame is bad JSON too (Channels
+        # reads it as "no text" and raises).
+        await self.receive_json(await self.decode_json(text_data))
+
+    @classmethod
+    async def decode_json(cls, text_data: str) -> dict[str, Any]:
+        """The size, JSON and text rules of a client's frame (realtime/frames.py)."""
+        return frames.decode(text_data)
+
+    async def receive_json(self, message: dict[str, Any], **kwargs: Any) -> None:
         if self.observer:
             raise errors.Forbidden("read_only", "You are watching this session; it is read-only.")
         await getattr(self, "on_" + message["type"])(message)

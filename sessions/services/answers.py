@@ -25,6 +25,7 @@ from sessions.llm.conversation import (
     estimate_tokens,
 )
 from sessions.llm.sentences import SentenceSplitter
+from sessions.models import Role
 from sessions.services import limits, transcript
 from sessions.services.transcript import Shown
 from sessions.stream.chunker import chat_frames
@@ -93,7 +94,7 @@ class Answerer:
     async def load_history(self) -> None:
         """Rebuild the conversation from the transcript (a reconnect, another process)."""
         async for entry in transcript.lines(self.session_id):
-            if entry.role == "user":
+            if entry.role == Role.USER:
                 self.conversation.add_user(entry.text)
             else:
                 self.conversation.add_assistant(entry.text, cut=entry.cut)

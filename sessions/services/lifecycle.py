@@ -24,9 +24,9 @@ from sessions.models import (
     AvatarPreset,
     AvatarSession,
     CloseReason,
+    EventKind,
     SessionEvent,
     Status,
-    TranscriptEntry,
 )
 from sessions.providers import get_provider
 from sessions.providers.base import (
@@ -38,6 +38,7 @@ from sessions.providers.base import (
     UpstreamUnavailable,
 )
 from sessions.services import limits, presence
+from sessions.services.transcript import finish_avatar_lines
 
 log = logging.getLogger("avatarsite.lifecycle")
 
@@ -101,7 +102,9 @@ async def open_session(
     )
     await _reserve(session, principal.key)
     await session.asave(force_insert=True)
-    await record_event(session.id, SessionEvent.Kind.STATE, "starting", provider=provider.name)
+    await record_event(
+        session.id, EventKind.STATE, "starting", state=Status.STARTING, provider=provider.name
+    )
     upstream = await _create_upstream(session, provider, preset)
     try:
         now = timezone.now()
@@ -111,7 +114,9 @@ async def open_session(
         session.started_at = now
         session.expires_at = now + timedelta(seconds=duration)
         await session.asave()
-        await record_event(session.id, SessionEvent.Kind.STATE, "active", upstream_id=upstream.id)
+        await record_event(
+            session.id, EventKind.STATE, "active", state=Status.ACTIVE, upstream_id=upstream.id
+        )
     except Exception as exc:
         await _undo_upstream(session, provider, upstream.id)
         raise errors.Unavailable("internal_error", "The session could not be started.") from exc
@@ -279,7 +284,9 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
     if session.status in (Status.CLOSED, Status.FAILED):
         return session
     if claimed:
-        await record_event(session.id, SessionEvent.Kind.STATE, "closing", reason=reason)
+        await record_event(
+            session.id, EventKind.STATE, "closing", state=Status.CLOSING, reason=reason
+        )
         await broadcast_state(session)
 
     if session.upstream_id:
@@ -311,11 +318,11 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
     if not finished:  # a concurrent closer got there first and recorded it
         return await AvatarSession.objects.aget(pk=session.pk)
     # Whatever the avatar was saying when the session ended was cut short.
-    await TranscriptEntry.objects.filter(session_id=session.pk, role="avatar", final=False).aupdate(
-        final=True, cut=True
-    )
+    await finish_avatar_lines(session.pk, cut=True)
     await limits.release_slots(session.slots, str(session.id))
-    await record_event(session.id, SessionEvent.Kind.STATE, "closed", reason=session.close_reason)
+    await record_event(
+        session.id, EventKind.STATE, "closed", state=Status.CLOSED, reason=session.close_reason
+    )
     await broadcast_state(session)
     log.info("session %s closed (%s)", session.id, session.close_reason)
     return session

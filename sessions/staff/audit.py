@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sessions.models import AvatarSession, SessionEvent, TranscriptEntry
+from sessions.models import AvatarSession, SessionEvent, Status, TranscriptEntry
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,10 @@ def timings(
     for event in events:
         if event.kind != SessionEvent.Kind.STATE:
             continue
-        if event.message == "closing" and closing is None:
+        state = (event.data or {}).get("state")
+        if state == Status.CLOSING and closing is None:
             closing = event.created_at
-        elif event.message == "closed":
+        elif state == Status.CLOSED:
             closed = event.created_at
     return Timings(
         reserved_seconds=session.duration,

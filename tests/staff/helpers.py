@@ -99,13 +99,13 @@ def recorded_session(world, *, owner=None, preset=None, status="closed", reason=
             session=session, role=role, mid=mid, text=text, final=True, created_at=at(when)
         )
     for kind, message, when, data in [
-        ("state", "starting", 0, {"provider": "sandbox"}),
-        ("state", "active", 1.5, {"upstream_id": "sbx_recorded"}),
+        ("state", "starting", 0, {"state": "starting", "provider": "sandbox"}),
+        ("state", "active", 1.5, {"state": "active", "upstream_id": "sbx_recorded"}),
         ("command", "set-params", 20, {"voice_id": "sandbox_voice_calm"}),
         ("limit", "Too many messages: wait a minute.", 25, {"code": "rate_limited"}),
         ("error", "stream violation: rate_exceeded", 26, {}),
-        ("state", "closing", 241, {"reason": reason}),
-        ("state", "closed", 241.5, {"reason": reason}),
+        ("state", "closing", 241, {"state": "closing", "reason": reason}),
+        ("state", "closed", 241.5, {"state": "closed", "reason": reason}),
     ]:
         SessionEvent.objects.create(
             session=session, kind=kind, message=message, data=data, created_at=at(when)
