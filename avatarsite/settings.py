@@ -239,6 +239,9 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16384)
 # Data-stream budgets (Agora: 1,024 bytes per message, 6,000 bytes per second).
 STREAM_FRAME_BUDGET = min(env.int("STREAM_FRAME_BUDGET", default=950), 1024)
 STREAM_BYTES_PER_SECOND = min(env.int("STREAM_BYTES_PER_SECOND", default=6000), 6000)
+# Seconds added to the pacing window, so that frames delayed unevenly on their way to the
+# avatar by up to this much still arrive within its 6,000 bytes per second (never negative).
+STREAM_JITTER_ALLOWANCE = max(env.float("STREAM_JITTER_ALLOWANCE", default=0.15), 0.0)
 # After a pagehide beacon, the session closes unless a socket reconnects within this.
 SESSION_LEAVE_GRACE = env.float("SESSION_LEAVE_GRACE", default=10.0)
 # When a session's last socket drops without a goodbye, it closes after this long

@@ -8,8 +8,10 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from pydantic import ValidationError as PydanticError
 
 from sessions.access import SessionQuerySet
 
@@ -49,6 +51,35 @@ class AvatarPreset(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        """The fields' own checks, then voice_params against the one voice-params
+        schema (what the socket's set_params accepts too). Skipped when voice_params is
+        excluded (a form without it, e.g. the admin list's active/order)."""
+        errors: dict[str, Any] = {}
+        try:
+            super().clean_fields(exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if "voice_params" not in (exclude or ()) and "voice_params" not in errors:
+            try:
+                self.voice_params = checked_voice_params(self.voice_params)
+            except ValidationError as exc:
+                errors["voice_params"] = exc.error_list
+        if errors:
+            raise ValidationError(errors)
+
+
+def checked_voice_params(value: Any) -> dict[str, Any]:
+    """`value` as api.schemas.VoiceParams reads it (the fields given), or a
+    ValidationError saying what is wrong, one message per problem."""
+    # Imported here: the schemas import this module.
+    from sessions.api.schemas import VoiceParams, voice_params_problems
+
+    try:
+        return VoiceParams.model_validate(value).as_data()
+    except PydanticError as exc:
+        raise ValidationError(voice_params_problems(exc)) from None
 
 
 class VoicePreset(models.Model):
@@ -292,6 +323,10 @@ class TranscriptPiece(models.Model):
     pieces can reach two processes (a reconnect), and one that was stalled may record
     its piece after later ones. The unique key also makes a piece forwarded twice (two
     tabs, a resend) count once.
+
+    A sender that cuts by UTF-16 code units leaves half a character at a piece's edge,
+    a lone surrogate no database stores: `text` holds the piece without it, and the half
+    is kept escaped (``\\ud83d``) beside it until the line is rebuilt with its partner.
     """
 
     session = models.ForeignKey(AvatarSession, on_delete=models.CASCADE, related_name="pieces")
@@ -299,6 +334,10 @@ class TranscriptPiece(models.Model):
     mid = models.CharField(max_length=100)
     idx = models.PositiveIntegerField()
     text = models.TextField(blank=True)
+    #: The low surrogate the piece opened with (its high half ends the piece before), escaped.
+    opening_half = models.CharField(max_length=6, blank=True, default="")
+    #: The high surrogate the piece ended with (its low half opens the next piece), escaped.
+    closing_half = models.CharField(max_length=6, blank=True, default="")
 
     class Meta:
         constraints = [

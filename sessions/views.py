@@ -32,6 +32,9 @@ def page_config(request: HttpRequest) -> dict:
         "maxDuration": settings.SESSION_MAX_DURATION,
         "minDuration": settings.SESSION_MIN_DURATION,
         "speechSynthesis": True,
+        # The page paces the frames it passes on with the server's rule (static/js/pacing.js).
+        "streamBytesPerSecond": settings.STREAM_BYTES_PER_SECOND,
+        "streamJitterAllowance": settings.STREAM_JITTER_ALLOWANCE,
     }
 
 

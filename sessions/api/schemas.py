@@ -1,6 +1,7 @@
 """The API's request and response schemas (pydantic, through django-ninja): they validate
 requests and generate the OpenAPI document. `SessionParams` is shared with the session
-socket's set_params, so the API and the socket accept exactly the same settings."""
+socket's set_params, so the API and the socket accept exactly the same settings;
+`VoiceParams` is the one rule for voice parameters (set_params' and a preset's)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from ninja import Schema
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import ValidationError as PydanticError
 
 from sessions.models import CloseReason
 from sessions.services import catalog
+from sessions.stream.codec import encode, encoded_size
 
 
 class ErrorDetail(Schema):
@@ -97,6 +100,77 @@ def _background_url(value: str) -> str:
 BackgroundUrl = Annotated[str, Field(max_length=1000), AfterValidator(_background_url)]
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+# Voice parameters travel in set-params, one data-stream message of at most 1,024 bytes,
+# beside the voice id, the other settings and the envelope: they get at most this much.
+VOICE_PARAMS_MAX_BYTES = 600
+PRON_MAP_MAX_WORDS = 20
+Word = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_not_blank)]
+Pronunciation = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_not_blank)]
+Speed = Annotated[float, Field(ge=0.5, le=2.0, strict=True, allow_inf_nan=False)]
+
+
+class TurnDetection(Schema):
+    """When the speech recogniser decides the user has finished speaking."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["server_vad"] = "server_vad"
+    threshold: Annotated[float, Field(ge=0, le=1, strict=True, allow_inf_nan=False)] = None  # type: ignore[assignment]
+    prefix_padding_ms: integral(0, 2000) = None  # type: ignore[valid-type,assignment]
+    silence_duration_ms: integral(100, 5000) = None  # type: ignore[valid-type,assignment]
+
+
+class VoiceParams(Schema):
+    """Voice parameters (AKool's create `voice_params` and set-params `vparams`), as a
+    preset holds them and as the socket's set_params changes them. A key left out is
+    left alone; null is not a value. `elevenlabs_settings` is refused: it can carry an
+    ElevenLabs key, and set-params messages pass through the page."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    speed: Speed = None  # type: ignore[assignment]
+    # word -> how to say it, e.g. {"akool": "ai ku er"}
+    pron_map: Annotated[dict[Word, Pronunciation], Field(max_length=PRON_MAP_MAX_WORDS)] = None  # type: ignore[assignment]
+    stt_type: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,40}$")] = None  # type: ignore[assignment]
+    turn_detection: TurnDetection = None  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _fits_in_a_message(self) -> VoiceParams:
+        size = encoded_size(encode(self.as_data()))
+        if size > VOICE_PARAMS_MAX_BYTES:
+            raise ValueError(
+                f"the voice parameters take {size} bytes of JSON; at most"
+                f" {VOICE_PARAMS_MAX_BYTES} fit in one set-params message"
+            )
+        return self
+
+    def as_data(self) -> dict[str, Any]:
+        """As sent to AKool: the fields given (and turn detection's type)."""
+        return self.model_dump(exclude_none=True)
+
+
+def voice_params_problems(exc: PydanticError, prefix: str = "") -> list[str]:
+    """What is wrong, one line per error, naming the field ("speed: ...", or with a
+    prefix "voice_params.speed: ..."); a pron_map word is never quoted ("a word")."""
+    problems = []
+    for error in exc.errors():
+        parts = [str(part) for part in error["loc"] if part != "voice_params"]
+        if parts[:1] == ["pron_map"] and len(parts) > 1:
+            parts = ["pron_map (a word)" if parts[-1] == "[key]" else "pron_map (a pronunciation)"]
+        where = ".".join([prefix, *parts] if prefix else parts)
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.append(f"{where}: {message}" if where else message)
+    return problems
+
+
 class SessionParams(Schema):
     """What a running session may change: the socket's `set_params` (validated with this
     very schema, so the API and the socket accept the same values). A key left out is
@@ -108,6 +182,7 @@ class SessionParams(Schema):
     language: Language = None  # type: ignore[assignment]
     mode: Mode = None  # type: ignore[valid-type,assignment]
     background_url: BackgroundUrl = None  # type: ignore[assignment]
+    voice_params: VoiceParams = None  # type: ignore[assignment]
 
 
 class CreateSessionIn(Schema):

@@ -113,7 +113,11 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
         # A socket of the session is back: a close pending after a beacon or a
         # disconnect sees the new marker and stands down.
         await presence.joined(self.session_id, owner=not self.observer)
-        self.pacer = Pacer(self._emit_frame, limit=settings.STREAM_BYTES_PER_SECOND)
+        self.pacer = Pacer(
+            self._emit_frame,
+            limit=settings.STREAM_BYTES_PER_SECOND,
+            allowance=settings.STREAM_JITTER_ALLOWANCE,
+        )
         self.commands = Commands(self.session_id, SessionSettings.of(session))
         self.budget = MessageBudget()
         self.frames_sent = self.bytes_sent = self.chats = 0

@@ -13,7 +13,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from pydantic import ValidationError as PydanticError
 
 from sessions import errors
-from sessions.api.schemas import SessionParams
+from sessions.api.schemas import SessionParams, voice_params_problems
 from sessions.models import AvatarSession
 from sessions.services.commands import Ack, recent_acks
 from sessions.services.transcript import Shown, lines
@@ -161,11 +161,14 @@ _PARAM_ERRORS = {
     "language": ("invalid_language", "Unknown language."),
     "mode": ("invalid_mode", "mode must be 1 or 2."),
     "background_url": ("invalid_background", "background_url must be a short http(s) URL."),
+    # Followed by what is wrong (the field and why).
+    "voice_params": ("invalid_voice_params", ""),
 }
 
 
 def session_params(message: dict[str, Any]) -> dict[str, Any]:
-    """set_params' `params`, checked by the API's own schema (SessionParams)."""
+    """set_params' `params`, checked by the API's own schema (SessionParams; its
+    voice_params by VoiceParams, as a preset's are), as plain values."""
     params = message.get("params")
     if not isinstance(params, dict) or not params:
         raise errors.BadInput("bad_message", "'params' must be a non-empty object.")
@@ -176,6 +179,16 @@ def session_params(message: dict[str, Any]) -> dict[str, Any]:
     try:
         checked = SessionParams.model_validate(params)
     except PydanticError as exc:
-        code, text = _PARAM_ERRORS[str(exc.errors()[0]["loc"][0])]
+        field = str(exc.errors()[0]["loc"][0])
+        code, text = _PARAM_ERRORS[field]
+        if field == "voice_params":
+            text += "; ".join(voice_params_problems(exc, "voice_params"))[:300]
         raise errors.Invalid(code, text) from None
-    return {name: getattr(checked, name) for name in params}
+    values = {name: getattr(checked, name) for name in params}
+    if "voice_params" in values:
+        values["voice_params"] = values["voice_params"].as_data()
+        if not values["voice_params"]:
+            raise errors.Invalid(
+                "invalid_voice_params", "voice_params: name at least one voice parameter."
+            )
+    return values

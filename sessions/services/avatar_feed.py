@@ -24,7 +24,7 @@ from sessions.services import transcript
 from sessions.services.commands import Ack, Commands
 from sessions.services.lifecycle import record_event
 from sessions.services.transcript import Shown
-from sessions.stream.codec import MAX_FRAME_BYTES, encoded_size, is_storable
+from sessions.stream.codec import MAX_FRAME_BYTES, edge_halves, encoded_size, is_storable
 from sessions.stream.parser import ChatMessage, CommandMessage, EventMessage, StreamMessage, parse
 
 log = logging.getLogger("avatarsite.ws")
@@ -42,6 +42,15 @@ class Listener(Protocol):
     async def speaking(self, speaking: bool) -> None: ...
     async def violation(self, reason: str) -> None: ...
     async def failed(self) -> None: ...
+
+
+def _storable(message: StreamMessage) -> bool:
+    """No NUL and no lone surrogate anywhere, except half a character at the edge of a
+    numbered chat piece: AKool's client cuts text by UTF-16 code units, and the
+    transcript keeps such a half until the piece beside it brings the other one."""
+    if isinstance(message, ChatMessage) and message.idx is not None:
+        message = dataclasses.replace(message, text=edge_halves(message.text)[1])
+    return is_storable(dataclasses.asdict(message))
 
 
 class _Forwarded(NamedTuple):
@@ -72,7 +81,7 @@ class AvatarFeed:
         if encoded_size(data) > MAX_FRAME_BYTES:
             return  # over Agora's 1 KB: not a message any avatar sent through the channel
         message = parse(data)
-        if message is None or not is_storable(dataclasses.asdict(message)):
+        if message is None or not _storable(message):
             return  # not a v2 message, or escaped NULs/lone surrogates: no avatar sends them
         cut = False
         if isinstance(message, EventMessage) and message.event == "audio_end":

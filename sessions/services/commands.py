@@ -4,15 +4,26 @@ A session's settings have one home per socket: `SessionSettings`, loaded from th
 when the socket connects and changed only when the avatar acknowledges a set-params
 (the row is written then too). Everything that depends on a setting (does our LLM
 answer? in which mode?) reads it there, so an acknowledged switch takes effect at once.
+
+Voice parameters (speed, pronunciation map, speech recognition, turn detection) are not
+in the row: the session starts with its preset's, a set_params' `voice_params` changes
+the fields it names (each replaced whole, the others kept), and the avatar's ack of it
+is recorded with the whole set, which a socket reads back (from the preset, or from the
+last such ack) the first time it needs them. Every set-params that touches the voice
+carries the whole set with the voice's id (`vparams`), as AKool's demo does: whether
+AKool merges `vparams` or replaces it, the avatar ends up with the same parameters.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from sessions import errors
-from sessions.models import AvatarPreset, AvatarSession, SessionEvent
+from sessions.models import AvatarPreset, AvatarSession, SessionEvent, checked_voice_params
 from sessions.services import catalog
 from sessions.services.lifecycle import record_event
 from sessions.stream.codec import (
@@ -30,6 +41,10 @@ REPLAYED = 8
 # Commands waiting for the avatar's ack, per socket: an avatar that never answers must
 # not make the socket grow.
 MAX_PENDING = 100
+# The key of an ack event's data holding the voice parameters it confirmed (whole).
+VOICE_PARAMS = "voice_params"
+
+log = logging.getLogger("avatarsite.ws")
 
 
 @dataclass
@@ -41,6 +56,9 @@ class SessionSettings:
     mode: int
     background_url: str
     use_llm: bool  # the preset answers with the operator's LLM (in retelling mode)
+    preset_id: int | None = None
+    # The whole set of voice parameters; None until first needed (see confirmed_voice_params).
+    voice_params: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, session: AvatarSession) -> SessionSettings:
@@ -50,6 +68,7 @@ class SessionSettings:
             mode=session.mode,
             background_url=session.background_url,
             use_llm=session.use_llm,
+            preset_id=session.preset_id,
         )
 
     @property
@@ -63,6 +82,7 @@ class _Pending:
     cmd: str
     changes: dict[str, Any] = field(default_factory=dict)  # row fields, applied on the ack
     params: dict[str, Any] = field(default_factory=dict)  # as the caller named them
+    voice_params: dict[str, Any] | None = None  # the whole set sent, if any
 
 
 @dataclass(frozen=True)
@@ -104,16 +124,52 @@ class Commands:
         for name in ("language", "mode", "background_url"):
             if name in params:
                 changes[name] = params[name]
-        if not changes:
+        voice_params = None
+        if "voice" in params or "voice_params" in params:
+            voice_params = await self._voice_params_with(params.get("voice_params") or {})
+        if not changes and voice_params is None:
             raise errors.BadInput("bad_message", "'params' must be a non-empty object.")
         mid = new_mid()
-        frame = set_params_frame(mid=mid, **changes)
-        if encoded_size(frame) > MAX_FRAME_BYTES:
+        frame = set_params_frame(mid=mid, **self._frame_values(changes, voice_params))
+        size = encoded_size(frame)
+        if size > MAX_FRAME_BYTES:
             code = "invalid_background" if "background_url" in params else "invalid_params"
-            raise errors.Invalid(code, "These settings do not fit in one message; shorten them.")
-        self._remember(mid, _Pending("set-params", changes, dict(params)))
-        await record_event(self.session_id, SessionEvent.Kind.COMMAND, "set-params", **changes)
+            raise errors.Invalid(
+                code,
+                f"These settings take {size} bytes in one message, over the limit of"
+                f" {MAX_FRAME_BYTES}; shorten them.",
+            )
+        self._remember(mid, _Pending("set-params", changes, dict(params), voice_params))
+        sent = {**changes, VOICE_PARAMS: voice_params} if voice_params is not None else changes
+        await record_event(self.session_id, SessionEvent.Kind.COMMAND, "set-params", **sent)
         return frame
+
+    def _frame_values(
+        self, changes: dict[str, Any], voice_params: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """set_params_frame's arguments: with voice parameters goes the voice (the new
+        one, else the current one), so that vparams always names it."""
+        values = dict(changes)
+        if voice_params is not None:
+            values["voice_id"] = changes.get("voice_id") or self.settings.voice_id
+            values["voice_params"] = voice_params
+        return values
+
+    async def _voice_params_with(self, change: dict[str, Any]) -> dict[str, Any]:
+        """The whole set of voice parameters once `change` (checked fields) applies to
+        the last set sent: each frame carries the whole set, so the avatar holds that of
+        the last one it accepted, and a change sent before the previous one's ack keeps it."""
+        if self.settings.voice_params is None:
+            self.settings.voice_params = await confirmed_voice_params(
+                self.session_id, self.settings.preset_id
+            )
+        sent = [p.voice_params for p in self.pending.values() if p.voice_params is not None]
+        merged = {**(sent[-1] if sent else self.settings.voice_params), **change}
+        try:
+            return checked_voice_params(merged)
+        except ValidationError as exc:  # each part fits, not the whole
+            text = "voice_params: " + "; ".join(exc.messages)
+            raise errors.Invalid("invalid_voice_params", text[:300]) from None
 
     def interrupt(self) -> str:
         mid = new_mid()
@@ -130,17 +186,43 @@ class Commands:
         settings (here and in the row). Recorded in the event log either way."""
         pending = self.pending.pop(mid or "", None)
         ack = Ack(cmd[:40], code, (msg or "")[:200], pending.params if pending else {})
+        confirmed: dict[str, Any] = {}
         if ack.ok and pending and pending.changes:
             for name, value in pending.changes.items():
                 setattr(self.settings, name, value)
             await AvatarSession.objects.filter(pk=self.session_id).aupdate(**pending.changes)
+        if ack.ok and pending and pending.voice_params is not None:
+            self.settings.voice_params = confirmed[VOICE_PARAMS] = pending.voice_params
         await record_event(
             self.session_id,
             SessionEvent.Kind.COMMAND if ack.ok else SessionEvent.Kind.ERROR,
             f"{cmd} ack {code}: {msg}"[:200],
             **ack.as_data(),
+            **confirmed,
         )
         return ack
+
+
+async def confirmed_voice_params(session_id: Any, preset_id: int | None) -> dict[str, Any]:
+    """The session's voice parameters: those of the last set-params the avatar
+    confirmed with them, else its preset's (read now: staff may have changed them since
+    the session started). A preset's that the schema refuses (saved before it checked
+    them) are not sent on."""
+    acks = SessionEvent.objects.filter(
+        session_id=session_id, data__has_keys=["ack", VOICE_PARAMS], data__code=ACK_OK
+    )
+    last = await acks.order_by("-created_at", "-id").values_list("data", flat=True).afirst()
+    if last is not None:
+        return last[VOICE_PARAMS]
+    if preset_id is None:
+        return {}
+    presets = AvatarPreset.objects.filter(pk=preset_id)
+    stored = await presets.values_list("voice_params", flat=True).afirst()
+    try:
+        return checked_voice_params(stored or {})
+    except ValidationError as exc:
+        log.warning("preset %s: voice_params ignored (%s)", preset_id, "; ".join(exc.messages))
+        return {}
 
 
 async def recent_acks(session_id: Any) -> list[Ack]:

@@ -6,7 +6,12 @@ stream, possibly through several sockets and processes at once (a reconnect, two
 - a numbered piece (`idx`) is stored once (`TranscriptPiece`), and its line is rebuilt
   from all its pieces in order, so a late piece keeps its place;
 - a line only grows and a final line stays final, whatever order two processes write in;
-- pieces without numbers are appended in arrival order.
+- pieces without numbers are appended in arrival order;
+- a character cut in half at the edge of two numbered pieces (AKool's client cuts text by
+  UTF-16 code units) is whole once both pieces are in: each half waits, escaped, in its
+  piece's row (no database stores a lone surrogate), and neither the line nor what the
+  page is shown ever holds half a character. A half whose neighbour holds no partner is
+  dropped.
 Each function says what the page should be shown (a `Shown`), or None.
 """
 
@@ -23,6 +28,7 @@ from django.db.models.functions import Concat, Length
 from django.db.models.lookups import LessThanOrEqual
 
 from sessions.models import TranscriptEntry, TranscriptPiece
+from sessions.stream.codec import edge_halves, escape_surrogates, is_storable, join_pieces
 
 Role = TranscriptEntry.Role
 
@@ -67,10 +73,10 @@ async def record_piece(
     received_at: datetime,
 ) -> Shown | None:
     """A piece of a line from the avatar's side (`role` avatar, or user for its
-    transcript of the user's speech). None when there is nothing to show: an id or
-    number no avatar sends, an echo of a typed line, a piece recorded already, or a late
-    piece of a line still being spoken (the page gets it on its next replay)."""
-    if not mid or len(mid) > MAX_MID_CHARS or (idx is not None and idx > MAX_PIECE_IDX):
+    transcript of the user's speech). None when there is nothing to show: an id,
+    number or text no avatar sends, an echo of a typed line, a piece recorded already, or
+    a late piece of a line still being spoken (the page gets it on its next replay)."""
+    if not _could_be_sent(mid, idx, text):
         return None
     if role == Role.USER and await _lines(session_id, Role.USER, mid).aexists():
         return None  # the avatar echoing what was typed: already in the transcript
@@ -81,9 +87,9 @@ async def record_piece(
     placed = await _place(session_id, role, mid, idx, text, final, received_at)
     if placed is None:
         return None  # another tab forwarded it too
-    whole, in_order, line_final = placed
+    whole, said, in_order, line_final = placed
     if in_order and (final or not line_final):
-        return Shown(role, mid, text, final)
+        return Shown(role, mid, said, final)
     if line_final:
         # Late, or after the line's end: a final update carries the whole line, which
         # the page puts in place of what it has.
@@ -91,27 +97,65 @@ async def record_piece(
     return None
 
 
+def _could_be_sent(mid: str, idx: int | None, text: str) -> bool:
+    """Ids and numbers in bounds, and text any database stores: no NUL, and no lone
+    surrogate but half a character at a numbered piece's edge (it waits for its partner)."""
+    if not mid or len(mid) > MAX_MID_CHARS or (idx is not None and idx > MAX_PIECE_IDX):
+        return False
+    return is_storable(text if idx is None else edge_halves(text)[1])
+
+
 async def _place(
     session_id: Any, role: str, mid: str, idx: int, text: str, final: bool, received_at: datetime
-) -> tuple[str, bool, bool] | None:
+) -> tuple[str, str, bool, bool] | None:
     """Record piece `idx` of a line and rebuild the line from its pieces in order.
 
-    Returns (the line's text, whether the piece came last so far, whether the line is
-    final), or None when the piece was recorded already.
+    Returns (the line's text, what this piece adds to it, whether the piece came last so
+    far, whether the line is final), or None when the piece was recorded already.
     """
+    opening, body, closing = edge_halves(text)
     try:
         await TranscriptPiece.objects.acreate(
-            session_id=session_id, role=role, mid=mid, idx=idx, text=text
+            session_id=session_id,
+            role=role,
+            mid=mid,
+            idx=idx,
+            text=body,
+            opening_half=escape_surrogates(opening),
+            closing_half=escape_surrogates(closing),
         )
     except IntegrityError:
         return None
     pieces = TranscriptPiece.objects.filter(session_id=session_id, role=role, mid=mid)
-    parts = [row async for row in pieces.order_by("idx").values_list("idx", "text")]
-    whole = "".join(part for _, part in parts)
-    in_order = parts[-1][0] == idx
-    first = len(parts) == 1
+    rows = pieces.order_by("idx").values_list("idx", "opening_half", "text", "closing_half")
+    said = _said([row async for row in rows])
+    whole = "".join(said.values())
+    in_order = max(said) == idx
+    first = len(said) == 1
     line = {"session_id": session_id, "role": role, "mid": mid, "created_at": received_at}
-    return whole, in_order, await _store(line, whole, final, first)
+    return whole, said[idx], in_order, await _store(line, whole, final, first)
+
+
+def _said(rows: list[tuple[int, str, str, str]]) -> dict[int, str]:
+    """What each stored piece (idx, opening half, text, closing half; in idx order) adds
+    to its line: its text, after the character whose halves span the edge before it when
+    both halves are in. So a piece's closing half is shown with the next piece, never on
+    its own; a half whose neighbour is not in yet adds nothing for now, and one whose
+    neighbour holds no partner never does."""
+    said: dict[int, str] = {}
+    before_idx, before_half = -1, ""
+    for idx, opening, text, closing in rows:
+        joined = None
+        if opening and before_half and before_idx == idx - 1:
+            joined = join_pieces([_unescaped(before_half), _unescaped(opening)])
+        said[idx] = (joined or "") + text
+        before_idx, before_half = idx, closing
+    return said
+
+
+def _unescaped(half: str) -> str:
+    """A half character as stored (``\\udXXX``, as `escape_surrogates` writes it)."""
+    return chr(int(half[2:], 16))
 
 
 async def _store(line: dict[str, Any], whole: str, final: bool, first: bool) -> bool:

@@ -92,6 +92,18 @@ class VoicePresetAdmin(CatalogImportMixin, admin.ModelAdmin):
         return "—"
 
 
+# The voice_params field's help (the model checks them: the same schema as the socket's
+# set_params, so an invalid set is refused on the field).
+VOICE_PARAMS_HELP = (
+    "Sent to AKool when a session starts, and with every voice change. A JSON object with"
+    ' any of: "speed" (0.5 to 2.0), "pron_map" (word to pronunciation, e.g. {"akool":'
+    ' "ai ku er"}; up to 20 words), "stt_type" (e.g. "openai_realtime"), "turn_detection"'
+    ' ({"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,'
+    ' "silence_duration_ms": 500}). At most 600 bytes in all. ElevenLabs settings are not'
+    " accepted: they can hold a key, and voice changes pass through the visitor's page."
+)
+
+
 @admin.register(AvatarPreset)
 class AvatarPresetAdmin(CatalogImportMixin, admin.ModelAdmin):
     list_display = [
@@ -117,6 +129,11 @@ class AvatarPresetAdmin(CatalogImportMixin, admin.ModelAdmin):
 
     class Media:
         js = [Script("js/staff_presets.js", type="module")]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "voice_params":
+            kwargs["help_text"] = VOICE_PARAMS_HELP
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description="")
     def thumbnail(self, obj: AvatarPreset) -> str:

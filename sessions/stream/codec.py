@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 #: Agora's hard limit for one stream message, in bytes of UTF-8.
@@ -43,6 +44,29 @@ def has_lone_surrogate(text: str) -> bool:
     """True if the decoded text holds a surrogate code point (json.loads turns an escaped
     pair into one character, so any left over stood alone)."""
     return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def edge_halves(text: str) -> tuple[str, str, str]:
+    """A piece of a longer text as (the low surrogate it opens with, the rest, the high
+    surrogate it ends with), each half "" when absent.
+
+    A sender that cuts text by UTF-16 code units (AKool's browser client does) leaves the
+    two halves of a character at the edges of two pieces: the first half ends one piece,
+    the second opens the next. Only the joined pieces are valid text (`join_pieces`).
+    """
+    opening = text[:1] if "\udc00" <= text[:1] <= "\udfff" else ""
+    rest = text[len(opening) :]
+    closing = rest[-1:] if "\ud800" <= rest[-1:] <= "\udbff" else ""
+    return opening, rest[: len(rest) - len(closing)], closing
+
+
+def join_pieces(pieces: Iterable[str]) -> str | None:
+    """The text the pieces make in this order, a high and a low half across an edge
+    becoming one character; None when a lone surrogate is left (not valid text)."""
+    try:
+        return "".join(pieces).encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    except UnicodeDecodeError:
+        return None
 
 
 def encode(obj: Any) -> str:
@@ -95,12 +119,18 @@ def set_params_frame(
     voice_url: str = "",
     mid: str | None = None,
 ) -> str:
-    """A ``set-params`` command. Empty values are left out, as AKool expects."""
+    """A ``set-params`` command. Empty values are left out, as AKool expects.
+
+    The voice goes in ``vparams.vid`` (AKool's documented place) and in the deprecated
+    ``vid`` beside it (what AKool's own demo still sends; AKool accepts both), so
+    ``vparams`` is sent whenever a voice is: the voice parameters with the voice's id.
+    """
     if mode is not None and mode not in (1, 2):
         raise ValueError("mode must be 1 (retelling) or 2 (dialogue)")
+    vparams = dict(voice_params or {})
     data: dict[str, Any] = {}
     if voice_id:
-        data["vid"] = voice_id
+        data["vid"] = vparams["vid"] = voice_id
     if voice_url:
         data["vurl"] = voice_url
     if language:
@@ -109,8 +139,8 @@ def set_params_frame(
         data["mode"] = mode
     if background_url:
         data["bgurl"] = background_url
-    if voice_params:
-        data["vparams"] = voice_params
+    if vparams:
+        data["vparams"] = vparams
     return command_frame("set-params", data, mid)
 
 

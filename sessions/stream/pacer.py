@@ -1,5 +1,14 @@
-"""Releasing frames under Agora's per-sender rate limit, as early as a sliding one-second
-window allows."""
+"""Releasing frames under Agora's per-sender rate limit, as early as a sliding window of one
+second plus a jitter allowance allows.
+
+The receiver counts at most ``RATE_LIMIT`` bytes in any ``RATE_WINDOW``. Between the pacer
+and the receiver (server -> websocket -> page -> RTC network -> avatar) frames are delayed
+unevenly, so the sender paces over a wider window, ``RATE_WINDOW + allowance``: the frames
+that arrive within any ``[s, s + RATE_WINDOW)`` left within ``[s - allowance, s +
+RATE_WINDOW)`` when each was delayed by anything from 0 to ``allowance``, so they still fit
+the receiver's limit. ``sender_window`` is the one place that widening happens; the pacer
+and ``release_times`` both use it.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +23,13 @@ from sessions.stream.codec import encoded_size
 
 log = logging.getLogger(__name__)
 
-#: Agora's per-sender rate limit, bytes per second.
+#: Agora's per-sender rate limit: bytes in any window of RATE_WINDOW seconds.
 RATE_LIMIT = 6000
+#: The window over which the receiver counts RATE_LIMIT, in seconds.
+RATE_WINDOW = 1.0
+#: How unevenly frames may be delayed on their way without breaking the receiver's limit,
+#: in seconds, unless the caller says otherwise (the site: STREAM_JITTER_ALLOWANCE).
+JITTER_ALLOWANCE = 0.15
 
 
 class RateWindow(Protocol):
@@ -73,16 +87,39 @@ class SlidingWindow:
         self._used += size
 
 
+def sender_window(
+    limit: int = RATE_LIMIT,
+    *,
+    window: float = RATE_WINDOW,
+    allowance: float = JITTER_ALLOWANCE,
+) -> SlidingWindow:
+    """The window a sender paces with: the receiver's ``window`` widened by ``allowance``.
+
+    Frames released under it never total more than ``limit`` bytes in any half-open
+    window of ``window + allowance``, so they arrive within ``limit`` per ``window`` when
+    each is delayed by anything from 0 to ``allowance``.
+    """
+    if allowance < 0:
+        raise ValueError("the jitter allowance cannot be negative")
+    return SlidingWindow(limit, window + allowance)
+
+
 def release_times(
-    sizes: list[int], *, limit: int = RATE_LIMIT, window: float = 1.0, start: float = 0.0
+    sizes: list[int],
+    *,
+    limit: int = RATE_LIMIT,
+    window: float = RATE_WINDOW,
+    allowance: float = JITTER_ALLOWANCE,
+    start: float = 0.0,
 ) -> list[float]:
-    """Earliest release time of each frame, in order, so that no half-open window of length
-    ``window`` holds more than ``limit`` bytes. Raises ValueError if a size exceeds limit.
+    """Earliest release time of each frame, in order, as the ``Pacer`` releases them: no
+    half-open window of length ``window + allowance`` holds more than ``limit`` bytes.
+    Raises ValueError if a size exceeds limit.
 
     Each time is either ``start``, the previous frame's time, or the moment an earlier
     frame leaves the window. O(n) amortised.
     """
-    win = SlidingWindow(limit, window)
+    win = sender_window(limit, window=window, allowance=allowance)
     times = []
     t = start
     for size in sizes:
@@ -93,7 +130,9 @@ def release_times(
 
 
 class Pacer:
-    """Sends frames through ``emit`` in order, as early as the rate window allows.
+    """Sends frames through ``emit`` in order, as early as the rate window allows: the
+    receiver's ``window`` plus ``allowance`` (see ``sender_window``), unless a
+    ``rate_window`` is given.
 
     One pacer per avatar connection: chats and commands share its budget, and its window
     history persists across submits. ``submit`` never blocks; a drain task does the
@@ -106,7 +145,8 @@ class Pacer:
         emit: Callable[[str], Awaitable[None]],
         *,
         limit: int = RATE_LIMIT,
-        window: float = 1.0,
+        window: float = RATE_WINDOW,
+        allowance: float = JITTER_ALLOWANCE,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rate_window: RateWindow | None = None,
@@ -115,7 +155,9 @@ class Pacer:
         self._limit = limit
         self._clock = clock
         self._sleep = sleep
-        self._window: RateWindow = rate_window or SlidingWindow(limit, window)
+        self._window: RateWindow = rate_window or sender_window(
+            limit, window=window, allowance=allowance
+        )
         self._queue: collections.deque[tuple[str, int]] = collections.deque()
         self._task: asyncio.Task[None] | None = None
         self._closed = False

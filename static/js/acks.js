@@ -23,7 +23,9 @@ export function describeParams(params) {
   const parts = [];
   for (const [key, value] of Object.entries(params ?? {})) {
     if (value === null || value === undefined || value === "") continue;
-    parts.push(key === "background_url" ? "background" : `${key} ${value}`);
+    if (key === "background_url") parts.push("background");
+    else if (typeof value === "object") parts.push(key.replaceAll("_", " "));
+    else parts.push(`${key} ${value}`);
   }
   return parts.join(", ");
 }

@@ -7,6 +7,7 @@ import { systemClock } from "./clock.js";
 import { Controls } from "./controls.js";
 import { wsUrl } from "./messages.js";
 import { Notices } from "./notices.js";
+import { RateWindow, pacingFromConfig } from "./pacing.js";
 import { Relay } from "./relay.js";
 import { SessionRunner } from "./session.js";
 import { Setup } from "./setup.js";
@@ -20,6 +21,8 @@ import { createTransport } from "./transport.js";
  * @param {object} options.api  api.js
  * @param {object} [options.win]  the window: its events, location, navigator
  * @param {object} [options.clock]  clock.js systemClock
+ * @param {object} [options.rateWindow]  pacing.js RateWindow, from the config's
+ *   streamBytesPerSecond and streamJitterAllowance
  * @param {Function} [options.makeRelay] / [options.makeTransport] / [options.makeFace] /
  *   [options.makeMic] / [options.makeCamera]  factories (defaults: the real ones)
  * @returns {{notices, setup, stage, controls, sessions, open: () => Promise}}
@@ -30,7 +33,9 @@ export function createPage({
   api,
   win = globalThis,
   clock = systemClock,
-  makeRelay = (session) => new Relay({ url: wsUrl(session.ws_path, win.location) }),
+  // One send window for the page: every frame it sends counts (pacing.js).
+  rateWindow = new RateWindow(pacingFromConfig(config)),
+  makeRelay = (session) => new Relay({ url: wsUrl(session.ws_path, win.location), rateWindow }),
   makeTransport = (rtc) =>
     createTransport(rtc, {
       sdkUrl: config.agoraSdkUrl,

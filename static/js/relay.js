@@ -3,9 +3,10 @@
 //
 //  - `rtc_send` frames are queued until the transport has joined (and the avatar is
 //    there to hear them), then passed to transport.send one after another, unchanged and
-//    in order. The server paces them; the page adds no pacing of its own. A send that
-//    throws is reported back as `rtc_send_failed`, so nothing the user said is silently
-//    lost.
+//    in order, paced by the page's rate window (pacing.js): the server paces them too, but
+//    frames queued before the transport joined, or while it reconnected, would otherwise
+//    leave as one burst. A send that throws is reported back as `rtc_send_failed`, so
+//    nothing the user said is silently lost.
 //  - Every stream message from the avatar is forwarded as `rtc_message`, and kept in an
 //    outbox while the socket reconnects.
 //  - Every other server message is emitted as "message" (already parsed and checked).
@@ -17,6 +18,7 @@
 import { Emitter } from "./emitter.js";
 import { createBackoff } from "./backoff.js";
 import { parseServerMessage } from "./messages.js";
+import { RateWindow, frameBytes } from "./pacing.js";
 
 const OPEN = 1;
 
@@ -39,6 +41,9 @@ export class Relay extends Emitter {
    * @param {object} [options.backoff]  from createBackoff()
    * @param {Function} [options.setTimeout] / [options.clearTimeout]
    * @param {number} [options.maxOutbox]  messages kept while disconnected
+   * @param {RateWindow} [options.rateWindow]  the page's send window (pacing.js); one per
+   *   page, shared by its relays
+   * @param {() => number} [options.now]  monotonic milliseconds, for the window
    */
   constructor({
     url,
@@ -47,6 +52,8 @@ export class Relay extends Emitter {
     setTimeout: setT = globalThis.setTimeout.bind(globalThis),
     clearTimeout: clearT = globalThis.clearTimeout.bind(globalThis),
     maxOutbox = 1000,
+    rateWindow = new RateWindow(),
+    now = () => globalThis.performance?.now?.() ?? Date.now(),
   }) {
     super();
     this.url = url;
@@ -55,6 +62,9 @@ export class Relay extends Emitter {
     this.setTimeout = setT;
     this.clearTimeout = clearT;
     this.maxOutbox = maxOutbox;
+    this.rateWindow = rateWindow;
+    this.now = now;
+    this.wake = null; // ends the pump's wait for the window, early on close()
     this.state = "idle"; // idle | connecting | open | reconnecting | closed
     this.ws = null;
     this.timer = null;
@@ -149,6 +159,7 @@ export class Relay extends Emitter {
     }
     this.pending = [];
     this.outbox = [];
+    this.wake?.();
   }
 
   #setState(info) {
@@ -218,12 +229,34 @@ export class Relay extends Emitter {
     this.emit("message", msg);
   }
 
+  /** Wait `ms` for the window, or less if the relay closes meanwhile. */
+  #pause(ms) {
+    return new Promise((resolve) => {
+      const timer = this.setTimeout(() => this.wake?.(), Math.max(1, Math.ceil(ms)));
+      this.wake = () => {
+        this.wake = null;
+        this.clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
   async #pump() {
     if (this.pumping) return;
     this.pumping = true;
     try {
       while (this.pending.length && this.transport && this.transport.state === "joined") {
-        const frame = this.pending.shift();
+        // The frame at the head goes once the window has room for it; meanwhile the
+        // transport may drop out or the relay close, so everything is checked again.
+        const frame = this.pending[0];
+        const size = frameBytes(frame);
+        const wait = this.rateWindow.delay(size, this.now());
+        if (wait > 0) {
+          await this.#pause(wait);
+          continue;
+        }
+        this.pending.shift();
+        this.rateWindow.record(size, this.now());
         try {
           await this.transport.send(frame);
           this.emit("frame-sent", frame);

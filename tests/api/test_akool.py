@@ -77,6 +77,31 @@ def test_it_sends_the_session_settings_upstream(alice_api, fake):
     assert request.json["voice_id"] == "sandbox_voice_lyon"
     assert request.json["language"] == "fr"
     assert request.json["mode_type"] == 1
+    assert "voice_params" not in request.json  # the preset has none: left out, not {}
+
+
+def test_it_sends_the_presets_voice_params_at_create(alice_api, fake, world):
+    voice_params = {
+        "speed": 1.1,
+        "pron_map": {"akool": "ai ku er"},
+        "stt_type": "openai_realtime",
+        "turn_detection": {"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 500},
+    }
+    world.preset.voice_params = voice_params
+    world.preset.full_clean()  # as the admin saves it: checked by the one schema
+    world.preset.save()
+
+    assert create(alice_api).status_code == 201
+
+    (request,) = fake.requests_to("create")
+    assert request.json["voice_params"] == voice_params
+
+
+def test_a_caller_cannot_set_voice_params_at_create(alice_api, fake):
+    # They come from the preset (staff's); a page changes them over the socket.
+    body = {"preset": "ada", "voice_params": {"speed": 1.5}}
+    assert_error(alice_api.post("/sessions", body), 422, "invalid_request")
+    assert fake.count("create") == 0
 
 
 def test_it_closes_the_akool_session_upstream(alice_api, fake):

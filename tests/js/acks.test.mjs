@@ -64,6 +64,8 @@ test("ackText keeps the list's words and shows confirmed settings", () => {
     "set-params done: voice lyon, language fr, mode 1, background",
   );
   assert.equal(describeParams({ voice: "", language: null }), "");
+  // Voice params (an object) are named, never shown as "[object Object]".
+  assert.equal(describeParams({ voice: "lyon", voice_params: { speed: 1.2 } }), "voice lyon, voice params");
 });
 
 test("renderAcks shows the list newest first with its data attributes", () => {

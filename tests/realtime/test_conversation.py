@@ -116,7 +116,12 @@ async def test_set_params_is_acknowledged_and_recorded(world):
     sent = json.loads(talk.sent_frames[-1])
     assert sent["pld"] == {
         "cmd": "set-params",
-        "data": {"vid": "sandbox_voice_lyon", "lang": "fr", "mode": 1},
+        "data": {
+            "vid": "sandbox_voice_lyon",
+            "lang": "fr",
+            "mode": 1,
+            "vparams": {"vid": "sandbox_voice_lyon"},
+        },
     }
     row = await AvatarSession.objects.aget(pk=session["id"])
     assert (row.voice_id, row.language, row.mode) == ("sandbox_voice_lyon", "fr", 1)

@@ -328,7 +328,13 @@ async def test_the_end_of_the_time_cancels_the_answer_being_streamed(world, guid
 
 async def test_after_a_switch_to_dialogue_mode_the_avatar_answers_not_our_llm(world, guide, llm):
     """The session's settings follow the avatar's acks: once mode 2 is acknowledged, a
-    question goes to the avatar's own LLM, not the operator's."""
+    question goes to the avatar's own LLM, not ours; once mode 1 is back, ours answers
+    again. (The sandbox avatar in dialogue mode asks the same fake LLM, with its own
+    system prompt: ours carries the preset's.)"""
+
+    def ours() -> int:
+        return sum("museum's guide" in json.dumps(body) for body in llm.requests)
+
     session, page, avatar = await start(world)
     async with Conversation(page, avatar) as talk:
         await page.send_json_to({"type": "set_params", "params": {"mode": 2}})
@@ -336,10 +342,24 @@ async def test_after_a_switch_to_dialogue_mode_the_avatar_answers_not_our_llm(wo
         before = len(talk.sent_frames)
         await page.send_json_to({"type": "chat", "text": "What is on today?"})
         await talk.wait_for(final_avatar, timeout=10)
+        await talk.wait_for(lambda m: m["type"] == "avatar" and m["speaking"] is False)
+        in_dialogue = chat_texts(talk.sent_frames[before:])
+        asked_ours = ours()
+
+        talk.received.clear()
+        await page.send_json_to({"type": "set_params", "params": {"mode": 1}})
+        await talk.wait_for(lambda m: m["type"] == "command_result" and m["ok"])
+        before = len(talk.sent_frames)
+        await page.send_json_to({"type": "chat", "text": "And tomorrow?"})
+        await talk.wait_for(final_avatar, timeout=10)
+        retelling = chat_texts(talk.sent_frames[before:])
     await page.disconnect()
     await avatar.disconnect()
 
-    assert chat_texts(talk.sent_frames[before:])[0] == "What is on today?"
+    assert in_dialogue[0] == "What is on today?"
+    assert asked_ours == 0
+    assert ours() == 1  # our LLM answered the question asked back in retelling mode
+    assert retelling[0] == "The museum opens at nine. "
 
 
 async def test_behind_a_proxy_a_visitors_socket_counts_against_their_own_address(

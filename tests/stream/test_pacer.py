@@ -1,4 +1,5 @@
-"""Pacing frames under Agora's 6,000 bytes-per-second limit (sessions/stream/pacer.py)."""
+"""Pacing frames under Agora's 6,000 bytes-per-second limit, with a jitter allowance
+(sessions/stream/pacer.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,23 @@ from hypothesis import strategies as st
 
 from sessions.stream.chunker import chat_frames
 from sessions.stream.codec import encoded_size
-from sessions.stream.pacer import Pacer, release_times
+from sessions.stream.pacer import (
+    JITTER_ALLOWANCE,
+    RATE_LIMIT,
+    RATE_WINDOW,
+    Pacer,
+    SlidingWindow,
+    release_times,
+    sender_window,
+)
 
 # Windows that are not exact binary fractions, and starts that are not round, so float
 # rounding around "a frame leaves the window" is exercised.
 WINDOWS = st.sampled_from([1.0, 0.1, 0.3, 0.7, 2.5])
 STARTS = st.sampled_from([0.0, 0.1, 12.345, 1e6 + 0.3])
+ALLOWANCES = st.sampled_from([0.0, 0.05, 0.15, 0.3])
+#: The pacing window with the default allowance: 1.15 s.
+PACED = RATE_WINDOW + JITTER_ALLOWANCE
 
 
 def window_loads(times, sizes, window):
@@ -31,13 +43,15 @@ def window_loads(times, sizes, window):
 @given(
     data=st.data(),
     limit=st.integers(1, 7000),
-    window=WINDOWS,
+    receiver=WINDOWS,
+    allowance=ALLOWANCES,
     start=STARTS,
 )
 @settings(max_examples=300, deadline=None)
-def test_release_times_are_legal_ordered_and_earliest(data, limit, window, start):
+def test_release_times_are_legal_ordered_and_earliest(data, limit, receiver, allowance, start):
     sizes = data.draw(st.lists(st.integers(1, limit), max_size=60))
-    times = release_times(sizes, limit=limit, window=window, start=start)
+    times = release_times(sizes, limit=limit, window=receiver, allowance=allowance, start=start)
+    window = receiver + allowance  # what the sender paces over
 
     assert len(times) == len(sizes)
     assert all(load <= limit for load in window_loads(times, sizes, window))
@@ -58,9 +72,82 @@ def test_release_times_are_legal_ordered_and_earliest(data, limit, window, start
 
 
 def test_release_times_allow_a_burst_then_wait_for_the_window():
-    assert release_times([3000, 3000, 3000, 100, 6000]) == [0.0, 0.0, 1.0, 1.0, 2.0]
+    assert release_times([3000, 3000, 3000, 100, 6000], allowance=0) == [0, 0, 1, 1, 2]
+    # With the default allowance the wait is 1 s + 0.15 s.
+    assert release_times([3000, 3000, 3000, 100, 6000]) == [0, 0, PACED, PACED, PACED * 2]
     assert release_times([]) == []
     assert release_times([10], start=5.0) == [5.0]
+
+
+def test_the_first_frames_still_leave_at_once():
+    # A whole 6,000-byte window's worth goes at the start: the allowance only lengthens
+    # the wait for what comes after it.
+    sizes = [950] * 6 + [300]  # 6,000 bytes
+    assert release_times(sizes) == [0.0] * 7
+    assert release_times([*sizes, 1]) == [0.0] * 7 + [PACED]
+    assert release_times([*sizes, 1], start=3.5) == [3.5] * 7 + [3.5 + PACED]
+
+
+@given(
+    sizes=st.lists(st.integers(1, RATE_LIMIT), max_size=80),
+    start=STARTS,
+)
+@settings(max_examples=300, deadline=None)
+def test_no_window_of_one_second_plus_the_allowance_holds_more_than_the_limit(sizes, start):
+    times = release_times(sizes, start=start)
+    assert all(load <= RATE_LIMIT for load in window_loads(times, sizes, PACED))
+
+
+def arrivals(times, delays):
+    """When each frame reaches the receiver, forwarded in order: a frame never overtakes
+    the one before it, so it waits for it when that one was held longer."""
+    out, last = [], float("-inf")
+    for t, d in zip(times, delays, strict=True):
+        last = max(last, t + d)
+        out.append(last)
+    return out
+
+
+def refused(at, sizes):
+    """Frames the receiver refuses, counting as the sandbox avatar does: at most
+    RATE_LIMIT bytes in any second, an accepted frame counting for [t, t + 1 s)."""
+    window, bad = SlidingWindow(RATE_LIMIT, RATE_WINDOW), []
+    for k, (t, size) in enumerate(zip(at, sizes, strict=True)):
+        if window.delay(size, t) > 0:
+            bad.append(k)
+        else:
+            window.record(size, t)
+    return bad
+
+
+@given(data=st.data(), start=STARTS)
+@settings(max_examples=300, deadline=None)
+def test_frames_delayed_unevenly_by_up_to_the_allowance_still_arrive_within_the_limit(data, start):
+    sizes = data.draw(st.lists(st.integers(1, RATE_LIMIT), max_size=60))
+    # Any delay from 0 to the allowance (less a microsecond: float rounding of the sums
+    # must not decide a tie), frame by frame.
+    delay = st.floats(0.0, JITTER_ALLOWANCE - 1e-6)
+    delays = data.draw(st.lists(delay, min_size=len(sizes), max_size=len(sizes)))
+    times = release_times(sizes, start=start)
+    assert refused(arrivals(times, delays), sizes) == []
+
+
+def test_without_the_allowance_a_frame_held_back_breaks_the_limit():
+    # Why the allowance: paced at exactly 1 s, a first frame held back 100 ms holds its
+    # whole window back with it (in order), and the next window's frames, on time, arrive
+    # less than a second after them: all six are refused.
+    sizes = [950] * 12
+    delays = [0.1] + [0.0] * 11
+    bare = release_times(sizes, allowance=0)
+    assert refused(arrivals(bare, delays), sizes) == list(range(6, 12))
+    assert refused(arrivals(release_times(sizes), delays), sizes) == []
+
+
+def test_the_allowance_cannot_be_negative():
+    with pytest.raises(ValueError):
+        sender_window(allowance=-0.01)
+    with pytest.raises(ValueError):
+        release_times([10], allowance=-0.01)
 
 
 def test_release_times_reject_a_frame_larger_than_the_limit():
@@ -113,7 +200,7 @@ async def test_pacer_emits_in_order_as_early_as_the_budget_allows():
     sizes = [encoded_size(f) for f in frames]
     assert [f for _, f in out.sent] == frames
     assert [t for t, _ in out.sent] == release_times(sizes)
-    assert all(load <= 6000 for load in window_loads([t for t, _ in out.sent], sizes, 1.0))
+    assert all(load <= 6000 for load in window_loads([t for t, _ in out.sent], sizes, PACED))
     assert pacer.pending == 0
 
 
@@ -125,9 +212,9 @@ async def test_pacer_keeps_the_window_across_submits():
     pacer.submit(["a" * 4000])
     await pacer.drained()
     fake.now = 0.5
-    pacer.submit(["b" * 4000])  # 8,000 bytes within a second: must wait for the first
+    pacer.submit(["b" * 4000])  # 8,000 bytes within 1.15 s: must wait for the first
     await pacer.drained()
-    assert [t for t, _ in out.sent] == [0.0, 1.0]
+    assert [t for t, _ in out.sent] == [0.0, PACED]
 
 
 @pytest.mark.asyncio
@@ -148,11 +235,11 @@ async def test_drop_pending_discards_frames_not_yet_released():
     await pacer.drained()
     assert len(out.sent) == 6
 
-    # The pacer was sleeping towards t=1 for a frame that is gone; whatever comes next
+    # The pacer was sleeping towards t=1.15 for a frame that is gone; whatever comes next
     # goes as soon as it fits.
     pacer.submit(["z" * 10])
     await pacer.drained()
-    assert out.sent[-1] == (1.0, "z" * 10)
+    assert out.sent[-1] == (PACED, "z" * 10)
 
 
 @pytest.mark.asyncio
@@ -196,6 +283,17 @@ async def test_aclose_drops_everything_and_refuses_more():
 
 
 @pytest.mark.asyncio
+async def test_pacer_paces_with_the_allowance_it_is_given():
+    fake = FakeTime()
+    out = Recorder(fake)
+    pacer = Pacer(out, clock=fake.clock, sleep=fake.sleep, allowance=0.4)
+    pacer.submit(["q" * 950] * 7)
+    await pacer.drained()
+    assert [t for t, _ in out.sent] == [0.0] * 6 + [1.4]
+    assert [t for t, _ in out.sent] == release_times([950] * 7, allowance=0.4)
+
+
+@pytest.mark.asyncio
 async def test_pacer_works_with_the_real_clock():
     loop = asyncio.get_running_loop()
     sent = []
@@ -203,7 +301,7 @@ async def test_pacer_works_with_the_real_clock():
     async def emit(frame):
         sent.append((loop.time(), frame))
 
-    pacer = Pacer(emit, limit=1000, window=0.05)
+    pacer = Pacer(emit, limit=1000, window=0.04, allowance=0.01)
     frames = [str(i) * 400 for i in range(6)]  # 2,400 bytes: three windows' worth
     pacer.submit(frames)
     await asyncio.wait_for(pacer.drained(), 2)

@@ -7,6 +7,9 @@ nothing here imports Django or Channels, so it is tested as plain asyncio.
 
 Decisions (the real avatar's behaviour is undocumented, so the sandbox picks the simplest
 one that exercises the client):
+- A chat's pieces are joined in ``idx`` order before its text is judged: a piece may
+  end with the first half of a character and the next begin with the second (AKool's
+  client cuts by UTF-16 code units); a text still invalid once joined is ignored.
 - Typed chat is not echoed back as ``from: "user"``; the client already shows its own line.
 - A chat that completes while the avatar is speaking is queued and answered after the
   current answer, in order. ``interrupt`` cuts the current answer and drops the queue.
@@ -35,6 +38,7 @@ from sessions.stream.codec import (
     bot_chat_frame,
     encoded_size,
     event_frame,
+    join_pieces,
     new_mid,
 )
 from sessions.stream.pacer import RATE_LIMIT, SlidingWindow
@@ -175,7 +179,12 @@ class SandboxAvatar:
             return
         if chat.fin_idx is not None and len(chat.parts) == chat.fin_idx + 1:
             del self._chats[msg.mid]
-            text = "".join(chat.parts[i] for i in range(chat.fin_idx + 1))
+            # Judged joined, not piece by piece: a character cut in half by UTF-16 code
+            # units (as AKool's own client cuts) is whole again across the edge.
+            text = join_pieces(chat.parts[i] for i in range(chat.fin_idx + 1))
+            if text is None:
+                log.info("sandbox avatar: dropped a chat that is not valid text once joined")
+                return  # ignored, as the avatar ignores any other invalid text
             self._enqueue(self.mode, text)
 
     def _enqueue(self, mode: int, text: str) -> None:

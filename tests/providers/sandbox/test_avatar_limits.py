@@ -150,7 +150,7 @@ async def test_set_params_is_acknowledged_and_applied():
         "pld": {"cmd": "set-params", "code": 1000, "msg": "ok"},
     }
     assert avatar.mode == 1
-    assert avatar.params["lang"] == "fr" and avatar.params["vparams"] == {"speed": 1.2}
+    assert avatar.params["lang"] == "fr" and avatar.params["vparams"] == {"speed": 1.2, "vid": "v1"}
 
     await say(avatar, "now I am repeated")  # mode 1 from here on
     await client.until(ends(client, 1))
