@@ -8,12 +8,13 @@ answer? in which mode?) reads it there, so an acknowledged switch takes effect a
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from sessions import errors
+from sessions import errors, keys, shared_cache
 from sessions.models import AvatarPreset, AvatarSession, SessionEvent
-from sessions.services import catalog
+from sessions.services import answers, catalog
 from sessions.services.lifecycle import record_event
 from sessions.stream.codec import (
     MAX_FRAME_BYTES,
@@ -30,6 +31,8 @@ REPLAYED = 8
 # Commands waiting for the avatar's ack, per socket: an avatar that never answers must
 # not make the socket grow.
 MAX_PENDING = 100
+# How long a sent set-params waits for its ack where other sockets can find it.
+ACK_WAIT = 120
 
 
 @dataclass
@@ -49,7 +52,9 @@ class SessionSettings:
             language=session.language,
             mode=session.mode,
             background_url=session.background_url,
-            use_llm=session.use_llm,
+            # Our LLM answers only if it is configured now (the setting may have been
+            # emptied since the session started).
+            use_llm=session.use_llm and answers.llm_enabled(),
         )
 
     @property
@@ -73,6 +78,7 @@ class Ack:
     code: int
     msg: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    changes: dict[str, Any] = field(default_factory=dict)  # row fields it confirmed
 
     @property
     def ok(self) -> bool:
@@ -94,26 +100,36 @@ class Commands:
         self.session_id = session_id
         self.settings = settings
         self.pending: dict[str, _Pending] = {}
+        self._prepared: dict[str, _Pending] = {}
 
-    async def set_params(self, params: dict[str, Any]) -> str:
+    async def set_params(self, params: dict[str, Any]) -> tuple[str, str]:
         """The set-params frame for `params` (already checked by the shared schema,
-        `api.schemas.SessionParams`; keys left out are left alone)."""
+        `api.schemas.SessionParams`; keys left out are left alone), and its mid. Nothing
+        is recorded until `sent`: the caller may still refuse to send it."""
         changes: dict[str, Any] = {}
         if "voice" in params:
             changes["voice_id"] = (await catalog.voice(params["voice"])).voice_id
         for name in ("language", "mode", "background_url"):
             if name in params:
                 changes[name] = params[name]
-        if not changes:
-            raise errors.BadInput("bad_message", "'params' must be a non-empty object.")
         mid = new_mid()
         frame = set_params_frame(mid=mid, **changes)
         if encoded_size(frame) > MAX_FRAME_BYTES:
             code = "invalid_background" if "background_url" in params else "invalid_params"
             raise errors.Invalid(code, "These settings do not fit in one message; shorten them.")
-        self._remember(mid, _Pending("set-params", changes, dict(params)))
-        await record_event(self.session_id, SessionEvent.Kind.COMMAND, "set-params", **changes)
-        return frame
+        self._prepared[mid] = _Pending("set-params", changes, dict(params))
+        return mid, frame
+
+    async def sent(self, mid: str) -> None:
+        """The set-params `mid` went to the avatar: wait for its ack here and, so that any
+        socket of the session may apply it, in the cache; record it."""
+        pending = self._prepared.pop(mid)
+        self._remember(mid, pending)
+        stored = {"changes": pending.changes, "params": pending.params}
+        await shared_cache.set(keys.pending_command(self.session_id, mid), stored, ACK_WAIT)
+        await record_event(
+            self.session_id, SessionEvent.Kind.COMMAND, "set-params", **pending.changes
+        )
 
     def interrupt(self) -> str:
         mid = new_mid()
@@ -128,11 +144,11 @@ class Commands:
     async def on_ack(self, cmd: str, mid: str | None, code: int, msg: str | None) -> Ack:
         """The avatar acknowledged a command: a confirmed set-params changes the
         settings (here and in the row). Recorded in the event log either way."""
-        pending = self.pending.pop(mid or "", None)
+        pending = self.pending.pop(mid or "", None) or await self._sent_elsewhere(cmd, mid)
         ack = Ack(cmd[:40], code, (msg or "")[:200], pending.params if pending else {})
         if ack.ok and pending and pending.changes:
-            for name, value in pending.changes.items():
-                setattr(self.settings, name, value)
+            self.apply(pending.changes)
+            ack = dataclasses.replace(ack, changes=pending.changes)
             await AvatarSession.objects.filter(pk=self.session_id).aupdate(**pending.changes)
         await record_event(
             self.session_id,
@@ -141,6 +157,22 @@ class Commands:
             **ack.as_data(),
         )
         return ack
+
+    async def _sent_elsewhere(self, cmd: str, mid: str | None) -> _Pending | None:
+        """A set-params another socket of the session sent (another tab, or this page
+        before it reconnected)."""
+        if cmd != "set-params" or not mid:
+            return None
+        stored = await shared_cache.get(keys.pending_command(self.session_id, mid))
+        if not isinstance(stored, dict):
+            return None
+        return _Pending("set-params", stored["changes"], stored["params"])
+
+    def apply(self, changes: dict[str, Any]) -> None:
+        """Settings the avatar confirmed (here, or on another socket of the session)."""
+        for name, value in changes.items():
+            if hasattr(self.settings, name):
+                setattr(self.settings, name, value)
 
 
 async def recent_acks(session_id: Any) -> list[Ack]:
