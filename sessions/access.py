@@ -193,7 +193,9 @@ def _staff_rights(user: Any) -> dict[str, bool]:
     if not user.is_staff:
         return {}
     return {
-        "may_view_others": user.has_perm("avatar_sessions.view_avatarsession"),
+        # As in Django's admin, who may change may view.
+        "may_view_others": user.has_perm("avatar_sessions.view_avatarsession")
+        or user.has_perm("avatar_sessions.change_avatarsession"),
         "may_close_others": user.has_perm("avatar_sessions.change_avatarsession"),
     }
 

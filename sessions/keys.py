@@ -31,8 +31,23 @@ GLOBAL_SLOTS = "global"
 
 
 def slot(slot_id: str) -> str:
-    """The cache key that holds a slot (its value: the holding session's id)."""
-    return f"slot:{slot_id}"
+    """The cache key that holds a slot (its value: the holding session's id). Sessions
+    opened before slots were stored as ids hold the key itself: read both."""
+    return slot_id if slot_id.startswith("slot:") else f"slot:{slot_id}"
+
+
+def llm_tokens_of_session(session_id: Any) -> str:
+    return f"llm-tokens:session:{session_id}"
+
+
+def llm_tokens_of_principal(principal_key: str, day: int) -> str:
+    return f"llm-tokens:principal:{principal_key}:{day}"
+
+
+def pending_command(session_id: Any, mid: str) -> str:
+    """A set-params waiting for the avatar's ack: any socket of the session (another tab,
+    a reconnected page, another process) may receive the ack and apply it."""
+    return f"command:{session_id}:{mid}"
 
 
 def llm_answer(digest: str) -> str:
@@ -119,5 +134,6 @@ def sandbox_group(channel: str) -> str:
 
 SESSION_RELAY = "session.relay"  # a frame for the session's other sockets
 SESSION_STATE = "session.state"  # the session's status changed
+SESSION_SETTINGS = "session.settings"  # the avatar confirmed new settings
 PRINCIPAL_REVOKED = "principal.revoked"  # the token was revoked or the user deactivated
 SANDBOX_CLOSED = "sandbox.closed"  # the sandbox session was closed: the avatar leaves

@@ -24,6 +24,7 @@ with --app bench.stock_dispatch:application):
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -69,6 +70,12 @@ class QuietSocket:
             # with autobahn's exception); its disconnect follows, and the work done for
             # its message (recorded lines, counters) stands.
             pass
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        # Closing a socket the client closed already (a session ending as the page goes)
+        # is done: no error for it either.
+        with contextlib.suppress(Disconnected):
+            await super().close(code=code, reason=reason)  # type: ignore[misc]
 
 
 class SocketConsumer(QuietSocket, AsyncWebsocketConsumer):

@@ -71,3 +71,13 @@ def test_the_memory_cache_still_bounds_itself_when_everything_is_live():
     assert len(store._cache) <= 30
     assert store.get("k:99") == 99  # the newest stays
     store.clear()
+
+
+@pytest.mark.asyncio
+async def test_a_slot_stored_by_an_older_release_as_its_key_is_released_too():
+    """Sessions opened before slots were stored as ids hold the cache key itself."""
+    await shared_cache.set("slot:test:0", "old-session", timeout=60)
+
+    await limits.release_slots(["slot:test:0"], "old-session")
+
+    assert await shared_cache.get("slot:test:0") is None

@@ -83,7 +83,9 @@ def integral(low: int, high: int) -> Any:
 
 
 Language = Literal[tuple(catalog.KNOWN_LANGUAGES)]  # type: ignore[valid-type]
-Voice = Annotated[str, Field(min_length=1, max_length=200)]  # a voice preset's slug (or id)
+# A voice preset's slug (or id); an empty or unknown one is voice_not_found, on the API
+# and the socket alike.
+Voice = Annotated[str, Field(max_length=200)]
 Mode = integral(1, 2)
 _http_url = URLValidator(schemes=["http", "https"])
 

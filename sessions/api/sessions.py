@@ -150,7 +150,10 @@ async def leave_session(request: HttpRequest, session_id: uuid.UUID):
     await lifecycle.record_event(session.pk, SessionEvent.Kind.INFO, "page left (beacon)")
     # What the avatar was saying is cut: the page that passed its words on is gone (a
     # reload shows the line as interrupted; if the page comes back the line stays cut).
-    await finish_avatar_lines(session.pk, cut=True)
+    # Not while another tab of the owner still passes them on (the leaving page's own
+    # socket is still counted: the beacon comes before it closes).
+    if await presence.owner_sockets(session.pk) <= 1:
+        await finish_avatar_lines(session.pk, cut=True)
     lifecycle.in_background(
         lifecycle.close_if_abandoned(
             session.pk, await presence.page_left(session.pk), grace=settings.SESSION_LEAVE_GRACE

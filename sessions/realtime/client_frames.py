@@ -34,7 +34,7 @@ class ClientFrames:
         text = frames.chat_text(message)
         self._refuse_if_ending()
         await check_chat(self.session_id, text)
-        llm = self.answerer is not None and self.commands.settings.our_llm_answers
+        llm = self.commands.settings.our_llm_answers  # the one rule (SessionSettings)
         if llm:
             await check_llm_budget(self.session_id, self.principal.key)
         mid = new_mid()
@@ -68,8 +68,10 @@ class ClientFrames:
     async def on_set_params(self, message: dict[str, Any]) -> None:
         params = frames.session_params(message)
         self._refuse_if_ending()
-        frame = await self.commands.set_params(params)
+        mid, frame = await self.commands.set_params(params)
         self._refuse_if_ending()  # again: the voice lookup waited on the database
+        # Findable by every socket before it can be acknowledged, then on its way.
+        await self.commands.sent(mid)
         self.pacer.submit([frame])
 
     async def on_rtc_message(self, message: dict[str, Any]) -> None:

@@ -37,9 +37,10 @@ log = logging.getLogger("avatarsite.ws")
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404  # also for someone else's session: ids leak nothing
 CLOSE_ENDED = 4410
-# The socket's presence task ended unexpectedly: a code the page reconnects on, so a
-# fresh socket (with a fresh task) takes over.
-CLOSE_RECONNECT = 1011
+# The socket's presence task ended unexpectedly: a code the page reconnects on (outside
+# 4000-4999), so a fresh socket (with a fresh task) takes over. Not 1011: a server may
+# not send that one in a close frame (autobahn refuses it).
+CLOSE_RECONNECT = 3000
 
 
 class SessionConsumer(ClientFrames, JsonSocketConsumer):
@@ -129,7 +130,7 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
                 system_prompt=session.preset.system_prompt if session.preset else "",
                 pacer=self.pacer,
                 show=self.shown,
-                warn=self._error,
+                warn=lambda code, text: self._fan_out(frames.error(code, text)),
             )
             await self.answerer.load_history()
         self.feed = AvatarFeed(
@@ -193,7 +194,7 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
             await work
         except errors.DomainError as exc:
             await self._error(exc.code, exc.message, retry_after=exc.retry_after)
-            if isinstance(exc, errors.LimitExceeded):
+            if isinstance(exc, errors.LimitExceeded) and self._worth_recording(exc):
                 await lifecycle.record_event(
                     self.session_id, SessionEvent.Kind.LIMIT, exc.message, code=exc.code
                 )
@@ -201,12 +202,23 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
             log.exception("session %s: failed to handle a message", self.session_id)
             await self.failed()
 
+    def _worth_recording(self, refusal: errors.LimitExceeded) -> bool:
+        """Each limit's refusal is recorded, but the message budget's only once a window:
+        a flood would otherwise write a row per message it sends."""
+        return refusal.code != MessageBudget.CODE or self.budget.first_refusal
+
     # --- what the avatar's side says (services.avatar_feed.Listener) ----------------------
     async def shown(self, update: Shown) -> None:
         await self._fan_out(frames.shown(update))
 
     async def acknowledged(self, ack: Ack) -> None:
         await self._fan_out(frames.command_result(ack))
+        if ack.changes and await presence.sockets(self.session_id) > 1:
+            # The session's other sockets (tabs, processes) follow the confirmed settings.
+            event = {"type": keys.SESSION_SETTINGS, "origin": self.channel_name}
+            await self.channel_layer.group_send(
+                keys.session_group(self.session_id), event | {"changes": ack.changes}
+            )
 
     async def speaking(self, speaking: bool) -> None:
         await self._fan_out(frames.avatar(speaking))
@@ -253,6 +265,10 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
         await self.send_json(frame)
         if event["status"] in (Status.CLOSED, Status.FAILED):
             await self.close(code=CLOSE_ENDED)
+
+    async def session_settings(self, event: dict[str, Any]) -> None:
+        if event.get("origin") != self.channel_name and self.joined:
+            self.commands.apply(event["changes"])
 
     async def principal_revoked(self, event: dict[str, Any]) -> None:
         await self._error("access_revoked", event.get("why") or "Your access was revoked.")

@@ -96,7 +96,11 @@ async def replay(session_id: str) -> AsyncIterator[Frame]:
     """What a (re)connecting page needs to show the whole session again: the transcript
     (lines cut short marked) and the last confirmed commands."""
     async for line in lines(session_id):
-        yield transcript(line.role, line.mid, line.text, final=True, cut=line.cut, replay=True)
+        # Its real state: an answer still being spoken stays open on the page, so the
+        # pieces that follow append to it (a final frame would stand for the whole line).
+        yield transcript(
+            line.role, line.mid, line.text, final=line.final, cut=line.cut, replay=True
+        )
     for ack in await recent_acks(session_id):
         yield command_result(ack, replay=True)
 
@@ -113,21 +117,29 @@ def error(code: str, message: str, *, retry_after: float | None = None) -> Frame
 CLIENT_TYPES = ("chat", "interrupt", "set_params", "rtc_message", "rtc_send_failed")
 
 
-def decode(text: str | None) -> dict[str, Any]:
-    """A client's frame as a JSON object with a known `type`, or BadInput/TooLarge."""
-    if text is None:
-        raise errors.BadInput("binary_not_supported", "Send JSON text frames, not binary.")
+def decode(text: str) -> dict[str, Any]:
+    """A client's text frame as a JSON object with a known `type`, or BadInput/TooLarge
+    (a binary frame is refused before, by the consumer)."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > settings.WS_MAX_MESSAGE_BYTES:
         raise errors.TooLarge(
             "frame_too_large",
             f"The message is {size} bytes; the limit is {settings.WS_MAX_MESSAGE_BYTES}.",
         )
+    # Nesting deeper than the parser (or the walk over what it parsed) can recurse raises
+    # RecursionError, not ValueError: refused as nested too deeply, not a failure of ours.
+    too_deep = "The message is nested too deeply."
     try:
         message = json.loads(text)
+    except RecursionError:
+        raise errors.BadInput("bad_json", too_deep) from None
     except ValueError:
         raise errors.BadInput("bad_json", "The message is not valid JSON.") from None
-    if not is_storable(message):
+    try:
+        storable = is_storable(message)
+    except RecursionError:
+        raise errors.BadInput("bad_message", too_deep) from None
+    if not storable:
         # Not text any database keeps: it could be neither stored nor sent on.
         raise errors.BadInput(
             "bad_message", "The message holds invalid text (a NUL or a lone surrogate)."

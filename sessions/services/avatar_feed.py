@@ -96,9 +96,11 @@ class AvatarFeed:
         """What the page forwarded before it went is still recorded (within a bound)."""
         if self._task is None:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._inbox.join(), DRAIN_SECONDS)
-        self._task.cancel()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._inbox.join(), DRAIN_SECONDS)
+        finally:
+            self._task.cancel()  # also when the socket's own task is cancelled meanwhile
 
     async def _record(self) -> None:
         while True:

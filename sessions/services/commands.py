@@ -16,15 +16,16 @@ AKool merges `vparams` or replaces it, the avatar ends up with the same paramete
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from sessions import errors
+from sessions import errors, keys, shared_cache
 from sessions.models import AvatarPreset, AvatarSession, SessionEvent, checked_voice_params
-from sessions.services import catalog
+from sessions.services import answers, catalog
 from sessions.services.lifecycle import record_event
 from sessions.stream.codec import (
     MAX_FRAME_BYTES,
@@ -45,6 +46,8 @@ MAX_PENDING = 100
 VOICE_PARAMS = "voice_params"
 
 log = logging.getLogger("avatarsite.ws")
+# How long a sent set-params waits for its ack where other sockets can find it.
+ACK_WAIT = 120
 
 
 @dataclass
@@ -67,7 +70,9 @@ class SessionSettings:
             language=session.language,
             mode=session.mode,
             background_url=session.background_url,
-            use_llm=session.use_llm,
+            # Our LLM answers only if it is configured now (the setting may have been
+            # emptied since the session started).
+            use_llm=session.use_llm and answers.llm_enabled(),
             preset_id=session.preset_id,
         )
 
@@ -93,6 +98,7 @@ class Ack:
     code: int
     msg: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    changes: dict[str, Any] = field(default_factory=dict)  # row fields it confirmed
 
     @property
     def ok(self) -> bool:
@@ -114,10 +120,12 @@ class Commands:
         self.session_id = session_id
         self.settings = settings
         self.pending: dict[str, _Pending] = {}
+        self._prepared: dict[str, _Pending] = {}
 
-    async def set_params(self, params: dict[str, Any]) -> str:
+    async def set_params(self, params: dict[str, Any]) -> tuple[str, str]:
         """The set-params frame for `params` (already checked by the shared schema,
-        `api.schemas.SessionParams`; keys left out are left alone)."""
+        `api.schemas.SessionParams`; keys left out are left alone), and its mid. Nothing
+        is recorded until `sent`: the caller may still refuse to send it."""
         changes: dict[str, Any] = {}
         if "voice" in params:
             changes["voice_id"] = (await catalog.voice(params["voice"])).voice_id
@@ -139,10 +147,24 @@ class Commands:
                 f"These settings take {size} bytes in one message, over the limit of"
                 f" {MAX_FRAME_BYTES}; shorten them.",
             )
-        self._remember(mid, _Pending("set-params", changes, dict(params), voice_params))
-        sent = {**changes, VOICE_PARAMS: voice_params} if voice_params is not None else changes
-        await record_event(self.session_id, SessionEvent.Kind.COMMAND, "set-params", **sent)
-        return frame
+        self._prepared[mid] = _Pending("set-params", changes, dict(params), voice_params)
+        return mid, frame
+
+    async def sent(self, mid: str) -> None:
+        """The set-params `mid` went to the avatar: wait for its ack here and, so that any
+        socket of the session may apply it, in the cache; record it."""
+        pending = self._prepared.pop(mid)
+        self._remember(mid, pending)
+        stored = {
+            "changes": pending.changes,
+            "params": pending.params,
+            VOICE_PARAMS: pending.voice_params,
+        }
+        await shared_cache.set(keys.pending_command(self.session_id, mid), stored, ACK_WAIT)
+        recorded = pending.changes
+        if pending.voice_params is not None:
+            recorded = {**recorded, VOICE_PARAMS: pending.voice_params}
+        await record_event(self.session_id, SessionEvent.Kind.COMMAND, "set-params", **recorded)
 
     def _frame_values(
         self, changes: dict[str, Any], voice_params: dict[str, Any] | None
@@ -184,12 +206,12 @@ class Commands:
     async def on_ack(self, cmd: str, mid: str | None, code: int, msg: str | None) -> Ack:
         """The avatar acknowledged a command: a confirmed set-params changes the
         settings (here and in the row). Recorded in the event log either way."""
-        pending = self.pending.pop(mid or "", None)
+        pending = self.pending.pop(mid or "", None) or await self._sent_elsewhere(cmd, mid)
         ack = Ack(cmd[:40], code, (msg or "")[:200], pending.params if pending else {})
         confirmed: dict[str, Any] = {}
         if ack.ok and pending and pending.changes:
-            for name, value in pending.changes.items():
-                setattr(self.settings, name, value)
+            self.apply(pending.changes)
+            ack = dataclasses.replace(ack, changes=pending.changes)
             await AvatarSession.objects.filter(pk=self.session_id).aupdate(**pending.changes)
         if ack.ok and pending and pending.voice_params is not None:
             self.settings.voice_params = confirmed[VOICE_PARAMS] = pending.voice_params
@@ -201,6 +223,22 @@ class Commands:
             **confirmed,
         )
         return ack
+
+    async def _sent_elsewhere(self, cmd: str, mid: str | None) -> _Pending | None:
+        """A set-params another socket of the session sent (another tab, or this page
+        before it reconnected)."""
+        if cmd != "set-params" or not mid:
+            return None
+        stored = await shared_cache.get(keys.pending_command(self.session_id, mid))
+        if not isinstance(stored, dict):
+            return None
+        return _Pending("set-params", stored["changes"], stored["params"], stored.get(VOICE_PARAMS))
+
+    def apply(self, changes: dict[str, Any]) -> None:
+        """Settings the avatar confirmed (here, or on another socket of the session)."""
+        for name, value in changes.items():
+            if hasattr(self.settings, name):
+                setattr(self.settings, name, value)
 
 
 async def confirmed_voice_params(session_id: Any, preset_id: int | None) -> dict[str, Any]:

@@ -116,7 +116,7 @@ async def check_chat(session_id: str, text: str) -> None:
 
 def _llm_keys(session_id: str, principal_key: str) -> tuple[str, str]:
     day = int(time.time() // 86400)
-    return f"llm-tokens:session:{session_id}", f"llm-tokens:principal:{principal_key}:{day}"
+    return keys.llm_tokens_of_session(session_id), keys.llm_tokens_of_principal(principal_key, day)
 
 
 async def check_llm_budget(session_id: str, principal_key: str) -> None:
@@ -145,23 +145,32 @@ async def spend_llm_tokens(session_id: str, principal_key: str, tokens: int) -> 
 class MessageBudget:
     """Messages of any kind one socket may send per window (WS_MESSAGES_PER_10S): every
     message costs work, so past the budget they are refused unread. Kept per socket, in
-    memory: a socket lives in one process."""
+    memory: a socket lives in one process. `first_refusal` tells the window's first
+    refusal from the rest of a flood (worth one record, not one per message)."""
 
     WINDOW = 10.0  # seconds
+    CODE = "message_rate_limit"
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.start = clock()
         self.count = 0
+        self.refused = 0  # in the current window
+
+    @property
+    def first_refusal(self) -> bool:
+        """The last refusal was the first of its window."""
+        return self.refused == 1
 
     def spend(self) -> None:
         now = self.clock()
         if now - self.start >= self.WINDOW:
-            self.start, self.count = now, 0
+            self.start, self.count, self.refused = now, 0, 0
         self.count += 1
         if self.count > settings.WS_MESSAGES_PER_10S:
+            self.refused += 1
             raise errors.LimitExceeded(
-                "message_rate_limit",
+                self.CODE,
                 f"Too many messages (more than {settings.WS_MESSAGES_PER_10S} in 10 s).",
                 retry_after=self.WINDOW - (now - self.start),
             )

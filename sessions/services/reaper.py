@@ -3,8 +3,8 @@
 One pass closes every session past its time, retries closes that failed, settles
 sessions stuck starting, closes sessions nobody is connected to (their process died),
 and reconciles with the upstream's own list of live sessions. Each served process runs
-it periodically (and once shortly after start-up); `manage.py reap_sessions` runs one
-pass from cron.
+it from its background loop (`manage.py serve` starts the loop); `manage.py
+reap_sessions` runs one pass (cron), or `--every N` as a process of its own.
 """
 
 from __future__ import annotations
@@ -170,8 +170,9 @@ async def _pass(interval: float) -> None:
 
 
 def ensure_started() -> None:
-    """Start this process's background loop once, on the running loop (daphne has no
-    start-up hook, so the ASGI application calls this on its first connection)."""
+    """Start this process's background loop once, on the running loop: `manage.py serve`
+    calls it as soon as it listens; under any other ASGI server the application calls it
+    on its first connection."""
     global _task
     if _task is not None and not _task.done():
         return

@@ -4,10 +4,12 @@
 //  - an avatar answer as pieces with one mid, `final: false`, then `final: true` (whose
 //    text may be "" or the last piece);
 //  - a user line as one frame with `final: true`;
-//  - on every (re)connect, the transcript so far again, each line as one `final: true`
-//    frame carrying its whole text.
-// So a final frame for a line we already have is the whole text when it extends what we
-// have (a replay) and the last piece otherwise; a line is never shown twice.
+//  - on every (re)connect, the transcript so far again, each line as one frame with
+//    `replay: true` carrying its whole text and whether it is final yet (an answer still
+//    being spoken stays open, and its next pieces append to it).
+// So a replay puts the whole line in place; a final frame for a line we already have is
+// the whole text when it extends what we have and the last piece otherwise; a line is
+// never shown twice.
 
 const key = (role, mid) => `${role}:${mid}`;
 
@@ -26,7 +28,7 @@ export class Transcript {
    * Apply one transcript frame {role, mid, text, final, cut?}. Returns
    * {line, added: bool, changed: bool}, or null for a frame without role or mid.
    */
-  apply({ role, mid, text = "", final = false, cut = false }) {
+  apply({ role, mid, text = "", final = false, cut = false, replay = false }) {
     if ((role !== "user" && role !== "avatar") || !mid) return null;
     const k = key(role, mid);
     let line = this.byKey.get(k);
@@ -37,7 +39,11 @@ export class Transcript {
       return { line, added: true, changed: true };
     }
     const before = `${line.text}\u0000${line.final}\u0000${line.cut}`;
-    if (final) {
+    if (replay) {
+      // The whole line as recorded, and whether it is over.
+      line.text = text;
+      line.final = Boolean(final);
+    } else if (final) {
       if (line.final || (line.text && text.startsWith(line.text))) {
         // A replay (or a repeated final): the frame carries the whole line.
         line.text = text;

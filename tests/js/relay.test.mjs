@@ -242,7 +242,7 @@ test("frames queued and sent are reported for progress", async () => {
   ]);
 });
 
-test("1011 (the server closed a socket whose presence task died) is reconnected, not the end", () => {
+test("3000 (the server closed a socket whose presence task died) is reconnected, not the end", () => {
   const { relay, timers } = makeRelay();
   const states = [];
   const ended = [];
@@ -251,11 +251,12 @@ test("1011 (the server closed a socket whose presence task died) is reconnected,
   relay.connect();
   FakeWebSocket.last.serverOpen();
   FakeWebSocket.last.serverSend({ type: "session", status: "active" });
-  FakeWebSocket.last.serverClose(1011, "presence lost");
-  assert.equal(isTerminalClose(1011), false);
+  FakeWebSocket.last.serverClose(3000, "presence lost");
+  assert.equal(isTerminalClose(3000), false);
+  assert.equal(isTerminalClose(1012), false); // the server restarting
   assert.deepEqual(ended, []);
   assert.equal(relay.state, "reconnecting");
-  assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: 1, delay: 100, code: 1011 });
+  assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: 1, delay: 100, code: 3000 });
   timers.runAll();
   assert.equal(FakeWebSocket.instances.length, 2);
   FakeWebSocket.last.serverOpen();

@@ -168,3 +168,18 @@ test("the view shows '(interrupted)' once on a replayed cut line, and data-cut",
   assert.equal(line.querySelector(".text").textContent, "Once upon a");
   assert.equal(list.children[0].dataset.cut, undefined);
 });
+
+test("a replayed answer still being spoken stays open: its pieces and its end add to it", () => {
+  const t = new Transcript();
+  // A second tab (or a reconnect) arrives mid-answer.
+  t.apply({ role: "avatar", mid: "a1", text: "Noted: dragons. What", final: false, replay: true });
+  t.apply({ role: "avatar", mid: "a1", text: " would you like", final: false });
+  // The same line replayed again (another reconnect): put in place, not doubled.
+  t.apply({ role: "avatar", mid: "a1", text: "Noted: dragons. What would you like", final: false, replay: true });
+  // An interrupt ends it with an empty final frame, cut.
+  t.apply({ role: "avatar", mid: "a1", text: "", final: true, cut: true });
+  const line = t.get("avatar", "a1");
+  assert.equal(line.text, "Noted: dragons. What would you like");
+  assert.equal(line.final, true);
+  assert.equal(line.cut, true);
+});

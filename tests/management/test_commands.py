@@ -1,4 +1,5 @@
-"""Management commands: the demo seed, API tokens and the catalog import."""
+"""Management commands: the demo seed, API tokens, the catalog import, and the reaper's
+interval."""
 
 from __future__ import annotations
 
@@ -85,3 +86,11 @@ def test_sync_catalog_reports_an_upstream_failure_clearly(db, settings):
         reset_providers()
         with pytest.raises(CommandError, match="authorization missing"):
             run("sync_catalog")
+
+
+@pytest.mark.parametrize("every", ["nan", "inf", "-inf", "0", "-1"])
+def test_reap_sessions_every_refuses_what_is_not_a_finite_interval(settings, every):
+    # A cache of this process's own would be refused too: the interval is checked first.
+    settings.CACHES = {"default": {"BACKEND": "sessions.memory_cache.MemoryCache"}}
+    with pytest.raises(CommandError, match="a finite number of seconds above 0"):
+        call_command("reap_sessions", f"--every={every}")

@@ -5,6 +5,7 @@ of its own, on Redis)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from tools.serving import ROOT, daphne_command
 
 # The reaper's first pass comes one disconnect grace after start-up, then every interval.
 QUICK_REAPER = {"REAPER_INTERVAL": "0.5", "SESSION_DISCONNECT_GRACE": "0.5"}
+# The close code of a socket the server closes as it stops ("service restart").
+CLOSE_SERVICE_RESTART = 1012
 STATES = "SELECT status, close_reason FROM avatar_sessions_avatarsession ORDER BY created_at"
 
 
@@ -138,26 +141,46 @@ async def test_a_restarted_process_reaps_before_anyone_connects(tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_sigterm_ends_serve_with_exit_code_0_and_its_sockets_closed(tmp_path):
+async def test_sigterm_closes_sockets_with_a_goodbye_then_exits_0(tmp_path):
     server = LiveServer(tmp_path).start()
     try:
         token = server.manage("create_api_token", "demo").strip()
         page = await open_session(server, token)
+        for text in ("Hello there", "And again"):
+            await page.send(json.dumps({"type": "chat", "text": text}))
+            # The user's line comes back once the socket has counted the chat.
+            while f'"{text}"' not in await asyncio.wait_for(page.recv(), timeout=10):
+                pass
         assert server.process is not None
         server.process.send_signal(signal.SIGTERM)
         started = time.monotonic()
-        # The page's socket ends (no goodbye from the application: the page reconnects
-        # to another process, and the session lives on)...
+        # The page's socket is closed by the server with "service restart" (a code the
+        # page's relay reconnects on, to another process if need be)...
         with pytest.raises(websockets.ConnectionClosed):
             while True:
                 await asyncio.wait_for(page.recv(), timeout=10)
-        # ...and so does the process, at once and cleanly.
+        assert page.close_code == CLOSE_SERVICE_RESTART, page.close_code
+        # ...and so does the process, soon and cleanly.
         assert await asyncio.to_thread(server.process.wait, 10) == 0
         assert time.monotonic() - started < 5
-        assert server.query(STATES) == [("active", "")]
+        # The socket's disconnect ran: its counters are recorded, and the session lives on
+        # (the page reconnects; a close after the grace was not this process's to wait for).
+        counted = "SELECT status, chat_count, frames_sent > 0 FROM avatar_sessions_avatarsession"
+        assert server.query(counted) == [("active", 2, 1)]
+        if "REDIS_URL" in server.env:  # presence is shared: the socket's count is gone
+            owners = server.manage(
+                "shell",
+                "--no-imports",
+                "-c",
+                "from django.core.cache import cache; from sessions import keys; "
+                "from sessions.models import AvatarSession; "
+                "print(cache.get(keys.presence_owners(AvatarSession.objects.get().pk)))",
+            )
+            assert owners.strip() == "0"
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{server.url}/accounts/login/", timeout=2)
         assert "Traceback" not in server.log()
+        assert "took too long to shut down" not in server.log()
     finally:
         server.stop()
 

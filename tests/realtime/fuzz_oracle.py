@@ -107,9 +107,7 @@ def _set_params_error(params: Any) -> str | None:
         return "invalid_params"
     # Each value's form first (the shared schema, field by field), then whether the
     # voice exists (the same voice_not_found as the API's create).
-    if "voice" in params and not (
-        isinstance(params["voice"], str) and 0 < len(params["voice"]) <= 200
-    ):
+    if "voice" in params and not (isinstance(params["voice"], str) and len(params["voice"]) <= 200):
         return "invalid_voice"
     if "language" in params and not (
         isinstance(params["language"], str) and params["language"] in catalog.KNOWN_LANGUAGES

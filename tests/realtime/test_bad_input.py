@@ -297,3 +297,51 @@ async def test_a_nul_character_is_refused_as_invalid_text(page):
     error = await next_message(page)
     assert error["code"] == "bad_message" and "NUL" in error["message"]
     await still_works(page)
+
+
+async def test_a_flood_over_the_message_budget_records_its_refusal_once(page, settings):
+    # Every refused message gets its error frame, but the event log gets one row per
+    # window, not one per message (400 writes would be the flood's real cost).
+    settings.WS_MESSAGES_PER_10S = 5
+    for _ in range(400):
+        await page.send_to(text_data="junk")
+    codes = [(await next_message(page))["code"] for _ in range(400)]
+    assert codes == ["bad_json"] * 5 + ["message_rate_limit"] * 395
+    assert await page.receive_nothing(timeout=0.2)
+    limits = SessionEvent.objects.filter(session_id=page.session["id"], kind="limit")
+    assert [e.data["code"] async for e in limits] == ["message_rate_limit"]
+
+
+async def test_other_limits_still_record_each_refusal(page, settings):
+    settings.CHAT_MESSAGES_PER_MINUTE = 1
+    for i in range(4):
+        await page.send_json_to({"type": "chat", "text": f"message {i}"})
+    while not await page.receive_nothing(timeout=0.3):
+        await next_message(page)
+    limits = SessionEvent.objects.filter(session_id=page.session["id"], kind="limit")
+    assert [e.data["code"] async for e in limits] == ["chat_rate_limit"] * 3
+
+
+DEEP = 5000
+
+
+@pytest.mark.parametrize(
+    ("payload", "codes"),
+    [
+        # Deeper than the JSON parser goes: it raises RecursionError, not a ValueError.
+        ("[" * DEEP + "]" * DEEP, {"bad_json"}),
+        ("[" * DEEP, {"bad_json"}),
+        # Shallow enough to parse, deep enough that walking it may not be: still refused.
+        *(
+            ('{"type": "chat", "text": ' + "[" * n + "]" * n + "}", {"bad_json", "bad_message"})
+            for n in (995, 990, 980, 950, 900)
+        ),
+    ],
+    ids=["deep", "deep-unclosed", "995", "990", "980", "950", "900"],
+)
+async def test_a_deeply_nested_frame_is_refused_as_bad_input(page, caplog, payload, codes):
+    await page.send_to(text_data=payload)
+    error = await next_message(page)
+    assert error["type"] == "error" and error["code"] in codes, error
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+    await still_works(page)

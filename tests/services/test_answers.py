@@ -408,3 +408,22 @@ async def test_behind_a_proxy_a_visitors_socket_counts_against_their_own_address
     await avatar.disconnect()
 
     assert reply["type"] == "transcript", reply
+
+
+async def test_an_llm_session_served_once_the_llm_is_gone_records_the_avatars_lines(world, guide):
+    """LLM_BASE_URL emptied after the session started: nobody answers with our LLM, so
+    the avatar's own lines are the answer and are recorded (one rule: SessionSettings)."""
+    from sessions.models import AvatarSession
+
+    session = await create_session(world.alice_token, preset="guide")
+    await AvatarSession.objects.filter(pk=session["id"]).aupdate(use_llm=True, mode=1)
+    page = await open_page(session, world.alice_token)
+    avatar = await open_sandbox(session)
+    async with Conversation(page, avatar) as talk:
+        await page.send_json_to({"type": "chat", "text": "hello there"})
+        await talk.wait_for(final_avatar, timeout=10)
+    await page.disconnect()
+    await avatar.disconnect()
+
+    lines = [e async for e in TranscriptEntry.objects.filter(role="avatar")]
+    assert lines and all(line.text for line in lines)

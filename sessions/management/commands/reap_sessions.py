@@ -5,6 +5,7 @@ that hold sockets, and a session's `served_by` never names this one.
 """
 
 import asyncio
+import math
 import signal
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -35,8 +36,8 @@ class Command(BaseCommand):
         if every is None:
             self.stdout.write(str(async_to_sync(reap)()))
             return
-        if every <= 0:
-            raise CommandError("--every takes a number of seconds above 0")
+        if not math.isfinite(every) or every <= 0:  # NaN compares false to anything
+            raise CommandError(f"--every takes a finite number of seconds above 0, not {every}")
         if isinstance(caches["default"], LocMemCache):
             # Presence (which sessions have a socket, which processes are alive) would be
             # this process's own, empty: every live session would look abandoned.

@@ -6,10 +6,13 @@ command line offers no start-up hook for the application; its `Server` does
 they run), so the background loop (the process's presence beat and the reaper, see
 sessions/services/reaper.py) starts with the server, before anyone connects.
 
-SIGTERM or SIGINT (Twisted's handlers stop the reactor): the process stops listening,
-daphne cancels its connections' application instances and waits for them, the
-connections are dropped (pages reconnect, to another process if need be), the background
-loop is cancelled, and the command exits 0.
+SIGTERM or SIGINT (Twisted's handlers stop the reactor): the process stops listening and
+closes its open websockets with 1012 "service restart" (the page's relay reconnects, to
+another process if need be); their applications get `websocket.disconnect` and finish as
+on any close (traffic counters, what the page forwarded, presence), within
+`--application-close-timeout`. Only then is what is left cancelled (daphne's own
+shutdown cancels every application at once, so no socket's `disconnect` would run). The
+background loop is cancelled, and the command exits 0.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from asgiref.compatibility import guarantee_single_callable
 from daphne.access import AccessLogGenerator
 from daphne.endpoints import build_endpoint_description_strings
 from daphne.utils import import_by_path
+from daphne.ws_protocol import WebSocketProtocol
 from django.core.management.base import BaseCommand
 from twisted.internet import defer, reactor
 
@@ -33,9 +37,14 @@ from sessions.services import reaper
 
 log = logging.getLogger("avatarsite.serve")
 
+# The close code of the sockets open when the server stops: "service restart", outside
+# 4000-4999, so the page reconnects.
+CLOSE_SERVICE_RESTART = 1012
+
 
 class _Server(Server):
-    """Daphne's server, keeping its listening ports so a shutdown can close them first."""
+    """Daphne's server, keeping its listening ports so a shutdown can close them first,
+    and closing its websockets before their applications are cancelled."""
 
     def run(self):
         self.ports = []
@@ -44,6 +53,49 @@ class _Server(Server):
     def listen_success(self, port):
         self.ports.append(port)
         super().listen_success(port)
+
+    def kill_all_applications(self) -> defer.Deferred:
+        """Daphne's shutdown trigger: websockets first get a close, and their
+        applications the disconnect and time to finish; then the rest is cancelled."""
+        closed = defer.Deferred.fromFuture(asyncio.ensure_future(self._close_all()))
+        closed.addErrback(lambda failure: log.error("closing the sockets failed: %s", failure))
+        return closed
+
+    async def _close_all(self) -> None:
+        closing = [
+            instance for protocol, instance in self._running() if self._close_socket(protocol)
+        ]
+        if closing:
+            log.info("closing %d websocket(s)", len(closing))
+            # The disconnect reaches each application when its connection is gone: at
+            # the client's close reply, or autobahn's close handshake timeout.
+            await asyncio.wait(closing, timeout=self.application_close_timeout)
+        left = [instance for _, instance in self._running()]
+        for instance in left:
+            instance.cancel()
+        if left:
+            log.info("cancelled %d application instance(s)", len(left))
+        await asyncio.gather(*left, return_exceptions=True)
+
+    def _running(self) -> list[tuple[object, asyncio.Future]]:
+        """The connections whose application instance is still running."""
+        return [
+            (protocol, instance)
+            for protocol, details in list(self.connections.items())
+            if (instance := details.get("application_instance")) is not None and not instance.done()
+        ]
+
+    @staticmethod
+    def _close_socket(protocol: object) -> bool:
+        """Close an open websocket (with `sendCloseFrame`, as daphne sends 1011: autobahn's
+        `sendClose` takes only 1000 and 3000-4999). True for every websocket past its
+        handshake, closing or closed already too: its application has or will have its
+        disconnect, and is worth waiting for. A handshake in progress is cancelled."""
+        if not isinstance(protocol, WebSocketProtocol):
+            return False
+        if protocol.state == protocol.STATE_OPEN:
+            protocol.sendCloseFrame(code=CLOSE_SERVICE_RESTART, reasonUtf8=b"service restart")
+        return protocol.state in (protocol.STATE_CLOSING, protocol.STATE_CLOSED)
 
 
 class Command(BaseCommand):
@@ -65,7 +117,7 @@ class Command(BaseCommand):
             "--application-close-timeout",
             type=float,
             default=10,
-            help="seconds a closed connection's application may take to finish",
+            help="seconds a closed connection's application may take to finish (on shutdown too)",
         )
         parser.add_argument(
             "--app",
@@ -104,8 +156,9 @@ class Command(BaseCommand):
 
     def _shutdown(self) -> defer.Deferred:
         """Stop accepting connections while daphne's own trigger (added first, in the same
-        phase) cancels the open connections' application instances and waits for them.
-        Twisted then drops the connections; the background loop ends in _finish."""
+        phase: _Server.kill_all_applications) closes the websockets and waits for their
+        applications. Twisted then drops what is left; the background loop ends in
+        _finish."""
         log.info("shutting down")
         stops = [defer.maybeDeferred(port.stopListening) for port in self.server.ports]
         return defer.DeferredList(stops, consumeErrors=True)

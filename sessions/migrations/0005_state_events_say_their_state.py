@@ -16,6 +16,6 @@ def add_state(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("avatar_sessions", "0005_slots_as_ids")]
+    dependencies = [("avatar_sessions", "0004_close_reasons_and_presence")]
 
     operations = [migrations.RunPython(add_state, migrations.RunPython.noop)]

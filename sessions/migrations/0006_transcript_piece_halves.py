@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('avatar_sessions', '0006_state_events_say_their_state'),
+        ('avatar_sessions', '0005_state_events_say_their_state'),
     ]
 
     operations = [
