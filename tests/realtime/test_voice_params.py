@@ -227,26 +227,32 @@ async def test_a_frame_over_1_kb_is_refused_with_invalid_params(world):
     assert data == []
 
 
+async def send(commands: Commands, params: dict) -> dict:
+    """A set-params as the socket sends it: built, then recorded as sent."""
+    mid, frame = await commands.set_params(params)
+    await commands.sent(mid)
+    return json.loads(frame)
+
+
 async def test_a_refused_ack_changes_nothing(world):
     session = await create_session(world.alice_token)
     settings = SessionSettings("v1", "en", 2, "", False, preset_id=None)
     commands = Commands(session["id"], settings)
-    frame = await commands.set_params({"voice_params": {"speed": 1.4}})
-    mid = json.loads(frame)["mid"]
+    mid = (await send(commands, {"voice_params": {"speed": 1.4}}))["mid"]
 
     await commands.on_ack("set-params", mid, 1001, "no")
 
     assert settings.voice_params == {}
-    again = await commands.set_params({"voice_params": {"pron_map": {"a": "b"}}})
-    assert json.loads(again)["pld"]["data"]["vparams"] == {"vid": "v1", "pron_map": {"a": "b"}}
+    again = await send(commands, {"voice_params": {"pron_map": {"a": "b"}}})
+    assert again["pld"]["data"]["vparams"] == {"vid": "v1", "pron_map": {"a": "b"}}
 
 
 async def test_a_change_sent_before_the_last_ack_keeps_the_last_one(world):
     session = await create_session(world.alice_token)
     settings = SessionSettings("v1", "en", 2, "", False, preset_id=None)
     commands = Commands(session["id"], settings)
-    first = json.loads(await commands.set_params({"voice_params": {"speed": 1.4}}))
-    second = json.loads(await commands.set_params({"voice_params": {"stt_type": "x"}}))
+    first = await send(commands, {"voice_params": {"speed": 1.4}})
+    second = await send(commands, {"voice_params": {"stt_type": "x"}})
 
     assert second["pld"]["data"]["vparams"] == {"vid": "v1", "speed": 1.4, "stt_type": "x"}
     await commands.on_ack("set-params", first["mid"], 1001, "busy")
