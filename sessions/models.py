@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import uuid
 from typing import Any
@@ -14,6 +15,8 @@ from django.utils import timezone
 from pydantic import ValidationError as PydanticError
 
 from sessions.access import SessionQuerySet
+
+log = logging.getLogger("avatarsite.presets")
 
 
 class AvatarPreset(models.Model):
@@ -80,6 +83,17 @@ def checked_voice_params(value: Any) -> dict[str, Any]:
         return VoiceParams.model_validate(value).as_data()
     except PydanticError as exc:
         raise ValidationError(voice_params_problems(exc)) from None
+
+
+def usable_voice_params(stored: Any, *, preset_id: Any) -> dict[str, Any]:
+    """A preset's voice parameters as they may be sent (at create and on a change): the
+    schema's reading, or none at all for a preset saved before the schema checked them
+    (logged, never sent half-valid)."""
+    try:
+        return checked_voice_params(stored or {})
+    except ValidationError as exc:
+        log.warning("preset %s: voice_params ignored (%s)", preset_id, "; ".join(exc.messages))
+        return {}
 
 
 class VoicePreset(models.Model):

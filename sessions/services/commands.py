@@ -24,7 +24,13 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from sessions import errors, keys, shared_cache
-from sessions.models import AvatarPreset, AvatarSession, SessionEvent, checked_voice_params
+from sessions.models import (
+    AvatarPreset,
+    AvatarSession,
+    SessionEvent,
+    checked_voice_params,
+    usable_voice_params,
+)
 from sessions.services import answers, catalog
 from sessions.services.lifecycle import record_event
 from sessions.stream.codec import (
@@ -256,11 +262,7 @@ async def confirmed_voice_params(session_id: Any, preset_id: int | None) -> dict
         return {}
     presets = AvatarPreset.objects.filter(pk=preset_id)
     stored = await presets.values_list("voice_params", flat=True).afirst()
-    try:
-        return checked_voice_params(stored or {})
-    except ValidationError as exc:
-        log.warning("preset %s: voice_params ignored (%s)", preset_id, "; ".join(exc.messages))
-        return {}
+    return usable_voice_params(stored, preset_id=preset_id)
 
 
 async def recent_acks(session_id: Any) -> list[Ack]:

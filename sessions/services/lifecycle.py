@@ -27,6 +27,7 @@ from sessions.models import (
     EventKind,
     SessionEvent,
     Status,
+    usable_voice_params,
 )
 from sessions.providers import get_provider
 from sessions.providers.base import (
@@ -148,7 +149,8 @@ async def _create_upstream(session: AvatarSession, provider: Any, preset: Avatar
         mode=session.mode,
         background_url=session.background_url,
         knowledge_id=preset.knowledge_id,
-        voice_params=preset.voice_params or {},
+        # As a set-params would send them: never a preset's that the schema refuses.
+        voice_params=usable_voice_params(preset.voice_params, preset_id=preset.pk),
     )
     sent_at = timezone.now()
     try:

@@ -97,6 +97,18 @@ def test_it_sends_the_presets_voice_params_at_create(alice_api, fake, world):
     assert request.json["voice_params"] == voice_params
 
 
+def test_a_presets_voice_params_the_schema_refuses_are_not_sent_at_create(alice_api, fake, world):
+    # Saved before the schema checked them (or by hand): never sent half-valid, and
+    # above all never an elevenlabs key.
+    world.preset.voice_params = {"speed": 9, "elevenlabs_settings": {"api_key": "x"}}
+    world.preset.save()
+
+    assert create(alice_api).status_code == 201
+
+    (request,) = fake.requests_to("create")
+    assert "voice_params" not in request.json
+
+
 def test_a_caller_cannot_set_voice_params_at_create(alice_api, fake):
     # They come from the preset (staff's); a page changes them over the socket.
     body = {"preset": "ada", "voice_params": {"speed": 1.5}}

@@ -98,8 +98,8 @@ class SandboxAvatar:
         self._frame_limit = frame_limit
         self._words_per_second = words_per_second
         self._sleep = sleep
-        # Same sliding-window rule as the pacer on the sending side: an accepted frame
-        # counts for [t, t + 1 s).
+        # The receiver's rule, as Agora applies it: an accepted frame counts for
+        # [t, t + 1 s). (Senders keep a wider window, 1 s plus the jitter allowance.)
         self._rate = SlidingWindow(rate_limit, 1.0)
         self._chats: collections.OrderedDict[str | None, _PartialChat] = collections.OrderedDict()
         self._queue: collections.deque[tuple[int, str]] = collections.deque()
