@@ -312,6 +312,11 @@ class TranscriptEntry(models.Model):
     final = models.BooleanField(default=False)
     # The avatar's answer was cut short (interrupt or failure).
     cut = models.BooleanField(default=False)
+    # Only the user's page witnessed this line (it forwarded the avatar's data stream:
+    # with AKool nothing else hears the avatar), so the page could have written
+    # anything in it. Lines the server typed, streamed from our LLM, or heard from the
+    # sandbox avatar itself are not. Shown as such in the audit and exports.
+    reported_by_page = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

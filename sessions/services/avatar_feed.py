@@ -151,6 +151,7 @@ class AvatarFeed:
             text=message.text,
             fin=message.fin,
             received_at=received_at,
+            by_page=True,
         )
         if update is not None:
             await self.listener.shown(update)

@@ -71,9 +71,11 @@ async def record_piece(
     text: str,
     fin: bool | None,
     received_at: datetime,
+    by_page: bool,
 ) -> Shown | None:
     """A piece of a line from the avatar's side (`role` avatar, or user for its
-    transcript of the user's speech). None when there is nothing to show: an id,
+    transcript of the user's speech); `by_page` when the user's page reported it (a line
+    it starts is marked `reported_by_page`). None when there is nothing to show: an id,
     number or text no avatar sends, an echo of a typed line, a piece recorded already, or
     a late piece of a line still being spoken (the page gets it on its next replay)."""
     if not _could_be_sent(mid, idx, text):
@@ -81,10 +83,17 @@ async def record_piece(
     if role == Role.USER and await _lines(session_id, Role.USER, mid).aexists():
         return None  # the avatar echoing what was typed: already in the transcript
     final = fin is not False
+    line = {
+        "session_id": session_id,
+        "role": role,
+        "mid": mid,
+        "created_at": received_at,
+        "reported_by_page": by_page,
+    }
     if idx is None:
-        await _append(session_id, role, mid, text, final, received_at)
+        await _append(line, text, final)
         return Shown(role, mid, text, final)
-    placed = await _place(session_id, role, mid, idx, text, final, received_at)
+    placed = await _place(line, idx, text, final)
     if placed is None:
         return None  # another tab forwarded it too
     whole, said, in_order, line_final = placed
@@ -106,13 +115,15 @@ def _could_be_sent(mid: str, idx: int | None, text: str) -> bool:
 
 
 async def _place(
-    session_id: Any, role: str, mid: str, idx: int, text: str, final: bool, received_at: datetime
+    line: dict[str, Any], idx: int, text: str, final: bool
 ) -> tuple[str, str, bool, bool] | None:
-    """Record piece `idx` of a line and rebuild the line from its pieces in order.
+    """Record piece `idx` of a line (the line's fields, as it would be created) and
+    rebuild the line from its pieces in order.
 
     Returns (the line's text, what this piece adds to it, whether the piece came last so
     far, whether the line is final), or None when the piece was recorded already.
     """
+    session_id, role, mid = line["session_id"], line["role"], line["mid"]
     opening, body, closing = edge_halves(text)
     try:
         await TranscriptPiece.objects.acreate(
@@ -132,7 +143,6 @@ async def _place(
     whole = "".join(said.values())
     in_order = max(said) == idx
     first = len(said) == 1
-    line = {"session_id": session_id, "role": role, "mid": mid, "created_at": received_at}
     return whole, said[idx], in_order, await _store(line, whole, final, first)
 
 
@@ -198,16 +208,13 @@ async def _create(line: dict[str, Any], text: str, final: bool) -> bool:
     return True
 
 
-async def _append(
-    session_id: Any, role: str, mid: str, text: str, final: bool, received_at: datetime
-) -> None:
+async def _append(line: dict[str, Any], text: str, final: bool) -> None:
     """A line in one message (no `idx`), or a piece of one that does not number its
     pieces: appended in arrival order."""
-    lines = _lines(session_id, role, mid)
+    lines = _lines(line["session_id"], line["role"], line["mid"])
     grown = {"text": Concat(F("text"), Value(text)), "final": final}
     if await lines.aupdate(**grown):
         return
-    line = {"session_id": session_id, "role": role, "mid": mid, "created_at": received_at}
     if not await _create(line, text, final):  # another socket created it just now
         await lines.aupdate(**grown)
 

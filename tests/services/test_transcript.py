@@ -34,6 +34,7 @@ async def piece(session, idx, text, *, fin=False, role="avatar", mid=MID, at=Non
         text=text,
         fin=fin,
         received_at=at or timezone.now(),
+        by_page=True,
     )
 
 
@@ -145,3 +146,22 @@ async def test_finishing_the_avatars_lines_marks_them_cut_and_keeps_our_answer(s
     spoken = await TranscriptEntry.objects.aget(session=session, mid=MID)
     ours = await TranscriptEntry.objects.aget(session=session, mid="ours")
     assert (spoken.final, spoken.cut, ours.final) == (True, True, False)
+
+
+async def test_a_line_the_page_reports_is_marked_so_and_one_the_server_heard_is_not(session):
+    await piece(session, 0, "I promise a refund", fin=True)
+    await transcript.record_piece(
+        session.pk,
+        role="avatar",
+        mid="heard",
+        idx=None,
+        text="Hello",
+        fin=True,
+        received_at=timezone.now(),
+        by_page=False,
+    )
+    marks = {
+        mid: by_page
+        async for mid, by_page in TranscriptEntry.objects.values_list("mid", "reported_by_page")
+    }
+    assert marks == {MID: True, "heard": False}
