@@ -1,5 +1,13 @@
 """API tokens in the admin: created with their secret shown once, listed by state, revoked
-by an action (change permission)."""
+by an action (change permission).
+
+A token acts as its owner, so who may mint one for whom is the users' own rule:
+- a token for oneself, unless one may change users (`auth.change_user`), who may mint
+  them for others;
+- never for a superuser, unless one is;
+- once created, its owner and its revocation are read-only (the revoke action revokes;
+  nothing un-revokes).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from sessions.models import ApiToken
+from sessions.staff import lookups
+
+# Who may mint tokens for other users (and pick the owner at all).
+CHOOSE_OWNER_PERMISSION = "auth.change_user"
 
 
 class TokenStateFilter(admin.SimpleListFilter):
@@ -29,7 +41,7 @@ class TokenStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
     list_display = ["name", "owner", "prefix", "state", "created_at", "last_used"]
     list_filter = [TokenStateFilter, ("owner", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["owner"]
@@ -39,7 +51,25 @@ class ApiTokenAdmin(admin.ModelAdmin):
     actions = ["revoke"]
 
     def get_fields(self, request, obj=None):
-        return ["owner", "name", "revoked_at", *self.readonly_fields] if obj else ["owner", "name"]
+        if obj:
+            return ["owner", "name", "revoked_at", *self.readonly_fields]
+        return ["owner", "name"] if self.may_choose_owner(request) else ["name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Django ignores posted values of read-only fields: a change cannot move a token
+        # to another user or clear its revocation.
+        return ["owner", "revoked_at", *self.readonly_fields] if obj else []
+
+    @staticmethod
+    def may_choose_owner(request: HttpRequest) -> bool:
+        return request.user.has_perm(CHOOSE_OWNER_PERMISSION)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "owner" and not request.user.is_superuser:
+            # Posting a superuser's id is then "not one of the available choices".
+            field.queryset = field.queryset.filter(is_superuser=False)
+        return field
 
     @admin.display(description="state")
     def state(self, obj: ApiToken) -> str:
@@ -55,6 +85,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj: ApiToken, form, change) -> None:
         if not change:
+            if not self.may_choose_owner(request):
+                obj.owner = request.user  # the form had no owner to choose
             # Kept on this request's instance only: the page below shows it once.
             obj.raw_secret = obj.set_secret()  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
