@@ -51,9 +51,7 @@ class ApiTokenAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
     actions = ["revoke"]
 
     def get_fields(self, request, obj=None):
-        if obj:
-            return ["owner", "name", "revoked_at", *self.readonly_fields]
-        return ["owner", "name"] if self.may_choose_owner(request) else ["name"]
+        return ["owner", "name", "revoked_at", *self.readonly_fields] if obj else ["owner", "name"]
 
     def get_readonly_fields(self, request, obj=None):
         # Django ignores posted values of read-only fields: a change cannot move a token
@@ -64,12 +62,20 @@ class ApiTokenAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
     def may_choose_owner(request: HttpRequest) -> bool:
         return request.user.has_perm(CHOOSE_OWNER_PERMISSION)
 
+    def get_autocomplete_fields(self, request):
+        # The user search lists everyone: only for those who may pick among them.
+        return ["owner"] if self.may_choose_owner(request) else []
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "owner" and not request.user.is_superuser:
-            # Posting a superuser's id is then "not one of the available choices".
-            field.queryset = field.queryset.filter(is_superuser=False)
-        return field
+        if db_field.name == "owner":
+            # Anyone outside this queryset is "not one of the available choices": a
+            # posted id of another user (or of a superuser) is a form error.
+            users = db_field.remote_field.model._default_manager
+            if not self.may_choose_owner(request):
+                kwargs.update(queryset=users.filter(pk=request.user.pk), empty_label=None)
+            elif not request.user.is_superuser:
+                kwargs["queryset"] = users.filter(is_superuser=False)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="state")
     def state(self, obj: ApiToken) -> str:
@@ -85,8 +91,6 @@ class ApiTokenAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
 
     def save_model(self, request, obj: ApiToken, form, change) -> None:
         if not change:
-            if not self.may_choose_owner(request):
-                obj.owner = request.user  # the form had no owner to choose
             # Kept on this request's instance only: the page below shows it once.
             obj.raw_secret = obj.set_secret()  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
