@@ -64,9 +64,7 @@ def test_staff_mint_tokens_for_themselves_and_the_form_offers_only_them(minter, 
     assert ApiToken.objects.get(name="my own").owner == world.staff
 
 
-def test_staff_who_may_change_users_mint_for_others_but_never_for_a_superuser(
-    minter, world, root
-):
+def test_staff_who_may_change_users_mint_for_others_but_never_for_a_superuser(minter, world, root):
     may_change_users(world.staff)
 
     assert add(minter, world.bob, "bob's CRM").status_code == 200
