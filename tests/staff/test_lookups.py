@@ -82,6 +82,11 @@ def test_undeclared_lookups_on_visible_fields_are_refused_too(viewer, world):
     open_session(world)
     for query in ("visitor_key__startswith=a", "upstream_id__regex=.", "owner__password__regex=."):
         assert answer(viewer, f"{SESSIONS}?{query}")[0] == 400, query
+    # The same rule on every list of the staff tools.
+    grant(world.staff, "view_avatarpreset")
+    presets = "/admin/avatar_sessions/avatarpreset/"
+    assert answer(viewer, f"{presets}?avatar_id__regex=.")[0] == 400
+    assert viewer.get(f"{presets}?active__exact=1").status_code == 200
 
 
 def test_the_declared_filters_search_and_links_still_work(viewer, world):
