@@ -6,7 +6,8 @@ that bisects any value, a session's join credentials or a token's hash included,
 a list that never shows it. So only the filters an admin declares are accepted:
 
 - each of its `list_filter` fields (and its `date_hierarchy`), with the suffixes Django's
-  own list filters write: equality, null, and date ranges; never a pattern;
+  own list filters write: equality and null, and ranges and parts of a date on a date
+  field; never a pattern;
 - each of its SimpleListFilter parameters, as they are;
 - its `extra_lookups` (e.g. `id__exact` for one session's export), exactly.
 
@@ -22,12 +23,16 @@ from typing import Any
 
 from django.contrib.admin import SimpleListFilter
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpResponseBadRequest
 
-REFUSED = "Those filters are not valid: only the list's own filters may be used."
-# What Django's list filters and date hierarchy put in the query string.
-FILTER_SUFFIXES = frozenset({"exact", "isnull", "gte", "lt", "year", "month", "day"})
+REFUSED = "Those filters are not valid: only the list's own filters may be used, with their values."
+# What Django's list filters and date hierarchy put in the query string: equality and
+# null on any declared field, ranges and parts of a date on a date field only.
+FILTER_SUFFIXES = frozenset({"exact", "isnull"})
+DATE_SUFFIXES = frozenset({"gte", "lt", "year", "month", "day"})
 # A relation filter names the related row by its key: `owner__id__exact`.
 KEY_PARTS = ("id", "pk")
 
@@ -47,6 +52,13 @@ def _declared(list_filter: Iterable[Any], date_hierarchy: str | None) -> tuple[s
     return paths, names
 
 
+def _is_date(model: Any, path: str) -> bool:
+    try:
+        return isinstance(model._meta.get_field(path), models.DateField)
+    except FieldDoesNotExist:
+        return False
+
+
 def allowed(model_admin: Any, lookup: str, request: Any = None) -> bool:
     """May staff filter `model_admin`'s list (and its exports) by `lookup`?"""
     list_filter = (
@@ -56,6 +68,8 @@ def allowed(model_admin: Any, lookup: str, request: Any = None) -> bool:
     if lookup in names or lookup in getattr(model_admin, "extra_lookups", ()):
         return True
     path, _, suffix = lookup.rpartition(LOOKUP_SEP)
+    if suffix in DATE_SUFFIXES:
+        return path in paths and _is_date(model_admin.model, path)
     if suffix not in FILTER_SUFFIXES:
         return False
     head, _, last = path.rpartition(LOOKUP_SEP)
