@@ -157,6 +157,7 @@ def record_pages(session: AvatarSession, query: QueryDict) -> dict[str, Any]:
         "events": events,
         "event_links": event_links,
         "page_reported_note": PAGE_REPORTED_NOTE,
+        "any_page_reported": session.transcript.filter(reported_by_page=True).exists(),
     }
 
 

@@ -114,8 +114,10 @@ def test_the_session_page_marks_lines_only_the_user_s_page_reported(staff, world
     assert len(marked) == 1 and "full refund" in marked[0]
     assert 'data-reported-by-page="true"' in page
     assert page.count('data-reported-by-page="false"') == 4
-    # The explanation, for staff.
+    # The explanation, for staff, on a session that has such lines only.
     assert "the server did not hear this" in page.replace("&#x27;", "'")
+    plain = recorded_session(world)
+    assert "the server did not hear this" not in staff.get(f"{SESSIONS}{plain.pk}/change/").text
 
 
 def test_the_exports_mark_page_reported_lines(staff, world):
