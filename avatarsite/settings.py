@@ -236,6 +236,9 @@ WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=20000)
 # speech pieces and acks: a few a second).
 WS_MESSAGES_PER_10S = env.int("WS_MESSAGES_PER_10S", default=300)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16384)
+# Transcript lines and events per page of the admin's session page (a session may have
+# thousands of events: the page never loads them all). At least 1.
+AUDIT_PAGE_SIZE = max(env.int("AUDIT_PAGE_SIZE", default=200), 1)
 # Data-stream budgets (Agora: 1,024 bytes per message, 6,000 bytes per second).
 STREAM_FRAME_BUDGET = min(env.int("STREAM_FRAME_BUDGET", default=950), 1024)
 STREAM_BYTES_PER_SECOND = min(env.int("STREAM_BYTES_PER_SECOND", default=6000), 6000)

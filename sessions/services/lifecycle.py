@@ -264,6 +264,8 @@ async def _fail(
     # Slots first: if the database is what failed, the slots must still come free.
     await limits.release_slots(session.slots, str(session.id))
     session.status = Status.FAILED
+    # The join credentials are the owner's for a live session only: none outlives it.
+    session.rtc = {}
     if create_unanswered_at is not None:
         session.create_unanswered_at = create_unanswered_at
     session.error = error[:2000]
@@ -307,7 +309,7 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
                 kind=upstream_kind(exc),
             ) from exc
 
-    session.status = Status.CLOSED
+    session.status, session.rtc = Status.CLOSED, {}
     session.closed_at = timezone.now()
     session.close_reason = session.close_reason or reason
     # A failure of an earlier attempt is no longer the session's state once it closed.
@@ -316,6 +318,8 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
         closed_at=session.closed_at,
         close_reason=session.close_reason,
         error="",
+        # The join credentials are the owner's for a live session only: none outlives it.
+        rtc={},
     )
     if not finished:  # a concurrent closer got there first and recorded it
         return await AvatarSession.objects.aget(pk=session.pk)

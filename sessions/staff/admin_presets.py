@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from sessions.models import AvatarPreset, VoicePreset
+from sessions.staff import lookups
 from sessions.staff import views as staff
 
 
@@ -59,7 +60,7 @@ class CatalogImportMixin:
 
 
 @admin.register(VoicePreset)
-class VoicePresetAdmin(CatalogImportMixin, admin.ModelAdmin):
+class VoicePresetAdmin(lookups.DeclaredFiltersOnly, CatalogImportMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "voice_id", "language", "gender", "active", "order", "preview"]
     list_editable = ["active", "order"]
     list_filter = ["active", "language", "gender"]
@@ -105,7 +106,7 @@ VOICE_PARAMS_HELP = (
 
 
 @admin.register(AvatarPreset)
-class AvatarPresetAdmin(CatalogImportMixin, admin.ModelAdmin):
+class AvatarPresetAdmin(lookups.DeclaredFiltersOnly, CatalogImportMixin, admin.ModelAdmin):
     list_display = [
         "thumbnail",
         "name",

@@ -8,6 +8,7 @@ needs change; usage needs `avatar_sessions.view_usage`.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -17,12 +18,12 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from sessions.models import LIVE_STATUSES, AvatarSession, Status
-from sessions.staff import audit, exports
+from sessions.staff import audit, exports, lookups
 from sessions.staff import views as staff
 
 
 @admin.register(AvatarSession)
-class AvatarSessionAdmin(admin.ModelAdmin):
+class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
     list_display = [
         "short_id",
         "owner",
@@ -53,6 +54,9 @@ class AvatarSessionAdmin(admin.ModelAdmin):
         "transcript__text",
     ]
     date_hierarchy = "created_at"
+    # Beside the list's filters: one session (its page's export link) and the usage
+    # page's per-preset rows.
+    extra_lookups = ("id__exact", "preset_slug__exact")
     actions = ["close_live", "export_csv", "export_json"]
     exclude = ["rtc", "slots", "visitor_key"]
     fieldsets = [
@@ -169,15 +173,12 @@ class AvatarSessionAdmin(admin.ModelAdmin):
         session = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if session is not None:
-            transcript = list(session.transcript.order_by("created_at", "id"))
-            events = list(session.events.order_by("created_at", "id"))
             owner = session.owner.get_username() if session.owner else "a visitor"
             extra.update(
                 title=f"Session {str(session.pk)[:8]}: {session.preset_slug} with {owner}",
-                timings=audit.display_rows(audit.timings(session, transcript, events)),
-                transcript=transcript,
-                events=events,
-                event_counts=audit.event_counts(events),
+                timings=audit.display_rows(audit.session_timings(session)),
+                **audit.record_pages(session, request.GET),
+                event_counts=audit.event_counts(session),
                 speaker=session.owner.get_username() if session.owner else "visitor",
                 is_live=session.status in LIVE_STATUSES,
                 can_watch=session.status == Status.ACTIVE,
@@ -205,11 +206,12 @@ class AvatarSessionAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         try:
-            # The changelist's own filters, search and ordering: the export is exactly
-            # the sessions the list shows, on every page.
+            # The changelist's own filters, search and ordering (so its rule of which
+            # filters staff may use): the export is exactly the sessions the list shows,
+            # on every page.
             queryset = self.get_changelist_instance(request).queryset
-        except IncorrectLookupParameters:
-            return HttpResponseBadRequest("Those filters are not valid.")
+        except (IncorrectLookupParameters, DisallowedModelAdminLookup):
+            return HttpResponseBadRequest(lookups.REFUSED, content_type="text/plain; charset=utf-8")
         return exports.export_response(queryset, fmt)
 
     # --- actions -------------------------------------------------------------------------------

@@ -1,5 +1,13 @@
 """API tokens in the admin: created with their secret shown once, listed by state, revoked
-by an action (change permission)."""
+by an action (change permission).
+
+A token acts as its owner, so who may mint one for whom is the users' own rule:
+- a token for oneself, unless one may change users (`auth.change_user`), who may mint
+  them for others;
+- never for a superuser, unless one is;
+- once created, its owner and its revocation are read-only (the revoke action revokes;
+  nothing un-revokes).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from sessions.models import ApiToken
+from sessions.staff import lookups
+
+# Who may mint tokens for other users (and pick the owner at all).
+CHOOSE_OWNER_PERMISSION = "auth.change_user"
 
 
 class TokenStateFilter(admin.SimpleListFilter):
@@ -29,7 +41,7 @@ class TokenStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
     list_display = ["name", "owner", "prefix", "state", "created_at", "last_used"]
     list_filter = [TokenStateFilter, ("owner", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["owner"]
@@ -40,6 +52,30 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         return ["owner", "name", "revoked_at", *self.readonly_fields] if obj else ["owner", "name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Django ignores posted values of read-only fields: a change cannot move a token
+        # to another user or clear its revocation.
+        return ["owner", "revoked_at", *self.readonly_fields] if obj else []
+
+    @staticmethod
+    def may_choose_owner(request: HttpRequest) -> bool:
+        return request.user.has_perm(CHOOSE_OWNER_PERMISSION)
+
+    def get_autocomplete_fields(self, request):
+        # The user search lists everyone: only for those who may pick among them.
+        return ["owner"] if self.may_choose_owner(request) else []
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "owner":
+            # Anyone outside this queryset is "not one of the available choices": a
+            # posted id of another user (or of a superuser) is a form error.
+            users = db_field.remote_field.model._default_manager
+            if not self.may_choose_owner(request):
+                kwargs.update(queryset=users.filter(pk=request.user.pk), empty_label=None)
+            elif not request.user.is_superuser:
+                kwargs["queryset"] = users.filter(is_superuser=False)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="state")
     def state(self, obj: ApiToken) -> str:

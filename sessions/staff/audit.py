@@ -22,7 +22,18 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import Count
+from django.http import QueryDict
+
 from sessions.models import AvatarSession, SessionEvent, Status, TranscriptEntry
+
+# What the session page and the exports tell staff about a line only the user's page
+# reported (TranscriptEntry.reported_by_page).
+PAGE_REPORTED_NOTE = "reported by the user's page: the server did not hear this"
+# The session page's query parameters for the page of each paginated list.
+LINES_PAGE, EVENTS_PAGE = "lines", "events"
 
 
 @dataclass(frozen=True)
@@ -104,10 +115,50 @@ def timings(
     )
 
 
-def event_counts(events: Iterable[SessionEvent]) -> dict[str, int]:
-    """How many events of each kind, every kind present (zero when none)."""
-    counts = Counter(e.kind for e in events)
+def session_timings(session: AvatarSession) -> Timings:
+    """The session's timings read from the database without loading its whole history:
+    the lines' roles and times only (never their text), and the state changes only."""
+    lines = session.transcript.only("id", "role", "created_at")
+    states = session.events.filter(kind=SessionEvent.Kind.STATE).order_by("created_at", "id")
+    return timings(session, lines, states.only("id", "kind", "data", "created_at"))
+
+
+def event_counts(session: AvatarSession) -> dict[str, int]:
+    """How many events of each kind, every kind present (zero when none): counted by the
+    database, so a session with thousands of events loads none of them."""
+    rows = session.events.order_by().values_list("kind").annotate(n=Count("id"))
+    counts = Counter(dict(rows))
     return {kind: counts.get(kind, 0) for kind in SessionEvent.Kind.values}
+
+
+def _page(queryset: Any, query: QueryDict, name: str) -> tuple[Page, dict[str, str]]:
+    page = Paginator(queryset, settings.AUDIT_PAGE_SIZE).get_page(query.get(name))
+    links = {}
+    for rel, number in (
+        ("previous", page.previous_page_number() if page.has_previous() else None),
+        ("next", page.next_page_number() if page.has_next() else None),
+    ):
+        if number is not None:
+            # The other list keeps its page.
+            params = query.copy()
+            params[name] = str(number)
+            links[rel] = "?" + params.urlencode()
+    return page, links
+
+
+def record_pages(session: AvatarSession, query: QueryDict) -> dict[str, Any]:
+    """One page (AUDIT_PAGE_SIZE rows) of the session's transcript and one of its event
+    log, each with its links to the previous and next page, for the session page."""
+    lines, line_links = _page(session.transcript.order_by("created_at", "id"), query, LINES_PAGE)
+    events, event_links = _page(session.events.order_by("created_at", "id"), query, EVENTS_PAGE)
+    return {
+        "transcript": lines,
+        "transcript_links": line_links,
+        "events": events,
+        "event_links": event_links,
+        "page_reported_note": PAGE_REPORTED_NOTE,
+        "any_page_reported": session.transcript.filter(reported_by_page=True).exists(),
+    }
 
 
 def _secs(value: float | None) -> str:

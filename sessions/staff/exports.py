@@ -50,6 +50,7 @@ CSV_COLUMNS = [
     "median_reply_seconds",
     "chat_count",
     "error",
+    "page_reported_lines",
     "transcript",
 ]
 
@@ -92,6 +93,8 @@ def session_record(session: AvatarSession) -> dict[str, Any]:
                 "at": e.created_at,
                 "final": e.final,
                 "cut": e.cut,
+                # Only the user's page witnessed it (audit.PAGE_REPORTED_NOTE).
+                "reported_by_page": e.reported_by_page,
             }
             for e in transcript
         ],
@@ -115,6 +118,7 @@ def _transcript_text(lines: list[dict[str, Any]]) -> str:
     return "\n".join(
         f"[{line['at']:%Y-%m-%d %H:%M:%S}] {line['role']}: {line['text']}"
         + (" (interrupted)" if line["cut"] else "")
+        + (f" ({audit.PAGE_REPORTED_NOTE})" if line["reported_by_page"] else "")
         for line in lines
         if line["text"]
     )
@@ -133,6 +137,8 @@ def csv_row(record: dict[str, Any]) -> list[Any]:
         "first_avatar_seconds": timings["first_avatar_seconds"],
         "first_reply_seconds": timings["first_reply_seconds"],
         "median_reply_seconds": timings["median_reply_seconds"],
+        # How many lines only the user's page reported; each is marked in the transcript.
+        "page_reported_lines": sum(line["reported_by_page"] for line in record["transcript"]),
         "transcript": _transcript_text(record["transcript"]),
     }
     return [_safe_cell(values[column]) for column in CSV_COLUMNS]
@@ -153,7 +159,8 @@ def csv_chunks(queryset: QuerySet[AvatarSession]) -> Iterator[str]:
 
 def json_chunks(queryset: QuerySet[AvatarSession]) -> Iterator[str]:
     exported_at = json.dumps(timezone.now(), cls=DjangoJSONEncoder)
-    yield f'{{"exported_at": {exported_at}, "sessions": ['
+    notes = json.dumps({"reported_by_page": audit.PAGE_REPORTED_NOTE})
+    yield f'{{"exported_at": {exported_at}, "notes": {notes}, "sessions": ['
     count = 0
     for session in _with_history(queryset).iterator(chunk_size=CHUNK_SIZE):
         record = json.dumps(session_record(session), cls=DjangoJSONEncoder, ensure_ascii=False)

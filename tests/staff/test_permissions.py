@@ -124,3 +124,18 @@ def test_the_staff_bar_offers_only_what_the_user_may_open(world):
     bar = everything.split('<nav class="staff-nav"')[1].split("</nav>")[0]
     for link in ("Session audit", "Live sessions", "Usage", "Avatars", "Voices", "API tokens"):
         assert link in bar
+
+
+def test_closing_needs_a_post_with_the_csrf_token(world):
+    session = open_session(world)
+    grant(world.staff, "view_avatarsession", "change_avatarsession")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.staff)
+    close = f"{SESSIONS}{session.pk}/close/"
+
+    assert client.get(close).status_code == 405
+    assert client.post(close).status_code == 403  # no CSRF token
+    action = {"action": "close_live", "_selected_action": [str(session.pk)]}
+    assert client.post(SESSIONS, action).status_code == 403
+    session.refresh_from_db()
+    assert session.status == "active"
