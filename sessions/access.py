@@ -43,6 +43,14 @@ class Principal:
     may_close_others: bool = False
 
     @property
+    def limit_keys(self) -> tuple[str, ...]:
+        """Whose caps a session of this principal counts against: a token's count against
+        its user's too, so that several tokens do not multiply the user's caps."""
+        if self.token_id is not None and self.user is not None:
+            return (self.key, f"user:{self.user.pk}")
+        return (self.key,)
+
+    @property
     def is_staff(self) -> bool:
         return bool(self.user is not None and self.user.is_staff)
 
