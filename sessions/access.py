@@ -217,6 +217,13 @@ def visitor_principal(session_key: str, ip: str) -> Principal:
     return Principal(user=None, key=f"ip:{ip}", visitor_key=visitor_key_for(session_key))
 
 
+def sessionless_visitor(caller: Caller) -> Principal:
+    """An anonymous visitor who has no Django session yet: owns nothing, so it may read
+    what is public (presets) and finds no session of its own, without a session row
+    being created for a mere read."""
+    return Principal(user=None, key=f"ip:{client_ip(caller.remote_addr, caller.forwarded_for)}")
+
+
 def bearer_from_header(value: str) -> str | None:
     """The token of an `Authorization: Bearer <token>` header, or None."""
     scheme, _, credentials = value.partition(" ")
