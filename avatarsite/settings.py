@@ -322,4 +322,7 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+if TRUSTED_PROXIES:
+    # Believe X-Forwarded-Proto only when a proxy is declared (it must set the header,
+    # replacing a client's): with none, any client could claim https by sending it.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
