@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # django-ninja's own Swagger UI files, served from our static files: /api/v1/docs then
+    # needs no CDN (which the CSP would block).
+    "ninja",
     "sessions.apps.AvatarSessionsConfig",
 ]
 
