@@ -161,6 +161,12 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "avatar"
 LOGOUT_REDIRECT_URL = "login"
 
+# Failed sign-ins (site and admin) allowed per window, per client address and per
+# username at one address; past either, sign-in from there waits for the next window.
+SIGNIN_FAILURE_WINDOW = max(env.int("SIGNIN_FAILURE_WINDOW", default=900), 1)
+SIGNIN_FAILURES_PER_IP = env.int("SIGNIN_FAILURES_PER_IP", default=30)
+SIGNIN_FAILURES_PER_USER_IP = env.int("SIGNIN_FAILURES_PER_USER_IP", default=5)
+
 # Visitors without an account may start sessions (limited per client IP).
 ANONYMOUS_SESSIONS = env.bool("ANONYMOUS_SESSIONS", default=False)
 # Proxies whose X-Forwarded-For we believe (IP addresses). Anyone else's is ignored.
