@@ -33,6 +33,7 @@ import httpx
 
 from sessions import redaction
 from sessions.llm.conversation import CHARS_PER_TOKEN
+from sessions.llm.server_text import server_message
 from sessions.llm.sse import StreamFault, read_deltas
 
 log = logging.getLogger("avatarsite.llm")
@@ -322,34 +323,9 @@ def _retry_after(response: httpx.Response) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
-def _server_message(raw: bytes, secrets: Secrets) -> str:
-    """The server's own error text: OpenAI's {"error": {"message"}}, Ollama's
-    {"error": "..."}, FastAPI's {"detail"}; a short plain-text body; else nothing."""
-    text = raw.decode("utf-8", "replace").strip()
-    message: Any = None
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        obj = None
-    if isinstance(obj, dict):
-        err = obj.get("error")
-        if isinstance(err, dict):
-            message = err.get("message")
-        elif isinstance(err, str):
-            message = err
-        if not message:
-            message = obj.get("message") or obj.get("detail")
-    elif obj is None and text and "<" not in text:  # not an HTML error page
-        message = text
-    if not isinstance(message, str):
-        return ""
-    # Redact before joining the words or cutting: a key split by spaces, or cut, still goes.
-    return redaction.redact_and_cut(" ".join(message.split()), secrets, 300)
-
-
 async def _http_error(response: httpx.Response, secrets: Secrets) -> LlmError:
     status = response.status_code
-    detail = _server_message(await _read_body(response, MAX_ERROR_BODY), secrets)
+    detail = server_message(await _read_body(response, MAX_ERROR_BODY), secrets)
     log.warning("llm: HTTP %d: %s", status, detail[:200])
     suffix = f": {detail}" if detail else "."
     if status == 429:
@@ -386,7 +362,7 @@ async def _whole_answer(response: httpx.Response, secrets: Secrets) -> str:
     raw = await _read_body(response, MAX_JSON_BODY)
     try:
         obj = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise LlmError("llm_bad_stream", _UNREADABLE_ANSWER) from None
     if isinstance(obj, dict) and obj.get("error"):
         raise _reported_error(obj, secrets)
@@ -401,7 +377,7 @@ async def _whole_answer(response: httpx.Response, secrets: Secrets) -> str:
 
 def _reported_error(obj: Any, secrets: Secrets) -> LlmError:
     """Servers (vLLM among them) report a failure inside a 200 answer as {"error": ...}."""
-    detail = _server_message(json.dumps(obj).encode(), secrets)
+    detail = server_message(json.dumps(obj).encode(), secrets)
     log.warning("llm: error inside the stream: %s", detail[:200])
     suffix = f": {detail}" if detail else "."
     return LlmError("llm_failed", f"The language model reported an error{suffix}")
