@@ -13,7 +13,6 @@ from tests.llm.helpers import MESSAGES, collect, config_for
 from tests.support.fakes.llm_server import tokenize
 from tools.secret_scan.scanner import leak_pattern
 
-PLANTS_SECRETS = True  # the fakes echo the key on purpose
 AKOOL_KEY = "akool-key-DO-NOT-LEAK-5e5e"
 
 

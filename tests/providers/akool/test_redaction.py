@@ -11,7 +11,6 @@ from tests.providers.akool.helpers import key_provider, request
 from tests.support.fakes.akool_server import FakeAkool
 from tools.secret_scan.scanner import leak_pattern
 
-PLANTS_SECRETS = True  # the fake is told to echo the key; the tests check it goes no further
 
 
 async def refusal(fake: FakeAkool, msg: str) -> str:
