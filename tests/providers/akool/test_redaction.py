@@ -12,7 +12,6 @@ from tests.support.fakes.akool_server import FakeAkool
 from tools.secret_scan.scanner import leak_pattern
 
 
-
 async def refusal(fake: FakeAkool, msg: str) -> str:
     fake.fail("create", "code", code=1003, msg=msg)
     with pytest.raises(UpstreamRefused) as info:
