@@ -4,42 +4,65 @@ from __future__ import annotations
 
 from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
-from channels.security.websocket import OriginValidator
-from django.conf import settings
-from django.http.request import validate_host
+from channels.security.websocket import WebsocketDenier
+from django.http import HttpRequest
+from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import path
 
 from sessions.providers.sandbox.consumer import SandboxAvatarConsumer
 from sessions.realtime.consumers import SessionConsumer
 
 
-class SiteOriginValidator(OriginValidator):
-    """Only pages of our own hosts may open a socket (no cross-site websocket hijacking).
+class HandshakeRequest(HttpRequest):
+    """A websocket handshake as Django's CSRF check reads an HTTP request: its headers,
+    the server's address, and its scheme (wss counts as https; behind a trusted proxy,
+    SECURE_PROXY_SSL_HEADER decides, as for HTTP)."""
+
+    def __init__(self, scope: dict) -> None:
+        super().__init__()
+        for name, value in scope.get("headers", []):
+            meta = "HTTP_" + name.decode("latin1").upper().replace("-", "_")
+            self.META[meta] = value.decode("latin1")
+        # Without a Host header, the server's own address, as Django does (PEP 333); with
+        # neither (an in-process test client), no host: only CSRF_TRUSTED_ORIGINS match.
+        server = scope.get("server") or ("", "")
+        self.META["SERVER_NAME"], self.META["SERVER_PORT"] = server[0] or "", str(server[1] or "")
+        self._secure_scheme = scope.get("scheme") in ("wss", "https")
+
+    def _get_scheme(self) -> str:
+        return "https" if self._secure_scheme else "http"
+
+
+def origin_allowed(scope: dict) -> bool:
+    """Django's own CSRF origin rule: the Origin is this request's scheme://host[:port]
+    (the host one of ALLOWED_HOSTS), or one of CSRF_TRUSTED_ORIGINS. The host alone is
+    not enough: another port or scheme on our host is another origin, which the HTTP API
+    refuses too."""
+    request = HandshakeRequest(scope)
+    if "HTTP_ORIGIN" not in request.META:
+        return False
+    # A fresh middleware each time: it caches CSRF_TRUSTED_ORIGINS when first read.
+    return CsrfViewMiddleware(lambda request: None)._origin_verified(request)
+
+
+class SiteOriginValidator:
+    """Only pages of our own origins may open a socket (no cross-site websocket hijacking).
 
     Browsers always send Origin, so a socket without one is a non-browser client; those
     are let through only with an `Authorization: Bearer` header, which no other site can
-    make a browser send. (channels refuses a missing Origin outright; pinned by a test.)
+    make a browser send. A refused Origin is refused at the handshake (HTTP 403).
     """
 
-    def __init__(self, application):
-        super().__init__(application, settings.ALLOWED_HOSTS)
+    def __init__(self, application) -> None:
+        self.application = application
 
     async def __call__(self, scope, receive, send):
-        has_bearer = any(name == b"authorization" for name, _ in scope.get("headers", []))
-        has_origin = any(name == b"origin" for name, _ in scope.get("headers", []))
-        if has_bearer and not has_origin:
+        headers = [name for name, _ in scope.get("headers", [])]
+        if b"authorization" in headers and b"origin" not in headers:
             return await self.application(scope, receive, send)
-        return await super().__call__(scope, receive, send)
-
-    def validate_origin(self, parsed_origin):
-        # ALLOWED_HOSTS entries are host names (".example.com" for subdomains): match
-        # the origin's host against them, as Django does for the Host header.
-        if parsed_origin is None or not parsed_origin.hostname:
-            return False
-        host = parsed_origin.hostname
-        if ":" in host:  # IPv6 literal
-            host = f"[{host}]"
-        return validate_host(host, self.allowed_origins)
+        if origin_allowed(scope):
+            return await self.application(scope, receive, send)
+        return await WebsocketDenier()(scope, receive, send)
 
 
 websocket_application = SiteOriginValidator(

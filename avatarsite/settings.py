@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # django-ninja's own Swagger UI files, served from our static files: /api/v1/docs then
+    # needs no CDN (which the CSP would block).
+    "ninja",
     "sessions.apps.AvatarSessionsConfig",
 ]
 
@@ -157,6 +160,12 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "avatar"
 LOGOUT_REDIRECT_URL = "login"
+
+# Failed sign-ins (site and admin) allowed per window, per client address and per
+# username at one address; past either, sign-in from there waits for the next window.
+SIGNIN_FAILURE_WINDOW = max(env.int("SIGNIN_FAILURE_WINDOW", default=900), 1)
+SIGNIN_FAILURES_PER_IP = env.int("SIGNIN_FAILURES_PER_IP", default=30)
+SIGNIN_FAILURES_PER_USER_IP = env.int("SIGNIN_FAILURES_PER_USER_IP", default=5)
 
 # Visitors without an account may start sessions (limited per client IP).
 ANONYMOUS_SESSIONS = env.bool("ANONYMOUS_SESSIONS", default=False)
@@ -325,4 +334,7 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+if TRUSTED_PROXIES:
+    # Believe X-Forwarded-Proto only when a proxy is declared (it must set the header,
+    # replacing a client's): with none, any client could claim https by sending it.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

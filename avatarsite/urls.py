@@ -4,6 +4,10 @@ from django.urls import path
 
 from sessions import views
 from sessions.api import api
+from sessions.signin import AdminSignInForm
+
+# The admin's sign-in is throttled like the site's (sessions/signin.py).
+admin.site.login_form = AdminSignInForm
 
 urlpatterns = [
     path("", views.avatar_page, name="avatar"),

@@ -43,6 +43,14 @@ class Principal:
     may_close_others: bool = False
 
     @property
+    def limit_keys(self) -> tuple[str, ...]:
+        """Whose caps a session of this principal counts against: a token's count against
+        its user's too, so that several tokens do not multiply the user's caps."""
+        if self.token_id is not None and self.user is not None:
+            return (self.key, f"user:{self.user.pk}")
+        return (self.key,)
+
+    @property
     def is_staff(self) -> bool:
         return bool(self.user is not None and self.user.is_staff)
 
@@ -207,6 +215,13 @@ def user_principal(user: Any) -> Principal:
 
 def visitor_principal(session_key: str, ip: str) -> Principal:
     return Principal(user=None, key=f"ip:{ip}", visitor_key=visitor_key_for(session_key))
+
+
+def sessionless_visitor(caller: Caller) -> Principal:
+    """An anonymous visitor who has no Django session yet: owns nothing, so it may read
+    what is public (presets) and finds no session of its own, without a session row
+    being created for a mere read."""
+    return Principal(user=None, key=f"ip:{client_ip(caller.remote_addr, caller.forwarded_for)}")
 
 
 def bearer_from_header(value: str) -> str | None:

@@ -41,8 +41,21 @@ def _before(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
-def _after(response: HttpResponse) -> HttpResponse:
-    """Django's and ninja's own 404/405 for API paths, in the API's error shape."""
+# Answers under this path may carry a session's `rtc` join credentials (create, detail,
+# list, close): no browser or proxy cache may keep them.
+CREDENTIAL_PATHS = "/api/v1/sessions"
+
+
+def _after(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """Django's and ninja's own 404/405 for API paths, in the API's error shape; no-store
+    on every answer about sessions."""
+    response = _json_errors(response)
+    if request.path.startswith(CREDENTIAL_PATHS):
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+def _json_errors(response: HttpResponse) -> HttpResponse:
     if response.status_code in (404, 405) and not response.get("Content-Type", "").startswith(
         "application/json"
     ):
@@ -61,7 +74,8 @@ def _after(response: HttpResponse) -> HttpResponse:
 def api_guard(get_response: Callable) -> Callable:
     """Keeps every /api/ answer in one error shape: oversized bodies get a 413 before
     anything reads them (Django's own limit would answer a bare 400), and unknown paths
-    and methods get JSON errors instead of HTML pages.
+    and methods get JSON errors instead of HTML pages. Answers about sessions are never
+    cached (they carry join credentials).
 
     Both flavours, so async views are not pushed through a thread for these checks.
     """
@@ -70,13 +84,13 @@ def api_guard(get_response: Callable) -> Callable:
         async def middleware(request: HttpRequest) -> HttpResponse:
             if not request.path.startswith("/api/"):
                 return await get_response(request)
-            return _before(request) or _after(await get_response(request))
+            return _before(request) or _after(request, await get_response(request))
 
     else:
 
         def middleware(request: HttpRequest) -> HttpResponse:  # type: ignore[misc]
             if not request.path.startswith("/api/"):
                 return get_response(request)
-            return _before(request) or _after(get_response(request))
+            return _before(request) or _after(request, get_response(request))
 
     return middleware

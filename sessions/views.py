@@ -16,6 +16,7 @@ from django.templatetags.static import static
 from sessions.access import user_principal
 from sessions.models import AvatarSession
 from sessions.services.answers import llm_enabled
+from sessions.signin import SiteAuthenticationForm
 
 
 def page_config(request: HttpRequest) -> dict:
@@ -82,6 +83,13 @@ def history_detail(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
 
 class SiteLoginView(LoginView):
     template_name = "registration/login.html"
+    authentication_form = SiteAuthenticationForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.throttled():
+            response.status_code = 429  # the form says why, and for how long
+        return response
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -35,6 +35,9 @@ def _fresh_state(settings, monkeypatch):
     monkeypatch.setattr(reaper, "ensure_started", lambda: None)
     # Hashing passwords properly costs ~0.3 s a user; tests need no protection.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # In-process websocket communicators send no Host header (a browser always does), so
+    # the page origin the socket tests send (tests/support/wsutil.ORIGIN) is trusted here.
+    settings.CSRF_TRUSTED_ORIGINS = ["http://localhost"]
     yield
     cache.clear()
     reset_providers()

@@ -223,3 +223,12 @@ def test_without_redis_the_cache_holds_live_state_for_thousands_of_sessions():
     assert default["BACKEND"] == "sessions.memory_cache.MemoryCache"
     assert default["OPTIONS"]["MAX_ENTRIES"] == 100_000
     assert sized["OPTIONS"]["MAX_ENTRIES"] == 5000
+
+
+def test_the_forwarded_scheme_is_believed_only_with_a_trusted_proxy():
+    # Without a declared proxy a client could send X-Forwarded-Proto: https itself.
+    alone = started(PRODUCTION, "SECURE_PROXY_SSL_HEADER")
+    proxied = started({**PRODUCTION, "TRUSTED_PROXIES": "10.0.0.1"}, "SECURE_PROXY_SSL_HEADER")
+
+    assert alone["SECURE_PROXY_SSL_HEADER"] is None
+    assert proxied["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]

@@ -10,7 +10,14 @@ from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 
 from sessions import errors
-from sessions.access import Caller, InvalidToken, Principal, anonymous_allowed, resolve
+from sessions.access import (
+    Caller,
+    InvalidToken,
+    Principal,
+    anonymous_allowed,
+    resolve,
+    sessionless_visitor,
+)
 
 
 class ApiAuth(AuthBase):
@@ -35,6 +42,9 @@ class ApiAuth(AuthBase):
                     "CSRF check failed: send the X-CSRFToken header with the csrftoken cookie.",
                 )
             if not signed_in and caller.session_key is None:
+                if not _starts_a_session(request):
+                    # Nothing of theirs to find: no session row for a mere read.
+                    return sessionless_visitor(caller)
                 # An anonymous visitor is known by their Django session: start one.
                 request.session.save()
                 caller = replace(caller, session_key=request.session.session_key)
@@ -44,6 +54,13 @@ class ApiAuth(AuthBase):
             raise errors.NotAuthenticated(
                 "invalid_token", "The API token is invalid or revoked."
             ) from None
+
+
+def _starts_a_session(request: HttpRequest) -> bool:
+    """Only starting an avatar session makes an anonymous visitor need a Django session
+    (their sessions are theirs by it); every other request can do without one."""
+    match = request.resolver_match
+    return request.method == "POST" and match is not None and match.url_name == "create_session"
 
 
 def principal_of(request: HttpRequest) -> Principal:

@@ -31,7 +31,9 @@ from typing import Any
 
 import httpx
 
+from sessions import redaction
 from sessions.llm.conversation import CHARS_PER_TOKEN
+from sessions.llm.server_text import server_message
 from sessions.llm.sse import StreamFault, read_deltas
 
 log = logging.getLogger("avatarsite.llm")
@@ -49,6 +51,9 @@ _BROKEN = "The connection to the language model broke before the answer was comp
 _UNREACHABLE = "The language model could not be reached. Please try again shortly."
 
 
+Secrets = tuple[str, ...]
+
+
 @dataclass
 class LlmConfig:
     base_url: str  # e.g. "http://127.0.0.1:8080/v1"; "/chat/completions" is appended
@@ -62,6 +67,13 @@ class LlmConfig:
     retries: int = 2  # extra attempts, only before the first token
     backoff: float = 0.5  # seconds before the first retry, doubled after each one
     max_tokens: int = 400
+    # Other credentials to hide should the server echo them (the avatar provider's keys):
+    # the answer is spoken and shown, so it is redacted like the server's errors.
+    also_hide: tuple[str, ...] = field(default=(), repr=False)
+
+    def secrets(self) -> Secrets:
+        """What redaction hides in everything the server sends back (some echo the key)."""
+        return (self.api_key, *self.also_hide)
 
 
 class LlmError(Exception):
@@ -95,11 +107,6 @@ def _ssl_context() -> ssl.SSLContext:
     # path to the first spoken word. A context is not tied to an event loop, so one is
     # shared by every per-call client.
     return httpx.create_ssl_context()
-
-
-def _scrub(text: str, secret: str) -> str:
-    """Remove the API key from text a server sent back (some echo a wrong key)."""
-    return text.replace(secret, "[redacted]") if secret else text
 
 
 async def stream_chat(
@@ -219,36 +226,42 @@ async def _attempt(
     try:
         async with client.stream("POST", url, json=body, headers=headers) as response:
             answered = True
-            async with contextlib.aclosing(_pieces(response, config.api_key)) as pieces:
+            async with contextlib.aclosing(_pieces(response, config.secrets())) as pieces:
                 async for piece in pieces:
                     yield piece
     except LlmError:
         raise
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise _transport_error(exc, answered, config.api_key) from None
+        raise _transport_error(exc, answered, config.secrets()) from None
 
 
-async def _pieces(response: httpx.Response, api_key: str) -> AsyncIterator[str]:
+async def _pieces(response: httpx.Response, secrets: Secrets) -> AsyncIterator[str]:
     """The answer in one response: an HTTP error, one JSON answer, or an event stream."""
     if not 200 <= response.status_code < 300:
-        raise await _http_error(response, api_key)
+        raise await _http_error(response, secrets)
     content_type = response.headers.get("content-type", "").lower()
     if content_type.startswith("application/json"):
         # The server ignored "stream": one JSON answer. Slower, but still an answer.
-        text = await _whole_answer(response, api_key)
+        text = redaction.redact(await _whole_answer(response, secrets), secrets)
         if text:
             yield text
         return
+    # Streamed text is spoken and shown: redacted on its way, a key split across two
+    # pieces included (the redactor holds back a tail that could start one).
+    redactor = redaction.StreamRedactor(secrets)
     try:
         async with contextlib.aclosing(read_deltas(response.aiter_bytes())) as deltas:
             async for piece in deltas:
-                yield piece
+                if safe := redactor.feed(piece):
+                    yield safe
+        if rest := redactor.flush():
+            yield rest
     except StreamFault as fault:
-        raise _fault_error(fault, api_key) from None
+        raise _fault_error(fault, secrets) from None
 
 
 def _transport_error(
-    exc: httpx.HTTPError | httpx.InvalidURL, answered: bool, api_key: str
+    exc: httpx.HTTPError | httpx.InvalidURL, answered: bool, secrets: Secrets
 ) -> LlmError:
     """The LlmError for an httpx failure (``answered``: the response headers had come)."""
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
@@ -270,21 +283,21 @@ def _transport_error(
             "llm_timeout", "The language model took too long to answer.", retryable=True
         )
     if isinstance(exc, httpx.ConnectError):
-        log.warning("llm: cannot connect: %s", _scrub(str(exc), api_key)[:200])
+        log.warning("llm: cannot connect: %s", redaction.redact(str(exc), secrets)[:200])
         return LlmError("llm_unavailable", _UNREACHABLE, retryable=True)
     if isinstance(exc, httpx.DecodingError):
         log.warning("llm: the response body could not be decoded")
         return LlmError("llm_bad_stream", _UNREADABLE_ANSWER)
     # Read/write errors and protocol errors: the connection broke.
-    log.warning("llm: %s: %s", type(exc).__name__, _scrub(str(exc), api_key)[:200])
+    log.warning("llm: %s: %s", type(exc).__name__, redaction.redact(str(exc), secrets)[:200])
     if answered:
         return LlmError("llm_stream_cut", _BROKEN, retryable=True)
     return LlmError("llm_unavailable", _UNREACHABLE, retryable=True)
 
 
-def _fault_error(fault: StreamFault, api_key: str) -> LlmError:
+def _fault_error(fault: StreamFault, secrets: Secrets) -> LlmError:
     if fault.kind == "error":
-        return _reported_error(fault.error, api_key)
+        return _reported_error(fault.error, secrets)
     if fault.kind == "cut":
         # A clean end of the body without [DONE] or a finish_reason: a proxy or the server
         # gave up mid-answer. Treated like a broken connection (retryable before any token).
@@ -310,34 +323,9 @@ def _retry_after(response: httpx.Response) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
-def _server_message(raw: bytes, api_key: str) -> str:
-    """The server's own error text: OpenAI's {"error": {"message"}}, Ollama's
-    {"error": "..."}, FastAPI's {"detail"}; a short plain-text body; else nothing."""
-    text = raw.decode("utf-8", "replace").strip()
-    message: Any = None
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        obj = None
-    if isinstance(obj, dict):
-        err = obj.get("error")
-        if isinstance(err, dict):
-            message = err.get("message")
-        elif isinstance(err, str):
-            message = err
-        if not message:
-            message = obj.get("message") or obj.get("detail")
-    elif obj is None and text and "<" not in text:  # not an HTML error page
-        message = text
-    if not isinstance(message, str):
-        return ""
-    message = " ".join(_scrub(message, api_key).split())
-    return message[:300] + ("…" if len(message) > 300 else "")
-
-
-async def _http_error(response: httpx.Response, api_key: str) -> LlmError:
+async def _http_error(response: httpx.Response, secrets: Secrets) -> LlmError:
     status = response.status_code
-    detail = _server_message(await _read_body(response, MAX_ERROR_BODY), api_key)
+    detail = server_message(await _read_body(response, MAX_ERROR_BODY), secrets)
     log.warning("llm: HTTP %d: %s", status, detail[:200])
     suffix = f": {detail}" if detail else "."
     if status == 429:
@@ -370,14 +358,14 @@ async def _http_error(response: httpx.Response, api_key: str) -> LlmError:
     )
 
 
-async def _whole_answer(response: httpx.Response, api_key: str) -> str:
+async def _whole_answer(response: httpx.Response, secrets: Secrets) -> str:
     raw = await _read_body(response, MAX_JSON_BODY)
     try:
         obj = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise LlmError("llm_bad_stream", _UNREADABLE_ANSWER) from None
     if isinstance(obj, dict) and obj.get("error"):
-        raise _reported_error(obj, api_key)
+        raise _reported_error(obj, secrets)
     try:
         content = obj["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError):
@@ -387,9 +375,9 @@ async def _whole_answer(response: httpx.Response, api_key: str) -> str:
     return content or ""
 
 
-def _reported_error(obj: Any, api_key: str) -> LlmError:
+def _reported_error(obj: Any, secrets: Secrets) -> LlmError:
     """Servers (vLLM among them) report a failure inside a 200 answer as {"error": ...}."""
-    detail = _server_message(json.dumps(obj).encode(), api_key)
+    detail = server_message(json.dumps(obj).encode(), secrets)
     log.warning("llm: error inside the stream: %s", detail[:200])
     suffix = f": {detail}" if detail else "."
     return LlmError("llm_failed", f"The language model reported an error{suffix}")

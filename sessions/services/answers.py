@@ -53,6 +53,7 @@ def llm_config() -> LlmConfig:
         read_timeout=settings.LLM_READ_TIMEOUT,
         retries=settings.LLM_RETRIES,
         max_tokens=settings.LLM_MAX_TOKENS,
+        also_hide=(settings.AKOOL_API_KEY, settings.AKOOL_CLIENT_SECRET),
     )
 
 

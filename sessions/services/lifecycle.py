@@ -101,7 +101,7 @@ async def open_session(
         use_llm=use_llm,
         duration=duration,
     )
-    await _reserve(session, principal.key)
+    await _reserve(session, principal.limit_keys)
     await session.asave(force_insert=True)
     await record_event(
         session.id, EventKind.STATE, "starting", state=Status.STARTING, provider=provider.name
@@ -125,14 +125,16 @@ async def open_session(
     return session
 
 
-async def _reserve(session: AvatarSession, principal_key: str) -> None:
-    """Take the session's concurrency slots and count it against the hourly quota.
-    Concurrency first: a refused attempt must not burn the hourly quota."""
+async def _reserve(session: AvatarSession, limit_keys: tuple[str, ...]) -> None:
+    """Take the session's concurrency slots and count it against the hourly quotas (the
+    principal's, and a token's user's). Concurrency first: a refused attempt must not
+    burn the hourly quota."""
     session.slots = await limits.acquire_session_slots(
-        principal_key, str(session.id), session.duration
+        limit_keys, str(session.id), session.duration
     )
     try:
-        await limits.check_session_creation(principal_key)
+        for key in limit_keys:
+            await limits.check_session_creation(key)
     except errors.DomainError:
         await limits.release_slots(session.slots, str(session.id))
         raise

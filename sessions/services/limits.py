@@ -7,7 +7,7 @@ so the limits hold across processes sharing the cache.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
 
@@ -48,36 +48,41 @@ async def _take_slot(scope: str, cap: int, holder: str, ttl: int) -> str | None:
     return None
 
 
-async def acquire_session_slots(principal_key: str, session_id: str, duration: int) -> list[str]:
-    """Reserve a concurrency slot for the principal and one of the account's global slots.
+async def acquire_session_slots(
+    principal_keys: Sequence[str], session_id: str, duration: int
+) -> list[str]:
+    """Reserve a concurrency slot for each of the principal's keys (a token's sessions
+    count against the token and its user alike: several tokens do not multiply the cap)
+    and one of the account's global slots.
 
     Returns the slot ids to store on the session and release on close.
     """
     ttl = duration + SLOT_MARGIN_SECONDS
-    mine = await _take_slot(
-        keys.principal_slots(principal_key),
-        settings.SESSION_CONCURRENT_PER_PRINCIPAL,
-        session_id,
-        ttl,
-    )
-    if mine is None:
-        raise errors.LimitExceeded(
-            "concurrent_sessions_limit",
-            f"You already have {settings.SESSION_CONCURRENT_PER_PRINCIPAL} live session(s); "
-            "end one before starting another.",
-            retry_after=CONCURRENCY_RETRY_AFTER,
+    taken: list[str] = []
+    for key in principal_keys:
+        mine = await _take_slot(
+            keys.principal_slots(key), settings.SESSION_CONCURRENT_PER_PRINCIPAL, session_id, ttl
         )
+        if mine is None:
+            await release_slots(taken, session_id)
+            raise errors.LimitExceeded(
+                "concurrent_sessions_limit",
+                f"You already have {settings.SESSION_CONCURRENT_PER_PRINCIPAL} live "
+                "session(s); end one before starting another.",
+                retry_after=CONCURRENCY_RETRY_AFTER,
+            )
+        taken.append(mine)
     shared = await _take_slot(
         keys.GLOBAL_SLOTS, settings.SESSION_CONCURRENT_GLOBAL, session_id, ttl
     )
     if shared is None:
-        await release_slots([mine], session_id)
+        await release_slots(taken, session_id)
         raise errors.LimitExceeded(
             "global_sessions_limit",
             "All avatar sessions are in use right now; please try again in a little while.",
             retry_after=CONCURRENCY_RETRY_AFTER,
         )
-    return [mine, shared]
+    return [*taken, shared]
 
 
 async def release_slots(slot_ids: list[str], session_id: str) -> None:

@@ -374,3 +374,23 @@ def test_client_ip_trusts_nothing_by_default(settings):
     settings.TRUSTED_PROXIES = []
 
     assert client_ip("10.0.0.1", "203.0.113.7") == "10.0.0.1"
+
+
+def test_cookieless_reads_create_no_session_rows(anonymous):
+    """Issue 15 item 13: in anonymous mode every cookieless request created a row in
+    django_session, GET /api/v1/presets included. Only starting a session needs one."""
+    from django.contrib.sessions.models import Session
+
+    before = Session.objects.count()
+    for i in range(100):
+        client = Client()  # no cookie at all, each time
+        path = ("/api/v1/presets", "/api/v1/sessions", "/", "/api/v1/sessions/" + "0" * 32)[i % 4]
+        assert client.get(path).status_code in (200, 404)
+    assert Session.objects.count() == before
+
+    # A cookieless visitor sees the presets, and no session as theirs.
+    assert Client().get("/api/v1/sessions").json()["items"] == []
+    assert Client().get("/api/v1/presets").status_code == 200
+    # Starting a session is what makes one.
+    assert Visitor().post("/sessions", {"preset": "ada"}).status_code == 201
+    assert Session.objects.count() == before + 1

@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from sessions.models import AvatarSession
+from sessions.models import ApiToken, AvatarSession
 from sessions.providers.base import UpstreamUnavailable
 from sessions.providers.sandbox.provider import SandboxProvider
 from sessions.services import limits
@@ -202,9 +202,49 @@ def test_a_failed_upstream_create_frees_its_slots(alice_api, settings, monkeypat
     assert create(alice_api).status_code == 201
 
 
-def test_limits_of_a_token_and_of_the_cookie_are_counted_apart(world, settings):
-    # Documented behaviour (DESIGN "Limits"): the principal is the user, the token, or the IP.
+def test_a_token_and_the_cookie_of_one_user_share_the_users_cap(world, settings):
+    # Issue 15 item 10: a token's sessions count against the token and against its user
+    # (signed in by cookie, the principal is the user itself).
     settings.SESSION_CONCURRENT_PER_PRINCIPAL = 1
     assert create(Api(token=world.alice_token)).status_code == 201
 
-    assert create(Api(user=world.alice)).status_code == 201
+    assert_error(create(Api(user=world.alice)), 429, "concurrent_sessions_limit")
+    assert create(Api(user=world.bob)).status_code == 201
+
+
+# --- several tokens of one user (issue 15 item 10) ----------------------------------------
+
+
+def test_a_users_tokens_share_the_users_concurrent_cap(world, settings, clock):
+    """The attack: one user mints several tokens and holds a session per token's cap with
+    each, all the global slots in the end. A token's sessions count against its user."""
+    settings.SESSION_CONCURRENT_PER_PRINCIPAL = 2
+    settings.SESSION_CONCURRENT_GLOBAL = 10
+    apis = [Api(token=ApiToken.issue(world.alice, f"cli {i}")[1]) for i in range(5)]
+    apis.append(Api(user=world.alice))  # and the browser
+    statuses = [create(api).status_code for api in apis for _ in range(2)]
+
+    assert statuses.count(201) == 2
+    assert AvatarSession.objects.filter(owner=world.alice, status="active").count() == 2
+    refused = create(apis[4])
+    assert_error(refused, 429, "concurrent_sessions_limit")
+    # Another user is untouched, and a closed session frees its slot for any token.
+    assert create(Api(token=world.bob_token)).status_code == 201
+    first = AvatarSession.objects.filter(owner=world.alice).order_by("created_at").first()
+    assert apis[0].post(f"/sessions/{first.id}/close").status_code == 200
+    assert create(apis[3]).status_code == 201
+
+
+def test_a_users_tokens_share_the_users_hourly_creations(world, settings, clock):
+    settings.SESSION_CREATES_PER_HOUR = 3
+    settings.SESSION_CONCURRENT_PER_PRINCIPAL = 10
+    apis = [Api(token=ApiToken.issue(world.alice, f"cli {i}")[1]) for i in range(3)]
+    made = 0
+    for api in apis * 2:
+        response = create(api)
+        if response.status_code == 201:
+            made += 1
+            close(api, response)
+        else:
+            assert_error(response, 429, "session_creation_limit")
+    assert made == 3

@@ -46,3 +46,23 @@ def test_it_takes_a_whole_number_written_as_a_float(alice_api):
     response = alice_api.post("/sessions", {"preset": "ada", "duration": 600.0, "mode": 2.0})
     assert response.status_code == 201, response.content
     assert (response.json()["duration"], response.json()["mode"]) == (600, 2)
+
+
+def test_the_docs_page_loads_its_scripts_from_this_site(client, db):
+    """/api/v1/docs was blank: the CSP (script-src 'self') blocked Swagger UI from a CDN.
+    Its scripts and styles now come from our own static files."""
+    import re
+
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    html = page.content.decode()
+    scripts = re.findall(r'<script[^>]*\bsrc="([^"]+)"', html)
+    styles = re.findall(r'<link[^>]*rel="stylesheet"[^>]*href="([^"]+)"', html)
+    styles += re.findall(r'<link[^>]*href="([^"]+)"[^>]*rel="stylesheet"', html)
+    assert any("swagger-ui-bundle" in src for src in scripts)
+    assert styles
+    for src in scripts + styles:
+        assert src.startswith("/static/"), src  # same origin: allowed by script-src 'self'
+        assert client.get(src).status_code == 200, src
+    assert "script-src 'self'" in page["Content-Security-Policy"]
+    assert "'unsafe-eval'" not in page["Content-Security-Policy"]

@@ -309,3 +309,20 @@ def test_a_run_that_leaks_fails_and_one_that_does_not_passes(tmp_path):
     clean = run_inner_pytest(tmp_path, "def test_clean():\n    print('nothing secret')\n")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "no secret found" in clean.stdout
+
+
+def test_a_key_split_by_whitespace_or_cut_after_its_start_is_found_and_masked():
+    # What a redaction gap leaves (issue 15 item 11): the key broken by spaces or a line
+    # break, or its start before a cut. Its last third alone is not a leak.
+    split = f"{LLM_KEY[:5]} {LLM_KEY[5:12]}\n\t{LLM_KEY[12:]}"
+    cut = ("x" * 278 + AKOOL_KEY)[:300]
+    scanner = Scanner(FAKE_SECRETS)
+    scanner.record("log record", f"Incorrect API key provided: {split}.")
+    scanner.record("http response", f"AKool refused the request: {cut}")
+    scanner.record("ws frame sent", f"ends with {AKOOL_SECRET[-8:]} only")
+    assert found(scanner) == {
+        ("log record", "LLM API key (fake)"),
+        ("http response", "AKool API key (fake)"),
+    }
+    for finding in scanner.findings:
+        assert "DO-NOT" not in finding.snippet and "MASKED" in finding.snippet

@@ -3,7 +3,9 @@ and what it found, masked."""
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,9 +32,17 @@ class Finding:
         return f"{self.where} [{self.kind}] {self.detail}: {self.label} in ...{self.snippet}..."
 
 
+@functools.lru_cache(maxsize=64)
+def leak_pattern(secret: str) -> re.Pattern[str]:
+    """What counts as the secret leaking: the secret, or its first two thirds (what a cut
+    after the start of it leaves), even with whitespace or line breaks inside."""
+    prefix = secret[: max(MIN_SECRET_LENGTH, (2 * len(secret) + 2) // 3)]
+    return re.compile(r"\s*".join(re.escape(char) for char in prefix))
+
+
 def mask(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
-        text = text.replace(secret, f"<{secret[:4]}...MASKED>")
+        text = leak_pattern(secret).sub(f"<{secret[:4]}...MASKED>", text)
     return text
 
 
@@ -108,9 +118,10 @@ class Scanner:
 
     def scan(self, kind: str, where: str, detail: str, text: str) -> None:
         for secret, label in self.secrets.items():
-            start = text.find(secret)
-            if start < 0:
+            match = leak_pattern(secret).search(text)
+            if match is None:
                 continue
+            start = match.start()
             if len(self.findings) >= MAX_FINDINGS:
                 self.missed += 1
                 continue

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from sessions import redaction
 from sessions.providers.base import (
     ProviderError,
     UpstreamProtocolError,
@@ -278,17 +279,16 @@ class AkoolHttp:
 
     def _refusal_message(self, code: int, body: dict[str, Any] | None) -> str:
         msg = body.get("msg") if body else None
-        text = self._redact(msg.strip()[:MAX_MSG_CHARS]) if isinstance(msg, str) else ""
+        # Redact first, then cut: a key across the cut must not leave its prefix behind.
+        text = self._redact(msg.strip(), MAX_MSG_CHARS) if isinstance(msg, str) else ""
         if text:
             return f"AKool refused the request: {text} (code {code})"
         return f"AKool refused the request (code {code})"
 
-    def _redact(self, text: str) -> str:
+    def _redact(self, text: str, limit: int) -> str:
         # Messages reach people and logs; should an upstream ever echo a credential, hide it.
-        for secret in (self._api_key, self._client_secret, self._token):
-            if secret:
-                text = text.replace(secret, "[redacted]")
-        return text
+        secrets = (self._api_key, self._client_secret, self._token)
+        return redaction.redact_and_cut(text, secrets, limit)
 
 
 def _json_object(content: bytes) -> dict[str, Any] | None:
