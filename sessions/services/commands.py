@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings as site
 from django.core.exceptions import ValidationError
 
 from sessions import errors, keys, shared_cache
@@ -31,7 +33,7 @@ from sessions.models import (
     checked_voice_params,
     usable_voice_params,
 )
-from sessions.services import answers, catalog
+from sessions.services import answers, catalog, limits
 from sessions.services.lifecycle import record_event
 from sessions.stream.codec import (
     MAX_FRAME_BYTES,
@@ -94,6 +96,7 @@ class _Pending:
     changes: dict[str, Any] = field(default_factory=dict)  # row fields, applied on the ack
     params: dict[str, Any] = field(default_factory=dict)  # as the caller named them
     voice_params: dict[str, Any] | None = None  # the whole set sent, if any
+    at: float = field(default_factory=time.monotonic)  # when it was prepared
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,10 @@ class Commands:
     async def set_params(self, params: dict[str, Any]) -> tuple[str, str]:
         """The set-params frame for `params` (already checked by the shared schema,
         `api.schemas.SessionParams`; keys left out are left alone), and its mid. Nothing
-        is recorded until `sent`: the caller may still refuse to send it."""
+        is recorded until `sent`: the caller may still refuse to send it. Refused while
+        COMMANDS_AWAITING_ACK of this socket's wait for their ack."""
+        self._prepared.clear()  # one the caller refused to send is not coming
+        self._refuse_if_too_many_waiting()
         changes: dict[str, Any] = {}
         if "voice" in params:
             changes["voice_id"] = (await catalog.voice(params["voice"])).voice_id
@@ -205,9 +211,28 @@ class Commands:
         return interrupt_frame(mid=mid)
 
     def _remember(self, mid: str, pending: _Pending) -> None:
+        self._forget_unanswered()
         self.pending[mid] = pending
         while len(self.pending) > MAX_PENDING:
             del self.pending[next(iter(self.pending))]
+
+    def _forget_unanswered(self) -> None:
+        """Commands whose ack did not come within ACK_WAIT never will (oldest first)."""
+        now = time.monotonic()
+        while self.pending and next(iter(self.pending.values())).at + ACK_WAIT <= now:
+            del self.pending[next(iter(self.pending))]
+
+    def _refuse_if_too_many_waiting(self) -> None:
+        self._forget_unanswered()
+        waiting = [p for p in self.pending.values() if p.cmd == "set-params"]
+        if len(waiting) >= site.COMMANDS_AWAITING_ACK:
+            raise limits.Refusal(
+                "commands_pending",
+                f"{len(waiting)} settings changes are still waiting for the avatar's answer;"
+                " try again once it answers.",
+                retry_after=waiting[0].at + ACK_WAIT - time.monotonic(),
+                worth_recording=False,
+            )
 
     async def on_ack(self, cmd: str, mid: str | None, code: int, msg: str | None) -> Ack:
         """The avatar acknowledged a command: a confirmed set-params changes the
