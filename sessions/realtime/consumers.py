@@ -212,7 +212,8 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
 
     # --- what the avatar's side says (services.avatar_feed.Listener) ----------------------
     async def shown(self, update: Shown) -> None:
-        await self._fan_out(frames.shown(update))
+        for frame in frames.shown(update):  # a long line in pieces under the frame limit
+            await self._fan_out(frame)
 
     async def acknowledged(self, ack: Ack) -> None:
         await self._fan_out(frames.command_result(ack))

@@ -236,7 +236,9 @@ class Commands:
 
     async def on_ack(self, cmd: str, mid: str | None, code: int, msg: str | None) -> Ack:
         """The avatar acknowledged a command: a confirmed set-params changes the
-        settings (here and in the row). Recorded in the event log either way."""
+        settings (here and in the row). Recorded in the event log either way, if it is
+        one of ours: an ack for a command never sent (or forgotten, ACK_WAIT) changes
+        nothing, and the page, its only witness, writes no row with it."""
         pending = self.pending.pop(mid or "", None) or await self._sent_elsewhere(cmd, mid)
         ack = Ack(cmd[:40], code, (msg or "")[:200], pending.params if pending else {})
         confirmed: dict[str, Any] = {}
@@ -246,6 +248,8 @@ class Commands:
             await AvatarSession.objects.filter(pk=self.session_id).aupdate(**pending.changes)
         if ack.ok and pending and pending.voice_params is not None:
             self.settings.voice_params = confirmed[VOICE_PARAMS] = pending.voice_params
+        if pending is None:
+            return ack
         await record_event(
             self.session_id,
             SessionEvent.Kind.COMMAND if ack.ok else SessionEvent.Kind.ERROR,
