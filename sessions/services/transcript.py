@@ -59,6 +59,11 @@ async def has_line(session_id: Any, role: str, mid: str) -> bool:
     return await _lines(session_id, role, mid).aexists()
 
 
+async def _typed(session_id: Any, mid: str) -> bool:
+    """A user's line typed here (not one the page reported, which grows piece by piece)."""
+    return await _lines(session_id, Role.USER, mid).filter(reported_by_page=False).aexists()
+
+
 async def record_user_line(session_id: Any, mid: str, text: str) -> Shown:
     """A message the user typed: one whole, final line."""
     await TranscriptEntry.objects.acreate(
@@ -89,7 +94,7 @@ async def record_piece(
     (final, cut) and keeps what it had."""
     if not _could_be_sent(mid, idx, text):
         return None
-    if role == Role.USER and await has_line(session_id, Role.USER, mid):
+    if role == Role.USER and await _typed(session_id, mid):
         return None  # the avatar echoing what was typed: already in the transcript
     await limits.take_transcript_room(session_id, len(text))
     final = fin is not False
