@@ -484,7 +484,5 @@ async def test_a_visitors_socket_charges_the_visitor_the_session_was_created_for
 
     assert spent["type"] == "error" and spent["code"] == "llm_daily_tokens"
     assert reply["type"] == "transcript", reply
-    principals = [
-        (await AvatarSession.objects.aget(pk=s["id"])).principal for s in (first, second)
-    ]
+    principals = [(await AvatarSession.objects.aget(pk=s["id"])).principal for s in (first, second)]
     assert principals == ["ip:203.0.113.1", "ip:203.0.113.2"]
