@@ -256,8 +256,9 @@ STREAM_BYTES_PER_SECOND = min(env.int("STREAM_BYTES_PER_SECOND", default=6000), 
 # avatar by up to this much still arrive within its 6,000 bytes per second (never negative).
 STREAM_JITTER_ALLOWANCE = max(env.float("STREAM_JITTER_ALLOWANCE", default=0.15), 0.0)
 # Seconds of stream (at STREAM_BYTES_PER_SECOND) one socket may have queued for the
-# avatar; a chat that would queue more is refused whole.
-STREAM_BACKLOG_SECONDS = env.float("STREAM_BACKLOG_SECONDS", default=30.0)
+# avatar; a chat that would queue more is refused whole. At least 1 s: an interrupt
+# (one small frame, after the queue is dropped) must always fit.
+STREAM_BACKLOG_SECONDS = max(env.float("STREAM_BACKLOG_SECONDS", default=30.0), 1.0)
 # After a pagehide beacon, the session closes unless a socket reconnects within this.
 SESSION_LEAVE_GRACE = env.float("SESSION_LEAVE_GRACE", default=10.0)
 # When a session's last socket drops without a goodbye, it closes after this long

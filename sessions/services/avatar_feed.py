@@ -197,6 +197,11 @@ class AvatarFeed:
         if refusal.code == "line_too_long":  # the line was ended at its cap
             await self.listener.shown(Shown(line[0], line[1], "", True, cut=True))
         await self.listener.refused(refusal)
+        if isinstance(refusal, limits.Refusal) and refusal.worth_recording:
+            # A rate's first refusal of its window, as the socket records its own.
+            await record_event(
+                self.session_id, SessionEvent.Kind.LIMIT, refusal.message, code=refusal.code
+            )
 
     async def finish_lines(self, *, cut: bool) -> None:
         """The avatar stopped speaking, or nobody passes its words on any more."""

@@ -137,6 +137,7 @@ async def test_new_lines_the_page_reports_are_limited_per_session(page, settings
         "line-2": "I promise refund number 2.",
     }
     assert all(line.reported_by_page for line in await lines(page))
+    assert [e.data["code"] for e in await events(page, "limit")] == ["line_rate_limit"]
 
 
 @pytest.mark.parametrize("numbered", [False, True], ids=["appended", "numbered"])
