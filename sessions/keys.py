@@ -55,6 +55,11 @@ def pending_command(session_id: Any, mid: str) -> str:
     return f"command:{session_id}:{mid}"
 
 
+def command_acked(session_id: Any, mid: str) -> str:
+    """Taken by the first ack of a set-params: a second copy of it changes nothing."""
+    return f"command-acked:{session_id}:{mid}"
+
+
 def llm_answer(digest: str) -> str:
     """A cached LLM answer to a preset's first question (digest: llm.conversation.cache_key)."""
     return f"llm-answer:{digest}"

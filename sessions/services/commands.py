@@ -239,7 +239,7 @@ class Commands:
         settings (here and in the row). Recorded in the event log either way, if it is
         one of ours: an ack for a command never sent (or forgotten, ACK_WAIT) changes
         nothing, and the page, its only witness, writes no row with it."""
-        pending = self.pending.pop(mid or "", None) or await self._sent_elsewhere(cmd, mid)
+        pending = await self._claim(cmd, mid, self.pending.pop(mid or "", None))
         ack = Ack(cmd[:40], code, (msg or "")[:200], pending.params if pending else {})
         confirmed: dict[str, Any] = {}
         if ack.ok and pending and pending.changes:
@@ -259,15 +259,22 @@ class Commands:
         )
         return ack
 
-    async def _sent_elsewhere(self, cmd: str, mid: str | None) -> _Pending | None:
-        """A set-params another socket of the session sent (another tab, or this page
-        before it reconnected)."""
+    async def _claim(self, cmd: str, mid: str | None, mine: _Pending | None) -> _Pending | None:
+        """The command an ack answers, for its first ack only: `mine` if this socket sent
+        it, else a set-params another socket of the session sent (another tab, or this
+        page before it reconnected). An ack forwarded again (two tabs, or a page
+        replaying it) applies and is recorded once, whichever process gets it."""
         if cmd != "set-params" or not mid:
-            return None
-        stored = await shared_cache.get(keys.pending_command(self.session_id, mid))
-        if not isinstance(stored, dict):
-            return None
-        return _Pending("set-params", stored["changes"], stored["params"], stored.get(VOICE_PARAMS))
+            return mine
+        if mine is None:
+            stored = await shared_cache.get(keys.pending_command(self.session_id, mid))
+            if not isinstance(stored, dict):
+                return None
+            mine = _Pending(
+                "set-params", stored["changes"], stored["params"], stored.get(VOICE_PARAMS)
+            )
+        first = await shared_cache.add(keys.command_acked(self.session_id, mid), 1, ACK_WAIT)
+        return mine if first else None
 
     def apply(self, changes: dict[str, Any]) -> None:
         """Settings the avatar confirmed (here, or on another socket of the session)."""

@@ -95,3 +95,19 @@ async def test_an_ack_for_a_command_never_sent_changes_nothing(world, page):
 async def _until_quiet(ws):
     while not await ws.receive_nothing(timeout=0.3):
         yield await next_message(ws)
+
+
+async def test_an_ack_forwarded_again_applies_and_is_recorded_once(world, page):
+    """A page replaying the avatar's ack of a real command wrote an event row per copy."""
+    await page.send_json_to({"type": "set_params", "params": {"mode": 1}})
+    frame = next(m for m in [await next_message(page)] if m["type"] == "rtc_send")
+    mid = json.loads(frame["frame"])["mid"]
+    ack = {"v": 2, "type": "command", "mid": mid, "pld": {"cmd": "set-params", "code": 1000}}
+    for _ in range(5):
+        await page.send_json_to({"type": "rtc_message", "data": json.dumps(ack)})
+    results = [m for m in await drain(page) if m["type"] == "command_result"]
+    assert len(results) == 5 and [r.get("params") for r in results[:1]] == [{"mode": 1}]
+    assert all("params" not in r for r in results[1:])
+    acks = SessionEvent.objects.filter(session_id=page.session["id"], data__has_key="ack")
+    assert await acks.acount() == 1
+    assert (await AvatarSession.objects.aget(pk=page.session["id"])).mode == 1
