@@ -241,6 +241,19 @@ SESSION_CONCURRENT_GLOBAL = env.int("SESSION_CONCURRENT_GLOBAL", default=10)
 CHAT_MESSAGES_PER_MINUTE = env.int("CHAT_MESSAGES_PER_MINUTE", default=20)
 CHAT_MAX_CHARS = env.int("CHAT_MAX_CHARS", default=4000)
 WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=20000)
+# Commands (set_params and interrupt) per session per minute, all its sockets together:
+# each writes an event and goes to the avatar.
+COMMANDS_PER_MINUTE = env.int("COMMANDS_PER_MINUTE", default=30)
+# set_params one socket may have waiting for the avatar's ack at once.
+COMMANDS_AWAITING_ACK = env.int("COMMANDS_AWAITING_ACK", default=10)
+# New transcript lines the page may report (rtc_message) per session per minute.
+LINES_PER_MINUTE = env.int("LINES_PER_MINUTE", default=60)
+# Characters in one line the avatar's side reports (the rest is dropped, the line ended),
+# and in a session's whole transcript (beyond it nothing more is recorded).
+TRANSCRIPT_LINE_MAX_CHARS = env.int("TRANSCRIPT_LINE_MAX_CHARS", default=20000)
+TRANSCRIPT_MAX_CHARS = env.int("TRANSCRIPT_MAX_CHARS", default=1_000_000)
+# Stream messages one socket's page forwarded that may wait to be recorded.
+AVATAR_FEED_BACKLOG = env.int("AVATAR_FEED_BACKLOG", default=200)
 # Messages of any kind one socket may send in 10 s (the page forwards the avatar's
 # speech pieces and acks: a few a second).
 WS_MESSAGES_PER_10S = env.int("WS_MESSAGES_PER_10S", default=300)
@@ -254,6 +267,10 @@ STREAM_BYTES_PER_SECOND = min(env.int("STREAM_BYTES_PER_SECOND", default=6000), 
 # Seconds added to the pacing window, so that frames delayed unevenly on their way to the
 # avatar by up to this much still arrive within its 6,000 bytes per second (never negative).
 STREAM_JITTER_ALLOWANCE = max(env.float("STREAM_JITTER_ALLOWANCE", default=0.15), 0.0)
+# Seconds of stream (at STREAM_BYTES_PER_SECOND) one socket may have queued for the
+# avatar; a chat that would queue more is refused whole. At least 1 s: an interrupt
+# (one small frame, after the queue is dropped) must always fit.
+STREAM_BACKLOG_SECONDS = max(env.float("STREAM_BACKLOG_SECONDS", default=30.0), 1.0)
 # After a pagehide beacon, the session closes unless a socket reconnects within this.
 SESSION_LEAVE_GRACE = env.float("SESSION_LEAVE_GRACE", default=10.0)
 # When a session's last socket drops without a goodbye, it closes after this long

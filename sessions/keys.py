@@ -44,10 +44,20 @@ def llm_tokens_of_principal(principal_key: str, day: int) -> str:
     return f"llm-tokens:principal:{principal_key}:{day}"
 
 
+def transcript_size(session_id: Any) -> str:
+    """Characters recorded in a session's transcript (TRANSCRIPT_MAX_CHARS)."""
+    return f"transcript-size:{session_id}"
+
+
 def pending_command(session_id: Any, mid: str) -> str:
     """A set-params waiting for the avatar's ack: any socket of the session (another tab,
     a reconnected page, another process) may receive the ack and apply it."""
     return f"command:{session_id}:{mid}"
+
+
+def command_acked(session_id: Any, mid: str) -> str:
+    """Taken by the first ack of a set-params: a second copy of it changes nothing."""
+    return f"command-acked:{session_id}:{mid}"
 
 
 def llm_answer(digest: str) -> str:

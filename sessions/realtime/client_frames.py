@@ -12,10 +12,11 @@ from django.utils import timezone
 from sessions import errors
 from sessions.models import SessionEvent
 from sessions.realtime import frames
-from sessions.services import lifecycle, transcript
-from sessions.services.limits import check_chat, check_llm_budget
+from sessions.services import lifecycle, limits, transcript
+from sessions.services.limits import check_chat, check_command, check_llm_budget
 from sessions.stream.chunker import chat_frames
 from sessions.stream.codec import new_mid
+from sessions.stream.pacer import Backlogged
 
 
 class ClientFrames:
@@ -30,20 +31,29 @@ class ClientFrames:
         if self.ending:
             raise errors.Conflict("session_ending", "The session is ending; start a new one.")
 
+    def _submit(self, stream_frames: list[str], *, check_only: bool = False) -> None:
+        """To the avatar, whole, or refused (the pacer's backlog is full)."""
+        try:
+            (self.pacer.check if check_only else self.pacer.submit)(stream_frames)
+        except Backlogged as exc:
+            raise limits.stream_backlog(exc.retry_after) from None
+
     async def on_chat(self, message: dict[str, Any]) -> None:
         text = frames.chat_text(message)
         self._refuse_if_ending()
         await check_chat(self.session_id, text)
         llm = self.commands.settings.our_llm_answers  # the one rule (SessionSettings)
         if llm:
-            await check_llm_budget(self.session_id, self.principal.key)
+            # The answerer charges the principal the session was created for.
+            await check_llm_budget(self.session_id, self.answerer.principal_key)
+        await limits.take_transcript_room(self.session_id, len(text))
         mid = new_mid()
-        self.chats += 1
         self._refuse_if_ending()  # again: the checks above may have waited on the cache
         if not llm:
             # The frames go first (the pacer releases them from its own task), so the
             # first is on its way while the line is recorded.
-            self.pacer.submit(chat_frames(text, mid=mid, budget=settings.STREAM_FRAME_BUDGET))
+            self._submit(chat_frames(text, mid=mid, budget=settings.STREAM_FRAME_BUDGET))
+        self.chats += 1
         await self.shown(await transcript.record_user_line(self.session_id, mid, text))
         if llm:
             if self.answerer.answering:
@@ -52,6 +62,7 @@ class ClientFrames:
             await self.answerer.start(text)
 
     async def on_interrupt(self, message: dict[str, Any]) -> None:
+        await check_command(self.session_id)
         await self._interrupt_avatar("interrupt")
 
     async def _interrupt_avatar(self, why: str) -> None:
@@ -68,20 +79,29 @@ class ClientFrames:
     async def on_set_params(self, message: dict[str, Any]) -> None:
         params = frames.session_params(message)
         self._refuse_if_ending()
+        await check_command(self.session_id)
         mid, frame = await self.commands.set_params(params)
         self._refuse_if_ending()  # again: the voice lookup waited on the database
+        self._submit([frame], check_only=True)  # refused before it is recorded as sent
         # Findable by every socket before it can be acknowledged, then on its way.
         await self.commands.sent(mid)
-        self.pacer.submit([frame])
+        self._submit([frame])
 
     async def on_rtc_message(self, message: dict[str, Any]) -> None:
         self.feed.forward(frames.rtc_data(message))
 
     async def on_rtc_send_failed(self, message: dict[str, Any]) -> None:
         reason = str(message.get("reason", ""))[:200]
-        await lifecycle.record_event(
-            self.session_id, SessionEvent.Kind.ERROR, f"page could not send a frame: {reason}"
-        )
+        if await limits.send_failure_worth_recording(self.session_id):
+            await lifecycle.record_event(
+                self.session_id,
+                SessionEvent.Kind.ERROR,
+                f"page could not send a frame: {reason} (more this minute are not recorded)",
+            )
         await self._error(
             "send_failed", "A message could not reach the avatar; please send it again."
         )
+
+    async def refused(self, refusal: errors.DomainError) -> None:
+        """The feed did not record what the page forwarded (a limit or a cap): why."""
+        await self._error(refusal.code, refusal.message, retry_after=refusal.retry_after)

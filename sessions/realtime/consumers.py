@@ -25,7 +25,7 @@ from sessions.realtime.client_frames import ClientFrames
 from sessions.services import answers, lifecycle, presence
 from sessions.services.avatar_feed import AvatarFeed
 from sessions.services.commands import Ack, Commands, SessionSettings
-from sessions.services.limits import MessageBudget
+from sessions.services.limits import MessageBudget, Refusal
 from sessions.services.transcript import Shown
 from sessions.sockets import JsonSocketConsumer
 from sessions.stream.codec import encoded_size
@@ -118,6 +118,7 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
             self._emit_frame,
             limit=settings.STREAM_BYTES_PER_SECOND,
             allowance=settings.STREAM_JITTER_ALLOWANCE,
+            backlog=int(settings.STREAM_BACKLOG_SECONDS * settings.STREAM_BYTES_PER_SECOND),
         )
         self.commands = Commands(self.session_id, SessionSettings.of(session))
         self.budget = MessageBudget()
@@ -125,7 +126,9 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
         if session.use_llm and answers.llm_enabled() and not self.observer:
             self.answerer = answers.Answerer(
                 session_id=self.session_id,
-                principal_key=self.principal.key,
+                # Budgets are the session's creator's, never the socket's own caller's
+                # (behind a proxy a visitor's socket may resolve to the proxy's address).
+                principal_key=session.principal,
                 preset_slug=session.preset_slug,
                 system_prompt=session.preset.system_prompt if session.preset else "",
                 pacer=self.pacer,
@@ -203,13 +206,14 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
             await self.failed()
 
     def _worth_recording(self, refusal: errors.LimitExceeded) -> bool:
-        """Each limit's refusal is recorded, but the message budget's only once a window:
-        a flood would otherwise write a row per message it sends."""
-        return refusal.code != MessageBudget.CODE or self.budget.first_refusal
+        """Each limit's refusal is recorded, but a rate's only once a window (a flood
+        would otherwise write a row per message it sends), a backlog's never."""
+        return not isinstance(refusal, Refusal) or refusal.worth_recording
 
     # --- what the avatar's side says (services.avatar_feed.Listener) ----------------------
     async def shown(self, update: Shown) -> None:
-        await self._fan_out(frames.shown(update))
+        for frame in frames.shown(update):  # a long line in pieces under the frame limit
+            await self._fan_out(frame)
 
     async def acknowledged(self, ack: Ack) -> None:
         await self._fan_out(frames.command_result(ack))

@@ -21,6 +21,11 @@ from sessions.stream.codec import escape_surrogates, is_storable
 
 Frame = dict[str, Any]
 
+# Characters of a line in one replayed frame. Daphne refuses a websocket frame over
+# 64 KiB (and the socket with it, so the page would reconnect forever); 8,000 characters
+# take at most 48,000 bytes of JSON (6 for a control character written as \u0001).
+REPLAY_PIECE_CHARS = 8000
+
 
 def encode(frame: Frame) -> str:
     """JSON text for the wire. An error may quote what the client sent: lone
@@ -50,8 +55,15 @@ def transcript(
     return frame
 
 
-def shown(update: Shown) -> Frame:
-    return transcript(update.role, update.mid, update.text, final=update.final, cut=update.cut)
+def shown(update: Shown) -> list[Frame]:
+    """A transcript update, in frames under the frame limit: a long one (a late piece
+    brings its whole line) in pieces, as a replay sends it."""
+    role, mid, text, final, cut = update.role, update.mid, update.text, update.final, update.cut
+    if len(text) <= REPLAY_PIECE_CHARS:
+        return [transcript(role, mid, text, final=final, cut=cut)]
+    if final:  # the whole line (or a new one): put in place, as replayed
+        return replayed_line(role, mid, text, final=True, cut=bool(cut))
+    return [transcript(role, mid, piece, final=False) for piece in _pieces(text)]
 
 
 def avatar(speaking: bool) -> Frame:
@@ -96,13 +108,39 @@ async def replay(session_id: str) -> AsyncIterator[Frame]:
     """What a (re)connecting page needs to show the whole session again: the transcript
     (lines cut short marked) and the last confirmed commands."""
     async for line in lines(session_id):
-        # Its real state: an answer still being spoken stays open on the page, so the
-        # pieces that follow append to it (a final frame would stand for the whole line).
-        yield transcript(
-            line.role, line.mid, line.text, final=line.final, cut=line.cut, replay=True
-        )
+        for frame in replayed_line(line.role, line.mid, line.text, final=line.final, cut=line.cut):
+            yield frame
     for ack in await recent_acks(session_id):
         yield command_result(ack, replay=True)
+
+
+def replayed_line(role: str, mid: str, text: str, *, final: bool, cut: bool) -> list[Frame]:
+    """One line as replayed: its real state (an answer still being spoken stays open on
+    the page, so the pieces that follow append to it; a final frame would stand for the
+    whole line). A long line goes in pieces under the frame limit: the first replayed
+    (it puts the line in place), the rest appended as pieces, then, for a line that is
+    over, an empty final frame (the page appends it, whatever the last piece holds)."""
+    pieces = _pieces(text)
+    if len(pieces) == 1:
+        return [transcript(role, mid, text, final=final, cut=cut, replay=True)]
+    out = [transcript(role, mid, pieces[0], final=False, cut=False, replay=True)]
+    out += [transcript(role, mid, piece, final=False) for piece in pieces[1:]]
+    if final:
+        out.append(transcript(role, mid, "", final=True, cut=cut))
+    return out
+
+
+def _pieces(text: str) -> list[str]:
+    """`text` in pieces of at most REPLAY_PIECE_CHARS, never between the two halves of
+    a surrogate pair (should the text hold one as two code points)."""
+    pieces, start = [], 0
+    while len(text) - start > REPLAY_PIECE_CHARS:
+        end = start + REPLAY_PIECE_CHARS
+        if "\ud800" <= text[end - 1] <= "\udbff":
+            end -= 1  # a high surrogate goes with the low one after it
+        pieces.append(text[start:end])
+        start = end
+    return [*pieces, text[start:]]
 
 
 def error(code: str, message: str, *, retry_after: float | None = None) -> Frame:

@@ -30,7 +30,7 @@ from sessions.services import limits, transcript
 from sessions.services.transcript import Shown
 from sessions.stream.chunker import chat_frames
 from sessions.stream.codec import new_mid
-from sessions.stream.pacer import Pacer
+from sessions.stream.pacer import Backlogged, Pacer
 
 log = logging.getLogger("avatarsite.answers")
 
@@ -164,7 +164,12 @@ class Answerer:
     def _speak(self, sentences: list[str]) -> None:
         for sentence in sentences:
             if sentence.strip():
-                self.pacer.submit(chat_frames(sentence, budget=settings.STREAM_FRAME_BUDGET))
+                try:
+                    self.pacer.submit(chat_frames(sentence, budget=settings.STREAM_FRAME_BUDGET))
+                except Backlogged as exc:
+                    # The rest of the answer cannot be spoken whole: it ends here, cut.
+                    refusal = limits.stream_backlog(exc.retry_after)
+                    raise LlmError(refusal.code, refusal.message, partial=True) from None
 
     async def _show(self, mid: str, piece: str) -> None:
         await self.show(await transcript.extend_answer(self.session_id, mid, piece))
@@ -180,6 +185,7 @@ class Answerer:
                 tokens = estimate_messages_tokens(messages) + estimate_tokens(text)
                 await limits.spend_llm_tokens(self.session_id, self.principal_key, tokens)
             self.conversation.add_assistant(text, cut=cut)
+            await limits.add_transcript_chars(self.session_id, len(text))
             await self.show(await transcript.end_answer(self.session_id, mid, text, cut=cut))
 
         await asyncio.shield(finish())

@@ -17,10 +17,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
+from django.conf import settings
 from django.utils import timezone
 
+from sessions import errors
 from sessions.models import SessionEvent, TranscriptEntry
-from sessions.services import transcript
+from sessions.services import limits, transcript
 from sessions.services.commands import Ack, Commands
 from sessions.services.lifecycle import record_event
 from sessions.services.transcript import Shown
@@ -32,6 +34,9 @@ Role = TranscriptEntry.Role
 
 # How long a closing socket waits for what the page forwarded to be recorded.
 DRAIN_SECONDS = 5.0
+# Lines (role, mid) the feed remembers as admitted or dropped: enough for any session's
+# recent lines; an old one forgotten is only checked again.
+REMEMBERED_LINES = 1000
 
 
 class Listener(Protocol):
@@ -42,6 +47,7 @@ class Listener(Protocol):
     async def speaking(self, speaking: bool) -> None: ...
     async def violation(self, reason: str) -> None: ...
     async def failed(self) -> None: ...
+    async def refused(self, refusal: errors.DomainError) -> None: ...
 
 
 def _storable(message: StreamMessage) -> bool:
@@ -73,8 +79,13 @@ class AvatarFeed:
         # Our LLM's line in progress, if any: its own to finish.
         self.answer_in_progress = answer_in_progress
         self.interrupted = False  # an interrupt went out; the next audio_end ends it
-        self._inbox: asyncio.Queue[_Forwarded] = asyncio.Queue()
+        self._inbox: asyncio.Queue[_Forwarded] = asyncio.Queue(settings.AVATAR_FEED_BACKLOG)
         self._task: asyncio.Task | None = None
+        # Lines this socket admitted (past the new-line limits), and lines nothing more
+        # of is recorded (refused, or ended at their length cap): each told once.
+        self._admitted: dict[tuple[str, str], None] = {}
+        self._dropped: dict[tuple[str, str], None] = {}
+        self._full = False  # the session's transcript is full (told once)
 
     def forward(self, data: str) -> None:
         """A stream message the page received from the avatar (checked, then queued)."""
@@ -83,6 +94,8 @@ class AvatarFeed:
         message = parse(data)
         if message is None or not _storable(message):
             return  # not a v2 message, or escaped NULs/lone surrogates: no avatar sends them
+        if self._inbox.full():
+            raise limits.feed_backlog()  # before any state changes: this one never was
         cut = False
         if isinstance(message, EventMessage) and message.event == "audio_end":
             # Whether the avatar stopped because it was interrupted is decided here, in
@@ -143,18 +156,52 @@ class AvatarFeed:
         )
         if role == TranscriptEntry.Role.AVATAR and self.commands.settings.our_llm_answers:
             return  # the avatar speaking our LLM's answer: streamed into the transcript already
-        update = await transcript.record_piece(
-            self.session_id,
-            role=role,
-            mid=message.mid,
-            idx=message.idx,
-            text=message.text,
-            fin=message.fin,
-            received_at=received_at,
-            by_page=True,
-        )
+        line = (role, message.mid)
+        if self._full or line in self._dropped:
+            return  # told already: nothing more of it is recorded
+        try:
+            if line not in self._admitted:
+                await self._admit(role, message)
+            update = await transcript.record_piece(
+                self.session_id,
+                role=role,
+                mid=message.mid,
+                idx=message.idx,
+                text=message.text,
+                fin=message.fin,
+                received_at=received_at,
+                by_page=True,
+            )
+        except errors.DomainError as refusal:
+            await self._drop(line, refusal)
+            return
         if update is not None:
             await self.listener.shown(update)
+
+    async def _admit(self, role: str, message: ChatMessage) -> None:
+        """A line the transcript does not hold yet is a new line, within the session's
+        rate of them; a user's (the avatar side's transcript of the user's speech) also
+        within the chat's rate and length, as if typed. An echo of a typed line is no
+        new line."""
+        if not await transcript.has_line(self.session_id, role, message.mid):
+            await limits.check_new_line(self.session_id)
+            if role == TranscriptEntry.Role.USER:
+                await limits.check_chat(self.session_id, message.text)
+        _remember(self._admitted, (role, message.mid))
+
+    async def _drop(self, line: tuple[str, str], refusal: errors.DomainError) -> None:
+        if refusal.code == "transcript_full":
+            self._full = True
+        else:
+            _remember(self._dropped, line)
+        if refusal.code == "line_too_long":  # the line was ended at its cap
+            await self.listener.shown(Shown(line[0], line[1], "", True, cut=True))
+        await self.listener.refused(refusal)
+        if isinstance(refusal, limits.Refusal) and refusal.worth_recording:
+            # A rate's first refusal of its window, as the socket records its own.
+            await record_event(
+                self.session_id, SessionEvent.Kind.LIMIT, refusal.message, code=refusal.code
+            )
 
     async def finish_lines(self, *, cut: bool) -> None:
         """The avatar stopped speaking, or nobody passes its words on any more."""
@@ -163,3 +210,9 @@ class AvatarFeed:
         )
         for mid in mids:
             await self.listener.shown(Shown(TranscriptEntry.Role.AVATAR, mid, "", True))
+
+
+def _remember(lines: dict[tuple[str, str], None], line: tuple[str, str]) -> None:
+    lines[line] = None
+    if len(lines) > REMEMBERED_LINES:
+        del lines[next(iter(lines))]

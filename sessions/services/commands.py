@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings as site
 from django.core.exceptions import ValidationError
 
 from sessions import errors, keys, shared_cache
@@ -31,7 +33,7 @@ from sessions.models import (
     checked_voice_params,
     usable_voice_params,
 )
-from sessions.services import answers, catalog
+from sessions.services import answers, catalog, limits
 from sessions.services.lifecycle import record_event
 from sessions.stream.codec import (
     MAX_FRAME_BYTES,
@@ -94,6 +96,7 @@ class _Pending:
     changes: dict[str, Any] = field(default_factory=dict)  # row fields, applied on the ack
     params: dict[str, Any] = field(default_factory=dict)  # as the caller named them
     voice_params: dict[str, Any] | None = None  # the whole set sent, if any
+    at: float = field(default_factory=time.monotonic)  # when it was prepared
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,10 @@ class Commands:
     async def set_params(self, params: dict[str, Any]) -> tuple[str, str]:
         """The set-params frame for `params` (already checked by the shared schema,
         `api.schemas.SessionParams`; keys left out are left alone), and its mid. Nothing
-        is recorded until `sent`: the caller may still refuse to send it."""
+        is recorded until `sent`: the caller may still refuse to send it. Refused while
+        COMMANDS_AWAITING_ACK of this socket's wait for their ack."""
+        self._prepared.clear()  # one the caller refused to send is not coming
+        self._refuse_if_too_many_waiting()
         changes: dict[str, Any] = {}
         if "voice" in params:
             changes["voice_id"] = (await catalog.voice(params["voice"])).voice_id
@@ -205,14 +211,35 @@ class Commands:
         return interrupt_frame(mid=mid)
 
     def _remember(self, mid: str, pending: _Pending) -> None:
+        self._forget_unanswered()
         self.pending[mid] = pending
         while len(self.pending) > MAX_PENDING:
             del self.pending[next(iter(self.pending))]
 
+    def _forget_unanswered(self) -> None:
+        """Commands whose ack did not come within ACK_WAIT never will (oldest first)."""
+        now = time.monotonic()
+        while self.pending and next(iter(self.pending.values())).at + ACK_WAIT <= now:
+            del self.pending[next(iter(self.pending))]
+
+    def _refuse_if_too_many_waiting(self) -> None:
+        self._forget_unanswered()
+        waiting = [p for p in self.pending.values() if p.cmd == "set-params"]
+        if len(waiting) >= site.COMMANDS_AWAITING_ACK:
+            raise limits.Refusal(
+                "commands_pending",
+                f"{len(waiting)} settings changes are still waiting for the avatar's answer;"
+                " try again once it answers.",
+                retry_after=waiting[0].at + ACK_WAIT - time.monotonic(),
+                worth_recording=False,
+            )
+
     async def on_ack(self, cmd: str, mid: str | None, code: int, msg: str | None) -> Ack:
         """The avatar acknowledged a command: a confirmed set-params changes the
-        settings (here and in the row). Recorded in the event log either way."""
-        pending = self.pending.pop(mid or "", None) or await self._sent_elsewhere(cmd, mid)
+        settings (here and in the row). Recorded in the event log either way, if it is
+        one of ours: an ack for a command never sent (or forgotten, ACK_WAIT) changes
+        nothing, and the page, its only witness, writes no row with it."""
+        pending = await self._claim(cmd, mid, self.pending.pop(mid or "", None))
         ack = Ack(cmd[:40], code, (msg or "")[:200], pending.params if pending else {})
         confirmed: dict[str, Any] = {}
         if ack.ok and pending and pending.changes:
@@ -221,6 +248,8 @@ class Commands:
             await AvatarSession.objects.filter(pk=self.session_id).aupdate(**pending.changes)
         if ack.ok and pending and pending.voice_params is not None:
             self.settings.voice_params = confirmed[VOICE_PARAMS] = pending.voice_params
+        if pending is None:
+            return ack
         await record_event(
             self.session_id,
             SessionEvent.Kind.COMMAND if ack.ok else SessionEvent.Kind.ERROR,
@@ -230,15 +259,22 @@ class Commands:
         )
         return ack
 
-    async def _sent_elsewhere(self, cmd: str, mid: str | None) -> _Pending | None:
-        """A set-params another socket of the session sent (another tab, or this page
-        before it reconnected)."""
+    async def _claim(self, cmd: str, mid: str | None, mine: _Pending | None) -> _Pending | None:
+        """The command an ack answers, for its first ack only: `mine` if this socket sent
+        it, else a set-params another socket of the session sent (another tab, or this
+        page before it reconnected). An ack forwarded again (two tabs, or a page
+        replaying it) applies and is recorded once, whichever process gets it."""
         if cmd != "set-params" or not mid:
-            return None
-        stored = await shared_cache.get(keys.pending_command(self.session_id, mid))
-        if not isinstance(stored, dict):
-            return None
-        return _Pending("set-params", stored["changes"], stored["params"], stored.get(VOICE_PARAMS))
+            return mine
+        if mine is None:
+            stored = await shared_cache.get(keys.pending_command(self.session_id, mid))
+            if not isinstance(stored, dict):
+                return None
+            mine = _Pending(
+                "set-params", stored["changes"], stored["params"], stored.get(VOICE_PARAMS)
+            )
+        first = await shared_cache.add(keys.command_acked(self.session_id, mid), 1, ACK_WAIT)
+        return mine if first else None
 
     def apply(self, changes: dict[str, Any]) -> None:
         """Settings the avatar confirmed (here, or on another socket of the session)."""

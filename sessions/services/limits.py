@@ -20,19 +20,48 @@ SLOT_MARGIN_SECONDS = 300
 CONCURRENCY_RETRY_AFTER = 30
 
 
+# How often a session's page may have a failed send recorded (one event per window: a
+# page that reports failures in a loop must not write a row each).
+SEND_FAILED_RECORD_SECONDS = 60
+# A session's transcript size counter outlives any session (at most an hour).
+TRANSCRIPT_SIZE_TTL = 2 * 3600
+
+
+class Refusal(errors.LimitExceeded):
+    """A limit's refusal that says whether it is worth an event row: the first of its
+    window is; the rest of a flood are not (a row each would be the flood)."""
+
+    def __init__(
+        self, code: str, message: str, *, retry_after: float, worth_recording: bool
+    ) -> None:
+        super().__init__(code, message, retry_after=retry_after)
+        self.worth_recording = worth_recording
+
+
+class CapReached(errors.TooLarge):
+    """A size cap of the transcript: what would go beyond it is not recorded."""
+
+
 async def hit_window(name: str, who: str, limit: int, window: int, message: str) -> None:
-    """Count one event in a fixed window; refuse (LimitExceeded) past `limit`."""
+    """Count one event in a fixed window; refuse (Refusal) past `limit`."""
     now = time.time()
     index = int(now // window)
     key = keys.limit_window(name, who, index)
     count = await shared_cache.counter_add(key, 1, timeout=window + 5)
     if count > limit:
         retry_after = (index + 1) * window - now
-        raise errors.LimitExceeded(
+        raise Refusal(
             f"{name}_limit",
             f"{message} (limit {limit}). Try again in {int(retry_after) + 1} s.",
             retry_after=retry_after,
+            worth_recording=count == limit + 1,
         )
+
+
+async def first_in_window(name: str, who: str, window: int) -> bool:
+    """True once per fixed window of `window` seconds (for `who`), False after."""
+    index = int(time.time() // window)
+    return await shared_cache.add(keys.limit_window(name, who, index), 1, timeout=window + 5)
 
 
 async def _take_slot(scope: str, cap: int, holder: str, ttl: int) -> str | None:
@@ -105,6 +134,8 @@ async def check_session_creation(principal_key: str) -> None:
 
 
 async def check_chat(session_id: str, text: str) -> None:
+    """A user's line, typed or reported by the page (the avatar side's transcript of
+    the user's speech): within the chat's length and rate."""
     if len(text) > settings.CHAT_MAX_CHARS:
         raise errors.Invalid(
             "message_too_long",
@@ -117,6 +148,86 @@ async def check_chat(session_id: str, text: str) -> None:
         60,
         "Too many messages this minute",
     )
+
+
+async def check_command(session_id: str) -> None:
+    """A set_params or an interrupt the page asks for (all the session's sockets)."""
+    await hit_window(
+        "command_rate",
+        session_id,
+        settings.COMMANDS_PER_MINUTE,
+        60,
+        "Too many commands this minute",
+    )
+
+
+async def check_new_line(session_id: str) -> None:
+    """A new transcript line the page reports (a `mid` not in the transcript yet)."""
+    await hit_window(
+        "line_rate",
+        session_id,
+        settings.LINES_PER_MINUTE,
+        60,
+        "Too many new transcript lines this minute",
+    )
+
+
+def stream_backlog(retry_after: float) -> Refusal:
+    """What the pacer's backlog (STREAM_BACKLOG_SECONDS) refuses: whole, never cut."""
+    return Refusal(
+        "stream_backlog",
+        "Too much is still waiting to go to the avatar; send this again in a moment.",
+        retry_after=retry_after,
+        worth_recording=False,
+    )
+
+
+def feed_backlog() -> Refusal:
+    """What the page forwarded beyond AVATAR_FEED_BACKLOG messages waiting to be recorded."""
+    return Refusal(
+        "feed_backlog",
+        "Too many of the avatar's messages are waiting to be recorded; this one was dropped.",
+        retry_after=1,
+        worth_recording=False,
+    )
+
+
+async def send_failure_worth_recording(session_id: str) -> bool:
+    """The page could not send a frame: recorded once a window, not once a report."""
+    return await first_in_window("send_failed_record", session_id, SEND_FAILED_RECORD_SECONDS)
+
+
+def line_max_chars(role: str) -> int:
+    """How long a line the avatar's side reports may grow: a user's line (its transcript
+    of the user's speech) no longer than a typed one."""
+    if role == "user":
+        return min(settings.CHAT_MAX_CHARS, settings.TRANSCRIPT_LINE_MAX_CHARS)
+    return settings.TRANSCRIPT_LINE_MAX_CHARS
+
+
+def line_too_long(max_chars: int) -> CapReached:
+    return CapReached(
+        "line_too_long",
+        f"A transcript line reached {max_chars} characters; the rest of it is not recorded.",
+    )
+
+
+async def take_transcript_room(session_id: str, chars: int) -> None:
+    """Count `chars` more of the session's transcript; refuse (CapReached) past
+    TRANSCRIPT_MAX_CHARS. One cache counter: nothing is summed from the database."""
+    total = await add_transcript_chars(session_id, chars)
+    if total > settings.TRANSCRIPT_MAX_CHARS:
+        raise CapReached(
+            "transcript_full",
+            f"This session's transcript reached {settings.TRANSCRIPT_MAX_CHARS} characters;"
+            " nothing more is recorded. Start a new session to go on.",
+        )
+
+
+async def add_transcript_chars(session_id: str, chars: int) -> int:
+    """Count text recorded without a check (our LLM's answer, once said)."""
+    key = keys.transcript_size(session_id)
+    return await shared_cache.counter_add(key, chars, timeout=TRANSCRIPT_SIZE_TTL)
 
 
 def _llm_keys(session_id: str, principal_key: str) -> tuple[str, str]:
@@ -174,8 +285,9 @@ class MessageBudget:
         self.count += 1
         if self.count > settings.WS_MESSAGES_PER_10S:
             self.refused += 1
-            raise errors.LimitExceeded(
+            raise Refusal(
                 self.CODE,
                 f"Too many messages (more than {settings.WS_MESSAGES_PER_10S} in 10 s).",
                 retry_after=self.WINDOW - (now - self.start),
+                worth_recording=self.first_refusal,
             )

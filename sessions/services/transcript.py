@@ -28,6 +28,7 @@ from django.db.models.functions import Concat, Length
 from django.db.models.lookups import LessThanOrEqual
 
 from sessions.models import TranscriptEntry, TranscriptPiece
+from sessions.services import limits
 from sessions.stream.codec import edge_halves, escape_surrogates, is_storable, join_pieces
 
 Role = TranscriptEntry.Role
@@ -54,6 +55,15 @@ def _lines(session_id: Any, role: str, mid: str) -> QuerySet[TranscriptEntry]:
     return TranscriptEntry.objects.filter(session_id=session_id, role=role, mid=mid)
 
 
+async def has_line(session_id: Any, role: str, mid: str) -> bool:
+    return await _lines(session_id, role, mid).aexists()
+
+
+async def _typed(session_id: Any, mid: str) -> bool:
+    """A user's line typed here (not one the page reported, which grows piece by piece)."""
+    return await _lines(session_id, Role.USER, mid).filter(reported_by_page=False).aexists()
+
+
 async def record_user_line(session_id: Any, mid: str, text: str) -> Shown:
     """A message the user typed: one whole, final line."""
     await TranscriptEntry.objects.acreate(
@@ -77,11 +87,16 @@ async def record_piece(
     transcript of the user's speech); `by_page` when the user's page reported it (a line
     it starts is marked `reported_by_page`). None when there is nothing to show: an id,
     number or text no avatar sends, an echo of a typed line, a piece recorded already, or
-    a late piece of a line still being spoken (the page gets it on its next replay)."""
+    a late piece of a line still being spoken (the page gets it on its next replay).
+
+    Refuses (limits.CapReached) a piece beyond the session's transcript size, or one that
+    would make its line longer than `limits.line_max_chars`: that line is ended there
+    (final, cut) and keeps what it had."""
     if not _could_be_sent(mid, idx, text):
         return None
-    if role == Role.USER and await _lines(session_id, Role.USER, mid).aexists():
+    if role == Role.USER and await _typed(session_id, mid):
         return None  # the avatar echoing what was typed: already in the transcript
+    await limits.take_transcript_room(session_id, len(text))
     final = fin is not False
     line = {
         "session_id": session_id,
@@ -91,7 +106,8 @@ async def record_piece(
         "reported_by_page": by_page,
     }
     if idx is None:
-        await _append(line, text, final)
+        if not await _append(line, text, final):
+            raise await _ended_at_cap(line)
         return Shown(role, mid, text, final)
     placed = await _place(line, idx, text, final)
     if placed is None:
@@ -141,6 +157,9 @@ async def _place(
     rows = pieces.order_by("idx").values_list("idx", "opening_half", "text", "closing_half")
     said = _said([row async for row in rows])
     whole = "".join(said.values())
+    if len(whole) > limits.line_max_chars(role):
+        await pieces.filter(idx=idx).adelete()
+        raise await _ended_at_cap(line)
     in_order = max(said) == idx
     first = len(said) == 1
     return whole, said[idx], in_order, await _store(line, whole, final, first)
@@ -208,15 +227,27 @@ async def _create(line: dict[str, Any], text: str, final: bool) -> bool:
     return True
 
 
-async def _append(line: dict[str, Any], text: str, final: bool) -> None:
+async def _append(line: dict[str, Any], text: str, final: bool) -> bool:
     """A line in one message (no `idx`), or a piece of one that does not number its
-    pieces: appended in arrival order."""
+    pieces: appended in arrival order. False when it would make the line too long."""
+    room = limits.line_max_chars(line["role"]) - len(text)
+    if room < 0:
+        return False
     lines = _lines(line["session_id"], line["role"], line["mid"])
+    fits = lines.filter(LessThanOrEqual(Length("text"), room))  # counted by the database
     grown = {"text": Concat(F("text"), Value(text)), "final": final}
-    if await lines.aupdate(**grown):
-        return
-    if not await _create(line, text, final):  # another socket created it just now
-        await lines.aupdate(**grown)
+    if await fits.aupdate(**grown):
+        return True
+    if await _create(line, text, final):
+        return True
+    # It exists (another socket created it just now, or it is too long already).
+    return bool(await fits.aupdate(**grown))
+
+
+async def _ended_at_cap(line: dict[str, Any]) -> limits.CapReached:
+    """A line reached its length cap: it ends there, marked cut short."""
+    await _lines(line["session_id"], line["role"], line["mid"]).aupdate(final=True, cut=True)
+    return limits.line_too_long(limits.line_max_chars(line["role"]))
 
 
 async def finish_avatar_lines(session_id: Any, *, cut: bool, keep: str | None = None) -> list[str]:

@@ -129,6 +129,15 @@ def release_times(
     return times
 
 
+class Backlogged(Exception):
+    """A submit refused whole: it would queue more than the pacer's backlog allows.
+    `retry_after`: seconds until enough has drained for it (at the rate limit)."""
+
+    def __init__(self, size: int, queued: int, backlog: int, limit: int) -> None:
+        super().__init__(f"{size} bytes would make {queued + size} queued, over {backlog}")
+        self.retry_after = (queued + size - backlog) / limit
+
+
 class Pacer:
     """Sends frames through ``emit`` in order, as early as the rate window allows: the
     receiver's ``window`` plus ``allowance`` (see ``sender_window``), unless a
@@ -150,6 +159,7 @@ class Pacer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rate_window: RateWindow | None = None,
+        backlog: int | None = None,
     ) -> None:
         self._emit = emit
         self._limit = limit
@@ -159,6 +169,9 @@ class Pacer:
             limit, window=window, allowance=allowance
         )
         self._queue: collections.deque[tuple[str, int]] = collections.deque()
+        # Bytes queued and not yet released, and how many may be (None: no bound).
+        self._queued = 0
+        self._backlog = backlog
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -167,16 +180,32 @@ class Pacer:
         """Frames queued and not yet released."""
         return len(self._queue)
 
-    def submit(self, frames: Iterable[str]) -> None:
-        """Queue frames for release. Raises ValueError (queuing none of them) if one is
-        larger than the rate limit, RuntimeError after aclose()."""
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued
+
+    def check(self, frames: Iterable[str]) -> list[tuple[str, int]]:
+        """The frames with their sizes, if `submit` would take them now; else raises as
+        it would."""
         if self._closed:
             raise RuntimeError("pacer is closed")
         batch = [(f, encoded_size(f)) for f in frames]
         for _, size in batch:
             if size > self._limit:
                 raise ValueError(f"a {size}-byte frame exceeds the {self._limit}-byte limit")
+        total = sum(size for _, size in batch)
+        if self._backlog is not None and self._queued + total > self._backlog:
+            # Whole or not at all: half a message would reach the avatar as a cut text.
+            raise Backlogged(total, self._queued, self._backlog, self._limit)
+        return batch
+
+    def submit(self, frames: Iterable[str]) -> None:
+        """Queue frames for release. Raises ValueError (queuing none of them) if one is
+        larger than the rate limit, Backlogged (queuing none) if they would queue more
+        than the backlog, RuntimeError after aclose()."""
+        batch = self.check(frames)
         self._queue.extend(batch)
+        self._queued += sum(size for _, size in batch)
         if self._queue and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self._drain())
 
@@ -184,6 +213,7 @@ class Pacer:
         """Drop every frame not yet released (e.g. on interrupt); returns how many."""
         count = len(self._queue)
         self._queue.clear()
+        self._queued = 0
         return count
 
     async def drained(self) -> None:
@@ -195,6 +225,7 @@ class Pacer:
     async def aclose(self) -> None:
         self._closed = True
         self._queue.clear()
+        self._queued = 0
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
@@ -210,6 +241,7 @@ class Pacer:
                 await self._sleep(wait)
                 continue
             self._queue.popleft()
+            self._queued -= size
             self._window.record(size, now)
             try:
                 await self._emit(frame)

@@ -125,8 +125,9 @@ async def test_a_flood_is_limited_and_what_was_accepted_is_kept(page, settings):
     assert errors[0]["retry_after"] >= 1
     stored = [e.text async for e in TranscriptEntry.objects.filter(session_id=page.session["id"])]
     assert stored == lines
+    # The window's first refusal is recorded, not the rest of the flood (issue 15).
     assert (
-        await SessionEvent.objects.filter(session_id=page.session["id"], kind="limit").acount() == 2
+        await SessionEvent.objects.filter(session_id=page.session["id"], kind="limit").acount() == 1
     )
 
 
@@ -312,14 +313,25 @@ async def test_a_flood_over_the_message_budget_records_its_refusal_once(page, se
     assert [e.data["code"] async for e in limits] == ["message_rate_limit"]
 
 
-async def test_other_limits_still_record_each_refusal(page, settings):
+async def test_each_rates_flood_is_recorded_once_a_window(page, settings):
+    """Issue 15: a flood wrote an event row per refused message. Each rate's window
+    records its first refusal only; every refusal still gets its error frame."""
     settings.CHAT_MESSAGES_PER_MINUTE = 1
+    settings.COMMANDS_PER_MINUTE = 1
     for i in range(4):
         await page.send_json_to({"type": "chat", "text": f"message {i}"})
+        await page.send_json_to({"type": "interrupt"})
+    codes = []
     while not await page.receive_nothing(timeout=0.3):
-        await next_message(page)
+        message = await next_message(page)
+        if message["type"] == "error":
+            codes.append(message["code"])
+    assert sorted(codes) == ["chat_rate_limit"] * 3 + ["command_rate_limit"] * 3
     limits = SessionEvent.objects.filter(session_id=page.session["id"], kind="limit")
-    assert [e.data["code"] async for e in limits] == ["chat_rate_limit"] * 3
+    assert sorted([e.data["code"] async for e in limits]) == [
+        "chat_rate_limit",
+        "command_rate_limit",
+    ]
 
 
 DEEP = 5000

@@ -128,6 +128,8 @@ def allow_long_texts(settings) -> None:
     # The page forwards every piece the avatar speaks; spoken this fast, 12,000
     # characters are far more pieces in 10 s than speech at a human pace would be.
     settings.WS_MESSAGES_PER_10S = 5000
+    # And they wait to be recorded in far greater numbers than at a human pace.
+    settings.AVATAR_FEED_BACKLOG = 5000
 
 
 async def send_chat(page, text: str) -> None:

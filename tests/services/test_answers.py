@@ -427,3 +427,62 @@ async def test_an_llm_session_served_once_the_llm_is_gone_records_the_avatars_li
 
     lines = [e async for e in TranscriptEntry.objects.filter(role="avatar")]
     assert lines and all(line.text for line in lines)
+
+
+async def test_a_visitors_socket_charges_the_visitor_the_session_was_created_for(
+    world, guide, llm, settings
+):
+    """Issue 15, item 5: behind a trusted proxy, sockets keyed anonymous visitors by the
+    proxy's address, so one visitor spent every visitor's daily LLM budget. Here the
+    proxy passes no X-Forwarded-For on the socket (both sockets resolve to the proxy's
+    address): the budget is still the one of the visitor who created the session."""
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+    from django.test import Client
+
+    from avatarsite.asgi import application
+    from sessions.models import AvatarSession
+    from tests.support.wsutil import ORIGIN
+
+    settings.ANONYMOUS_SESSIONS = True
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+    settings.LLM_TOKENS_PER_DAY = 10  # one answer spends a visitor's day
+
+    async def visitor(address: str):
+        client = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=address)
+        response = await sync_to_async(client.post)(
+            "/api/v1/sessions", {"preset": "guide"}, content_type="application/json"
+        )
+        assert response.status_code == 201, response.content
+        session = response.json()
+        cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+        page = WebsocketCommunicator(
+            application, session["ws_path"], headers=[ORIGIN, (b"cookie", cookie)]
+        )
+        page.scope["client"] = ("10.0.0.1", 50000)  # the proxy is who connects
+        assert (await page.connect())[0]
+        assert json.loads(await page.receive_from())["type"] == "session"
+        return session, page, await open_sandbox(session)
+
+    async def ask(page, avatar, text: str) -> dict:
+        async with Conversation(page, avatar) as talk:
+            await page.send_json_to({"type": "chat", "text": text})
+            return await talk.wait_for(
+                lambda m: final_avatar(m) or m["type"] == "error", timeout=10
+            )
+
+    first, page, avatar = await visitor("203.0.113.1")
+    assert (await ask(page, avatar, "Hello?"))["type"] == "transcript"
+    spent = await ask(page, avatar, "And again?")  # the first visitor's day is spent
+    await page.disconnect()
+    await avatar.disconnect()
+
+    second, page, avatar = await visitor("203.0.113.2")
+    reply = await ask(page, avatar, "Hello from next door?")
+    await page.disconnect()
+    await avatar.disconnect()
+
+    assert spent["type"] == "error" and spent["code"] == "llm_daily_tokens"
+    assert reply["type"] == "transcript", reply
+    principals = [(await AvatarSession.objects.aget(pk=s["id"])).principal for s in (first, second)]
+    assert principals == ["ip:203.0.113.1", "ip:203.0.113.2"]
