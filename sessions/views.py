@@ -13,6 +13,7 @@ from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.templatetags.static import static
 
+from sessions import display
 from sessions.access import user_principal
 from sessions.models import AvatarSession
 from sessions.services.answers import llm_enabled
@@ -45,11 +46,10 @@ def avatar_page(request: HttpRequest) -> HttpResponse:
     return render(request, "avatar.html", {"page_config": page_config(request)})
 
 
-def _history_row(session: AvatarSession) -> dict:
+def _history_row(session: AvatarSession, voices: dict[str, str] | None = None) -> dict:
     row = session.to_dict()
     row["preset_name"] = session.preset.name if session.preset else session.preset_slug
-    used = session.used_seconds
-    row["duration_used"] = f"{used // 60} min {used % 60:02d} s" if used is not None else "—"
+    row.update(display.session_words(session, voices))
     return row
 
 
@@ -58,10 +58,11 @@ def history(request: HttpRequest) -> HttpResponse:
     mine = AvatarSession.objects.owned_by(user_principal(request.user))
     sessions = mine.select_related("preset")
     page_obj = Paginator(sessions, 20).get_page(request.GET.get("page"))
+    voices = display.voice_names(s.voice_id for s in page_obj)
     return render(
         request,
         "history.html",
-        {"sessions": [_history_row(s) for s in page_obj], "page_obj": page_obj},
+        {"sessions": [_history_row(s, voices) for s in page_obj], "page_obj": page_obj},
     )
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router
 
-from sessions.api.schemas import ERRORS, PresetsOut
+from sessions.api.http_errors import error_map
+from sessions.api.schemas import PresetsOut
 from sessions.models import AvatarPreset, VoicePreset
 from sessions.services import catalog
 
 router = Router(tags=["presets"])
 
 
-@router.get("/presets", response={200: PresetsOut, **ERRORS})
+@router.get("/presets", response={200: PresetsOut, **error_map()})
 async def presets(request: HttpRequest):
     """The active avatar and voice presets, and the languages a session may use."""
     avatars = [

@@ -14,8 +14,8 @@ from pydantic import Field
 
 from sessions import errors
 from sessions.api.auth import principal_of
+from sessions.api.http_errors import CALLS_UPSTREAM, ONE_SESSION, TAKES_BODY, error_map
 from sessions.api.schemas import (
-    ERRORS,
     CloseSessionIn,
     CreateSessionIn,
     SessionOut,
@@ -43,7 +43,10 @@ def _session_out(request: HttpRequest, session: AvatarSession) -> dict[str, Any]
     return session.to_dict(include_rtc=principal_of(request).owns(session))
 
 
-@router.post("/sessions", response={201: SessionOut, **ERRORS})
+@router.post(
+    "/sessions",
+    response={201: SessionOut, **error_map(*TAKES_BODY, 404, 429, *CALLS_UPSTREAM)},
+)
 async def create_session(request: HttpRequest, payload: CreateSessionIn):
     """Start a live avatar session. Limits apply: 429 with Retry-After when one is hit."""
     preset = await catalog.active_preset(payload.preset)
@@ -77,7 +80,7 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
     return Reply(201, _session_out(request, session))
 
 
-@router.get("/sessions", response={200: SessionPage, **ERRORS})
+@router.get("/sessions", response={200: SessionPage, **error_map(422)})
 async def list_sessions(
     request: HttpRequest,
     page: Annotated[int, Field(ge=1, le=100000)] = 1,
@@ -102,13 +105,16 @@ async def list_sessions(
     }
 
 
-@router.get("/sessions/{session_id}", response={200: SessionOut, **ERRORS})
+@router.get("/sessions/{session_id}", response={200: SessionOut, **error_map(*ONE_SESSION)})
 async def get_session(request: HttpRequest, session_id: uuid.UUID):
     session = await _visible_session(request, session_id)
     return _session_out(request, session)
 
 
-@router.post("/sessions/{session_id}/close", response={200: SessionOut, **ERRORS})
+@router.post(
+    "/sessions/{session_id}/close",
+    response={200: SessionOut, **error_map(*TAKES_BODY, *ONE_SESSION, *CALLS_UPSTREAM)},
+)
 async def close_session(
     request: HttpRequest, session_id: uuid.UUID, payload: CloseSessionIn | None = None
 ):
@@ -136,7 +142,10 @@ async def close_session(
     return _session_out(request, session)
 
 
-@router.post("/sessions/{session_id}/leave", response={202: None, **ERRORS})
+# A beacon: no JSON body, but cookie-signed (CSRF in a form field) and size-checked.
+@router.post(
+    "/sessions/{session_id}/leave", response={202: None, **error_map(403, 413, *ONE_SESSION)}
+)
 async def leave_session(request: HttpRequest, session_id: uuid.UUID):
     """The page went away (a `navigator.sendBeacon` on pagehide, with the CSRF token in
     a form field). The session closes after a short grace unless a socket of it
@@ -162,7 +171,9 @@ async def leave_session(request: HttpRequest, session_id: uuid.UUID):
     return Reply(202, None)
 
 
-@router.get("/sessions/{session_id}/transcript", response={200: TranscriptOut, **ERRORS})
+@router.get(
+    "/sessions/{session_id}/transcript", response={200: TranscriptOut, **error_map(*ONE_SESSION)}
+)
 async def transcript(request: HttpRequest, session_id: uuid.UUID):
     session = await _visible_session(request, session_id)
     lines = [

@@ -7,16 +7,26 @@ needs change; usage needs `avatar_sessions.view_usage`.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from sessions import display
 from sessions.models import LIVE_STATUSES, AvatarSession, Status
 from sessions.staff import audit, exports, lookups
 from sessions.staff import views as staff
@@ -33,7 +43,7 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
         "created",
         "reserved",
         "used",
-        "chat_count",
+        "chats",
         "watch",
     ]
     list_filter = [
@@ -64,7 +74,16 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
         ("Time", {"fields": ["created_at", "started_at", "expires_at", "closed_at", "duration"]}),
         (
             "Avatar",
-            {"fields": ["provider", "upstream_id", "avatar_id", "voice_id", "language", "mode"]},
+            {
+                "fields": [
+                    "provider",
+                    "upstream_id",
+                    "avatar_id",
+                    "voice",
+                    "language_shown",
+                    "mode_shown",
+                ]
+            },
         ),
         (
             "More",
@@ -76,7 +95,7 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
                     "use_llm",
                     "error",
                     "close_attempts",
-                    "chat_count",
+                    "chats",
                     "frames_sent",
                     "bytes_sent",
                 ],
@@ -84,8 +103,12 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
         ),
     ]
 
+    # The session page shows these in words (sessions/display.py) instead of the raw fields.
+    WORDS = ["voice", "language_shown", "mode_shown", "chats"]
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields if f.name not in self.exclude]
+        fields = [f.name for f in self.model._meta.fields if f.name not in self.exclude]
+        return fields + self.WORDS
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -115,7 +138,7 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
             ),
             path(
                 "<uuid:object_id>/close/",
-                wrap(lambda request, object_id: staff.close_one(request, self, object_id)),
+                wrap(self.close_view),
                 name="avatar_sessions_avatarsession_close",
             ),
             *super().get_urls(),
@@ -143,6 +166,27 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
     def used(self, obj: AvatarSession) -> str:
         used = obj.used_seconds
         return "—" if used is None else f"{used // 60}:{used % 60:02d}"
+
+    @admin.display(description="chats", ordering="chat_count")
+    def chats(self, obj: AvatarSession) -> str:
+        sent, so_far = audit.chats_sent(obj)
+        return f"{sent} so far (live: counted from its transcript)" if so_far else str(sent)
+
+    @admin.display(description="voice")
+    def voice(self, obj: AvatarSession) -> str:
+        name = display.voice_names([obj.voice_id]).get(obj.voice_id)
+        if not obj.voice_id:
+            return "the avatar’s own"
+        return f"{name} ({obj.voice_id})" if name else obj.voice_id
+
+    @admin.display(description="language")
+    def language_shown(self, obj: AvatarSession) -> str:
+        name = display.language_name(obj.language)
+        return f"{name} ({obj.language})" if obj.language and name != obj.language else name
+
+    @admin.display(description="mode")
+    def mode_shown(self, obj: AvatarSession) -> str:
+        return display.mode_name(obj.mode, use_llm=obj.use_llm)
 
     @admin.display(description="")
     def watch(self, obj: AvatarSession) -> str:
@@ -197,6 +241,32 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
             )
         return super().change_view(request, object_id, form_url, extra)
 
+    def close_view(self, request: HttpRequest, object_id) -> HttpResponse:
+        """GET: the confirmation page of ending one live session; POST (its form, with
+        CSRF) ends it. Nothing ends a session on one click."""
+        if request.method == "POST":
+            return staff.close_one(request, self, object_id)
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        session = get_object_or_404(AvatarSession.objects.select_related("owner"), pk=object_id)
+        if not self.has_change_permission(request, session):
+            raise PermissionDenied
+        record_url = reverse("admin:avatar_sessions_avatarsession_change", args=[session.pk])
+        if session.status not in LIVE_STATUSES:
+            messages.info(request, "That session is not live any more: nothing to end.")
+            return HttpResponseRedirect(record_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "End this live session?",
+            "session": session,
+            "owner": session.owner.get_username() if session.owner else "an anonymous visitor",
+            "record_url": record_url,
+        }
+        return TemplateResponse(
+            request, "admin/avatar_sessions/avatarsession/close_confirm.html", context
+        )
+
     def _export_url(self, fmt: str) -> str:
         return reverse("admin:avatar_sessions_avatarsession_export", args=[fmt])
 
@@ -216,7 +286,7 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
 
     # --- actions -------------------------------------------------------------------------------
 
-    @admin.action(description="Close selected live sessions", permissions=["change"])
+    @admin.action(description="End selected live sessions", permissions=["change"])
     def close_live(self, request, queryset) -> None:
         staff.close_sessions(request, queryset.filter(status__in=LIVE_STATUSES))
 

@@ -27,7 +27,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count
 from django.http import QueryDict
 
-from sessions.models import AvatarSession, SessionEvent, Status, TranscriptEntry
+from sessions.models import LIVE_STATUSES, AvatarSession, SessionEvent, Status, TranscriptEntry
 
 # What the session page and the exports tell staff about a line only the user's page
 # reported (TranscriptEntry.reported_by_page).
@@ -159,6 +159,16 @@ def record_pages(session: AvatarSession, query: QueryDict) -> dict[str, Any]:
         "page_reported_note": PAGE_REPORTED_NOTE,
         "any_page_reported": session.transcript.filter(reported_by_page=True).exists(),
     }
+
+
+def chats_sent(session: AvatarSession) -> tuple[int, bool]:
+    """How many messages the user sent, and whether that is a count so far. The stored
+    counter is written when a socket leaves, so while the session is live it lags: then
+    the user's transcript lines are counted instead (one per chat message)."""
+    if session.status not in LIVE_STATUSES:
+        return session.chat_count, False
+    sent = session.transcript.filter(role=TranscriptEntry.Role.USER).count()
+    return max(sent, session.chat_count), True
 
 
 def _secs(value: float | None) -> str:

@@ -231,7 +231,8 @@ def test_staff_import_audit_watch_live_close_and_usage(staff_tab, user_tab, staf
     audit.goto(staff.locator("a", has_text="The session's record").get_attribute("href"))
     expect(audit.locator("#transcript li.line")).to_have_count(4)
     expect(audit.locator("#events")).to_contain_text("active")
-    audit.click("button:has-text('Close session')")
+    audit.click("a.end-session-link")  # its confirmation page, then end it
+    audit.click("button:has-text('Yes, end the session')")
     expect(audit.locator("ul.messagelist li.success")).to_have_text(
         "Closed 1 session(s); 0 failed."
     )

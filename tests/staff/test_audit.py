@@ -129,7 +129,7 @@ def test_the_session_page_shows_transcript_event_log_and_timings(staff, world):
     # Read-only, and the session's credentials stay out.
     assert 'name="_save"' not in page
     assert "rtc-secret-never-shown" not in page
-    assert "Watch live" not in page and "Close session" not in page
+    assert "Watch live" not in page and "End session" not in page
 
 
 def test_timings_are_derived_from_transcript_and_events(world):
@@ -179,7 +179,7 @@ def test_a_live_session_page_offers_watch_and_close(staff, world):
     session = open_session(world)
     page = staff.get(f"{SESSIONS}{session.pk}/change/").text
     assert f'href="{SESSIONS}{session.pk}/live/"' in page
-    assert f'action="{SESSIONS}{session.pk}/close/"' in page
+    assert f'href="{SESSIONS}{session.pk}/close/"' in page  # its confirmation page
     assert session.rtc["token"] not in page
 
 
@@ -235,7 +235,7 @@ def test_the_close_button_closes_one_session_upstream(staff, world, akool):
     assert akool.live_ids() == set()
     session.refresh_from_db()
     assert (session.status, session.close_reason) == ("closed", "admin")
-    assert "Close session" not in response.text
+    assert "End session" not in response.text
 
 
 def test_a_refused_close_is_reported_and_left_to_the_reaper(staff, world, akool):
@@ -264,4 +264,5 @@ def test_closing_a_session_that_is_no_longer_live_says_so(staff, world):
     ended = recorded_session(world)
     response = staff.post(f"{SESSIONS}{ended.pk}/close/", follow=True)
     assert messages_of(response) == ["None of those sessions was live: nothing to close."]
-    assert staff.get(f"{SESSIONS}{ended.pk}/close/").status_code == 405
+    confirm = staff.get(f"{SESSIONS}{ended.pk}/close/")  # no confirmation page for it
+    assert confirm.status_code == 302 and confirm["Location"] == f"{SESSIONS}{ended.pk}/change/"

@@ -1,0 +1,68 @@
+"""A session's settings in a person's words: one home for History and the staff pages.
+
+The voice by its preset's name, the language by its name, the mode by the name the setup
+page gives it (static/js/setup.js MODE_TEXT), and durations as people say them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sessions.models import AvatarSession, Mode, VoicePreset
+from sessions.services.catalog import KNOWN_LANGUAGES
+
+# The setup page's names (static/js/setup.js MODE_TEXT; tests/test_display.py keeps them
+# the same). A retelling session whose answers come from our LLM is "Own assistant" there.
+MODE_NAMES = {Mode.DIALOGUE: "Dialogue", Mode.RETELLING: "Retelling"}
+OWN_ASSISTANT = "Own assistant"
+
+
+def duration_words(seconds: int | float | None) -> str:
+    """ "5 s", "1 min 5 s", "12 min", "1 h 2 min": what a person reads; "—" for none."""
+    if seconds is None:
+        return "—"
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+def language_name(code: str) -> str:
+    """ "French" for "fr"; an unknown code as it is, none as "—"."""
+    return KNOWN_LANGUAGES.get(code, code) if code else "—"
+
+
+def mode_name(mode: int, *, use_llm: bool = False) -> str:
+    if mode == Mode.RETELLING and use_llm:
+        return OWN_ASSISTANT
+    return MODE_NAMES.get(mode, f"mode {mode}")
+
+
+def voice_names(voice_ids: Iterable[str]) -> dict[str, str]:
+    """Each voice id's preset name, in one query (ids no preset knows are left out)."""
+    wanted = {v for v in voice_ids if v}
+    if not wanted:
+        return {}
+    rows = VoicePreset.objects.filter(voice_id__in=wanted).order_by("-active", "order")
+    names: dict[str, str] = {}
+    for voice_id, name in rows.values_list("voice_id", "name"):
+        names.setdefault(voice_id, name)  # an active preset's name first
+    return names
+
+
+def session_words(session: AvatarSession, voices: dict[str, str] | None = None) -> dict[str, Any]:
+    """The session's settings for a page: `voices` is voice_names() of a whole list, so
+    a page of sessions costs one query; without it this session's voice is looked up."""
+    if voices is None:
+        voices = voice_names([session.voice_id])
+    return {
+        "voice_name": voices.get(session.voice_id, session.voice_id) or "the avatar’s own",
+        "language_name": language_name(session.language),
+        "mode_name": mode_name(session.mode, use_llm=session.use_llm),
+        "duration_used": duration_words(session.used_seconds),
+    }
