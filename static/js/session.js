@@ -183,6 +183,8 @@ export class SessionRunner {
     this.stage.prepare({
       sandbox: live.sandbox,
       name: preset?.name ?? "",
+      slug: session.preset ?? "",
+      thumbnail: preset?.thumbnail_url ?? "",
       language: this.setup.language || session.language || "",
       voice: this.speech,
       background: this.setup.background,
