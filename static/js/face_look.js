@@ -28,21 +28,24 @@ export function hashOf(text) {
 
 /**
  * The look of the avatar `seed` names (its preset's slug). `colours` may carry its
- * thumbnail's {backdrop, clothes}; missing ones are derived from the seed too.
+ * thumbnail's {backdrop, clothes}; missing ones are derived from the seed too. `gender`
+ * is its voice's, when known ("female" never gets a beard).
  */
-export function faceLook(seed, colours = {}) {
+export function faceLook(seed, colours = {}, gender = "") {
   const pick = (list, what) => list[hashOf(`${seed}/${what}`) % list.length];
   const hue = hashOf(`${seed}/hue`) % 360;
   const style = pick(HAIR_STYLES, "hair");
-  // A beard only with short hair styles, and not on most faces: a choice, not a costume.
-  const beard = ["short", "buzz", "swept"].includes(style) && hashOf(`${seed}/beard`) % 3 === 0;
+  // A beard only with short hair, never for a female voice, and not on most faces.
+  const beard =
+    gender !== "female" && ["short", "buzz", "swept"].includes(style) && hashOf(`${seed}/beard`) % 3 === 0;
   return {
     seed: String(seed),
+    gender,
     skin: pick(SKINS, "skin"),
     hair: { style, colour: pick(HAIR_COLOURS, "hair colour") },
     eyes: pick(EYES, "eyes"),
     glasses: pick(GLASSES, "glasses"),
-    earrings: !beard && hashOf(`${seed}/earrings`) % 3 === 0,
+    earrings: !beard && hashOf(`${seed}/earrings`) % (gender === "female" ? 2 : 4) === 0,
     beard,
     backdrop: colours.backdrop ?? `hsl(${hue} 45% 80%)`,
     clothes: colours.clothes ?? `hsl(${(hue + 180) % 360} 35% 35%)`,
@@ -134,7 +137,7 @@ function hairFront(ctx, look) {
     ctx.ellipse(240, 150, 116, 70, 0, Math.PI, 0);
     ctx.fill();
     ctx.beginPath();
-    ctx.ellipse(200, 150, 70, 34, 0.35, 0, Math.PI);
+    ctx.ellipse(205, 148, 66, 22, 0.12, 0, Math.PI);
     ctx.fill();
   }
 }

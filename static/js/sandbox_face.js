@@ -46,12 +46,13 @@ export class SandboxFace {
    * @param {string} [options.name]  the avatar's name, drawn in a tag on the face
    * @param {string} [options.slug]  its preset's slug: the face is derived from it
    * @param {string} [options.thumbnail]  its preset's thumbnail: the colours come from it
+   * @param {string} [options.gender]  its voice's gender, if known (no beard for "female")
    * @param {string} [options.language]  for speech synthesis
    * @param {boolean} [options.voice]  speak the answers aloud
    */
-  constructor({ canvas, video, name = "", slug = "", thumbnail = "", language = "", voice = false, win = globalThis }) {
+  constructor({ canvas, video, name = "", slug = "", thumbnail = "", gender = "", language = "", voice = false, win = globalThis }) {
     this.canvas = canvas;
-    this.look = faceLook(slug || name);
+    this.look = faceLook(slug || name, {}, gender);
     this.thumbnail = thumbnail;
     this.video = video;
     this.name = name;
@@ -273,7 +274,7 @@ export class SandboxFace {
     const img = new Image();
     img.onload = () => {
       const colours = sampleColours(img, doc);
-      if (colours) this.look = faceLook(this.look.seed, colours);
+      if (colours) this.look = faceLook(this.look.seed, colours, this.look.gender);
     };
     img.src = url.href;
   }

@@ -185,6 +185,7 @@ export class SessionRunner {
       name: preset?.name ?? "",
       slug: session.preset ?? "",
       thumbnail: preset?.thumbnail_url ?? "",
+      gender: this.setup.catalog.voices.find((v) => v.slug === preset?.default_voice)?.gender ?? "",
       language: this.setup.language || session.language || "",
       voice: this.speech,
       background: this.setup.background,
