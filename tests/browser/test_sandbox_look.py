@@ -37,7 +37,8 @@ LOOK_JS = """() => {
   const ctx = c.getContext('2d');
   const s = Math.min(c.width, c.height) / 480;
   const ox = (c.width - 480 * s) / 2, oy = (c.height - 480 * s) / 2;
-  const at = (x, y) => Array.from(ctx.getImageData(Math.round(x), Math.round(y), 1, 1).data.slice(0, 3));
+  const at = (x, y) =>
+    Array.from(ctx.getImageData(Math.round(x), Math.round(y), 1, 1).data.slice(0, 3));
   const grid = (x, y) => at(ox + x * s, oy + y * s);
   const size = Math.max(14, Math.round(Math.min(c.width, c.height) * 0.05));
   const pad = Math.round(size * 0.6);
