@@ -1,11 +1,16 @@
-"""What a session may be set to: voices from presets, languages from a known list."""
+"""What a session may be set to: voices from presets, languages from the active
+provider's catalog."""
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from sessions import errors
 from sessions.models import AvatarPreset, VoicePreset
+from sessions.providers.sandbox.provider import SANDBOX_LANGUAGES
 
-# Languages AKool's live avatars speak (its language list). The sandbox speaks them all.
+# Languages AKool's live avatars speak (its language list). The sandbox speaks only its own
+# catalog's (SANDBOX_LANGUAGES), each of them answered in by its responder.
 KNOWN_LANGUAGES: dict[str, str] = {
     "en": "English",
     "zh": "Chinese",
@@ -29,6 +34,10 @@ KNOWN_LANGUAGES: dict[str, str] = {
 
 
 def languages() -> list[dict[str, str]]:
+    """The languages the active provider's avatars speak, as the page offers them: the
+    sandbox's own catalog, or AKool's known list (its catalog needs a network call)."""
+    if settings.AVATAR_PROVIDER == "sandbox":
+        return [{"code": lang.code, "name": lang.name} for lang in SANDBOX_LANGUAGES]
     return [{"code": code, "name": name} for code, name in KNOWN_LANGUAGES.items()]
 
 

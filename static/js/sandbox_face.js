@@ -3,6 +3,15 @@
 // <video> through canvas.captureStream(30) where the browser has it (else the canvas
 // itself is shown). Optionally voiced with speechSynthesis, which must never block:
 // headless Chromium has no voices and fails every utterance at once.
+//
+// Each preset has its own face (face_look.js, from its slug and its thumbnail's colours),
+// drawn whole: the canvas takes the shape of the box it is shown in, so nothing is cut
+// off, and the name sits in a tag in the bottom-left corner, as in a video call.
+
+import { drawFace, faceLook } from "./face_look.js";
+
+/** The largest canvas side drawn (px): sharp on a desk, cheap on a phone. */
+const MAX_SIDE = 960;
 
 /** How open the mouth is at time `t` (ms): 0 closed .. 1 wide. Pure. */
 export function mouthOpenness(t, talking) {
@@ -34,12 +43,17 @@ export class SandboxFace {
    * @param {object} options
    * @param {HTMLCanvasElement} options.canvas
    * @param {HTMLVideoElement} options.video
-   * @param {string} [options.name]  the avatar's name, drawn under the face
+   * @param {string} [options.name]  the avatar's name, drawn in a tag on the face
+   * @param {string} [options.slug]  its preset's slug: the face is derived from it
+   * @param {string} [options.thumbnail]  its preset's thumbnail: the colours come from it
+   * @param {string} [options.gender]  its voice's gender, if known (no beard for "female")
    * @param {string} [options.language]  for speech synthesis
    * @param {boolean} [options.voice]  speak the answers aloud
    */
-  constructor({ canvas, video, name = "", language = "", voice = false, win = globalThis }) {
+  constructor({ canvas, video, name = "", slug = "", thumbnail = "", gender = "", language = "", voice = false, win = globalThis }) {
     this.canvas = canvas;
+    this.look = faceLook(slug || name, {}, gender);
+    this.thumbnail = thumbnail;
     this.video = video;
     this.name = name;
     this.language = language;
@@ -51,12 +65,13 @@ export class SandboxFace {
     this.stream = null;
     this.sentenceBuffer = "";
     this.bufferMid = null;
-    this.hue = 205;
+    this.backdrop = null; // a live background's colour, over the look's own
   }
 
   /** Start drawing and show the face; returns "video" or "canvas" (what is shown). */
   start() {
     this.ctx = this.canvas.getContext("2d");
+    this.#readThumbnail();
     const loop = (t) => {
       this.draw(t);
       this.frame = this.win.requestAnimationFrame(loop);
@@ -104,7 +119,7 @@ export class SandboxFace {
   setBackground(url) {
     let h = 0;
     for (const ch of String(url ?? "")) h = (h * 31 + ch.codePointAt(0)) % 360;
-    this.hue = url ? h : 205;
+    this.backdrop = url ? `hsl(${h} 45% 80%)` : null;
   }
 
   setVoice(enabled) {
@@ -185,84 +200,101 @@ export class SandboxFace {
   draw(t) {
     const ctx = this.ctx;
     if (!ctx) return;
+    this.#fit();
     const { width: w, height: h } = this.canvas;
-    const s = Math.min(w, h) / 480; // drawn on a 480 grid, scaled
+    const s = Math.min(w, h) / 480; // drawn on a 480 grid, scaled, centred
     const talking = this.speaking || this.#now() < this.talkUntil;
 
-    const bg = ctx.createLinearGradient(0, 0, 0, h);
-    bg.addColorStop(0, `hsl(${this.hue} 45% 88%)`);
-    bg.addColorStop(1, `hsl(${this.hue} 40% 70%)`);
-    ctx.fillStyle = bg;
+    ctx.fillStyle = this.backdrop ?? this.look.backdrop;
+    ctx.fillRect(0, 0, w, h);
+    const shade = ctx.createLinearGradient(0, 0, 0, h);
+    shade.addColorStop(0, "rgba(255, 255, 255, 0.25)");
+    shade.addColorStop(1, "rgba(0, 0, 0, 0.12)");
+    ctx.fillStyle = shade;
     ctx.fillRect(0, 0, w, h);
 
     ctx.save();
     ctx.translate((w - 480 * s) / 2, (h - 480 * s) / 2);
     ctx.scale(s, s);
     const bob = talking ? Math.sin(t / 180) * 2 : Math.sin(t / 900) * 1.5;
-
-    // shoulders
-    ctx.fillStyle = "#2f4b7c";
-    ctx.beginPath();
-    ctx.ellipse(240, 500, 190, 120, 0, Math.PI, 0);
-    ctx.fill();
-    // neck
-    ctx.fillStyle = "#e0ac8a";
-    ctx.fillRect(212, 300 + bob, 56, 90);
-    // head
-    ctx.fillStyle = "#f1c4a4";
-    ctx.beginPath();
-    ctx.ellipse(240, 215 + bob, 112, 132, 0, 0, Math.PI * 2);
-    ctx.fill();
-    // hair
-    ctx.fillStyle = "#3b2a20";
-    ctx.beginPath();
-    ctx.ellipse(240, 150 + bob, 118, 78, 0, Math.PI, 0);
-    ctx.fill();
-
-    // eyes, blinking every few seconds
-    const blink = t % 4200 < 130;
-    ctx.fillStyle = "#1f1f1f";
-    for (const x of [198, 282]) {
-      ctx.beginPath();
-      ctx.ellipse(x, 205 + bob, 11, blink ? 1.5 : 13, 0, 0, Math.PI * 2);
-      ctx.fill();
-    }
-    // brows rise a little while talking
-    ctx.strokeStyle = "#3b2a20";
-    ctx.lineWidth = 5;
-    ctx.lineCap = "round";
-    const lift = talking ? 4 + 2 * Math.sin(t / 260) : 0;
-    for (const x of [198, 282]) {
-      ctx.beginPath();
-      ctx.moveTo(x - 18, 178 + bob - lift);
-      ctx.lineTo(x + 18, 176 + bob - lift);
-      ctx.stroke();
-    }
-
-    // mouth
-    const open = mouthOpenness(t, talking);
-    if (open > 0) {
-      ctx.fillStyle = "#7a1f2b";
-      ctx.beginPath();
-      ctx.ellipse(240, 282 + bob, 34, 4 + 26 * open, 0, 0, Math.PI * 2);
-      ctx.fill();
-    } else {
-      ctx.strokeStyle = "#7a1f2b";
-      ctx.lineWidth = 5;
-      ctx.beginPath();
-      ctx.arc(240, 262 + bob, 36, Math.PI * 0.2, Math.PI * 0.8);
-      ctx.stroke();
-    }
+    drawFace(ctx, this.look, { t, bob, talking, open: mouthOpenness(t, talking) });
     ctx.restore();
+    this.#drawName(w, h);
+  }
 
-    if (this.name) {
-      ctx.fillStyle = "rgba(0, 0, 0, 0.55)";
-      ctx.fillRect(0, h - 40 * s, w, 40 * s);
-      ctx.fillStyle = "#fff";
-      ctx.font = `${Math.round(20 * s)}px system-ui, sans-serif`;
-      ctx.textAlign = "center";
-      ctx.textBaseline = "middle";
-      ctx.fillText(this.name, w / 2, h - 20 * s);
+  /** The name in a tag in the bottom-left corner, readable at any size. */
+  #drawName(w, h) {
+    if (!this.name) return;
+    const ctx = this.ctx;
+    const size = Math.max(14, Math.round(Math.min(w, h) * 0.05));
+    ctx.font = `600 ${size}px system-ui, sans-serif`;
+    const pad = Math.round(size * 0.6);
+    const width = Math.min(w - 2 * pad, ctx.measureText(this.name).width + 2 * pad);
+    const x = pad;
+    const y = h - pad - size * 1.8;
+    ctx.fillStyle = "rgba(0, 0, 0, 0.62)";
+    ctx.beginPath();
+    if (ctx.roundRect) ctx.roundRect(x, y, width, size * 1.8, size * 0.5);
+    else ctx.rect(x, y, width, size * 1.8);
+    ctx.fill();
+    ctx.fillStyle = "#fff";
+    ctx.textAlign = "left";
+    ctx.textBaseline = "middle";
+    ctx.fillText(this.name, x + pad, y + size * 0.9, width - 2 * pad);
+  }
+
+  /** Take the shape of the box the face is shown in, so that none of it is cropped. */
+  #fit() {
+    const box = this.video?.parentElement ?? this.canvas.parentElement;
+    const bw = box?.clientWidth ?? 0;
+    const bh = box?.clientHeight ?? 0;
+    if (!bw || !bh) return;
+    const scale = Math.min(this.win.devicePixelRatio || 1, 2);
+    const w = Math.min(MAX_SIDE, Math.round(bw * scale));
+    const h = Math.min(MAX_SIDE, Math.round((w * bh) / bw));
+    const width = Math.round((h * bw) / bh); // h may have been capped: keep the shape
+    if (Math.abs(this.canvas.width - width) > 2 || Math.abs(this.canvas.height - h) > 2) {
+      this.canvas.width = width;
+      this.canvas.height = h;
     }
+  }
+
+  /** The thumbnail's backdrop and clothes colours, when it is ours to read (same origin). */
+  #readThumbnail() {
+    const Image = this.win.Image;
+    const doc = this.canvas.ownerDocument;
+    if (!this.thumbnail || !Image || !doc) return;
+    let url;
+    try {
+      url = new URL(this.thumbnail, doc.baseURI);
+    } catch {
+      return;
+    }
+    if (url.origin !== new URL(doc.baseURI).origin) return; // its pixels are not ours
+    const img = new Image();
+    img.onload = () => {
+      const colours = sampleColours(img, doc);
+      if (colours) this.look = faceLook(this.look.seed, colours, this.look.gender);
+    };
+    img.src = url.href;
+  }
+}
+
+/** A square image's backdrop (its left edge) and clothes (its bottom centre) as CSS. */
+export function sampleColours(img, doc) {
+  try {
+    const c = doc.createElement("canvas");
+    c.width = c.height = 60;
+    const ctx = c.getContext("2d", { willReadFrequently: true });
+    ctx.drawImage(img, 0, 0, 60, 60);
+    const at = (x, y) => {
+      const [r, g, b, a] = ctx.getImageData(x, y, 1, 1).data;
+      return a > 200 ? `rgb(${r} ${g} ${b})` : null;
+    };
+    const backdrop = at(3, 30);
+    const clothes = at(30, 58);
+    return backdrop && clothes ? { backdrop, clothes } : null;
+  } catch {
+    return null; // a tainted or undrawable image: the slug's colours stay
   }
 }

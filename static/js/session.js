@@ -183,6 +183,9 @@ export class SessionRunner {
     this.stage.prepare({
       sandbox: live.sandbox,
       name: preset?.name ?? "",
+      slug: session.preset ?? "",
+      thumbnail: preset?.thumbnail_url ?? "",
+      gender: this.setup.catalog.voices.find((v) => v.slug === preset?.default_voice)?.gender ?? "",
       language: this.setup.language || session.language || "",
       voice: this.speech,
       background: this.setup.background,

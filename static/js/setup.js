@@ -12,6 +12,13 @@ export const MODE_TEXT = Object.freeze({
   1: ["Retelling", "The avatar says exactly what you type."],
 });
 
+/** Why mode 1 does what it does for a preset that answers with our own assistant. */
+export const MODE_WHY = Object.freeze({
+  noOwnWords: "This avatar retells our assistant’s answers, so it does not repeat your own words.",
+  noAssistant:
+    "This avatar would retell our own assistant’s answers, but none is set up on this site, so it says exactly what you type.",
+});
+
 /** Select `value` if `select` has that option; returns whether it did. */
 function setSelect(select, value) {
   const has = [...select.options].some((o) => o.value === value);
@@ -297,14 +304,15 @@ export class Setup {
     this.el.voiceSelect.replaceChildren(...opts);
   }
 
+  // Both modes always: dialogue (the avatar's own assistant answers) and mode 1, which is
+  // our own assistant for a preset that uses it (when the site has one), else plain
+  // retelling. What mode 1 cannot do for this preset is said in the help, not hidden.
   #fillModes(preset) {
     const { modeSelect } = this.el;
-    const opts = [this.#option("2", MODE_TEXT[2][0])];
     const llm = Boolean(preset?.use_llm && this.config.llmAvailable);
-    if (llm) opts.push(this.#option("1", MODE_TEXT.llm[0]));
-    else if (preset?.mode === 1) opts.push(this.#option("1", MODE_TEXT[1][0]));
-    modeSelect.replaceChildren(...opts);
+    modeSelect.replaceChildren(this.#option("2", MODE_TEXT[2][0]), this.#option("1", MODE_TEXT[llm ? "llm" : 1][0]));
     modeSelect.dataset.llm = String(llm);
+    modeSelect.dataset.wantsLlm = String(Boolean(preset?.use_llm));
     setSelect(modeSelect, String(preset?.mode ?? 2));
     this.#updateModeHelp();
   }
@@ -313,6 +321,11 @@ export class Setup {
     const { modeSelect, modeHelp } = this.el;
     const llm = modeSelect.dataset.llm === "true";
     const key = modeSelect.value === "1" ? (llm ? "llm" : 1) : 2;
-    modeHelp.textContent = MODE_TEXT[key][1];
+    let text = MODE_TEXT[key][1];
+    if (modeSelect.value === "1") {
+      if (llm) text += ` ${MODE_WHY.noOwnWords}`;
+      else if (modeSelect.dataset.wantsLlm === "true") text = MODE_WHY.noAssistant;
+    }
+    modeHelp.textContent = text;
   }
 }

@@ -31,7 +31,7 @@ export class Stage {
    * Set the stage for a new session: the sandbox's face (started at once), or the wait
    * for the avatar's video.
    */
-  prepare({ sandbox, name = "", language = "", voice = false, background = "" }) {
+  prepare({ sandbox, name = "", slug = "", thumbnail = "", gender = "", language = "", voice = false, background = "" }) {
     const { el } = this;
     el.video.hidden = true;
     el.canvas.hidden = true;
@@ -41,7 +41,7 @@ export class Stage {
     el.enableAudioBtn.hidden = true;
     this.setSpeaking(false);
     if (sandbox) {
-      this.face = this.makeFace({ canvas: el.canvas, video: el.video, name, language, voice });
+      this.face = this.makeFace({ canvas: el.canvas, video: el.video, name, slug, thumbnail, gender, language, voice });
       this.face.start();
       if (background) this.face.setBackground(background);
       el.quality.textContent = "Local sandbox";

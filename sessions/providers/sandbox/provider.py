@@ -52,7 +52,8 @@ def channel_for_token(token: str) -> str | None:
 
 
 async def live_channel(channel: str) -> dict | None:
-    """The sandbox session behind a channel ({"upstream_id", "mode"}) while it is live."""
+    """The sandbox session behind a channel ({"upstream_id", "mode", "language"}) while it
+    is live."""
     info = await shared_cache.get(keys.sandbox_channel(channel))
     if not info or await shared_cache.get(keys.sandbox_session(info["upstream_id"])) != LIVE:
         return None
@@ -92,7 +93,9 @@ class SandboxProvider:
         await shared_cache.set(keys.sandbox_session(upstream_id), LIVE, timeout=ttl)
         await shared_cache.set(
             keys.sandbox_channel(channel),
-            {"upstream_id": upstream_id, "mode": request.mode},
+            # The language too: the avatar answers in it from the first word, before
+            # any set-params (the page sends none on arriving in the sandbox).
+            {"upstream_id": upstream_id, "mode": request.mode, "language": request.language},
             timeout=ttl,
         )
         await shared_cache.set(keys.sandbox_upstream_channel(upstream_id), channel, timeout=ttl)

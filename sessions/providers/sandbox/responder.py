@@ -1,15 +1,19 @@
 """The sandbox avatar's built-in dialogue partner (mode 2 without an LLM).
 
 It only has to make a conversation with the sandbox feel alive: short, varied replies
-that visibly relate to what was said. Replies are deterministic (a SHA-256 of the text and
-the turn picks the template, never Python's per-process randomised ``hash``), so tests and
-demos repeat exactly.
+that visibly relate to what was said, in the session's language (every language the
+sandbox catalog offers: English here, the others in ``phrases``; any other language gets
+English, as a real avatar falls back to its default). Replies are deterministic (a SHA-256
+of the text and the turn picks the template, never Python's per-process randomised
+``hash``), so tests and demos repeat exactly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+
+from sessions.providers.sandbox import phrases
 
 #: Longer than this, the reply says so instead of pretending to have read it all.
 LONG_INPUT = 600
@@ -42,6 +46,10 @@ _STOPWORDS = _QUESTION_WORDS | {
     "anything", "everything", "get", "got", "make", "let", "lets", "okay", "ok", "well",
     "good", "great", "nice", "today", "now",
 }  # fmt: skip
+_STOPWORDS |= phrases.STOPWORDS
+_GREETINGS |= phrases.GREETINGS
+_THANKS |= phrases.THANKS
+_BYES |= phrases.BYES
 
 _EMPTY = (
     "I didn't catch that. Could you say it again?",
@@ -96,6 +104,29 @@ _LONG_REPLIES = (
 )
 _CLOSERS = ("", "", " Anything else?", " I'm all ears.", " What do you think?")
 
+ENGLISH = {
+    "empty": _EMPTY,
+    "greeting": _GREETING_REPLIES,
+    "thanks": _THANKS_REPLIES,
+    "bye": _BYE_REPLIES,
+    "question": _QUESTION_REPLIES,
+    "generic_question": _GENERIC_QUESTIONS,
+    "statement": _STATEMENT_REPLIES,
+    "generic_statement": _GENERIC_STATEMENTS,
+    "long": _LONG_REPLIES,
+    "closers": _CLOSERS,
+}
+# What the long reply calls a message with no telling word.
+_MANY_THINGS = {
+    "fr": "plusieurs choses",
+    "de": "vieles",
+    "es": "muchas cosas",
+    "ja": "いろいろなこと",
+}
+_PHRASES = {"en": ENGLISH, **phrases.BY_LANGUAGE}
+#: The languages the responder answers in (primary subtags: "fr-CA" is answered as "fr").
+SPOKEN = frozenset(_PHRASES)
+
 
 def _pick(options: tuple[str, ...], seed: int, salt: int = 0) -> str:
     return options[(seed >> (8 * salt)) % len(options)]
@@ -116,34 +147,51 @@ def _fill(template: str, topic: str) -> str:
     return template.format(topic=topic, Topic=topic[:1].upper() + topic[1:])
 
 
-def reply(text: str, *, turn: int) -> str:
-    """A short (1-3 sentence) reply to ``text``; the same (text, turn) gives the same reply."""
+def phrases_for(language: str) -> dict[str, tuple[str, ...]]:
+    """The replies in ``language`` ("fr", "fr-FR", "FR" alike), English if not spoken."""
+    return _PHRASES.get(_primary(language), ENGLISH)
+
+
+def _primary(language: str) -> str:
+    return str(language or "").replace("_", "-").split("-")[0].lower()
+
+
+def _kind(stripped: str, words: list[str], topic: str | None) -> str:
+    """Which kind of reply ``stripped`` (not empty) calls for."""
+    lowered = [w.lower() for w in words]
+    first = lowered[0] if lowered else ""
+    if len(stripped) > LONG_INPUT:
+        return "long"
+    if (first in _GREETINGS and len(words) <= 6) or stripped.startswith(_GREETING_TEXT):
+        return "greeting"
+    if first in _THANKS or stripped.startswith(phrases.JAPANESE_OPENERS["thanks"]):
+        return "thanks"
+    short_bye = bool(lowered) and lowered[-1] in _BYES and len(words) <= 4
+    if short_bye or stripped.startswith(phrases.JAPANESE_OPENERS["bye"]):
+        return "bye"
+    if stripped.endswith(("?", "？")) or first in _QUESTION_WORDS:
+        return "question" if topic else "generic_question"
+    return "statement" if topic else "generic_statement"
+
+
+def reply(text: str, *, turn: int, language: str = "en") -> str:
+    """A short (1-3 sentence) reply to ``text`` in ``language``; the same (text, turn,
+    language) gives the same reply."""
+    said = phrases_for(language)
     digest = hashlib.sha256(f"{turn}\x00{text}".encode("utf-8", "replace")).digest()
     seed = int.from_bytes(digest[:8], "big")
     stripped = text.strip()
     if not stripped:
-        return _pick(_EMPTY, seed)
-
+        return _pick(said["empty"], seed)
     words = _WORD.findall(stripped[: LONG_INPUT * 4])
-    lowered = [w.lower() for w in words]
     topic = _topic(words)
-
-    if len(stripped) > LONG_INPUT:
-        return _fill(_pick(_LONG_REPLIES, seed), topic or "many things")
-
-    first = lowered[0] if lowered else ""
-    if (first in _GREETINGS and len(words) <= 6) or stripped.startswith(_GREETING_TEXT):
-        return _pick(_GREETING_REPLIES, seed)
-    if lowered and lowered[0] in _THANKS:
-        return _pick(_THANKS_REPLIES, seed)
-    if lowered and lowered[-1] in _BYES and len(words) <= 4:
-        return _pick(_BYE_REPLIES, seed)
-
-    is_question = stripped.endswith(("?", "？")) or first in _QUESTION_WORDS
-    if is_question:
-        if topic is None:
-            return _pick(_GENERIC_QUESTIONS, seed)
-        return _fill(_pick(_QUESTION_REPLIES, seed), topic)
-    if topic is None:
-        return _pick(_GENERIC_STATEMENTS, seed)
-    return _fill(_pick(_STATEMENT_REPLIES, seed), topic) + _pick(_CLOSERS, seed, salt=1)
+    kind = _kind(stripped, words, topic)
+    answer = _pick(said[kind], seed)
+    if kind == "long":
+        # Only the long reply needs a topic it may not have found.
+        return _fill(answer, topic or _MANY_THINGS.get(_primary(language), "many things"))
+    if kind in ("question", "statement"):
+        answer = _fill(answer, topic or "")
+    if kind == "statement":
+        answer += _pick(said["closers"], seed, salt=1)
+    return answer

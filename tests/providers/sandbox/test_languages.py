@@ -1,0 +1,98 @@
+"""The sandbox speaks every language its catalog offers (issue 17): its built-in responder
+answers in the session's language, and the page is offered exactly those languages."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sessions.providers.sandbox import phrases, responder
+from sessions.providers.sandbox.provider import SANDBOX_LANGUAGES
+from sessions.services import catalog
+from sessions.stream.codec import set_params_frame
+from tests.providers.sandbox.helpers import Client, ends, make, say
+
+CATALOG_CODES = [lang.code for lang in SANDBOX_LANGUAGES]
+# Said to each language's responder: a greeting, a question, a statement, thanks, nothing.
+SAID = ["Bonjour, comment ça va ?", "How do volcanoes work?", "I love volcanoes", "merci", ""]
+
+
+def test_every_catalog_language_is_spoken_by_the_responder():
+    assert set(CATALOG_CODES) <= responder.SPOKEN
+    for code in CATALOG_CODES:
+        # Every kind of reply exists in every language (none falls back to English).
+        assert set(responder.phrases_for(code)) == set(phrases.KINDS), code
+
+
+@pytest.mark.parametrize("code", [c for c in CATALOG_CODES if c != "en"])
+def test_each_catalog_language_is_answered_in_that_language(code):
+    own = {t for kind in responder.phrases_for(code).values() for t in kind}
+    english = {t for kind in responder.ENGLISH.values() for t in kind}
+    for text in SAID:
+        answer = responder.reply(text, turn=1, language=code)
+        assert answer != responder.reply(text, turn=1, language="en")
+        # The answer is built from this language's templates, not English's.
+        assert any(_matches(answer, t) for t in own), (code, text, answer)
+        assert not any(_matches(answer, t) for t in english - {""}), (code, text, answer)
+
+
+def _matches(answer: str, template: str) -> bool:
+    head = template.split("{")[0]
+    return bool(head.strip()) and answer.startswith(head) or answer == template
+
+
+def test_french_greeting_is_answered_in_french():
+    answer = responder.reply("Bonjour, comment ça va ?", turn=1, language="fr")
+    assert answer in phrases.FRENCH["greeting"]
+
+
+def test_a_regional_tag_is_its_language_and_an_unknown_one_is_english():
+    assert responder.reply("Hello", turn=2, language="fr-CA") == responder.reply(
+        "Hello", turn=2, language="fr"
+    )
+    assert responder.reply("Hello", turn=2, language="it") == responder.reply("Hello", turn=2)
+
+
+@given(text=st.text(), turn=st.integers(0, 10**6), code=st.sampled_from(CATALOG_CODES))
+@settings(max_examples=300, deadline=None)
+def test_replies_are_short_sentences_in_every_language(text, turn, code):
+    answer = responder.reply(text, turn=turn, language=code)
+    assert answer.strip() and len(answer) <= 200
+    ends_ = sum(answer.count(c) for c in ".!?。！？") - 2 * answer.count("...")
+    assert 1 <= ends_ <= 3
+
+
+def test_the_page_is_offered_the_sandbox_catalog_languages():
+    with override_settings(AVATAR_PROVIDER="sandbox"):
+        assert [lang["code"] for lang in catalog.languages()] == CATALOG_CODES
+        assert catalog.languages()[1] == {"code": "fr", "name": "French"}
+    with override_settings(AVATAR_PROVIDER="akool"):
+        # AKool keeps its known list (its catalog needs a network call).
+        assert [lang["code"] for lang in catalog.languages()] == list(catalog.KNOWN_LANGUAGES)
+
+
+def test_presets_api_lists_the_sandbox_languages(alice_api):
+    with override_settings(AVATAR_PROVIDER="sandbox"):
+        languages = alice_api.get("/presets").json()["languages"]
+    assert [lang["code"] for lang in languages] == CATALOG_CODES
+
+
+@pytest.mark.asyncio
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs A17's hooks in sandbox/avatar.py (a language argument, and "
+    "_builtin_answer passing self.params' lang to responder.reply; see A17's report)",
+)
+async def test_the_avatar_answers_in_the_session_language_then_the_one_set_params_chose():
+    client = Client()
+    avatar = make(client, language="fr")  # the session's language, from its creation
+    await say(avatar, "Bonjour, comment ça va ?")
+    await client.until(ends(client, 1))
+    assert client.answers()[-1] in phrases.FRENCH["greeting"]
+    await avatar.receive(set_params_frame(language="de", mid="m1"))
+    await say(avatar, "Hallo")
+    await client.until(ends(client, 2))
+    assert client.answers()[-1] in phrases.GERMAN["greeting"]
+    await avatar.aclose()
