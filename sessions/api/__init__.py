@@ -68,7 +68,7 @@ def _specific(error: dict[str, Any], request: HttpRequest) -> tuple[str, str] | 
             given = str(json.loads(request.body).get("language"))[:20]
         except (ValueError, AttributeError):
             given = "?"
-        known = ", ".join(catalog.KNOWN_LANGUAGES)
+        known = ", ".join(lang["code"] for lang in catalog.languages())
         return "invalid_language", f"Unknown language '{given}'; use one of {known}."
     return None
 

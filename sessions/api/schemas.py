@@ -82,7 +82,9 @@ def integral(low: int, high: int) -> Any:
     return Annotated[int, Field(ge=low, le=high), BeforeValidator(_integral)]
 
 
-Language = Literal[tuple(catalog.KNOWN_LANGUAGES)]  # type: ignore[valid-type]
+# The active provider's languages (read at start-up, as the provider is): what the page
+# offers, the API and the socket accept, and the OpenAPI document lists are one list.
+Language = Literal[tuple(lang["code"] for lang in catalog.languages())]  # type: ignore[valid-type]
 # A voice preset's slug (or id); an empty or unknown one is voice_not_found, on the API
 # and the socket alike.
 Voice = Annotated[str, Field(max_length=200)]

@@ -56,8 +56,7 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
     if payload.voice is not None:
         voice_id = (await catalog.voice(payload.voice)).voice_id
     language = payload.language or preset.language
-    if language not in catalog.KNOWN_LANGUAGES:
-        raise errors.Invalid("invalid_language", f"Unknown language '{language}'.")
+    catalog.check_language(language)  # the preset's may not be one the provider speaks
     duration = settings.SESSION_DEFAULT_DURATION if payload.duration is None else payload.duration
     low, high = settings.SESSION_MIN_DURATION, settings.SESSION_MAX_DURATION
     if not low <= duration <= high:

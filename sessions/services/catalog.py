@@ -41,6 +41,16 @@ def languages() -> list[dict[str, str]]:
     return [{"code": code, "name": name} for code, name in KNOWN_LANGUAGES.items()]
 
 
+def check_language(code: str) -> None:
+    """Refuse a language the active provider's avatars do not speak: the same rule for
+    the API's create and the socket's set_params, and the same list the page offers."""
+    offered = [lang["code"] for lang in languages()]
+    if code not in offered:
+        raise errors.Invalid(
+            "invalid_language", f"Unknown language '{code[:20]}'; use one of {', '.join(offered)}."
+        )
+
+
 async def active_voice(slug_or_id: str) -> VoicePreset | None:
     """A voice preset by slug, or by its upstream voice id (set_params accepts both)."""
     voice = await VoicePreset.objects.filter(active=True, slug=slug_or_id).afirst()
