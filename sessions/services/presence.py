@@ -123,7 +123,8 @@ class SocketPresence:
     """One socket's presence, run as a task while the socket is open: a heartbeat every
     HEARTBEAT_INTERVAL (unless the socket is a staff observer's: watching keeps nothing
     alive), a check of the principal's access and of a cookie socket's sign-in each beat
-    (revocations by bulk update send no signal, a signal may be missed), and the end of the session at `expires_at`.
+    (revocations by bulk update send no signal, a signal may be missed), and the end of
+    the session at `expires_at`.
 
     Nothing a beat does may end the task: a failing check is logged with the session id
     and tried again at the next beat, so a session is never reaped because a check
