@@ -42,8 +42,6 @@ CLOSE_ENDED = 4410
 # 4000-4999), so a fresh socket (with a fresh task) takes over. Not 1011: a server may
 # not send that one in a close frame (autobahn refuses it).
 CLOSE_RECONNECT = 3000
-
-
 SIGN_IN = "Sign in to use this session."
 
 
@@ -122,9 +120,9 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
     async def _take_over(self) -> None:
         """Count this socket against the caps; the older sockets beyond them close (the
         newest wins, so a reload or a reconnect is never refused), in any process."""
-        who = self.principal.user.pk if self.principal.user is not None else None
-        owner = f"user:{who}" if who is not None else f"visitor:{self.principal.visitor_key}"
-        self.socket_scopes = presence.socket_scopes(self.session_id, owner, observer=self.observer)
+        self.socket_scopes = presence.socket_scopes(
+            self.session_id, self.principal, observer=self.observer
+        )
         for channel in await presence.admit_socket(self.channel_name, self.socket_scopes):
             await self.channel_layer.send(channel, {"type": keys.SOCKET_TAKEN_OVER})
 

@@ -203,8 +203,17 @@ LOCK_TTL = 5
 LOCK_TRIES = 300  # 10 ms apart: 3 s, then the update goes ahead unlocked (logged)
 
 
-def socket_scopes(session_id: Any, owner_key: str, *, observer: bool) -> list[tuple[str, int]]:
-    """The scopes a socket counts in, with their caps (settings.WS_*)."""
+def socket_scopes(
+    session_id: Any, principal: Principal, *, observer: bool
+) -> list[tuple[str, int]]:
+    """The scopes a socket counts in, with their caps (settings.WS_*). Whose sockets: the
+    user's, whichever API token or sign-in opened them (tokens do not multiply the cap);
+    an anonymous visitor's own, never their IP's (one visitor must not push out another
+    behind the same address)."""
+    if principal.user is not None:
+        owner_key = f"user:{principal.user.pk}"
+    else:
+        owner_key = f"visitor:{principal.visitor_key}"
     if observer:
         # Staff watching: a list of their own, so they never push out the owner.
         first = (f"observers:{session_id}", settings.WS_OBSERVERS_PER_SESSION)

@@ -15,6 +15,7 @@ from sessions import keys, shared_cache
 from sessions.models import ApiToken, AvatarSession
 from sessions.services import presence
 from tests.realtime.test_cross_user import cookie_of
+from tests.services.test_presence import Browser
 from tests.support.wsutil import ORIGIN, bearer, create_session
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -127,3 +128,17 @@ async def test_a_dead_process_sockets_do_not_count(world, settings):
     entries = await shared_cache.get(keys.socket_list(scope))
     assert [boot for _, boot in entries] == [presence.BOOT_ID]
     await close_all([socket])
+
+
+async def test_anonymous_visitors_are_capped_each_not_by_their_shared_address(world, settings):
+    """Two visitors behind one address (a NAT, an office) each keep their own sockets;
+    one visitor's newest socket takes over their own oldest only."""
+    settings.ANONYMOUS_SESSIONS = True
+    settings.WS_SOCKETS_PER_PRINCIPAL = 1
+    one, two = Browser(), Browser()
+    first, second = await one.create_session(), await two.create_session()
+    sockets = [await opened(first, one.headers()), await opened(second, two.headers())]
+    assert await settle(sockets) == [None, None]
+    again = await opened(first, one.headers())
+    assert await settle([*sockets, again]) == [TAKEN_OVER, None, None]
+    await close_all([sockets[1], again])
