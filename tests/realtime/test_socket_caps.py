@@ -25,8 +25,10 @@ TAKEN_OVER = 4409
 
 async def opened(session: dict, headers) -> WebsocketCommunicator:
     socket = WebsocketCommunicator(application, session["ws_path"], headers=headers)
-    connected, code = await socket.connect()
+    connected, code = await socket.connect(timeout=10)
     assert connected, code
+    # Counted: the session frame comes after the socket took its place (connect order).
+    assert json.loads(await socket.receive_from(timeout=10))["type"] == "session"
     return socket
 
 

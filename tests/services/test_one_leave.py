@@ -36,6 +36,7 @@ async def test_two_thousand_leaves_start_one_close(world, settings, monkeypatch)
     settings.SESSION_LEAVE_GRACE = 60  # still pending while the flood goes on
     session = await create_session(world.alice_token)
     page = await open_page(session, world.alice_token)
+    await page.receive_from(timeout=5)  # joined: the session frame comes after the marker
     started = count_tasks(monkeypatch)
 
     for _ in range(2000):
@@ -51,6 +52,7 @@ async def test_after_a_reconnect_a_beacon_counts_again(world, settings, monkeypa
     session = await create_session(world.alice_token)
     assert await leave(world.alice_token, session["id"]) == 202
     page = await open_page(session, world.alice_token)  # a reload: the first close stands down
+    await page.receive_from(timeout=5)
     started = count_tasks(monkeypatch)
     assert await leave(world.alice_token, session["id"]) == 202  # the reloaded page goes too
     assert await leave(world.alice_token, session["id"]) == 202
