@@ -4,7 +4,9 @@ newest is always accepted, so a reload or a reconnect is never refused."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -60,9 +62,19 @@ async def close_all(sockets: list[WebsocketCommunicator]) -> None:
         await socket.disconnect()
 
 
+def open_connections() -> int:
+    """This process's network connections (Redis, PostgreSQL, ...)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
 async def test_a_thousand_sockets_on_one_session_leave_the_newest_three_open(world, settings):
     assert settings.WS_SOCKETS_PER_SESSION == 3
     session = await create_session(world.alice_token)
+    connections = open_connections()
     headers = [ORIGIN, bearer(world.alice_token)]
     sockets = [await opened(session, headers) for _ in range(1000)]
 
@@ -79,6 +91,9 @@ async def test_a_thousand_sockets_on_one_session_leave_the_newest_three_open(wor
     assert await presence.owner_sockets(session["id"]) == 3
     await close_all([*sockets[-2:], reload])
     assert await shared_cache.get(keys.socket_list(f"session:{session['id']}")) == []
+    # No connection per socket to the cache or the database (on Redis, each socket had
+    # its own connection pool, open until garbage collection).
+    assert open_connections() - connections < 50
 
 
 async def test_an_owner_is_capped_across_sessions_tokens_and_sign_ins(world, settings):
