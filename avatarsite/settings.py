@@ -158,6 +158,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Database sessions that remember which key replaced which (sockets follow a sign-in).
+SESSION_ENGINE = "sessions.signin_store"
 LOGIN_REDIRECT_URL = "avatar"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -257,6 +259,12 @@ AVATAR_FEED_BACKLOG = env.int("AVATAR_FEED_BACKLOG", default=200)
 # Messages of any kind one socket may send in 10 s (the page forwards the avatar's
 # speech pieces and acks: a few a second).
 WS_MESSAGES_PER_10S = env.int("WS_MESSAGES_PER_10S", default=300)
+# Open sockets: the owner's per session, an owner's (user or anonymous visitor) across
+# sessions and API tokens, and staff observers' per session. The newest socket wins: the
+# oldest beyond a cap is closed (4409), so a reload or a reconnect is never refused.
+WS_SOCKETS_PER_SESSION = max(1, env.int("WS_SOCKETS_PER_SESSION", default=3))
+WS_SOCKETS_PER_PRINCIPAL = max(1, env.int("WS_SOCKETS_PER_PRINCIPAL", default=8))
+WS_OBSERVERS_PER_SESSION = max(1, env.int("WS_OBSERVERS_PER_SESSION", default=2))
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16384)
 # Transcript lines and events per page of the admin's session page (a session may have
 # thousands of events: the page never loads them all). At least 1.

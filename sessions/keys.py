@@ -8,6 +8,7 @@ make ourselves ("user:<id>", "token:<id>", "ip:<address>").
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 # --- limits -----------------------------------------------------------------------------
@@ -93,6 +94,32 @@ def process_alive(boot_id: str) -> str:
     return f"presence:process:{boot_id}"
 
 
+def socket_list(scope: str) -> str:
+    """The open sockets of one scope ("session:<id>", "observers:<id>", "owner:<who>"),
+    oldest first, for the socket caps (presence.admit_socket)."""
+    return f"sockets:{scope}"
+
+
+def socket_list_lock(scope: str) -> str:
+    return f"sockets:{scope}:lock"
+
+
+def leave_pending(session_id: Any, marker: str | None) -> str:
+    """A page's beacon is being acted on (one close pending per session and marker)."""
+    return f"leave:{session_id}:{marker}"
+
+
+def _digest(secret: str) -> str:
+    # A Django session key is a credential: names in the cache and the channel layer
+    # carry only its hash.
+    return hashlib.sha256(f"signin:{secret}".encode()).hexdigest()[:40]
+
+
+def signin_successor(session_key: str) -> str:
+    """The key Django gave a sign-in's session in place of this one (cycle_key)."""
+    return f"signin:next:{_digest(session_key)}"
+
+
 REAPER_LOCK = "reaper:lock"
 
 # --- the sandbox provider ---------------------------------------------------------------
@@ -128,6 +155,11 @@ def token_group(token_id: Any) -> str:
     return f"principal.token.{token_id}"
 
 
+def signin_group(session_key: str) -> str:
+    """Every socket opened with one cookie sign-in (closed when it signs out)."""
+    return f"signin.{_digest(session_key)}"
+
+
 def principal_groups(user_id: Any | None, token_id: Any | None) -> list[str]:
     """The groups a socket joins for the principal it stands for."""
     groups = [] if user_id is None else [user_group(user_id)]
@@ -146,4 +178,6 @@ SESSION_RELAY = "session.relay"  # a frame for the session's other sockets
 SESSION_STATE = "session.state"  # the session's status changed
 SESSION_SETTINGS = "session.settings"  # the avatar confirmed new settings
 PRINCIPAL_REVOKED = "principal.revoked"  # the token was revoked or the user deactivated
+SOCKET_TAKEN_OVER = "socket.taken_over"  # a newer socket of the same owner took its place
+SIGNIN_CHECK = "signin.check"  # the user's password changed: is each sign-in still valid?
 SANDBOX_CLOSED = "sandbox.closed"  # the sandbox session was closed: the avatar leaves

@@ -16,13 +16,28 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from django.core.cache import cache, caches
+from django.conf import settings
+from django.core.cache import BaseCache, caches
 from django.core.cache.backends.locmem import LocMemCache
+
+_client: tuple[Any, BaseCache] | None = None
+
+
+def _cache() -> BaseCache:
+    """One cache client per process (made again if the CACHES setting is replaced).
+    Django's `cache` is one per asyncio task: each socket had its own Redis connection
+    pool, open until garbage collection (1,000 sockets held 1,000 connections)."""
+    global _client
+    config = settings.CACHES["default"]
+    if _client is None or _client[0] is not config:
+        _client = (config, caches.create_connection("default"))
+    return _client[1]
 
 
 async def _call(method: str, *args: Any, **kwargs: Any) -> Any:
-    call = getattr(cache, method)
-    if isinstance(caches["default"], LocMemCache):
+    client = _cache()
+    call = getattr(client, method)
+    if isinstance(client, LocMemCache):
         return call(*args, **kwargs)  # no I/O: a hop to a thread would cost more
     return await asyncio.to_thread(call, *args, **kwargs)
 

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.templatetags.static import static
+from django.urls import reverse
 
 from sessions import display
 from sessions.access import user_principal
@@ -25,6 +26,7 @@ def page_config(request: HttpRequest) -> dict:
     return {
         "user": request.user.get_username() if request.user.is_authenticated else "",
         "csrfToken": get_token(request),
+        "loginUrl": reverse("login"),  # offered when a socket says the sign-in ended
         "apiBase": "/api/v1",
         "agoraSdkUrl": static("vendor/agora/AgoraRTC_N-production.esm.mjs"),
         "agoraEventReport": settings.AGORA_EVENT_REPORT,

@@ -153,7 +153,9 @@ async def leave_session(request: HttpRequest, session_id: uuid.UUID):
     if not principal_of(request).owns(session):
         # Only the owner's page leaves; staff end sessions with close (reason "admin").
         raise errors.Forbidden("forbidden", "Only the session's owner can leave it.")
-    if session.status != Status.ACTIVE:
+    if session.status != Status.ACTIVE or not await presence.first_beacon(session.pk):
+        # One pending close per session: more beacons before a socket reconnects start
+        # nothing and record nothing (2,000 beacons are one task, not 2,000).
         return Reply(202, None)
     await lifecycle.record_event(session.pk, SessionEvent.Kind.INFO, "page left (beacon)")
     # What the avatar was saying is cut: the page that passed its words on is gone (a

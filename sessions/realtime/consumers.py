@@ -22,7 +22,7 @@ from sessions.access import Caller, InvalidToken, Principal, resolve
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
 from sessions.realtime import frames
 from sessions.realtime.client_frames import ClientFrames
-from sessions.services import answers, lifecycle, presence
+from sessions.services import answers, lifecycle, presence, revocation
 from sessions.services.avatar_feed import AvatarFeed
 from sessions.services.commands import Ack, Commands, SessionSettings
 from sessions.services.limits import MessageBudget, Refusal
@@ -36,11 +36,13 @@ log = logging.getLogger("avatarsite.ws")
 # Close codes, so a client can tell why it was sent away.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404  # also for someone else's session: ids leak nothing
+CLOSE_TAKEN_OVER = 4409  # a newer socket of the same owner took this one's place
 CLOSE_ENDED = 4410
 # The socket's presence task ended unexpectedly: a code the page reconnects on (outside
 # 4000-4999), so a fresh socket (with a fresh task) takes over. Not 1011: a server may
 # not send that one in a close frame (autobahn refuses it).
 CLOSE_RECONNECT = 3000
+SIGN_IN = "Sign in to use this session."
 
 
 class SessionConsumer(ClientFrames, JsonSocketConsumer):
@@ -48,6 +50,8 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
     principal: Principal
     observer: bool  # staff watching someone else's session: read-only
     joined = False
+    signin: str | None = None  # a cookie socket's Django session key
+    socket_scopes: list[tuple[str, int]] = []  # where it counts against the socket caps
     ending = False
     pacer: Pacer | None = None
     feed: AvatarFeed | None = None
@@ -70,6 +74,7 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
             await self.close(code=CLOSE_ENDED)
             return
         await self._join(session)
+        await self._take_over()
         await self.send_json(frames.session_of(session))
         async for frame in frames.replay(self.session_id):
             await self.send_json(frame)
@@ -78,8 +83,9 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
             self.principal,
             observer=self.observer,
             expires_at=session.expires_at,
-            on_revoked=lambda: self.principal_revoked({"why": "Your access was revoked."}),
+            on_revoked=lambda: self.principal_revoked({"why": watch.why}),
             on_expired=self._expire,
+            signin=self.signin,
         )
         self.watch = asyncio.get_running_loop().create_task(watch.run())
         self.watch.add_done_callback(self._watch_ended)
@@ -91,21 +97,40 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
         except InvalidToken:
             principal = None
         if principal is None:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return None
+            return await self._refuse(CLOSE_UNAUTHENTICATED, "not_authenticated", SIGN_IN)
         self.session_id = str(self.scope["url_route"]["kwargs"]["session_id"])
         visible = AvatarSession.objects.visible_to(principal).select_related("preset")
         session = await visible.filter(pk=self.session_id).afirst()
         if session is None:
-            await self.close(code=CLOSE_NOT_FOUND)
-            return None
+            return await self._refuse(CLOSE_NOT_FOUND, "session_not_found", "No such session.")
         self.principal = principal
         self.observer = not principal.owns(session)
+        # A cookie socket stands on its sign-in: signing out or a password change ends it.
+        cookie = principal.user is not None and principal.token_id is None
+        self.signin = self.scope["session"].session_key if cookie else None
         return session
+
+    async def _refuse(self, code: int, error: str, message: str) -> None:
+        """Accept, say why, close: a handshake refused before accepting reaches the page
+        as a bare failure (HTTP 403), which it cannot tell from a network fault."""
+        await self.accept()
+        await self._error(error, message)
+        await self.close(code=code)
+
+    async def _take_over(self) -> None:
+        """Count this socket against the caps; the older sockets beyond them close (the
+        newest wins, so a reload or a reconnect is never refused), in any process."""
+        self.socket_scopes = presence.socket_scopes(
+            self.session_id, self.principal, observer=self.observer
+        )
+        for channel in await presence.admit_socket(self.channel_name, self.socket_scopes):
+            await self.channel_layer.send(channel, {"type": keys.SOCKET_TAKEN_OVER})
 
     async def _join(self, session: AvatarSession) -> None:
         user_id = self.principal.user.pk if self.principal.user is not None else None
         revocable = keys.principal_groups(user_id, self.principal.token_id)
+        if self.signin:
+            revocable.append(keys.signin_group(self.signin))
         for group in revocable:  # the session's own group is joined already
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined = [keys.session_group(self.session_id), *revocable]
@@ -155,6 +180,7 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
     async def _leave(self) -> None:
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
+        await presence.forget_socket(self.channel_name, self.socket_scopes)
         remaining = await presence.left(self.session_id, owner=not self.observer)
         if remaining == 0 and not self.observer:
             # The last socket went without a goodbye (or with one: closing an ended
@@ -277,6 +303,20 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
     async def principal_revoked(self, event: dict[str, Any]) -> None:
         await self._error("access_revoked", event.get("why") or "Your access was revoked.")
         await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def socket_taken_over(self, event: dict[str, Any]) -> None:
+        self._stop_talking()
+        await self._error("taken_over", "This session went on in another tab or window.")
+        await self.close(code=CLOSE_TAKEN_OVER)
+
+    async def signin_check(self, event: dict[str, Any]) -> None:
+        """The user's password changed: this socket's sign-in may no longer stand."""
+        if self.signin:
+            lifecycle.in_background(self._check_signin())
+
+    async def _check_signin(self) -> None:
+        if await revocation.signin_lost(self.signin, self.principal.user.pk):
+            await self.principal_revoked({"why": revocation.SIGNED_OUT})
 
     # --- the end ------------------------------------------------------------------------------
     def _stop_talking(self) -> None:

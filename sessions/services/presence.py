@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from sessions import access, keys, shared_cache
 from sessions.access import Principal
+from sessions.services import revocation
 
 log = logging.getLogger("avatarsite.ws")
 
@@ -86,6 +87,14 @@ async def page_left(session_id: Any) -> str | None:
     return current
 
 
+async def first_beacon(session_id: Any) -> bool:
+    """Whether this beacon is the first since the session's last (re)connect: the one
+    whose close is pending. Atomic in every process (the cache's add); the key expires
+    once that close has run."""
+    pending = keys.leave_pending(session_id, await marker(session_id))
+    return await shared_cache.add(pending, 1, timeout=settings.SESSION_LEAVE_GRACE + 60)
+
+
 async def left_by_beacon(session_id: Any, marker_seen: str | None) -> bool:
     """Whether the page that held `marker_seen` said goodbye with its beacon."""
     return await shared_cache.get(keys.presence_left(session_id)) == marker_seen
@@ -113,8 +122,9 @@ async def process_alive(boot_id: str) -> bool:
 class SocketPresence:
     """One socket's presence, run as a task while the socket is open: a heartbeat every
     HEARTBEAT_INTERVAL (unless the socket is a staff observer's: watching keeps nothing
-    alive), a check of the principal's access each beat (revocations by bulk update send
-    no signal), and the end of the session at `expires_at`.
+    alive), a check of the principal's access and of a cookie socket's sign-in each beat
+    (revocations by bulk update send no signal, a signal may be missed), and the end of
+    the session at `expires_at`.
 
     Nothing a beat does may end the task: a failing check is logged with the session id
     and tried again at the next beat, so a session is never reaped because a check
@@ -130,6 +140,7 @@ class SocketPresence:
         expires_at: datetime,
         on_revoked: Callable[[], Awaitable[None]],
         on_expired: Callable[[], Awaitable[None]],
+        signin: str | None = None,
     ) -> None:
         self.session_id = session_id
         self.principal = principal
@@ -137,6 +148,8 @@ class SocketPresence:
         self.expires_at = expires_at
         self.on_revoked = on_revoked
         self.on_expired = on_expired
+        self.signin = signin  # a cookie socket's Django session key: its sign-in
+        self.why = "Your access was revoked."
 
     def left(self) -> float:
         return (self.expires_at - timezone.now()).total_seconds()
@@ -163,7 +176,12 @@ class SocketPresence:
             except Exception:
                 log.exception("session %s: heartbeat failed; trying again", self.session_id)
         try:
-            return await access.still_valid(self.principal)
+            if not await access.still_valid(self.principal):
+                return False
+            if self.signin and await revocation.signin_lost(self.signin, self.principal.user.pk):
+                self.why = revocation.SIGNED_OUT
+                return False
+            return True
         except Exception:
             # The database went away (a restart), or something unexpected: drop a broken
             # connection and keep going; the check runs again next beat.
@@ -171,3 +189,77 @@ class SocketPresence:
             with contextlib.suppress(Exception):
                 await aclose_old_connections()
             return True
+
+
+# --- the socket caps --------------------------------------------------------------------
+# Each scope's open sockets are a list in the cache, oldest first: [channel name, boot id].
+# A socket that connects is appended; beyond the scope's cap the oldest are taken off and
+# told to close (the newest wins: a reload or a reconnect is never refused). A socket
+# takes itself off as it disconnects; the entries of a process that died are dropped by
+# the next connect (its beat is gone), and a list no socket touches expires.
+
+# A lock holder that died lets go after this long.
+LOCK_TTL = 5
+LOCK_TRIES = 300  # 10 ms apart: 3 s, then the update goes ahead unlocked (logged)
+
+
+def socket_scopes(
+    session_id: Any, principal: Principal, *, observer: bool
+) -> list[tuple[str, int]]:
+    """The scopes a socket counts in, with their caps (settings.WS_*). Whose sockets: the
+    user's, whichever API token or sign-in opened them (tokens do not multiply the cap);
+    an anonymous visitor's own, never their IP's (one visitor must not push out another
+    behind the same address)."""
+    if principal.user is not None:
+        owner_key = f"user:{principal.user.pk}"
+    else:
+        owner_key = f"visitor:{principal.visitor_key}"
+    if observer:
+        # Staff watching: a list of their own, so they never push out the owner.
+        first = (f"observers:{session_id}", settings.WS_OBSERVERS_PER_SESSION)
+    else:
+        first = (f"session:{session_id}", settings.WS_SOCKETS_PER_SESSION)
+    return [first, (f"owner:{owner_key}", settings.WS_SOCKETS_PER_PRINCIPAL)]
+
+
+@contextlib.asynccontextmanager
+async def _locked(scope: str):
+    key, token = keys.socket_list_lock(scope), uuid.uuid4().hex
+    for _ in range(LOCK_TRIES):
+        if await shared_cache.add(key, token, timeout=LOCK_TTL):
+            break
+        await asyncio.sleep(0.01)
+    else:
+        log.warning("socket list %s: lock not acquired; updating it anyway", scope)
+    try:
+        yield
+    finally:
+        if await shared_cache.get(key) == token:
+            await shared_cache.delete(key)
+
+
+async def _live(entries: list[list[str]]) -> list[list[str]]:
+    alive = {boot: await process_alive(boot) for boot in {boot for _, boot in entries}}
+    return [entry for entry in entries if alive[entry[1]]]
+
+
+async def admit_socket(channel: str, scopes: list[tuple[str, int]]) -> list[str]:
+    """Count a new socket in its scopes; returns the channels of the older sockets it
+    takes over (beyond a cap), which the caller tells to close."""
+    taken_over: list[str] = []
+    for scope, cap in scopes:
+        async with _locked(scope):
+            entries = await _live(await shared_cache.get(keys.socket_list(scope)) or [])
+            entries.append([channel, BOOT_ID])
+            taken_over += [name for name, _ in entries[:-cap]]
+            await shared_cache.set(keys.socket_list(scope), entries[-cap:], timeout=COUNTER_TTL)
+    return list(dict.fromkeys(name for name in taken_over if name != channel))
+
+
+async def forget_socket(channel: str, scopes: list[tuple[str, int]]) -> None:
+    for scope, _ in scopes:
+        async with _locked(scope):
+            entries = await shared_cache.get(keys.socket_list(scope)) or []
+            kept = [entry for entry in entries if entry[0] != channel]
+            if len(kept) != len(entries):
+                await shared_cache.set(keys.socket_list(scope), kept, timeout=COUNTER_TTL)

@@ -24,6 +24,12 @@ export const RESEND_PARAMS_MS = 300;
 
 const ENDED = new Set(["closed", "failed"]);
 
+/** Close codes the page answers itself (README, "Session websocket"). */
+export const CLOSE_SIGNED_OUT = 4401;
+export const CLOSE_TAKEN_OVER = 4409;
+export const TAKEN_OVER_TEXT = "This session went on in another tab or window. Reload this page to bring it back here.";
+export const SIGNED_OUT_TEXT = "You are no longer signed in here, so the session stopped on this page.";
+
 /** A failure of the server's, not of the media: it does not count against the media. */
 const isServerTrouble = (err) =>
   err?.name === "ApiError" && (err.code === "network" || err.code === "timeout" || err.status >= 500);
@@ -157,8 +163,12 @@ export class LiveSession {
       this.outage.relayState(info);
       if (info.state === "reconnecting" && info.attempt >= 3) this.#checkStillLive();
     });
-    scope.on(relay, "ended", () => {
-      // 4403/4404 and friends: ask the API why, for a useful message.
+    scope.on(relay, "ended", ({ code } = {}) => {
+      // Another tab or window of ours holds the session now: it goes on there, untouched.
+      if (code === CLOSE_TAKEN_OVER) return this.end(TAKEN_OVER_TEXT, { isError: false, next: "" });
+      // Signed out (here or elsewhere), or the password changed: the API would refuse too.
+      if (code === CLOSE_SIGNED_OUT) return this.end(SIGNED_OUT_TEXT, { isError: true, next: "", signIn: true });
+      // 4404, 4410 and friends: ask the API why, for a useful message.
       const closed = "The server closed the connection to this session.";
       const gone = "This session is no longer available: it ended, or it belongs to another account.";
       this.api.session(this.id).then(

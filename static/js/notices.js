@@ -67,11 +67,21 @@ export class Notices {
     return this.current.busy;
   }
 
-  /** An error in #error; news in #status beside it goes (work in progress stays). */
-  showError(message, code = "") {
+  /**
+   * An error in #error; news in #status beside it goes (work in progress stays). With
+   * `link` ({href, text}), what to do next is a link after the sentence.
+   */
+  showError(message, code = "", link = null) {
     if (this.current.text && !this.current.busy) this.setStatus("");
     this.errorEl.textContent = message;
     this.errorEl.dataset.code = code;
+    if (link) {
+      const doc = this.errorEl.ownerDocument;
+      const a = doc.createElement("a");
+      a.href = link.href;
+      a.textContent = link.text;
+      this.errorEl.append(doc.createTextNode(" "), a);
+    }
   }
 
   /** Clear #error; with `codes`, only an error with one of those codes. */

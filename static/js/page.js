@@ -72,6 +72,8 @@ export function createPage({
     makeTransport,
     sendBeacon: navigator?.sendBeacon ? (url, data) => navigator.sendBeacon(url, data) : null,
     csrfToken: config.csrfToken,
+    // Back to this page after signing in again.
+    loginUrl: config.loginUrl ? `${config.loginUrl}?next=${encodeURIComponent(win.location?.pathname ?? "/")}` : "",
   });
 
   setup.wire(() => sessions.start());

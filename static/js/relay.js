@@ -24,8 +24,9 @@ const OPEN = 1;
 
 /**
  * Close codes 4000-4999 are the server's own: auth, ownership, or an ended session
- * (README, "Session websocket": 4401, 4404, 4410), so
- * reconnecting would be refused again. Anything else (1001 going away, 1006 dropped,
+ * (README, "Session websocket": 4401, 4404, 4409 taken over by
+ * another tab, 4410), so reconnecting would be refused again (or, for 4409, would take
+ * the session back from the tab that holds it now). Anything else (1001 going away, 1006 dropped,
  * 1011 server error, 1012 service restart, a proxy's timeout) is worth a reconnect. 3000
  * matters: the server closes a socket whose presence task died with it, so that a fresh
  * socket starts one.

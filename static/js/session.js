@@ -28,6 +28,7 @@ export class SessionRunner {
    * @param {boolean} [options.speech]  the sandbox reads its answers aloud
    * @param {(url, data) => boolean} [options.sendBeacon]  navigator.sendBeacon
    * @param {string} [options.csrfToken]  for the beacon, which cannot set headers
+   * @param {string} [options.loginUrl]  the sign-in page, offered when signed out
    */
   constructor({
     el,
@@ -42,9 +43,10 @@ export class SessionRunner {
     speech = false,
     sendBeacon = null,
     csrfToken = "",
+    loginUrl = "",
   }) {
     Object.assign(this, { el, api, notices, setup, stage, controls, makeRelay, makeTransport, clock, speech });
-    Object.assign(this, { sendBeacon, csrfToken });
+    Object.assign(this, { sendBeacon, csrfToken, loginUrl });
     /** The running session; null on the start screen. */
     this.live = null;
   }
@@ -225,17 +227,18 @@ export class SessionRunner {
   }
 
   /** The server or the user ended the running session: say why, back to the start. */
-  async #ended(info, { isError = null } = {}) {
+  async #ended(info, { isError = null, next = " You can start a new session.", signIn = false } = {}) {
     await this.#teardown();
     this.showPhase("setup");
     const text = typeof info === "string" ? info : describeEnd(info);
     const failed = isError ?? (typeof info === "object" && endedInFailure(info));
     if (failed) {
       this.notices.setStatus("");
-      this.notices.showError(`${text} You can start a new session.`, "session_ended");
+      const link = signIn && this.loginUrl ? { href: this.loginUrl, text: "Sign in again" } : null;
+      this.notices.showError(`${text}${next}`, "session_ended", link);
     } else {
       this.notices.clearError();
-      this.notices.setStatus(`${text} You can start a new session.`);
+      this.notices.setStatus(`${text}${next}`);
     }
     this.setup.focusStart();
   }

@@ -32,6 +32,18 @@ async def connect(path: str, headers) -> tuple[WebsocketCommunicator, bool, int 
     return ws, connected, code
 
 
+async def turned_away(path: str, headers) -> tuple[str, int]:
+    """Accepted, then an `error` frame and a close (a bare handshake refusal would reach
+    the page as HTTP 403, with no code): the error's code and the close code."""
+    ws, connected, _ = await connect(path, headers)
+    assert connected
+    error = await next_message(ws)
+    assert error["type"] == "error" and error["message"]
+    closing = await ws.receive_output(timeout=3)
+    assert closing["type"] == "websocket.close"
+    return error["code"], closing["code"]
+
+
 async def next_message(ws) -> dict:
     return json.loads(await ws.receive_from(timeout=3))
 
@@ -140,26 +152,25 @@ async def test_unparseable_avatar_messages_are_ignored(page):
 
 async def test_without_credentials_the_socket_is_refused(world):
     session = await create_session(world.alice_token)
-    ws, connected, code = await connect(session["ws_path"], [ORIGIN])
-    assert not connected and code == 4401
+    assert await turned_away(session["ws_path"], [ORIGIN]) == ("not_authenticated", 4401)
 
 
 async def test_an_invalid_token_is_refused(world):
     session = await create_session(world.alice_token)
-    ws, connected, code = await connect(session["ws_path"], [ORIGIN, bearer("avs_forged")])
-    assert not connected and code == 4401
+    headers = [ORIGIN, bearer("avs_forged")]
+    assert await turned_away(session["ws_path"], headers) == ("not_authenticated", 4401)
 
 
 async def test_another_users_session_is_refused(world):
     session = await create_session(world.alice_token)
-    ws, connected, code = await connect(session["ws_path"], [ORIGIN, bearer(world.bob_token)])
-    assert not connected and code == 4404
+    headers = [ORIGIN, bearer(world.bob_token)]
+    assert await turned_away(session["ws_path"], headers) == ("session_not_found", 4404)
 
 
 async def test_an_unknown_session_is_refused(world):
     path = "/ws/sessions/00000000-0000-4000-8000-000000000000/"
-    ws, connected, code = await connect(path, [ORIGIN, bearer(world.alice_token)])
-    assert not connected and code == 4404
+    headers = [ORIGIN, bearer(world.alice_token)]
+    assert await turned_away(path, headers) == ("session_not_found", 4404)
 
 
 async def test_a_foreign_origin_is_refused(world):

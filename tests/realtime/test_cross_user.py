@@ -44,12 +44,23 @@ async def visitor_cookie() -> tuple[bytes, bytes]:
 
 
 async def refused(path: str, headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The close code a socket gets (None: it works). The session socket accepts, says
+    why in an `error` frame, then closes, so the page reads the code; the sandbox's
+    refuses the handshake."""
     socket = WebsocketCommunicator(application, path, headers=headers)
     connected, code = await socket.connect()
-    if connected:
+    if not connected:
+        return code
+    if await socket.receive_nothing(timeout=0.3):  # the sandbox's socket, open and quiet
         await socket.disconnect()
         return None
-    return code
+    first = await socket.receive_output(timeout=3)
+    if first["type"] == "websocket.close" or json.loads(first["text"])["type"] != "error":
+        await socket.disconnect()
+        return first.get("code")
+    closing = await socket.receive_output(timeout=3)
+    assert closing["type"] == "websocket.close", closing
+    return closing["code"]
 
 
 async def untouched(session: dict) -> None:
