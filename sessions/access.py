@@ -21,6 +21,8 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils import timezone
 
+from sessions import keys
+
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
@@ -47,7 +49,7 @@ class Principal:
         """Whose caps a session of this principal counts against: a token's count against
         its user's too, so that several tokens do not multiply the user's caps."""
         if self.token_id is not None and self.user is not None:
-            return (self.key, f"user:{self.user.pk}")
+            return (self.key, keys.user_principal(self.user.pk))
         return (self.key,)
 
     @property
@@ -210,7 +212,7 @@ def _staff_rights(user: Any) -> dict[str, bool]:
 
 def user_principal(user: Any) -> Principal:
     """A signed-in user (sync: reading staff permissions may query)."""
-    return Principal(user=user, key=f"user:{user.pk}", **_staff_rights(user))
+    return Principal(user=user, key=keys.user_principal(user.pk), **_staff_rights(user))
 
 
 def visitor_principal(session_key: str, ip: str) -> Principal:

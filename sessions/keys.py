@@ -14,6 +14,11 @@ from typing import Any
 # --- limits -----------------------------------------------------------------------------
 
 
+def user_principal(user_id: Any) -> str:
+    """A user's principal key: whose limits, whichever of their tokens or sign-ins acts."""
+    return f"user:{user_id}"
+
+
 def limit_window(name: str, who: str, index: int) -> str:
     """The counter of one fixed window of a rate limit."""
     return f"limit:{name}:{who}:{index}"

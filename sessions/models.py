@@ -14,6 +14,7 @@ from django.db import models
 from django.utils import timezone
 from pydantic import ValidationError as PydanticError
 
+from sessions import keys
 from sessions.access import SessionQuerySet
 
 log = logging.getLogger("avatarsite.presets")
@@ -273,6 +274,13 @@ class AvatarSession(models.Model):
         # however late our close (or a close still being retried) is recorded.
         end = min(self.closed_at or timezone.now(), self.expires_at or timezone.now())
         return max(0, int((end - self.started_at).total_seconds()))
+
+    @property
+    def budget_key(self) -> str:
+        """Who pays for what is said in the session (chat and LLM budgets): its owner,
+        whichever of their tokens or sign-ins talks (several tokens do not multiply a
+        user's budget), else the visitor it was created for; never the socket's caller."""
+        return keys.user_principal(self.owner_id) if self.owner_id else self.principal
 
     def to_dict(self, *, include_rtc: bool = False) -> dict[str, Any]:
         """The session as the API and the websocket show it: one shape everywhere.

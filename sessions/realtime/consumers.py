@@ -153,7 +153,7 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
                 session_id=self.session_id,
                 # Budgets are the session's creator's, never the socket's own caller's
                 # (behind a proxy a visitor's socket may resolve to the proxy's address).
-                principal_key=session.principal,
+                principal_key=session.budget_key,
                 preset_slug=session.preset_slug,
                 system_prompt=session.preset.system_prompt if session.preset else "",
                 pacer=self.pacer,

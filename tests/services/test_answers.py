@@ -486,3 +486,33 @@ async def test_a_visitors_socket_charges_the_visitor_the_session_was_created_for
     assert reply["type"] == "transcript", reply
     principals = [(await AvatarSession.objects.aget(pk=s["id"])).principal for s in (first, second)]
     assert principals == ["ip:203.0.113.1", "ip:203.0.113.2"]
+
+
+async def test_several_tokens_of_one_user_share_the_users_daily_llm_budget(
+    world, guide, llm, settings
+):
+    """Issue 15, items 5 and 10: the daily LLM budget is the session owner's, whichever
+    of their API tokens talks; a second token is not a second budget."""
+    from asgiref.sync import sync_to_async
+
+    from sessions.models import ApiToken
+
+    settings.LLM_TOKENS_PER_DAY = 10  # one answer spends the user's day
+    tokens = [(await sync_to_async(ApiToken.issue)(world.alice, f"cli {i}"))[1] for i in range(2)]
+
+    async def ask(token: str, text: str) -> dict:
+        session = await create_session(token, preset="guide")
+        page = await open_page(session, token)
+        avatar = await open_sandbox(session)
+        async with Conversation(page, avatar) as talk:
+            await page.send_json_to({"type": "chat", "text": text})
+            reply = await talk.wait_for(
+                lambda m: final_avatar(m) or m["type"] == "error", timeout=10
+            )
+        await page.disconnect()
+        await avatar.disconnect()
+        return reply
+
+    assert (await ask(tokens[0], "Hello?"))["type"] == "transcript"
+    refused = await ask(tokens[1], "Hello with my other token?")
+    assert refused["type"] == "error" and refused["code"] == "llm_daily_tokens", refused
