@@ -256,6 +256,11 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
         if event.get("origin") != self.channel_name:
             await self.send_json(event["message"])
 
+    async def session_shown(self, event: dict[str, Any]) -> None:
+        """A transcript update recorded beside the session's sockets (what the sandbox
+        avatar said): every socket of the session shows it."""
+        await self.send_json(frames.shown(Shown(**event["shown"])))
+
     async def session_state(self, event: dict[str, Any]) -> None:
         if event["status"] != Status.ACTIVE:
             self._stop_talking()

@@ -143,6 +143,8 @@ class AvatarFeed:
         )
         if role == TranscriptEntry.Role.AVATAR and self.commands.settings.our_llm_answers:
             return  # the avatar speaking our LLM's answer: streamed into the transcript already
+        if role == TranscriptEntry.Role.AVATAR and self.commands.settings.provider == "sandbox":
+            return  # the sandbox records its avatar's words itself: the page is no witness
         update = await transcript.record_piece(
             self.session_id,
             role=role,

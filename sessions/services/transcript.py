@@ -26,6 +26,7 @@ from django.db import IntegrityError
 from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Concat, Length
 from django.db.models.lookups import LessThanOrEqual
+from django.utils import timezone
 
 from sessions.models import TranscriptEntry, TranscriptPiece
 from sessions.stream.codec import edge_halves, escape_surrogates, is_storable, join_pieces
@@ -56,8 +57,11 @@ def _lines(session_id: Any, role: str, mid: str) -> QuerySet[TranscriptEntry]:
 
 async def record_user_line(session_id: Any, mid: str, text: str) -> Shown:
     """A message the user typed: one whole, final line."""
+    # Stamped now, before this coroutine first waits: the sandbox avatar may answer (and
+    # record its line) before the database thread gets to this one.
+    now = timezone.now()
     await TranscriptEntry.objects.acreate(
-        session_id=session_id, role=Role.USER, mid=mid, text=text, final=True
+        session_id=session_id, role=Role.USER, mid=mid, text=text, final=True, created_at=now
     )
     return Shown(Role.USER, mid, text, True)
 
