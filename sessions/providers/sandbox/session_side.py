@@ -42,6 +42,7 @@ class SessionSide:
         self.session_id = str(session.pk)
         self.principal_key = session.principal  # who created it pays, whoever talks
         self.settings = SessionSettings.of(session)
+        self._line = ("", 0)  # the line being said: (its mid, its length so far)
 
     @classmethod
     async def of_channel(cls, channel: str) -> SessionSide | None:
@@ -105,6 +106,9 @@ class SessionSide:
         self.settings.mode = mode
         if self.settings.our_llm_answers:
             return
+        # Where the piece starts in its line: a socket whose replay has it skips it live.
+        at = self._line[1] if self._line[0] == mid else 0
+        self._line = (mid, at + len(text))
         try:
             update = await transcript.record_piece(
                 self.session_id,
@@ -119,7 +123,7 @@ class SessionSide:
             if update is not None:
                 await get_channel_layer().group_send(
                     keys.session_group(self.session_id),
-                    {"type": keys.SESSION_SHOWN, "shown": dataclasses.asdict(update)},
+                    {"type": keys.SESSION_SHOWN, "shown": dataclasses.asdict(update), "at": at},
                 )
         except Exception:
             # The avatar goes on speaking; the page's replay shows what was recorded.

@@ -11,10 +11,12 @@ import json
 import time
 
 import pytest
+from channels.layers import get_channel_layer
 
 from sessions import keys
 from sessions.models import AvatarSession, TranscriptEntry
 from sessions.providers.sandbox.consumer import CLOSE_TAKEN_OVER
+from sessions.providers.sandbox.session_side import SessionSide
 from sessions.services import limits
 from sessions.stream.chunker import chat_frames
 from sessions.stream.codec import bot_chat_frame
@@ -192,6 +194,8 @@ async def test_a_forged_avatar_line_is_not_recorded_and_the_real_one_is_shown_on
         # The page forwards the avatar's audio_end after the forged line: once the page
         # is told the avatar stopped, the forged line has been handled.
         await talk.wait_for(lambda m: m == {"type": "avatar", "speaking": False})
+        # The sandbox's own record of the answer reaches the page by the session's group.
+        await talk.wait_for(lambda m: m["type"] == "transcript" and m["final"])
     await page.disconnect()
     await avatar.disconnect()
 
@@ -217,7 +221,7 @@ async def test_every_socket_of_the_session_sees_the_sandbox_avatar_once(world):
     avatar = await open_sandbox(session)
     async with Conversation(page, avatar) as talk:
         await page.send_json_to({"type": "chat", "text": "Hello there"})
-        await talk.wait_for(lambda m: m == {"type": "avatar", "speaking": False})
+        await talk.wait_for(lambda m: m["type"] == "transcript" and m["final"])
     await page.disconnect()
     await avatar.disconnect()
     (answer,) = [m async for m in TranscriptEntry.objects.filter(role="avatar")]
@@ -228,3 +232,31 @@ async def test_every_socket_of_the_session_sees_the_sandbox_avatar_once(world):
             seen.append(message["text"])
     await other_tab.disconnect()
     assert "".join(seen) == answer.text
+
+
+async def test_a_piece_the_replay_already_showed_is_not_shown_again_live(world):
+    """A socket that connects while the sandbox avatar speaks: a piece recorded before its
+    replay read the line is in the replay; the same piece arriving live is skipped, the
+    next one shown."""
+    session = await create_session(world.alice_token)
+    side = await SessionSide.of_channel(session["rtc"]["channel"])
+    layer = get_channel_layer()
+    sent: list[dict] = []
+
+    async def keep(group, event):
+        sent.append(event)  # held back: delivered after the page's replay
+
+    real_send, layer.group_send = layer.group_send, keep
+    try:
+        await side.said(2, "line-1", 0, "Hello ", False)
+    finally:
+        layer.group_send = real_send
+    page = await open_page(session, world.alice_token)
+    frames = [json.loads(await page.receive_from()) for _ in range(2)]
+    assert frames[1]["text"] == "Hello " and frames[1]["replay"] is True
+    await layer.group_send(keys.session_group(session["id"]), sent[0])
+    await side.said(2, "line-1", 1, "there.", True)
+    live = json.loads(await page.receive_from(timeout=2))
+    assert (live["text"], live["final"]) == ("there.", True)
+    assert await page.receive_nothing(timeout=0.2)
+    await page.disconnect()
