@@ -53,7 +53,10 @@ class SandboxAvatarConsumer(SocketConsumer):
             keys.sandbox_sockets(self.channel), 1, timeout=SOCKET_COUNT_SECONDS
         )
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
+        # The channel's older sockets (in any process) make way for this one.
+        await self.channel_layer.group_send(
+            self.group, {"type": keys.SANDBOX_TAKEN_OVER, "number": self.number}
+        )
         self.avatar = SandboxAvatar(
             self._send_frame,
             mode=side.settings.mode,
@@ -62,10 +65,7 @@ class SandboxAvatarConsumer(SocketConsumer):
             said=side.said,
             words_per_second=settings.SANDBOX_WORDS_PER_SECOND,
         )
-        # The channel's older sockets (in any process) make way for this one.
-        await self.channel_layer.group_send(
-            self.group, {"type": keys.SANDBOX_TAKEN_OVER, "number": self.number}
-        )
+        await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if self.avatar is not None:
