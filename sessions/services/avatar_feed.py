@@ -160,6 +160,8 @@ class AvatarFeed:
 
     async def finish_lines(self, *, cut: bool) -> None:
         """The avatar stopped speaking, or nobody passes its words on any more."""
+        if self.commands.settings.provider == "sandbox":
+            return  # the sandbox ends its avatar's lines itself (session_side.cut)
         mids = await transcript.finish_avatar_lines(
             self.session_id, cut=cut, keep=self.answer_in_progress()
         )

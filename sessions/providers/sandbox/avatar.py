@@ -19,7 +19,8 @@ one that exercises the client):
   limit): the avatar answers nothing and sends a ``sandbox_refused`` event, which pages
   ignore. Mode 1 text is spoken as given: it costs no answer.
 - Each piece the avatar says is handed to ``said`` once sent (the session's transcript),
-  and its recording finishes before an interrupt takes effect.
+  and its recording finishes before an interrupt takes effect; an answer stopped before
+  its ``fin`` piece is handed to ``cut``, before its ``audio_end``.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class SandboxAvatar:
         answer: Callable[[str], Awaitable[str]] | None = None,
         admit: Callable[[str], Awaitable[None]] | None = None,
         said: Said | None = None,
+        cut: Callable[[int, str], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         frame_limit: int = MAX_FRAME_BYTES,
         rate_limit: int = RATE_LIMIT,
@@ -115,6 +117,7 @@ class SandboxAvatar:
         self._answer = answer or self._builtin_answer
         self._admit = admit
         self._said = said
+        self._cut = cut
         self._clock = clock
         self._frame_limit = frame_limit
         self._words_per_second = words_per_second
@@ -263,6 +266,7 @@ class SandboxAvatar:
                 pieces.append((part, len(group) if j == 0 else 0))
 
         started = False
+        told = 0  # pieces said
         try:
             await self._send(event_frame("audio_start"))
             started = True
@@ -270,8 +274,11 @@ class SandboxAvatar:
                 fin = idx == len(pieces) - 1
                 await self._send(bot_chat_frame(part, mid, idx, fin))
                 await self._tell(mode, mid, idx, part, fin)
+                told += 1
                 await self._sleep(max(words, 1) / self._words_per_second)
         finally:
+            if 0 < told < len(pieces) and self._cut is not None:
+                await self._cut(mode, mid)  # cut short: its line ends here
             # Also on cancellation (interrupt): the pieces sent so far stay, and the client
             # learns the avatar stopped. Not on close: there is nobody left to tell.
             if started and not self._closed:

@@ -63,6 +63,7 @@ class SandboxAvatarConsumer(SocketConsumer):
             answer=side.llm_answer(),  # None: its built-in responder
             admit=side.admit,
             said=side.said,
+            cut=side.cut,
             words_per_second=settings.SANDBOX_WORDS_PER_SECOND,
         )
         await self.accept()

@@ -42,7 +42,7 @@ class SessionSide:
         self.session_id = str(session.pk)
         self.principal_key = session.principal  # who created it pays, whoever talks
         self.settings = SessionSettings.of(session)
-        self._line = ("", 0)  # the line being said: (its mid, its length so far)
+        self._line = ("", "")  # the line being said: (its mid, its text so far)
 
     @classmethod
     async def of_channel(cls, channel: str) -> SessionSide | None:
@@ -107,8 +107,8 @@ class SessionSide:
         if self.settings.our_llm_answers:
             return
         # Where the piece starts in its line: a socket whose replay has it skips it live.
-        at = self._line[1] if self._line[0] == mid else 0
-        self._line = (mid, at + len(text))
+        before = self._line[1] if self._line[0] == mid else ""
+        self._line = (mid, before + text)
         try:
             update = await transcript.record_piece(
                 self.session_id,
@@ -121,10 +121,28 @@ class SessionSide:
                 by_page=False,
             )
             if update is not None:
-                await get_channel_layer().group_send(
-                    keys.session_group(self.session_id),
-                    {"type": keys.SESSION_SHOWN, "shown": dataclasses.asdict(update), "at": at},
-                )
+                await self._show(update, at=len(before))
         except Exception:
             # The avatar goes on speaking; the page's replay shows what was recorded.
             log.exception("session %s: failed to record the sandbox avatar", self.session_id)
+
+    async def cut(self, mode: int, mid: str) -> None:
+        """The avatar stopped before the end of the line (an interrupt, the socket gone):
+        the line ends here, marked cut short. The sandbox ends its own lines: the page's
+        `audio_end` arrives after the next answer may have begun."""
+        self.settings.mode = mode
+        if self.settings.our_llm_answers or self._line[0] != mid:
+            return
+        try:
+            text = self._line[1]
+            await self._show(
+                await transcript.end_answer(self.session_id, mid, text, cut=True), at=len(text)
+            )
+        except Exception:
+            log.exception("session %s: failed to end the sandbox avatar's line", self.session_id)
+
+    async def _show(self, update: transcript.Shown, *, at: int) -> None:
+        await get_channel_layer().group_send(
+            keys.session_group(self.session_id),
+            {"type": keys.SESSION_SHOWN, "shown": dataclasses.asdict(update), "at": at},
+        )

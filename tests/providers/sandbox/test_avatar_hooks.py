@@ -90,3 +90,32 @@ async def test_a_piece_sent_is_recorded_even_when_an_interrupt_lands_meanwhile()
     await interrupt
     assert recorded == [client.bot_pieces()[0].text]
     assert client.events() == ["audio_start", "audio_end"]
+
+
+async def test_an_answer_cut_short_is_handed_to_cut_before_its_audio_end():
+    client = Client()
+    cuts = []
+
+    async def cut(mode, mid):
+        cuts.append((mid, client.events()[:]))
+
+    avatar = make(client, mode=1, words_per_second=20.0, cut=cut)
+    await say(avatar, " ".join(f"w{i}" for i in range(40)))
+    await client.until(lambda: client.bot_pieces())
+    await avatar.interrupt()
+    ((mid, events_then),) = cuts
+    assert mid == client.bot_pieces()[0].mid
+    assert events_then == ["audio_start"] and client.events() == ["audio_start", "audio_end"]
+
+
+async def test_an_answer_said_to_its_end_is_not_cut():
+    client = Client()
+    cuts = []
+
+    async def cut(mode, mid):
+        cuts.append(mid)
+
+    avatar = make(client, mode=1, cut=cut)
+    await say(avatar, "one two three four five six")
+    await client.until(ends(client, 1))
+    assert cuts == []

@@ -19,7 +19,7 @@ from sessions.providers.sandbox.consumer import CLOSE_TAKEN_OVER
 from sessions.providers.sandbox.session_side import SessionSide
 from sessions.services import limits
 from sessions.stream.chunker import chat_frames
-from sessions.stream.codec import bot_chat_frame
+from sessions.stream.codec import bot_chat_frame, event_frame
 from tests.support.fakes.llm_server import FakeLlm
 from tests.support.wsutil import Conversation, create_session, open_page, open_sandbox
 
@@ -266,4 +266,25 @@ async def test_a_piece_the_replay_already_showed_is_not_shown_again_live(world):
     live = json.loads(await page.receive_from(timeout=2))
     assert (live["text"], live["final"]) == ("there.", True)
     assert await page.receive_nothing(timeout=0.2)
+    await page.disconnect()
+
+
+async def test_the_sandbox_ends_its_own_lines_not_a_late_audio_end_from_the_page(world):
+    """The page's audio_end of one answer may come after the next answer began: in a
+    sandbox session it ends nothing; the sandbox ends a line cut short itself."""
+    session = await create_session(world.alice_token)
+    page = await open_page(session, world.alice_token)
+    side = await SessionSide.of_channel(session["rtc"]["channel"])
+    await side.said(2, "line-2", 0, "Hello ", False)
+    await page.send_json_to({"type": "rtc_message", "data": event_frame("audio_end")})
+    while json.loads(await page.receive_from(timeout=2)) != {"type": "avatar", "speaking": False}:
+        pass
+    line = await TranscriptEntry.objects.aget(session_id=session["id"], mid="line-2")
+    assert (line.text, line.final) == ("Hello ", False)
+
+    await side.cut(2, "line-2")
+    await line.arefresh_from_db()
+    assert (line.text, line.final, line.cut) == ("Hello ", True, True)
+    shown = json.loads(await page.receive_from(timeout=2))
+    assert (shown["mid"], shown["final"], shown["cut"]) == ("line-2", True, True)
     await page.disconnect()
