@@ -40,13 +40,7 @@ def session(world):
 
 async def piece(session, idx, text, *, fin=False, mid=MID) -> Shown | None:
     return await transcript.record_piece(
-        session.pk,
-        role="avatar",
-        mid=mid,
-        idx=idx,
-        text=text,
-        fin=fin,
-        received_at=timezone.now(),
+        session.pk, role="avatar", mid=mid, idx=idx, text=text, fin=fin, received_at=timezone.now(),
         by_page=True,
     )
 
