@@ -142,6 +142,17 @@ def sandbox_upstream_channel(upstream_id: str) -> str:
     return f"sandbox:upstream-channel:{upstream_id}"
 
 
+def sandbox_sockets(channel: str) -> str:
+    """How many avatar sockets a channel has had: each one's number, the newest wins."""
+    return f"sandbox:sockets:{channel}"
+
+
+def sandbox_chats(session_id: Any) -> str:
+    """Whom the sandbox avatar counts a session's chats for (limits.check_chat): a count
+    of its own, since a chat the page sends reaches it after the session socket counted it."""
+    return f"sandbox-avatar:{session_id}"
+
+
 # --- channel-layer groups ---------------------------------------------------------------
 
 
@@ -186,3 +197,5 @@ PRINCIPAL_REVOKED = "principal.revoked"  # the token was revoked or the user dea
 SOCKET_TAKEN_OVER = "socket.taken_over"  # a newer socket of the same owner took its place
 SIGNIN_CHECK = "signin.check"  # the user's password changed: is each sign-in still valid?
 SANDBOX_CLOSED = "sandbox.closed"  # the sandbox session was closed: the avatar leaves
+SANDBOX_TAKEN_OVER = "sandbox.taken_over"  # a newer avatar socket joined the channel
+SESSION_SHOWN = "session.shown"  # a transcript update recorded beside the session's sockets

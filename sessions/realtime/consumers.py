@@ -57,6 +57,7 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
     feed: AvatarFeed | None = None
     watch: asyncio.Task | None = None
     answerer: answers.Answerer | None = None
+    replayed: dict[str, int] = {}  # noqa: RUF012 (read-only here; connect sets its own)
 
     async def connect(self) -> None:
         session = await self._admit()
@@ -76,8 +77,12 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
         await self._join(session)
         await self._take_over()
         await self.send_json(frames.session_of(session))
+        self.replayed = {}
         async for frame in frames.replay(self.session_id):
             await self.send_json(frame)
+            if frame["type"] == "transcript":  # how much of each line, for session_shown
+                mid = frame["mid"]
+                self.replayed[mid] = self.replayed.get(mid, 0) + len(frame["text"])
         watch = presence.SocketPresence(
             self.session_id,
             self.principal,
@@ -285,6 +290,15 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
     async def session_relay(self, event: dict[str, Any]) -> None:
         if event.get("origin") != self.channel_name:
             await self.send_json(event["message"])
+
+    async def session_shown(self, event: dict[str, Any]) -> None:
+        """A transcript update recorded beside the session's sockets (what the sandbox
+        avatar said): every socket of the session shows it, once. A piece that starts
+        (`at`) inside what this socket's replay sent was recorded before the replay read
+        its line: shown there already."""
+        shown = Shown(**event["shown"])
+        if event["at"] >= self.replayed.get(shown.mid, 0):
+            await self.send_json(frames.shown(shown))
 
     async def session_state(self, event: dict[str, Any]) -> None:
         if event["status"] != Status.ACTIVE:

@@ -156,6 +156,8 @@ class AvatarFeed:
         )
         if role == TranscriptEntry.Role.AVATAR and self.commands.settings.our_llm_answers:
             return  # the avatar speaking our LLM's answer: streamed into the transcript already
+        if role == TranscriptEntry.Role.AVATAR and self.commands.settings.provider == "sandbox":
+            return  # the sandbox records its avatar's words itself: the page is no witness
         line = (role, message.mid)
         if self._full or line in self._dropped:
             return  # told already: nothing more of it is recorded
@@ -205,6 +207,8 @@ class AvatarFeed:
 
     async def finish_lines(self, *, cut: bool) -> None:
         """The avatar stopped speaking, or nobody passes its words on any more."""
+        if self.commands.settings.provider == "sandbox":
+            return  # the sandbox ends its avatar's lines itself (session_side.cut)
         mids = await transcript.finish_avatar_lines(
             self.session_id, cut=cut, keep=self.answer_in_progress()
         )

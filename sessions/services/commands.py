@@ -70,6 +70,7 @@ class SessionSettings:
     preset_id: int | None = None
     # The whole set of voice parameters; None until first needed (see confirmed_voice_params).
     voice_params: dict[str, Any] | None = None
+    provider: str = ""  # the sandbox records what its avatar says itself
 
     @classmethod
     def of(cls, session: AvatarSession) -> SessionSettings:
@@ -82,6 +83,7 @@ class SessionSettings:
             # emptied since the session started).
             use_llm=session.use_llm and answers.llm_enabled(),
             preset_id=session.preset_id,
+            provider=session.provider,
         )
 
     @property

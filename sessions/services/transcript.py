@@ -26,6 +26,7 @@ from django.db import IntegrityError
 from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Concat, Length
 from django.db.models.lookups import LessThanOrEqual
+from django.utils import timezone
 
 from sessions.models import TranscriptEntry, TranscriptPiece
 from sessions.services import limits
@@ -66,8 +67,11 @@ async def _typed(session_id: Any, mid: str) -> bool:
 
 async def record_user_line(session_id: Any, mid: str, text: str) -> Shown:
     """A message the user typed: one whole, final line."""
+    # Stamped now, before this coroutine first waits: the sandbox avatar may answer (and
+    # record its line) before the database thread gets to this one.
+    now = timezone.now()
     await TranscriptEntry.objects.acreate(
-        session_id=session_id, role=Role.USER, mid=mid, text=text, final=True
+        session_id=session_id, role=Role.USER, mid=mid, text=text, final=True, created_at=now
     )
     return Shown(Role.USER, mid, text, True)
 

@@ -24,7 +24,14 @@ from sessions.realtime import consumers
 from sessions.services import lifecycle, presence
 from sessions.services.reaper import reap
 from sessions.staff import usage
-from tests.support.wsutil import ORIGIN, Conversation, bearer, create_session, open_sandbox
+from tests.support.wsutil import (  # noqa: F401 (page_is_witness: a fixture)
+    ORIGIN,
+    Conversation,
+    bearer,
+    create_session,
+    open_sandbox,
+    page_is_witness,
+)
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -344,6 +351,7 @@ async def test_a_page_back_after_our_crash_resumes_when_the_upstream_kept_it(wor
     assert (found.status, found.served_by) == ("active", presence.BOOT_ID)
 
 
+@pytest.mark.usefixtures("page_is_witness")  # it forwards an avatar line, as with AKool
 async def test_a_reconnecting_page_gets_cut_lines_and_confirmed_changes_back(world, settings):
     session = await create_session(world.alice_token)
     headers = [ORIGIN, bearer(world.alice_token)]

@@ -12,9 +12,14 @@ import pytest
 from sessions.models import TranscriptEntry, TranscriptPiece
 from sessions.stream.codec import bot_chat_frame, has_lone_surrogate
 from tests.support.akool_cut import akool_chunks, akool_frames
-from tests.support.wsutil import create_session, open_page, open_sandbox
+from tests.support.wsutil import create_session, open_page, open_sandbox, page_is_witness  # noqa: F401
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+# The page forwards the avatar's pieces itself, as with AKool.
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("page_is_witness"),
+]
 
 MID = "answer-1"
 GRIN = "\U0001f600"

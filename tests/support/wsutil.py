@@ -5,20 +5,36 @@ rtc_message)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 
 from avatarsite.asgi import application
+from sessions.services.commands import SessionSettings
 
 ORIGIN = (b"origin", b"http://localhost")
 
 
 def bearer(token: str) -> tuple[bytes, bytes]:
     return (b"authorization", f"Bearer {token}".encode())
+
+
+@pytest.fixture
+def page_is_witness(monkeypatch):
+    """Sessions whose page is the only witness of what the avatar says, as with AKool (in
+    sandbox sessions the sandbox records it): for tests that forward the avatar's stream
+    messages themselves (`rtc_message`) over the sandbox provider."""
+    of = SessionSettings.of.__func__
+
+    def as_akool(cls, session):
+        return dataclasses.replace(of(cls, session), provider="akool")
+
+    monkeypatch.setattr(SessionSettings, "of", classmethod(as_akool))
 
 
 async def create_session(token: str, **body: Any) -> dict[str, Any]:

@@ -15,6 +15,12 @@ one that exercises the client):
   current answer, in order. ``interrupt`` cuts the current answer and drops the queue.
 - An interrupted answer gets no ``fin: true`` piece; ``audio_end`` is what ends it, so the
   client must treat ``audio_end`` as the end of the answer in progress.
+- A chat to answer (mode 2) may be refused (``admit`` or ``answer`` raise `Refused`: a
+  limit): the avatar answers nothing and sends a ``sandbox_refused`` event, which pages
+  ignore. Mode 1 text is spoken as given: it costs no answer.
+- Each piece the avatar says is handed to ``said`` once sent (the session's transcript),
+  and its recording finishes before an interrupt takes effect; an answer stopped before
+  its ``fin`` piece is handed to ``cut``, before its ``audio_end``.
 """
 
 from __future__ import annotations
@@ -65,6 +71,18 @@ _MAX_SHORT = 200
 _MAX_URL = 2048
 
 
+class Refused(Exception):  # noqa: N818 (a refusal, not an error of the avatar's)
+    """A chat the avatar does not answer; `reason` goes to the page in an event."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+#: What the avatar said: (mode, mid, idx, text, fin) of one piece it sent.
+Said = Callable[[int, str, int, str, bool], Awaitable[None]]
+
+
 @dataclass
 class _PartialChat:
     parts: dict[int, str] = field(default_factory=dict)
@@ -81,6 +99,9 @@ class SandboxAvatar:
         *,
         mode: int = 2,
         answer: Callable[[str], Awaitable[str]] | None = None,
+        admit: Callable[[str], Awaitable[None]] | None = None,
+        said: Said | None = None,
+        cut: Callable[[int, str], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         frame_limit: int = MAX_FRAME_BYTES,
         rate_limit: int = RATE_LIMIT,
@@ -94,6 +115,9 @@ class SandboxAvatar:
         self._send = send
         self.mode = mode
         self._answer = answer or self._builtin_answer
+        self._admit = admit
+        self._said = said
+        self._cut = cut
         self._clock = clock
         self._frame_limit = frame_limit
         self._words_per_second = words_per_second
@@ -143,7 +167,9 @@ class SandboxAvatar:
         # Anything that is not a v2 message is ignored silently, like the real avatar.
         message = parse(raw)
         if isinstance(message, ChatMessage):
-            self._on_chat(message)
+            text = self._on_chat(message)
+            if text is not None:
+                await self._take(self.mode, text)
         elif isinstance(message, CommandMessage):
             await self._on_command(message)
 
@@ -152,12 +178,13 @@ class SandboxAvatar:
 
     # -- chat ----------------------------------------------------------------------------
 
-    def _on_chat(self, msg: ChatMessage) -> None:
+    def _on_chat(self, msg: ChatMessage) -> str | None:
+        """Reassemble a chat; its text once complete and valid."""
         idx = 0 if msg.idx is None else msg.idx
         fin = True if msg.fin is None else msg.fin  # no fin: a one-frame message
         if idx > MAX_CHUNK_IDX:
             self._chats.pop(msg.mid, None)
-            return
+            return None
         chat = self._chats.get(msg.mid)
         if chat is None:
             chat = self._chats[msg.mid] = _PartialChat()
@@ -165,27 +192,41 @@ class SandboxAvatar:
                 dropped, _ = self._chats.popitem(last=False)
                 log.info("sandbox avatar: dropped unfinished chat %r", dropped)
         if idx in chat.parts or (chat.fin_idx is not None and idx > chat.fin_idx):
-            return  # a duplicate, or a chunk past the end: keep the first story
+            return None  # a duplicate, or a chunk past the end: keep the first story
         if fin:
             if chat.fin_idx is not None or any(i > idx for i in chat.parts):
                 self._chats.pop(msg.mid, None)  # contradictory ends: give up on it
-                return
+                return None
             chat.fin_idx = idx
         chat.parts[idx] = msg.text
         chat.chars += len(msg.text)
         if chat.chars > MAX_CHAT_CHARS:
             del self._chats[msg.mid]
             log.info("sandbox avatar: dropped an over-long chat")
-            return
-        if chat.fin_idx is not None and len(chat.parts) == chat.fin_idx + 1:
-            del self._chats[msg.mid]
-            # Judged joined, not piece by piece: a character cut in half by UTF-16 code
-            # units (as AKool's own client cuts) is whole again across the edge.
-            text = join_pieces(chat.parts[i] for i in range(chat.fin_idx + 1))
-            if text is None:
-                log.info("sandbox avatar: dropped a chat that is not valid text once joined")
-                return  # ignored, as the avatar ignores any other invalid text
-            self._enqueue(self.mode, text)
+            return None
+        if chat.fin_idx is None or len(chat.parts) < chat.fin_idx + 1:
+            return None
+        del self._chats[msg.mid]
+        # Judged joined, not piece by piece: a character cut in half by UTF-16 code
+        # units (as AKool's own client cuts) is whole again across the edge.
+        text = join_pieces(chat.parts[i] for i in range(chat.fin_idx + 1))
+        if text is None:
+            log.info("sandbox avatar: dropped a chat that is not valid text once joined")
+        return text  # None: ignored, as the avatar ignores any other invalid text
+
+    async def _take(self, mode: int, text: str) -> None:
+        """A complete chat: queued, unless it is one to answer and the limits refuse it
+        (counted as it arrives, so a flood never fills the queue)."""
+        if mode == 2 and self._admit is not None:
+            try:
+                await self._admit(text)
+            except Refused as exc:
+                await self._refused(exc.reason)
+                return
+        self._enqueue(mode, text)
+
+    async def _refused(self, reason: str) -> None:
+        await self._send(event_frame("sandbox_refused", reason=reason))
 
     def _enqueue(self, mode: int, text: str) -> None:
         self._queue.append((mode, text))
@@ -200,12 +241,14 @@ class SandboxAvatar:
             mode, text = self._queue.popleft()
             try:
                 reply = await self._answer(text) if mode == 2 else text
-                await self._speak(reply)
+                await self._speak(mode, reply)
+            except Refused as exc:
+                await self._refused(exc.reason)
             except Exception:
                 # Most likely the socket is gone; the next item gets its own chance.
                 log.exception("sandbox avatar: answering failed")
 
-    async def _speak(self, text: str) -> None:
+    async def _speak(self, mode: int, text: str) -> None:
         if not text.strip():
             return
         tokens = _TOKEN.findall(text)
@@ -223,14 +266,19 @@ class SandboxAvatar:
                 pieces.append((part, len(group) if j == 0 else 0))
 
         started = False
+        told = 0  # pieces said
         try:
             await self._send(event_frame("audio_start"))
             started = True
             for idx, (part, words) in enumerate(pieces):
                 fin = idx == len(pieces) - 1
                 await self._send(bot_chat_frame(part, mid, idx, fin))
+                await self._tell(mode, mid, idx, part, fin)
+                told += 1
                 await self._sleep(max(words, 1) / self._words_per_second)
         finally:
+            if 0 < told < len(pieces) and self._cut is not None:
+                await self._cut(mode, mid)  # cut short: its line ends here
             # Also on cancellation (interrupt): the pieces sent so far stay, and the client
             # learns the avatar stopped. Not on close: there is nobody left to tell.
             if started and not self._closed:
@@ -239,6 +287,19 @@ class SandboxAvatar:
                 except Exception:
                     # Swallowed so that a failing send cannot replace a cancellation.
                     log.exception("sandbox avatar: sending audio_end failed")
+
+    async def _tell(self, mode: int, mid: str, idx: int, text: str, fin: bool) -> None:
+        """Hand a piece that went out to `said`. Sent is said: an interrupt landing
+        meanwhile waits for its record, so what the avatar said is never lost and its
+        ``audio_end`` follows the record."""
+        if self._said is None:
+            return
+        task = asyncio.ensure_future(self._said(mode, mid, idx, text, fin))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await task
+            raise
 
     # -- commands ------------------------------------------------------------------------
 

@@ -2,7 +2,10 @@
 
 Stands where Agora's data stream would: each text frame in is one stream message as
 the page would pass it to `sendStreamMessage`, each frame out is one stream message
-as the avatar would send it. The avatar itself is `sandbox_avatar.SandboxAvatar`.
+as the avatar would send it. The avatar itself is `sandbox_avatar.SandboxAvatar`; the
+session behind the channel (its limits, its transcript) is `session_side.SessionSide`.
+One avatar socket per channel: the newest wins (a page reconnecting its transport is
+never locked out), the one before it is closed with CLOSE_TAKEN_OVER.
 """
 
 from __future__ import annotations
@@ -12,42 +15,24 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 
-from sessions import keys
-from sessions.llm.client import LlmError, stream_chat
-from sessions.llm.conversation import Conversation
+from sessions import keys, shared_cache
 from sessions.providers.sandbox.avatar import SandboxAvatar
-from sessions.providers.sandbox.provider import channel_for_token, live_channel
-from sessions.services.answers import DEFAULT_SYSTEM_PROMPT, llm_config, llm_enabled
+from sessions.providers.sandbox.provider import channel_for_token
+from sessions.providers.sandbox.session_side import SessionSide
 from sessions.sockets import SocketConsumer
 
 log = logging.getLogger("avatarsite.sandbox")
 
 CLOSE_FORBIDDEN = 4403
+CLOSE_TAKEN_OVER = 4409
 CLOSE_ENDED = 4410
-
-
-def _llm_answer():
-    """The sandbox's stand-in for AKool's own dialogue LLM: the operator's LLM, asked for
-    the whole answer (as the real avatar's LLM answers inside the avatar)."""
-    conversation = Conversation(DEFAULT_SYSTEM_PROMPT)
-
-    async def answer(question: str) -> str:
-        conversation.add_user(question)
-        try:
-            reply = "".join(
-                [piece async for piece in stream_chat(llm_config(), conversation.messages())]
-            )
-        except LlmError as exc:
-            log.warning("sandbox: the LLM failed (%s); answering with an apology", exc.code)
-            reply = "Sorry, I could not think of an answer just now. Please ask me again."
-        conversation.add_assistant(reply)
-        return reply
-
-    return answer
+# How long a channel's socket count is kept: longer than any session (and its token) lives.
+SOCKET_COUNT_SECONDS = 2 * 3600
 
 
 class SandboxAvatarConsumer(SocketConsumer):
     avatar: SandboxAvatar | None = None
+    number = 0  # this socket's place among the channel's sockets: the highest one stays
 
     async def connect(self) -> None:
         self.channel = self.scope["url_route"]["kwargs"]["channel"]
@@ -55,21 +40,33 @@ class SandboxAvatarConsumer(SocketConsumer):
         token = (query.get("token") or [""])[0]
         # The token is the only credential, as with Agora: it must be ours, unexpired,
         # for this very channel, and the session must still be live.
-        info = (
-            await live_channel(self.channel) if channel_for_token(token) == self.channel else None
+        side = (
+            await SessionSide.of_channel(self.channel)
+            if channel_for_token(token) == self.channel
+            else None
         )
-        if info is None:
+        if side is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.group = keys.sandbox_group(self.channel)
+        self.number = await shared_cache.counter_add(
+            keys.sandbox_sockets(self.channel), 1, timeout=SOCKET_COUNT_SECONDS
+        )
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
+        # The channel's older sockets (in any process) make way for this one.
+        await self.channel_layer.group_send(
+            self.group, {"type": keys.SANDBOX_TAKEN_OVER, "number": self.number}
+        )
         self.avatar = SandboxAvatar(
             self._send_frame,
-            mode=info.get("mode", 2),
-            answer=_llm_answer() if llm_enabled() else None,  # else its built-in responder
+            mode=side.settings.mode,
+            answer=side.llm_answer(),  # None: its built-in responder
+            admit=side.admit,
+            said=side.said,
+            cut=side.cut,
             words_per_second=settings.SANDBOX_WORDS_PER_SECOND,
         )
+        await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if self.avatar is not None:
@@ -88,3 +85,9 @@ class SandboxAvatarConsumer(SocketConsumer):
         if self.avatar is not None:
             await self.avatar.aclose()
         await self.close(code=CLOSE_ENDED)
+
+    async def sandbox_taken_over(self, event: dict) -> None:
+        """A newer socket joined the channel: this one goes."""
+        if event["number"] > self.number and self.avatar is not None:
+            await self.avatar.aclose()
+            await self.close(code=CLOSE_TAKEN_OVER)

@@ -1,0 +1,148 @@
+"""The session behind a sandbox channel, as its avatar's socket sees it: the limits its
+chats are answered within, and the transcript its avatar's words go to.
+
+Anyone holding the channel's token (a page does: it is in the owner's `rtc`) can talk to
+the sandbox avatar directly, so what the session socket enforces on a chat is enforced
+here too, with the same functions (services.limits), charged to the same session and to
+the principal it was created for. And the sandbox is the witness of what its avatar said:
+the page that forwards it is not (services.avatar_feed skips those lines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
+
+from sessions import errors, keys
+from sessions.llm.client import LlmError, stream_chat
+from sessions.llm.conversation import Conversation, estimate_messages_tokens, estimate_tokens
+from sessions.models import AvatarSession, Role
+from sessions.providers.sandbox.avatar import Refused
+from sessions.providers.sandbox.provider import live_channel
+from sessions.services import limits, transcript
+from sessions.services.answers import DEFAULT_SYSTEM_PROMPT, llm_config, llm_enabled
+from sessions.services.commands import SessionSettings
+
+log = logging.getLogger("avatarsite.sandbox")
+
+APOLOGY = "Sorry, I could not think of an answer just now. Please ask me again."
+
+
+class SessionSide:
+    """One sandbox channel's session: its id, its principal, its settings."""
+
+    def __init__(self, session: AvatarSession) -> None:
+        self.session_id = str(session.pk)
+        self.principal_key = session.principal  # who created it pays, whoever talks
+        self.settings = SessionSettings.of(session)
+        self._line = ("", "")  # the line being said: (its mid, its text so far)
+
+    @classmethod
+    async def of_channel(cls, channel: str) -> SessionSide | None:
+        """The live session behind a channel, or None."""
+        info = await live_channel(channel)
+        if info is None:
+            return None
+        session = await AvatarSession.objects.filter(
+            provider="sandbox", upstream_id=info["upstream_id"]
+        ).afirst()
+        return None if session is None else cls(session)
+
+    async def admit(self, text: str) -> None:
+        """A chat to answer: the session socket's chat length and rate (a count of its
+        own, so a chat sent through the page is not counted twice)."""
+        try:
+            await limits.check_chat(keys.sandbox_chats(self.session_id), text)
+        except errors.DomainError as exc:
+            raise Refused(exc.code) from None
+
+    def llm_answer(self) -> Callable[[str], Awaitable[str]] | None:
+        """The sandbox's stand-in for AKool's own dialogue LLM: the operator's LLM, asked
+        for the whole answer (as the real avatar's LLM answers inside the avatar), within
+        the session's and the principal's token budgets. None without an LLM."""
+        if not llm_enabled():
+            return None
+        conversation = Conversation(DEFAULT_SYSTEM_PROMPT, token_budget=settings.LLM_CONTEXT_TOKENS)
+
+        async def answer(question: str) -> str:
+            try:
+                await limits.check_llm_budget(self.session_id, self.principal_key)
+            except errors.DomainError as exc:
+                raise Refused(exc.code) from None
+            conversation.add_user(question)
+            messages = conversation.messages()
+            said: list[str] = []
+            try:
+                async with contextlib.aclosing(stream_chat(llm_config(), messages)) as pieces:
+                    async for piece in pieces:
+                        said.append(piece)
+                reply = "".join(said)
+            except LlmError as exc:
+                log.warning("sandbox: the LLM failed (%s); answering with an apology", exc.code)
+                reply = APOLOGY
+            finally:
+                # Paid for as the session's own answers are (services/answers.py), also
+                # when it failed or was cut short: the tokens were spent upstream.
+                tokens = estimate_messages_tokens(messages) + estimate_tokens("".join(said))
+                await asyncio.shield(
+                    limits.spend_llm_tokens(self.session_id, self.principal_key, tokens)
+                )
+            conversation.add_assistant(reply)
+            return reply
+
+        return answer
+
+    async def said(self, mode: int, mid: str, idx: int, text: str, fin: bool) -> None:
+        """A piece the avatar said: into the transcript, and to every socket of the
+        session live. Not when the session's own LLM answers (retelling its sentences):
+        that answer is in the transcript already."""
+        self.settings.mode = mode
+        if self.settings.our_llm_answers:
+            return
+        # Where the piece starts in its line: a socket whose replay has it skips it live.
+        before = self._line[1] if self._line[0] == mid else ""
+        self._line = (mid, before + text)
+        try:
+            update = await transcript.record_piece(
+                self.session_id,
+                role=Role.AVATAR,
+                mid=mid,
+                idx=idx,
+                text=text,
+                fin=fin,
+                received_at=timezone.now(),
+                by_page=False,
+            )
+            if update is not None:
+                await self._show(update, at=len(before))
+        except Exception:
+            # The avatar goes on speaking; the page's replay shows what was recorded.
+            log.exception("session %s: failed to record the sandbox avatar", self.session_id)
+
+    async def cut(self, mode: int, mid: str) -> None:
+        """The avatar stopped before the end of the line (an interrupt, the socket gone):
+        the line ends here, marked cut short. The sandbox ends its own lines: the page's
+        `audio_end` arrives after the next answer may have begun."""
+        self.settings.mode = mode
+        if self.settings.our_llm_answers or self._line[0] != mid:
+            return
+        try:
+            text = self._line[1]
+            await self._show(
+                await transcript.end_answer(self.session_id, mid, text, cut=True), at=len(text)
+            )
+        except Exception:
+            log.exception("session %s: failed to end the sandbox avatar's line", self.session_id)
+
+    async def _show(self, update: transcript.Shown, *, at: int) -> None:
+        await get_channel_layer().group_send(
+            keys.session_group(self.session_id),
+            {"type": keys.SESSION_SHOWN, "shown": dataclasses.asdict(update), "at": at},
+        )
