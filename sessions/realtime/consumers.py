@@ -298,7 +298,8 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
         its line: shown there already."""
         shown = Shown(**event["shown"])
         if event["at"] >= self.replayed.get(shown.mid, 0):
-            await self.send_json(frames.shown(shown))
+            for frame in frames.shown(shown):  # a long line in pieces under the frame limit
+                await self.send_json(frame)
 
     async def session_state(self, event: dict[str, Any]) -> None:
         if event["status"] != Status.ACTIVE:

@@ -127,11 +127,6 @@ def test_the_page_offers_exactly_the_sandbox_catalog_languages(desk):
     assert offered[1:] == [[lang.code, lang.name] for lang in SANDBOX_LANGUAGES]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs A17's hooks in sandbox/avatar.py and consumer.py (the session's "
-    "language reaches the built-in responder; see A17's report)",
-)
 def test_french_chosen_is_answered_in_french_and_a_live_change_is_followed(desk):
     page = desk.page
     sign_in(page)

@@ -98,6 +98,7 @@ class SandboxAvatar:
         send: Callable[[str], Awaitable[None]],
         *,
         mode: int = 2,
+        language: str = "",
         answer: Callable[[str], Awaitable[str]] | None = None,
         admit: Callable[[str], Awaitable[None]] | None = None,
         said: Said | None = None,
@@ -132,7 +133,7 @@ class SandboxAvatar:
         self._closed = False
         #: Parameters applied by set-params (vid, lang, bgurl, vparams, ...), for the page
         #: and for tests.
-        self.params: dict[str, Any] = {}
+        self.params: dict[str, Any] = {"lang": language} if language else {}
 
     @property
     def speaking(self) -> bool:
@@ -234,7 +235,7 @@ class SandboxAvatar:
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
     async def _builtin_answer(self, text: str) -> str:
-        return responder.reply(text, turn=next(self._turns))
+        return responder.reply(text, turn=next(self._turns), language=self.params.get("lang", ""))
 
     async def _work(self) -> None:
         while self._queue and not self._closed:

@@ -60,6 +60,9 @@ class SandboxAvatarConsumer(SocketConsumer):
         self.avatar = SandboxAvatar(
             self._send_frame,
             mode=side.settings.mode,
+            # The avatar answers in the session's language from the first word: the page
+            # sends no set-params on arriving in the sandbox.
+            language=side.settings.language,
             answer=side.llm_answer(),  # None: its built-in responder
             admit=side.admit,
             said=side.said,

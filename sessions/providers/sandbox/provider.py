@@ -93,9 +93,7 @@ class SandboxProvider:
         await shared_cache.set(keys.sandbox_session(upstream_id), LIVE, timeout=ttl)
         await shared_cache.set(
             keys.sandbox_channel(channel),
-            # The language too: the avatar answers in it from the first word, before
-            # any set-params (the page sends none on arriving in the sandbox).
-            {"upstream_id": upstream_id, "mode": request.mode, "language": request.language},
+            {"upstream_id": upstream_id, "mode": request.mode},
             timeout=ttl,
         )
         await shared_cache.set(keys.sandbox_upstream_channel(upstream_id), channel, timeout=ttl)

@@ -40,7 +40,7 @@ class SessionSide:
 
     def __init__(self, session: AvatarSession) -> None:
         self.session_id = str(session.pk)
-        self.principal_key = session.principal  # who created it pays, whoever talks
+        self.principal_key = session.budget_key  # who pays, whoever talks
         self.settings = SessionSettings.of(session)
         self._line = ("", "")  # the line being said: (its mid, its text so far)
 

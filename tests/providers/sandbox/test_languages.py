@@ -80,11 +80,6 @@ def test_presets_api_lists_the_sandbox_languages(alice_api):
 
 
 @pytest.mark.asyncio
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs A17's hooks in sandbox/avatar.py (a language argument, and "
-    "_builtin_answer passing self.params' lang to responder.reply; see A17's report)",
-)
 async def test_the_avatar_answers_in_the_session_language_then_the_one_set_params_chose():
     client = Client()
     avatar = make(client, language="fr")  # the session's language, from its creation

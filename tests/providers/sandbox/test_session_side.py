@@ -65,7 +65,8 @@ async def outcomes(avatar, chats: int, timeout: float = 10.0) -> tuple[int, list
 
 
 async def principal_of(session) -> str:
-    return (await AvatarSession.objects.aget(pk=session["id"])).principal
+    """Who pays for the session's answers (its owner, whichever token talks)."""
+    return (await AvatarSession.objects.aget(pk=session["id"])).budget_key
 
 
 def day() -> int:
