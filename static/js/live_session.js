@@ -268,7 +268,12 @@ export class LiveSession {
         notices.showError(`The sandbox avatar dropped a message (${m.data.reason ?? "limit"}).`, "sandbox_violation");
       }
     });
-    scope.on(transport, "state", (state) => {
+    scope.on(transport, "state", (state, info = {}) => {
+      // Another tab or window of ours took the avatar's channel (one media user per
+      // session: the newest wins, as with the session socket): it goes on there.
+      if (state === "failed" && info.code === CLOSE_TAKEN_OVER) {
+        return this.end(TAKEN_OVER_TEXT, { isError: false, next: "" });
+      }
       const wasConnected = this.connectedOnce;
       if (state === "joined") this.connectedOnce = true;
       if (this.outage.quiet) {

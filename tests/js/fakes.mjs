@@ -68,9 +68,9 @@ export class FakeTransport extends Emitter {
     this.failOn = new Set();
   }
 
-  setState(state) {
+  setState(state, info = {}) {
     this.state = state;
-    this.emit("state", state);
+    this.emit("state", state, info);
   }
 
   async send(text) {

@@ -58,3 +58,21 @@ test("a session the server says is not ours ends without a reconnect loop", asyn
   assert.equal(FakeWebSocket.instances.length, sockets);
   assert.match(p.error, /no longer available/);
 });
+
+test("a page whose avatar channel another tab took (the sandbox's 4409) stops and says so", async () => {
+  const p = buildPage();
+  await startSession(p);
+  const transport = p.transports.at(-1);
+  const transports = p.transports.length;
+  transport.setState("failed", { code: 4409 });
+  await settle(p);
+
+  assert.equal(p.status, TAKEN_OVER_TEXT);
+  assert.equal(p.error, "");
+  assert.equal(p.el.app.dataset.phase, "setup");
+  // No media recovery (it would take the channel back, and the tabs would fight over it
+  // until one gave up and ended the session), no close.
+  await p.clock.advance(60000);
+  assert.equal(p.transports.length, transports);
+  assert.ok(!p.api.calls.some(([name]) => name === "closeSession"));
+});
