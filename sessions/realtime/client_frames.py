@@ -43,9 +43,10 @@ class ClientFrames:
         self._refuse_if_ending()
         await check_chat(self.session_id, text)
         llm = self.commands.settings.our_llm_answers  # the one rule (SessionSettings)
-        if llm:
-            # The answerer charges the principal the session was created for.
-            await check_llm_budget(self.session_id, self.answerer.principal_key)
+        if self.commands.settings.llm_answers:
+            # Refused here, in words, rather than answered by silence: the budget is the
+            # session's owner's (or visitor's), whoever talks.
+            await check_llm_budget(self.session_id, self.budget_key)
         await limits.take_transcript_room(self.session_id, len(text))
         mid = new_mid()
         self._refuse_if_ending()  # again: the checks above may have waited on the cache

@@ -141,6 +141,7 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
         self.groups_joined = [keys.session_group(self.session_id), *revocable]
         self.joined = True
         self.expires_at = session.expires_at
+        self.budget_key = session.budget_key  # who pays for what is said, whoever talks
         # A socket of the session is back: a close pending after a beacon or a
         # disconnect sees the new marker and stands down.
         await presence.joined(self.session_id, owner=not self.observer)
@@ -158,7 +159,7 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
                 session_id=self.session_id,
                 # Budgets are the session's creator's, never the socket's own caller's
                 # (behind a proxy a visitor's socket may resolve to the proxy's address).
-                principal_key=session.budget_key,
+                principal_key=self.budget_key,
                 preset_slug=session.preset_slug,
                 system_prompt=session.preset.system_prompt if session.preset else "",
                 pacer=self.pacer,

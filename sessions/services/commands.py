@@ -91,6 +91,14 @@ class SessionSettings:
         """Our LLM answers in retelling mode; in dialogue mode the avatar's own does."""
         return self.use_llm and self.mode == Mode.RETELLING
 
+    @property
+    def llm_answers(self) -> bool:
+        """Whether the operator's LLM answers a chat (and so the LLM budget applies): our
+        own in retelling mode, or, in the sandbox's dialogue mode, the sandbox avatar's
+        stand-in for AKool's own LLM, charged to the same budget."""
+        sandbox_dialogue = self.provider == "sandbox" and self.mode == Mode.DIALOGUE
+        return self.our_llm_answers or (sandbox_dialogue and answers.llm_enabled())
+
 
 @dataclass
 class _Pending:

@@ -289,3 +289,24 @@ async def test_the_sandbox_ends_its_own_lines_not_a_late_audio_end_from_the_page
     shown = json.loads(await page.receive_from(timeout=2))
     assert (shown["mid"], shown["final"], shown["cut"]) == ("line-2", True, True)
     await page.disconnect()
+
+
+async def test_a_page_past_the_budget_is_told_in_words_not_answered_by_silence(
+    world, llm, settings
+):
+    """The sandbox's dialogue answers come from the operator's LLM: once the owner's day is
+    spent, the session socket refuses the chat with the limit's error (the sandbox would
+    only stay silent), and nothing reaches the avatar or the LLM."""
+    session = await create_session(world.alice_token)
+    assert session["mode"] == 2
+    await limits.spend_llm_tokens("another-session", await principal_of(session), 10**9)
+    page = await open_page(session, world.alice_token)
+    avatar = await open_sandbox(session)
+    async with Conversation(page, avatar) as talk:
+        await page.send_json_to({"type": "chat", "text": "When do you open?"})
+        refused = await talk.wait_for(lambda m: m["type"] == "error", timeout=5)
+    await page.disconnect()
+    await avatar.disconnect()
+    assert refused["code"] == "llm_daily_tokens"
+    assert llm.requests == []
+    assert not await TranscriptEntry.objects.filter(session_id=session["id"]).aexists()
