@@ -277,9 +277,8 @@ class AvatarSession(models.Model):
 
     @property
     def budget_key(self) -> str:
-        """Who pays for what is said in the session (chat and LLM budgets): its owner,
-        whichever of their tokens or sign-ins talks (several tokens do not multiply a
-        user's budget), else the visitor it was created for; never the socket's caller."""
+        """Who pays for what is said (chat and LLM budgets): the owner, whichever token or
+        sign-in talks, else the visitor it was created for; never the socket's caller."""
         return keys.user_principal(self.owner_id) if self.owner_id else self.principal
 
     def to_dict(self, *, include_rtc: bool = False) -> dict[str, Any]:
@@ -320,10 +319,8 @@ class TranscriptEntry(models.Model):
     final = models.BooleanField(default=False)
     # The avatar's answer was cut short (interrupt or failure).
     cut = models.BooleanField(default=False)
-    # Only the user's page witnessed this line (it forwarded the avatar's data stream:
-    # with AKool nothing else hears the avatar), so the page could have written
-    # anything in it. Lines the server typed, streamed from our LLM, or heard from the
-    # sandbox avatar itself are not. Shown as such in the audit and exports.
+    # Only the user's page witnessed it (with AKool nothing else hears the avatar), so the
+    # page could have written anything there; marked in the audit and exports.
     reported_by_page = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
