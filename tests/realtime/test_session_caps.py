@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from sessions.models import SessionEvent, TranscriptEntry
-from tests.support.wsutil import create_session, open_page
+from tests.support.wsutil import create_session, open_page, page_is_witness  # noqa: F401
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -120,6 +120,7 @@ async def test_send_failures_are_recorded_once_a_window(page):
     assert len(recorded) == 1 and "net 0" in recorded[0].message
 
 
+@pytest.mark.usefixtures("page_is_witness")  # forwards avatar lines, as with AKool
 async def test_new_lines_the_page_reports_are_limited_per_session(page, settings):
     settings.LINES_PER_MINUTE = 3
     for n in range(5):
@@ -140,6 +141,7 @@ async def test_new_lines_the_page_reports_are_limited_per_session(page, settings
     assert [e.data["code"] for e in await events(page, "limit")] == ["line_rate_limit"]
 
 
+@pytest.mark.usefixtures("page_is_witness")  # forwards avatar lines, as with AKool
 @pytest.mark.parametrize("numbered", [False, True], ids=["appended", "numbered"])
 async def test_a_line_grown_through_rtc_message_stops_at_its_cap(page, settings, numbered):
     """Issue 15: one transcript line grew to 1.5 MB through rtc_message."""
@@ -163,6 +165,7 @@ async def test_a_line_grown_through_rtc_message_stops_at_its_cap(page, settings,
     ]
 
 
+@pytest.mark.usefixtures("page_is_witness")  # forwards avatar lines, as with AKool
 async def test_the_whole_transcript_stops_at_its_cap(page, settings):
     settings.TRANSCRIPT_MAX_CHARS = 3000
     for n in range(3):
