@@ -84,3 +84,9 @@ class SocketConsumer(QuietSocket, AsyncWebsocketConsumer):
 
 class JsonSocketConsumer(QuietSocket, AsyncJsonWebsocketConsumer):
     """A JSON socket (the session's)."""
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        # Channels' send_json calls its parent's send, past QuietSocket.send: a frame for
+        # a socket just gone (one taken over twice in a burst) raised, the consumer died
+        # and its disconnect never ran, so its session was never counted as left.
+        await self.send(text_data=await self.encode_json(content), close=close)
