@@ -27,7 +27,9 @@ api = NinjaAPI(
     version="1",
     description=(
         "Start, follow and end live avatar sessions. Authenticate with "
-        "'Authorization: Bearer <token>' (or the site's session cookie and X-CSRFToken)."
+        # In backticks: the docs page renders this as Markdown, where a bare <token>
+        # is an HTML tag and vanishes.
+        "`Authorization: Bearer <token>` (or the site's session cookie and `X-CSRFToken`)."
     ),
     auth=ApiAuth(),
     urls_namespace="api",
