@@ -77,6 +77,11 @@ async def _take_slot(scope: str, cap: int, holder: str, ttl: int) -> str | None:
     return None
 
 
+def _already_live(cap: int) -> str:
+    sessions = "a live session" if cap == 1 else f"{cap} live sessions"
+    return f"You already have {sessions}; end one before starting another."
+
+
 async def acquire_session_slots(
     principal_keys: Sequence[str], session_id: str, duration: int
 ) -> list[str]:
@@ -96,8 +101,7 @@ async def acquire_session_slots(
             await release_slots(taken, session_id)
             raise errors.LimitExceeded(
                 "concurrent_sessions_limit",
-                f"You already have {settings.SESSION_CONCURRENT_PER_PRINCIPAL} live "
-                "session(s); end one before starting another.",
+                _already_live(settings.SESSION_CONCURRENT_PER_PRINCIPAL),
                 retry_after=CONCURRENCY_RETRY_AFTER,
             )
         taken.append(mine)

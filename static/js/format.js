@@ -108,14 +108,18 @@ export function explainFailure(err, action) {
   const message = err?.message || String(err);
   if (err?.name !== "ApiError") return `${action}: ${message}`;
   if (err.code === "network" || err.code === "timeout") return `${action}: ${message}`;
+  // The server's words for a missing sign-in are for API clients (tokens, headers).
+  if (err.status === 401) return `${action}: you are no longer signed in. Sign in again to go on.`;
   let hint = "";
+  // Waiting never frees a slot of one's own: the message says to end a session first.
+  if (err.code === "concurrent_sessions_limit") return `${action}: ${message}`;
   if (err.status === 429) {
     hint = err.retryAfter ? ` Try again in ${err.retryAfter} s.` : " Try again a little later.";
   } else if (err.status === 400 || err.status === 422) {
     hint = " Check the settings and try again.";
   } else if (err.status >= 500) {
     hint = " Try again in a minute; if it keeps failing, tell the site's operator.";
-  } else if (err.status === 401 || err.status === 403) {
+  } else if (err.status === 403) {
     hint = " Reload the page and sign in again.";
   }
   return `${action}: ${message}${message.endsWith(".") ? "" : "."}${hint}`;

@@ -222,7 +222,8 @@ export class SessionRunner {
     }
     this.showPhase("setup");
     this.notices.setStatus("");
-    this.notices.showError(explainFailure(err, action), err?.code ?? "");
+    const link = err?.status === 401 && this.loginUrl ? { href: this.loginUrl, text: "Sign in again" } : null;
+    this.notices.showError(explainFailure(err, action), err?.code ?? "", link);
     this.setup.focusStart();
   }
 

@@ -126,6 +126,15 @@ test("a failure says what failed, and what to do from its status", () => {
   assert.match(explainFailure(api(422, "Unknown voice"), act), /Unknown voice\. Check the settings and try again\.$/);
   assert.match(explainFailure(api(503, "Busy."), act), /Busy\. Try again in a minute; if it keeps failing, tell the site's operator\.$/);
   assert.match(explainFailure(api(403, "Forbidden"), act), /Reload the page and sign in again\.$/);
+  // Signed out (in another tab): a person's words, not the API's advice about tokens.
+  const signedOut = api(401, "Sign in, or send an API token as 'Authorization: Bearer <token>'.");
+  assert.equal(explainFailure(signedOut, act), `${act}: you are no longer signed in. Sign in again to go on.`);
+  // Waiting frees no slot of one's own: no "try again in 30 s" beside "end one first".
+  const full = api(429, "You already have 2 live sessions; end one before starting another.", {
+    code: "concurrent_sessions_limit",
+    retryAfter: 30,
+  });
+  assert.equal(explainFailure(full, act), `${act}: You already have 2 live sessions; end one before starting another.`);
   // A network failure or a timeout already says what to do; other errors are passed on.
   const offline = api(0, "The server can't be reached right now. Try again in a moment.", { code: "network" });
   assert.equal(explainFailure(offline, act), `${act}: The server can't be reached right now. Try again in a moment.`);
