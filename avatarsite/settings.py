@@ -227,6 +227,8 @@ if AVATAR_PROVIDER == "akool" and not _has_akool_credentials:
     )
 # The sandbox avatar's speaking pace (words per second) for its bot chat pieces.
 SANDBOX_WORDS_PER_SECOND = env.float("SANDBOX_WORDS_PER_SECOND", default=4.0)
+# Chats the sandbox avatar holds waiting to be said; more are refused (queue_full).
+SANDBOX_QUEUE_MAX = env.int("SANDBOX_QUEUE_MAX", default=50)
 
 # --- Limits -----------------------------------------------------------------
 SESSION_DEFAULT_DURATION = env.int("SESSION_DEFAULT_DURATION", default=600)

@@ -147,6 +147,12 @@ def sandbox_sockets(channel: str) -> str:
     return f"sandbox:sockets:{channel}"
 
 
+def sandbox_command_applied(session_id: Any, mid: str) -> str:
+    """Taken when the sandbox avatar applies our set-params `mid`: a copy replayed later
+    (to undo a newer one) is refused."""
+    return f"sandbox-applied:{session_id}:{mid}"
+
+
 def sandbox_chats(session_id: Any) -> str:
     """Whom the sandbox avatar counts a session's chats for (limits.check_chat): a count
     of its own, since a chat the page sends reaches it after the session socket counted it."""

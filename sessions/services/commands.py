@@ -17,6 +17,7 @@ AKool merges `vparams` or replaces it, the avatar ends up with the same paramete
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -106,6 +107,7 @@ class _Pending:
     changes: dict[str, Any] = field(default_factory=dict)  # row fields, applied on the ack
     params: dict[str, Any] = field(default_factory=dict)  # as the caller named them
     voice_params: dict[str, Any] | None = None  # the whole set sent, if any
+    data: dict[str, Any] = field(default_factory=dict)  # the frame's, for the sandbox's check
     at: float = field(default_factory=time.monotonic)  # when it was prepared
 
 
@@ -169,7 +171,8 @@ class Commands:
                 f"These settings take {size} bytes in one message, over the limit of"
                 f" {MAX_FRAME_BYTES}; shorten them.",
             )
-        self._prepared[mid] = _Pending("set-params", changes, dict(params), voice_params)
+        data = json.loads(frame)["pld"]["data"]
+        self._prepared[mid] = _Pending("set-params", changes, dict(params), voice_params, data)
         return mid, frame
 
     async def sent(self, mid: str) -> None:
@@ -181,6 +184,7 @@ class Commands:
             "changes": pending.changes,
             "params": pending.params,
             VOICE_PARAMS: pending.voice_params,
+            "data": pending.data,  # the sandbox avatar applies only what we sent
         }
         await shared_cache.set(keys.pending_command(self.session_id, mid), stored, ACK_WAIT)
         recorded = pending.changes

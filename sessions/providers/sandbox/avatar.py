@@ -15,9 +15,13 @@ one that exercises the client):
   current answer, in order. ``interrupt`` cuts the current answer and drops the queue.
 - An interrupted answer gets no ``fin: true`` piece; ``audio_end`` is what ends it, so the
   client must treat ``audio_end`` as the end of the answer in progress.
-- A chat to answer (mode 2) may be refused (``admit`` or ``answer`` raise `Refused`: a
-  limit): the avatar answers nothing and sends a ``sandbox_refused`` event, which pages
-  ignore. Mode 1 text is spoken as given: it costs no answer.
+- A chat may be refused (``admit``, told the mode, or ``answer`` raise `Refused`: a
+  limit), and so is one beyond ``max_queued`` chats waiting: the avatar says nothing of
+  it and sends a ``sandbox_refused`` event, which pages ignore. Mode 1 text is spoken as
+  given: it costs no answer.
+- A set-params is applied only if ``allow`` (given its mid and data) says our server sent
+  it; otherwise it fails with `ACK_NOT_SENT` and changes nothing. ``interrupt`` is always
+  obeyed: it only stops the avatar.
 - Each piece the avatar says is handed to ``said`` once sent (the session's transcript),
   and its recording finishes before an interrupt takes effect; an answer stopped before
   its ``fin`` piece is handed to ``cut``, before its ``audio_end``.
@@ -60,6 +64,10 @@ MAX_CHAT_CHARS = 20_000
 #: Highest chunk index accepted: 20,000 characters never need more frames than this at
 #: any sane budget, and it bounds the per-chat index table.
 MAX_CHUNK_IDX = 4096
+#: Chats waiting to be said, by default (the consumer passes SANDBOX_QUEUE_MAX).
+MAX_QUEUED = 50
+#: The ack code of a set-params our server did not send (AKool documents only 1000).
+ACK_NOT_SENT = 1003
 #: Words per spoken piece: "a few words", like the real avatar's streamed answer.
 WORDS_PER_PIECE = 4
 
@@ -100,7 +108,9 @@ class SandboxAvatar:
         mode: int = 2,
         language: str = "",
         answer: Callable[[str], Awaitable[str]] | None = None,
-        admit: Callable[[str], Awaitable[None]] | None = None,
+        admit: Callable[[int, str], Awaitable[None]] | None = None,
+        allow: Callable[[str, dict[str, Any]], Awaitable[bool]] | None = None,
+        max_queued: int = MAX_QUEUED,
         said: Said | None = None,
         cut: Callable[[int, str], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -117,6 +127,8 @@ class SandboxAvatar:
         self.mode = mode
         self._answer = answer or self._builtin_answer
         self._admit = admit
+        self._allow = allow
+        self._max_queued = max_queued
         self._said = said
         self._cut = cut
         self._clock = clock
@@ -216,11 +228,14 @@ class SandboxAvatar:
         return text  # None: ignored, as the avatar ignores any other invalid text
 
     async def _take(self, mode: int, text: str) -> None:
-        """A complete chat: queued, unless it is one to answer and the limits refuse it
+        """A complete chat: queued, unless the queue is full or the limits refuse it
         (counted as it arrives, so a flood never fills the queue)."""
-        if mode == 2 and self._admit is not None:
+        if len(self._queue) >= self._max_queued:
+            await self._refused("queue_full")  # before admit: a refused chat costs nothing
+            return
+        if self._admit is not None:
             try:
-                await self._admit(text)
+                await self._admit(mode, text)
             except Refused as exc:
                 await self._refused(exc.reason)
                 return
@@ -310,6 +325,11 @@ class SandboxAvatar:
             errors = _validate_params(msg.data)
             if errors:
                 await self._ack(msg.cmd, mid, 1001, "invalid set-params: " + "; ".join(errors))
+                return
+            if self._allow is not None and not await self._allow(mid, msg.data):
+                # Only our server changes the avatar's settings (a page holding the token
+                # must not switch it to mode 1 unrecorded); this changes nothing.
+                await self._ack(msg.cmd, mid, ACK_NOT_SENT, "refused: the server did not send it")
                 return
             self.params.update({k: v for k, v in msg.data.items() if k != "mode"})
             if "mode" in msg.data:

@@ -65,6 +65,8 @@ class SandboxAvatarConsumer(SocketConsumer):
             language=side.settings.language,
             answer=side.llm_answer(),  # None: its built-in responder
             admit=side.admit,
+            allow=side.sent_by_server,
+            max_queued=settings.SANDBOX_QUEUE_MAX,
             said=side.said,
             cut=side.cut,
             words_per_second=settings.SANDBOX_WORDS_PER_SECOND,

@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 from collections.abc import Awaitable, Callable
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
-from sessions import errors, keys
+from sessions import errors, keys, shared_cache
 from sessions.llm.client import LlmError, stream_chat
 from sessions.llm.conversation import Conversation, estimate_messages_tokens, estimate_tokens
 from sessions.models import AvatarSession, Role
@@ -28,10 +29,12 @@ from sessions.providers.sandbox.avatar import Refused
 from sessions.providers.sandbox.provider import live_channel
 from sessions.services import limits, transcript
 from sessions.services.answers import DEFAULT_SYSTEM_PROMPT, llm_config, llm_enabled
-from sessions.services.commands import SessionSettings
+from sessions.services.commands import ACK_WAIT, SessionSettings
 
 log = logging.getLogger("avatarsite.sandbox")
 
+# What our mids look like (codec.new_mid), with room to change it; anything else is not ours.
+_OUR_MID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 APOLOGY = "Sorry, I could not think of an answer just now. Please ask me again."
 
 
@@ -43,6 +46,9 @@ class SessionSide:
         self.principal_key = session.budget_key  # who pays, whoever talks
         self.settings = SessionSettings.of(session)
         self._line = ("", "")  # the line being said: (its mid, its text so far)
+        self._full = False  # the transcript reached TRANSCRIPT_MAX_CHARS
+        self._capped = ""  # the mid of a line that reached its length cap
+        self._logged: set[str] = set()  # caps logged already (once each, not per piece)
 
     @classmethod
     async def of_channel(cls, channel: str) -> SessionSide | None:
@@ -55,13 +61,29 @@ class SessionSide:
         ).afirst()
         return None if session is None else cls(session)
 
-    async def admit(self, text: str) -> None:
-        """A chat to answer: the session socket's chat length and rate (a count of its
-        own, so a chat sent through the page is not counted twice)."""
+    async def admit(self, mode: int, text: str) -> None:
+        """A chat to answer (mode 2), or to say and record as the avatar's (mode 1): the
+        session socket's chat length and rate (a count of its own, so a chat sent through
+        the page is not counted twice). Mode 1 text our server sends is a typed chat,
+        counted alike, or our LLM's sentences, which are never recorded here: not counted."""
+        self.settings.mode = mode
+        if self.settings.our_llm_answers:
+            return
         try:
             await limits.check_chat(keys.sandbox_chats(self.session_id), text)
         except errors.DomainError as exc:
             raise Refused(exc.code) from None
+
+    async def sent_by_server(self, mid: str, data: dict) -> bool:
+        """Whether our server sent this set-params (Commands.sent keeps each one, with its
+        data, until acked), and this is its first copy here."""
+        if not _OUR_MID.fullmatch(mid):
+            return False  # not an id we make (codec.new_mid): no need to look it up
+        stored = await shared_cache.get(keys.pending_command(self.session_id, mid))
+        if not isinstance(stored, dict) or stored.get("data") != data:
+            return False
+        applied = keys.sandbox_command_applied(self.session_id, mid)
+        return await shared_cache.add(applied, 1, ACK_WAIT)
 
     def llm_answer(self) -> Callable[[str], Awaitable[str]] | None:
         """The sandbox's stand-in for AKool's own dialogue LLM: the operator's LLM, asked
@@ -104,8 +126,8 @@ class SessionSide:
         session live. Not when the session's own LLM answers (retelling its sentences):
         that answer is in the transcript already."""
         self.settings.mode = mode
-        if self.settings.our_llm_answers:
-            return
+        if self.settings.our_llm_answers or self._full or mid == self._capped:
+            return  # (a cap reached: nothing more of it is recorded)
         # Where the piece starts in its line: a socket whose replay has it skips it live.
         before = self._line[1] if self._line[0] == mid else ""
         self._line = (mid, before + text)
@@ -122,9 +144,24 @@ class SessionSide:
             )
             if update is not None:
                 await self._show(update, at=len(before))
+        except limits.CapReached as exc:
+            await self._cap_reached(exc, mid, before)
         except Exception:
             # The avatar goes on speaking; the page's replay shows what was recorded.
             log.exception("session %s: failed to record the sandbox avatar", self.session_id)
+
+    async def _cap_reached(self, cap: limits.CapReached, mid: str, before: str) -> None:
+        """A transcript cap refused a piece (a limit, not a failure): its line ends there,
+        cut short, and nothing more of it (or of anything, once full) is recorded."""
+        if cap.code not in self._logged:
+            self._logged.add(cap.code)
+            log.info("session %s: sandbox avatar not recorded: %s", self.session_id, cap.code)
+        self._full = self._full or cap.code == "transcript_full"
+        self._capped, self._line = mid, ("", "")
+        if before:
+            await self._show(
+                await transcript.end_answer(self.session_id, mid, before, cut=True), at=len(before)
+            )
 
     async def cut(self, mode: int, mid: str) -> None:
         """The avatar stopped before the end of the line (an interrupt, the socket gone):

@@ -15,7 +15,7 @@ from tests.providers.sandbox.helpers import Client, ends, make, say
 pytestmark = pytest.mark.asyncio
 
 
-async def refuse(text: str) -> None:
+async def refuse(mode: int, text: str) -> None:
     raise Refused("chat_rate_limit")
 
 
@@ -34,12 +34,29 @@ async def test_a_refused_chat_is_not_answered_and_the_page_is_told_in_an_event()
     assert asked == []
 
 
-async def test_mode_1_text_costs_no_answer_and_is_not_counted():
+async def test_mode_1_text_costs_no_answer_and_is_admitted_knowing_its_mode():
     client = Client()
-    avatar = make(client, mode=1, admit=refuse)
+    admitted = []
+
+    async def admit(mode: int, text: str) -> None:
+        admitted.append((mode, text))
+
+    async def answer(text: str) -> str:
+        raise AssertionError("mode 1 text is not answered")
+
+    avatar = make(client, mode=1, admit=admit, answer=answer)
     await say(avatar, "Spoken as given")
     await client.until(ends(client, 1))
     assert client.answers() == ["Spoken as given"]
+    assert admitted == [(1, "Spoken as given")]
+
+
+async def test_mode_1_text_refused_is_not_said():
+    client = Client()
+    avatar = make(client, mode=1, admit=refuse)
+    await say(avatar, "Spoken as given")
+    await client.until(lambda: client.frames)
+    assert client.frames == [event_frame("sandbox_refused", reason="chat_rate_limit")]
 
 
 async def test_an_answer_refused_says_nothing():
