@@ -215,7 +215,12 @@ class CloseSessionIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     reason: Literal["user", "error"] = "user"
-    detail: Annotated[str, Field(max_length=300), AfterValidator(_storable)] = ""
+    detail: Annotated[
+        str,
+        # The schema says it too (no NUL); the validator says why, in words.
+        Field(max_length=300, json_schema_extra={"pattern": "^[^\\u0000]*$"}),
+        AfterValidator(_storable),
+    ] = ""
 
 
 class AvatarPresetOut(Schema):
