@@ -1,5 +1,6 @@
 """Sign-in throttling: failed sign-ins counted per client address, and per username at
-that address, in fixed windows (SIGNIN_FAILURE_WINDOW seconds).
+that address, in fixed windows (SIGNIN_FAILURE_WINDOW seconds). Each attempt is counted
+before its password is checked and gives its count back unless the password was wrong.
 
 Only failures count, so people who type their password right are never slowed down. And
 nothing counts per username alone: someone guessing the public demo account's password
@@ -42,18 +43,31 @@ def _windows(request: HttpRequest, username: str) -> list[tuple[str, int]]:
     ]
 
 
-def retry_after(request: HttpRequest, username: str) -> float:
-    """Seconds until this sign-in may be tried again; 0 when it may be now."""
-    for key, limit in _windows(request, username):
-        if (async_to_sync(shared_cache.get)(key) or 0) >= limit:
-            window = settings.SIGNIN_FAILURE_WINDOW
-            return window - time.time() % window
-    return 0.0
+def _take(windows: list[tuple[str, int]]) -> float:
+    """Count this attempt in each window, then compare: seconds to wait if one is past its
+    limit (the attempt given back: refused, it checked no password), else 0.
 
-
-def count_failure(request: HttpRequest, username: str) -> None:
-    for key, _ in _windows(request, username):
+    Counted before the password is checked, atomically: parallel guesses each see the
+    others in flight (checking first and counting after let 150 at once all pass).
+    """
+    counts = [
         async_to_sync(shared_cache.counter_add)(key, 1, timeout=settings.SIGNIN_FAILURE_WINDOW + 5)
+        for key, _ in windows
+    ]
+    if all(count <= limit for count, (_, limit) in zip(counts, windows, strict=True)):
+        return 0.0
+    _give_back(windows)
+    window = settings.SIGNIN_FAILURE_WINDOW
+    return window - time.time() % window
+
+
+def _give_back(windows: list[tuple[str, int]]) -> None:
+    """Only failed passwords stay counted: a success or a refusal returns its count."""
+    for key, _ in windows:
+        try:
+            async_to_sync(shared_cache.incr)(key, -1)
+        except ValueError:  # the window is over: nothing left to give back
+            pass
 
 
 class ThrottledSignIn(forms.Form):
@@ -63,22 +77,26 @@ class ThrottledSignIn(forms.Form):
     request: HttpRequest | None
 
     def clean(self):
-        username = self.cleaned_data.get("username") or ""
-        if self.request is not None:
-            wait = retry_after(self.request, username)
-            if wait:
-                minutes = int(wait // 60) + 1
-                raise forms.ValidationError(
-                    "Too many failed sign-ins from your address. "
-                    f"Please try again in {minutes} minute(s).",
-                    code=THROTTLED,
-                )
+        if self.request is None:
+            return super().clean()
+        windows = _windows(self.request, self.cleaned_data.get("username") or "")
+        wait = _take(windows)
+        if wait:
+            minutes = int(wait // 60) + 1
+            raise forms.ValidationError(
+                "Too many failed sign-ins from your address. "
+                f"Please try again in {minutes} minute(s).",
+                code=THROTTLED,
+            )
+        failed = False
         try:
             return super().clean()
         except forms.ValidationError as exc:
-            if self.request is not None and exc.code == "invalid_login":
-                count_failure(self.request, username)
+            failed = exc.code == "invalid_login"
             raise
+        finally:
+            if not failed:
+                _give_back(windows)
 
     def throttled(self) -> bool:
         return any(e.code == THROTTLED for e in self.errors.as_data().get("__all__", []))

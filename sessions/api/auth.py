@@ -45,8 +45,11 @@ class ApiAuth(AuthBase):
                 if not _starts_a_session(request):
                     # Nothing of theirs to find: no session row for a mere read.
                     return sessionless_visitor(caller)
-                # An anonymous visitor is known by their Django session: start one.
-                request.session.save()
+                # An anonymous visitor is known by their Django session: its key now,
+                # its row only once their avatar session is made (keep_visitor_session),
+                # so a refused or malformed request leaves no row behind.
+                request.session._session_key = request.session._get_new_session_key()
+                setattr(request, _UNSAVED_VISITOR, True)
                 caller = replace(caller, session_key=request.session.session_key)
         try:
             return resolve(caller)
@@ -54,6 +57,17 @@ class ApiAuth(AuthBase):
             raise errors.NotAuthenticated(
                 "invalid_token", "The API token is invalid or revoked."
             ) from None
+
+
+_UNSAVED_VISITOR = "_avatarsite_unsaved_visitor_session"
+
+
+async def keep_visitor_session(request: HttpRequest) -> None:
+    """Save the Django session ApiAuth gave a new visitor (their avatar session was made,
+    owned by its key); the middleware then sends its cookie."""
+    if getattr(request, _UNSAVED_VISITOR, False):
+        await request.session.asave(must_create=True)
+        request.session.modified = True  # so the response carries the cookie
 
 
 def _starts_a_session(request: HttpRequest) -> bool:

@@ -18,7 +18,7 @@ from pydantic import ValidationError as PydanticError
 
 from sessions.models import CloseReason
 from sessions.services import catalog
-from sessions.stream.codec import encode, encoded_size
+from sessions.stream.codec import encode, encoded_size, is_storable
 
 
 class ErrorDetail(Schema):
@@ -200,6 +200,14 @@ class CreateSessionIn(Schema):
     duration: integral(settings.SESSION_MIN_DURATION, settings.SESSION_MAX_DURATION) | None = None  # type: ignore[valid-type]
 
 
+def _storable(value: str) -> str:
+    # Recorded in the session's events: PostgreSQL stores no NUL, and no database a lone
+    # surrogate (accepted, either failed the close with a 500).
+    if not is_storable(value):
+        raise ValueError("must not hold a NUL or a lone surrogate")
+    return value
+
+
 class CloseSessionIn(Schema):
     """Why the owner ends the session: by choice ("user", the default) or because it
     failed on their side ("error", e.g. the video channel could not be joined)."""
@@ -207,7 +215,12 @@ class CloseSessionIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     reason: Literal["user", "error"] = "user"
-    detail: Annotated[str, Field(max_length=300)] = ""
+    detail: Annotated[
+        str,
+        # The schema says it too (no NUL); the validator says why, in words.
+        Field(max_length=300, json_schema_extra={"pattern": "^[^\\u0000]*$"}),
+        AfterValidator(_storable),
+    ] = ""
 
 
 class AvatarPresetOut(Schema):

@@ -13,7 +13,7 @@ from ninja import Status as Reply
 from pydantic import Field
 
 from sessions import errors
-from sessions.api.auth import principal_of
+from sessions.api.auth import keep_visitor_session, principal_of
 from sessions.api.http_errors import CALLS_UPSTREAM, ONE_SESSION, TAKES_BODY, error_map
 from sessions.api.schemas import (
     CloseSessionIn,
@@ -76,6 +76,7 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
         duration=min(duration, high),
         use_llm=use_llm,
     )
+    await keep_visitor_session(request)
     return Reply(201, _session_out(request, session))
 
 

@@ -21,6 +21,10 @@ from sessions.staff.charts import BarChart, bar_chart
 
 TOP_ROWS = 25
 MAX_DAYS = 366
+# The days a report may cover: before the site there was nothing to count, and the last
+# day of the calendar has no next midnight to end its window (an OverflowError, a 500).
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date.max - timedelta(days=1)
 
 
 @dataclass

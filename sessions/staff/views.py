@@ -51,8 +51,12 @@ class UsageRange(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        first, last = usage.FIRST_DAY, usage.LAST_DAY
+        for day in (data.get("start"), data.get("end")):
+            if day is not None and not first <= day <= last:
+                raise forms.ValidationError(f"Pick days from {first} to {last}.")
         end = data.get("end") or timezone.localdate()
-        start = data.get("start") or end - timedelta(days=29)
+        start = data.get("start") or max(first, end - timedelta(days=29))
         if start > end:
             raise forms.ValidationError("The first day must not be after the last.")
         if (end - start).days + 1 > usage.MAX_DAYS:

@@ -326,3 +326,16 @@ def test_a_key_split_by_whitespace_or_cut_after_its_start_is_found_and_masked():
     }
     for finding in scanner.findings:
         assert "DO-NOT" not in finding.snippet and "MASKED" in finding.snippet
+
+
+def test_a_key_spread_by_invisible_characters_or_in_another_case_is_found():
+    # Attack finding 1 on issue 15: what a redaction that only knew whitespace let through.
+    scanner = Scanner(FAKE_SECRETS)
+    scanner.record("log record", "\u200b".join(LLM_KEY))
+    scanner.record("ws frame sent", "\u00ad".join(AKOOL_KEY))
+    scanner.record("http response", AKOOL_SECRET.upper())
+    assert found(scanner) == {
+        ("log record", "LLM API key (fake)"),
+        ("ws frame sent", "AKool API key (fake)"),
+        ("http response", "AKool client secret (fake)"),
+    }

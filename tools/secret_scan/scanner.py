@@ -32,12 +32,19 @@ class Finding:
         return f"{self.where} [{self.kind}] {self.detail}: {self.label} in ...{self.snippet}..."
 
 
+# What can spread a secret out and still show it: whitespace, line breaks and invisible
+# characters (soft hyphen, zero-width spaces and joiners, direction marks, BOM, variation
+# selectors). The scanner's own list, not the app's (sessions.redaction): it checks that.
+_SPREAD = r"[\s\u00ad\u034f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f\ufeff]*"
+
+
 @functools.lru_cache(maxsize=64)
 def leak_pattern(secret: str) -> re.Pattern[str]:
     """What counts as the secret leaking: the secret, or its first two thirds (what a cut
-    after the start of it leaves), even with whitespace or line breaks inside."""
+    after the start of it leaves), in any case, even spread out by whitespace, line breaks
+    or invisible characters."""
     prefix = secret[: max(MIN_SECRET_LENGTH, (2 * len(secret) + 2) // 3)]
-    return re.compile(r"\s*".join(re.escape(char) for char in prefix))
+    return re.compile(_SPREAD.join(re.escape(char) for char in prefix), re.IGNORECASE)
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:
