@@ -85,7 +85,7 @@ class ThrottledSignIn(forms.Form):
             minutes = int(wait // 60) + 1
             raise forms.ValidationError(
                 "Too many failed sign-ins from your address. "
-                f"Please try again in {minutes} minute(s).",
+                f"Please try again in {minutes} minute{'' if minutes == 1 else 's'}.",
                 code=THROTTLED,
             )
         failed = False
