@@ -36,6 +36,7 @@ def page_config(request: HttpRequest) -> dict:
         "maxDuration": settings.SESSION_MAX_DURATION,
         "minDuration": settings.SESSION_MIN_DURATION,
         "speechSynthesis": True,
+        "chatMaxChars": settings.CHAT_MAX_CHARS,  # the chat box's cap and counter
         # The page paces the frames it passes on with the server's rule (static/js/pacing.js).
         "streamBytesPerSecond": settings.STREAM_BYTES_PER_SECOND,
         "streamJitterAllowance": settings.STREAM_JITTER_ALLOWANCE,

@@ -8,26 +8,49 @@
 
 export const MAX_ACKS = 8;
 
-/** A command result as a line of the list. */
-export function ackText({ cmd, ok, code = null, message = "", params = null }) {
-  let text = `${cmd} ${ok ? "done" : "failed"}`;
-  if (!ok && code !== null) text += ` (code ${code})`;
-  const settings = ok && params ? describeParams(params) : "";
-  if (settings) text += `: ${settings}`;
-  else if (message && message.toLowerCase() !== "ok") text += `: ${message}`;
-  return text;
+// Each result in a person's words: "Voice changed to Warm", "Language: German",
+// "Mode: Retelling", "Background changed", "Stopped"; a failure says what could not be
+// done and why. `name(key, value)` turns a setting's value into its name (setup.js
+// Setup.settingName: the voice preset's name, the language's name from GET /presets).
+
+const PARAM_NOUN = { voice: "the voice", language: "the language", mode: "the mode", background_url: "the background" };
+
+/** A confirmed setting as words ("Voice changed to Warm"). */
+function paramWords(key, value, name) {
+  const label = name(key, value) || String(value);
+  if (key === "voice") return `Voice changed to ${label}`;
+  if (key === "language") return `Language: ${label}`;
+  if (key === "mode") return `Mode: ${label}`;
+  if (key === "background_url") return "Background changed";
+  return `${key.replaceAll("_", " ")} changed`;
 }
 
-/** Confirmed settings as words: "voice lyon, language fr, mode 1, background". */
-export function describeParams(params) {
-  const parts = [];
-  for (const [key, value] of Object.entries(params ?? {})) {
-    if (value === null || value === undefined || value === "") continue;
-    if (key === "background_url") parts.push("background");
-    else if (typeof value === "object") parts.push(key.replaceAll("_", " "));
-    else parts.push(`${key} ${value}`);
+const setKeys = (params) =>
+  Object.entries(params ?? {}).filter(([, v]) => v !== null && v !== undefined && v !== "");
+
+/** Confirmed settings as words, joined: "Voice changed to Warm · Language: German". */
+export function describeParams(params, name = () => "") {
+  return setKeys(params)
+    .map(([key, value]) => paramWords(key, value, name))
+    .join(" · ");
+}
+
+/** What a failed command could not do: "change the voice", "stop the avatar". */
+function failedWhat(cmd, params) {
+  if (cmd === "interrupt") return "stop the avatar";
+  const keys = setKeys(params).map(([key]) => PARAM_NOUN[key] ?? "the settings");
+  if (keys.length === 1) return `change ${keys[0]}`;
+  return cmd === "set-params" ? "change the settings" : "do that";
+}
+
+/** A command result as a line of the list (and of #status), in a person's words. */
+export function ackText({ cmd, ok, message = "", params = null }, name = () => "") {
+  if (!ok) {
+    const reason = message && message.toLowerCase() !== "failed" ? `: ${message}` : ".";
+    return `Could not ${failedWhat(cmd, params)}${reason}`;
   }
-  return parts.join(", ");
+  if (cmd === "interrupt") return "Stopped";
+  return describeParams(params, name) || (cmd === "set-params" ? "Settings changed" : "Done");
 }
 
 const sameResult = (a, b) =>
@@ -107,7 +130,7 @@ export class AckLog {
 
 const items = new WeakMap(); // entry -> its <li>
 
-function itemFor(doc, e) {
+function itemFor(doc, e, name) {
   let li = items.get(e);
   if (!li) {
     li = doc.createElement("li");
@@ -116,7 +139,7 @@ function itemFor(doc, e) {
     li.dataset.ok = String(e.ok);
     if (e.code !== null) li.dataset.code = String(e.code);
     if (e.replay) li.dataset.replay = "true";
-    li.textContent = ackText(e);
+    li.textContent = ackText(e, name);
     items.set(e, li);
   }
   return li;
@@ -124,11 +147,11 @@ function itemFor(doc, e) {
 
 /**
  * Show an AckLog in a list element (an aria-live region), newest first. Items already
- * shown stay where they are, so only a new result is announced.
+ * shown stay where they are, so only a new result is announced. `name` as for ackText.
  */
-export function renderAcks(list, log) {
+export function renderAcks(list, log, name = () => "") {
   const doc = list.ownerDocument;
-  const want = [...log.entries].reverse().map((e) => itemFor(doc, e));
+  const want = [...log.entries].reverse().map((e) => itemFor(doc, e, name));
   for (const child of [...list.children]) {
     if (!want.includes(child)) child.remove();
   }

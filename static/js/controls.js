@@ -3,11 +3,21 @@
 // of confirmed changes (the command results, acks.js). Each acts on the session it is
 // attached to (session.js attaches each new one); with none, the controls do nothing.
 
-import { AckLog, renderAcks } from "./acks.js";
+import { AckLog, ackText, renderAcks } from "./acks.js";
 import { Camera } from "./camera.js";
 import { Mic } from "./mic.js";
 
 const NOT_CONNECTED = "Not connected to the server right now; try again in a moment.";
+/** The counter under the chat box warns from this share of the limit on. */
+export const CHAT_NEAR_LIMIT = 0.9;
+
+/** "120 / 4000" and how close to the limit: "ok", "near" or "full". */
+export function chatCount(length, max) {
+  const level = length >= max ? "full" : length >= max * CHAT_NEAR_LIMIT ? "near" : "ok";
+  return { text: `${length} / ${max}`, level };
+}
+
+const micOnText = (live) => (live.sandbox ? "Microphone on (measured only in the sandbox)." : "Microphone on.");
 
 export class Controls {
   /**
@@ -20,6 +30,7 @@ export class Controls {
    * @param {object} options.stage  stage.js: the face follows interrupts and settings
    * @param {boolean} [options.cameraEnabled]  the site offers the camera
    * @param {boolean} [options.speech]  the browser can read the sandbox's answers aloud
+   * @param {number} [options.chatMaxChars]  the server's limit on a message (page config)
    */
   constructor({
     el,
@@ -28,10 +39,15 @@ export class Controls {
     stage,
     cameraEnabled = false,
     speech = false,
+    chatMaxChars = 0,
     makeMic = (options) => new Mic(options),
     makeCamera = (options) => new Camera(options),
   }) {
-    Object.assign(this, { el, notices, setup, stage, cameraEnabled, speech, makeMic, makeCamera });
+    Object.assign(this, { el, notices, setup, stage, cameraEnabled, speech, chatMaxChars, makeMic, makeCamera });
+    // The message sent and not yet accepted: it stays in the box until its own line comes
+    // back in the transcript; a refusal (an error frame) leaves it there to edit.
+    this.pendingChat = null;
+    this.asked = null; // the settings last asked for (set_params)
     this.live = null;
     this.mic = null;
     this.camera = null;
@@ -50,6 +66,9 @@ export class Controls {
         this.sendChat();
       }
     });
+    el.chatInput.addEventListener("input", () => this.#showCount());
+    if (this.chatMaxChars > 0) el.chatInput.maxLength = this.chatMaxChars;
+    this.#showCount();
     el.interruptBtn.addEventListener("click", () => this.interrupt());
     el.micBtn.addEventListener("click", () => this.toggleMic());
     el.cameraBtn.addEventListener("click", () => this.toggleCamera());
@@ -75,6 +94,7 @@ export class Controls {
     this.mic = null;
     this.camera = null;
     this.acks = new AckLog();
+    this.pendingChat = null;
     el.acks.replaceChildren();
     el.micNote.hidden = !live.sandbox;
     el.cameraBtn.hidden = !this.cameraEnabled;
@@ -107,6 +127,24 @@ export class Controls {
   /** A new session socket: the command results it replays are the whole list. */
   relayOpened() {
     this.acks.connected();
+    // A message sent on the socket that went has no verdict coming: the box keeps it.
+    this.pendingChat = null;
+  }
+
+  /** A transcript frame: the user's own new line means the message was accepted. */
+  transcriptLine(m) {
+    const sent = this.pendingChat;
+    if (!sent || m.role !== "user" || m.replay || m.text.trim() !== sent) return;
+    this.pendingChat = null;
+    if (this.el.chatInput.value.trim() === sent) {
+      this.el.chatInput.value = "";
+      this.#showCount();
+    }
+  }
+
+  /** An error frame: a message waiting for its verdict was refused and stays in the box. */
+  serverError() {
+    this.pendingChat = null;
   }
 
   /**
@@ -115,16 +153,18 @@ export class Controls {
    * reconnect) touches neither #status nor #error.
    */
   commandResult(m) {
+    const name = (key, value) => this.setup.settingName?.(key, value) ?? "";
+    // A refusal may not say which setting it was about: the one this page asked for.
+    if (!m.ok && !m.replay && !m.params && m.cmd === "set-params") m = { ...m, params: this.asked };
     this.acks.apply(m);
-    renderAcks(this.el.acks, this.acks);
+    renderAcks(this.el.acks, this.acks, name);
     if (m.replay) return;
+    const text = ackText(m, name);
     if (m.ok) {
-      if (/^(Applying|Interrupting)/.test(this.notices.statusText)) {
-        this.notices.setStatus(m.cmd === "interrupt" ? "Interrupted." : `${m.cmd} done.`);
-      }
+      if (/^(Applying|Stopping)/.test(this.notices.statusText)) this.notices.setStatus(`${text}.`);
     } else {
       this.notices.setStatus("");
-      this.notices.showError(`The avatar refused ${m.cmd}${m.message ? `: ${m.message}` : ""}.`, "command_failed");
+      this.notices.showError(text, "command_failed");
     }
   }
 
@@ -132,7 +172,8 @@ export class Controls {
     const { live, el, notices } = this;
     if (!live || live.ending) return;
     const text = el.chatInput.value.trim();
-    if (!text) return;
+    // Still waiting for the verdict on this very text: a second Enter would send it twice.
+    if (!text || text === this.pendingChat) return;
     if (!live.relay.send({ type: "chat", text })) {
       notices.showError(
         "Not connected to the server right now: your message is kept, send it again in a moment.",
@@ -140,10 +181,11 @@ export class Controls {
       );
       return;
     }
-    notices.clearError();
+    // The user acts again: the old news ("Connected. Say hello!") and error go.
+    notices.acted();
     // An own-LLM session sends the answer's frames, not the question's: no estimate then.
     if (!this.setup.llmAnswers) live.progress.expect(text);
-    el.chatInput.value = "";
+    this.pendingChat = text;
   }
 
   interrupt() {
@@ -155,7 +197,8 @@ export class Controls {
     }
     live.view.cutOpen();
     this.stage.interrupt();
-    notices.setStatus("Interrupting…", { busy: true });
+    notices.clearError();
+    notices.setStatus("Stopping the avatar…", { busy: true });
   }
 
   async toggleMic() {
@@ -181,10 +224,12 @@ export class Controls {
         notices.setStatus("Starting the microphone…", { busy: true });
         await mic.start();
         this.#micUi(true);
-        notices.setStatus(live.sandbox ? "Microphone on (measured only in the sandbox)." : "Microphone on.");
+        notices.setStatus(micOnText(live));
       } else {
         await mic.setMuted(!mic.muted);
         this.#micUi(!mic.muted);
+        // The status follows the button: never "Microphone on" beside "Microphone off".
+        notices.setStatus(mic.muted ? "Microphone off." : micOnText(live));
       }
     } catch (err) {
       this.#micUi(false);
@@ -222,6 +267,7 @@ export class Controls {
       this.notices.showError(NOT_CONNECTED, "not_connected");
       return;
     }
+    this.asked = params;
     this.notices.clearError();
     this.notices.setStatus(`Applying ${what}…`, { busy: true });
   }
@@ -249,6 +295,16 @@ export class Controls {
     }
     this.stage.setBackground(url);
     this.#sendParams({ background_url: url }, "the background");
+  }
+
+  #showCount() {
+    const { chatCount: counter, chatInput } = this.el;
+    if (!counter) return;
+    counter.hidden = !(this.chatMaxChars > 0);
+    if (counter.hidden) return;
+    const { text, level } = chatCount(chatInput.value.length, this.chatMaxChars);
+    counter.textContent = text;
+    counter.dataset.level = level;
   }
 
   #micUi(on) {

@@ -44,6 +44,7 @@ export const PAGE_ELEMENTS = Object.freeze({
   voiceToggleLabel: "label#voice-toggle-label",
   chatForm: "form#chat-form",
   chatInput: "textarea#chat-input",
+  chatCount: "span#chat-count",
   acks: "ol#acks",
 });
 

@@ -149,11 +149,17 @@ export class LiveSession {
     const { scope, notices } = this;
     scope.on(relay, "message", (msg) =>
       routeServerMessage(msg, {
-        transcript: (m) => this.view.apply(m),
+        transcript: (m) => {
+          this.view.apply(m);
+          this.controls.transcriptLine?.(m);
+        },
         avatar: (m) => this.stage.setSpeaking(m.speaking),
         command_result: (m) => this.controls.commandResult(m),
         session: (m) => this.#sessionFrame(m),
-        error: (m) => notices.showError(describeServerError(m), m.code),
+        error: (m) => {
+          notices.showError(describeServerError(m), m.code);
+          this.controls.serverError?.(m);
+        },
       }),
     );
     scope.on(relay, "state", (info) => {
@@ -214,8 +220,9 @@ export class LiveSession {
 
   #showProgress(p) {
     if (!p?.multi) return;
-    if (p.done) this.notices.setStatus(`Sent (${p.total} frames).`);
-    else this.notices.setStatus(`Sending… ${p.sent}/${p.total} frames`, { busy: true });
+    // In a person's words: the frames are the server's business, the share is the user's.
+    if (p.done) this.notices.setStatus("Message sent.");
+    else this.notices.setStatus(`Sending your message… ${Math.floor((100 * p.sent) / p.total)}%`, { busy: true });
   }
 
   /** The countdown, the one-minute warning and the moment the time is up (clock.js). */

@@ -84,6 +84,16 @@ export class Notices {
     }
   }
 
+  /**
+   * The user acts again (sends a message): what the page said before is old news. The
+   * error goes, and so does news in #status ("Connected. Say hello!"); work in progress
+   * stays (its end replaces it).
+   */
+  acted() {
+    this.clearError();
+    if (this.current.text && !this.current.busy) this.setStatus("");
+  }
+
   /** Clear #error; with `codes`, only an error with one of those codes. */
   clearError(codes = null) {
     if (codes && !codes.includes(this.errorEl.dataset.code ?? "")) return;

@@ -58,7 +58,8 @@ export function createPage({
   const setup = new Setup({ el, api, notices, config });
   const stage = new Stage({ el, makeFace });
   const cameraEnabled = Boolean(config.cameraEnabled);
-  const controls = new Controls({ el, notices, setup, stage, speech, cameraEnabled, makeMic, makeCamera });
+  const chatMaxChars = Number(config.chatMaxChars) || 0;
+  const controls = new Controls({ el, notices, setup, stage, speech, cameraEnabled, chatMaxChars, makeMic, makeCamera });
   const sessions = new SessionRunner({
     el,
     api,
@@ -88,6 +89,11 @@ export function createPage({
   // Offline or back online: coming back is worth an attempt now rather than after the backoff.
   win.addEventListener("offline", () => sessions.networkChanged(false));
   win.addEventListener("online", () => sessions.networkChanged(true));
+  // Back to this tab: a notice about a session that went on elsewhere may be stale now.
+  win.addEventListener("focus", () => sessions.pageVisible());
+  win.document?.addEventListener?.("visibilitychange", () => {
+    if (win.document.visibilityState === "visible") sessions.pageVisible();
+  });
   win.addEventListener("pageshow", (event) => {
     // Back from the back/forward cache: the sockets are gone; start over cleanly.
     if (event.persisted) win.location.reload();

@@ -6,10 +6,12 @@
 
 import { systemClock } from "./clock.js";
 import { describeEnd, endedInFailure, explainFailure } from "./format.js";
-import { LiveSession } from "./live_session.js";
+import { LiveSession, TAKEN_OVER_TEXT } from "./live_session.js";
 import { TranscriptView } from "./transcript.js";
 
 export const STARTING_TIMEOUT_MS = 90000;
+export const ENDED_ELSEWHERE_TEXT = "The session that went on in another tab has ended. You can start a new session.";
+const ENDED = new Set(["closed", "failed"]);
 /** How often a "starting" session is asked whether it is ready. */
 export const STARTING_POLL_MS = 1000;
 
@@ -49,6 +51,8 @@ export class SessionRunner {
     Object.assign(this, { sendBeacon, csrfToken, loginUrl });
     /** The running session; null on the start screen. */
     this.live = null;
+    /** The session that went on in another tab (its notice stands while it runs). */
+    this.elsewhere = null;
   }
 
   wire() {
@@ -78,6 +82,7 @@ export class SessionRunner {
   /** Start pressed: a new session with the chosen settings. */
   async start() {
     if (this.setup.starting || this.live) return;
+    this.elsewhere = null;
     this.notices.clearError();
     const body = await this.setup.startRequest();
     if (!body) return;
@@ -158,6 +163,25 @@ export class SessionRunner {
     this.live?.networkChanged(online);
   }
 
+  /**
+   * The tab is looked at again: if the session that went on in another tab has ended
+   * meanwhile, its "went on in another tab" notice is replaced by what is true now.
+   */
+  async pageVisible() {
+    const id = this.elsewhere;
+    if (!id || this.live) return;
+    let s;
+    try {
+      s = await this.api.session(id);
+    } catch (err) {
+      if (err?.status !== 404) return;
+      s = { status: "closed" };
+    }
+    if (this.elsewhere !== id || this.live || !ENDED.has(s.status)) return;
+    this.elsewhere = null;
+    this.notices.setStatus(ENDED_ELSEWHERE_TEXT);
+  }
+
   /** Show the session, connect it; resolves once joined. */
   async #run(session, { resumed = false } = {}) {
     const { el } = this;
@@ -229,7 +253,9 @@ export class SessionRunner {
 
   /** The server or the user ended the running session: say why, back to the start. */
   async #ended(info, { isError = null, next = " You can start a new session.", signIn = false } = {}) {
+    const id = this.live?.id ?? null;
     await this.#teardown();
+    this.elsewhere = info === TAKEN_OVER_TEXT ? id : null;
     this.showPhase("setup");
     const text = typeof info === "string" ? info : describeEnd(info);
     const failed = isError ?? (typeof info === "object" && endedInFailure(info));

@@ -283,6 +283,23 @@ export class Setup {
     this.el.presetList.replaceChildren(...cards);
   }
 
+  /**
+   * A setting's value by its name, for the words of a command result (acks.js): the voice
+   * preset's name, the language's name, the mode's name in the list. "" when unknown.
+   */
+  settingName(key, value) {
+    if (key === "voice") {
+      const v = this.catalog.voices.find((x) => x.slug === value || x.voice_id === value);
+      return v?.name ?? "";
+    }
+    if (key === "language") return this.catalog.languages.find((l) => l.code === value)?.name ?? "";
+    if (key === "mode") {
+      const llm = this.el.modeSelect.dataset.llm === "true";
+      return String(value) === "1" ? MODE_TEXT[llm ? "llm" : 1][0] : String(value) === "2" ? MODE_TEXT[2][0] : "";
+    }
+    return "";
+  }
+
   #languageName(code) {
     if (!code) return "";
     return this.catalog.languages.find((l) => l.code === code)?.name ?? code;

@@ -104,9 +104,9 @@ def test_long_message_is_sent_whole_and_the_reply_streams(tab):
     assert user_line.locator(".text").text_content() == LONG_MESSAGE
     # Several frames went out, with progress.
     page.wait_for_function(
-        "() => window.__probe.status.some(s => /^Sent \\(\\d+ frames\\)/.test(s))", timeout=10_000
+        "() => window.__probe.status.some(s => s === 'Message sent.')", timeout=10_000
     )
-    assert any(s.startswith("Sending…") for s in tab.probe()["status"])
+    assert any(s.startswith("Sending your message…") for s in tab.probe()["status"])
 
     avatar_line = page.locator("#transcript li.line.avatar").last
     expect(avatar_line).to_have_attribute("data-final", "true", timeout=20_000)
@@ -177,7 +177,7 @@ def test_interrupt_progress_ends_with_the_ack(tab):
     page.click("#interrupt-btn")
     expect(page.locator("#acks li.ack.ok[data-cmd=interrupt]")).to_have_count(1, timeout=5_000)
     try:
-        expect(page.locator("#status")).not_to_have_text("Interrupting…", timeout=3_000)
+        expect(page.locator("#status")).not_to_have_text("Stopping the avatar…", timeout=3_000)
         expect(page.locator("#status")).not_to_have_attribute("data-busy", "true")
     finally:
         end_session(page)
@@ -193,7 +193,7 @@ def test_voice_and_language_changes_are_acknowledged(tab):
 
     page.select_option("#voice-select", "calm")
     expect(acks).to_have_count(before + 1, timeout=5_000)
-    expect(page.locator("#status")).to_have_text("set-params done.")
+    expect(page.locator("#status")).to_have_text("Voice changed to Calm.")
     page.select_option("#language-select", "fr")
     expect(acks).to_have_count(before + 2, timeout=5_000)
     expect(page.locator("#acks li.ack.fail")).to_have_count(0)

@@ -56,16 +56,33 @@ test("a connect that replays nothing keeps the list; a later live result is adde
   assert.deepEqual(cmds(log), ["interrupt", "set-params", "x"]);
 });
 
-test("ackText keeps the list's words and shows confirmed settings", () => {
-  assert.equal(ackText(ack("interrupt")), "interrupt done");
-  assert.equal(ackText(ack("set-params", { ok: false, code: 1002, message: "bad voice" })), "set-params failed (code 1002): bad voice");
+test("ackText says what happened in a person's words, never the protocol's", () => {
+  const names = { voice: { lyon: "Lyon" }, language: { fr: "French" }, mode: { 1: "Retelling" } };
+  const name = (key, value) => names[key]?.[value] ?? "";
+  assert.equal(ackText(ack("interrupt"), name), "Stopped");
+  assert.equal(ackText(ack("set-params"), name), "Settings changed");
+  assert.equal(ackText(ack("set-params", { params: { voice: "lyon" } }), name), "Voice changed to Lyon");
+  assert.equal(ackText(ack("set-params", { params: { language: "fr" } }), name), "Language: French");
+  assert.equal(ackText(ack("set-params", { params: { mode: 1 } }), name), "Mode: Retelling");
+  assert.equal(ackText(ack("set-params", { params: { background_url: "https://x.test/b.png" } }), name), "Background changed");
   assert.equal(
-    ackText(ack("set-params", { params: { voice: "lyon", language: "fr", mode: 1, background_url: "https://x.test/b.png" } })),
-    "set-params done: voice lyon, language fr, mode 1, background",
+    ackText(ack("set-params", { params: { voice: "lyon", language: "fr", mode: 1 } }), name),
+    "Voice changed to Lyon · Language: French · Mode: Retelling",
   );
+  // A value the catalog does not know is shown as it is, rather than nothing.
+  assert.equal(ackText(ack("set-params", { params: { voice: "v-123" } }), name), "Voice changed to v-123");
+  // Failures in words, with the reason.
+  const failed = (params, message) => ack("set-params", { ok: false, code: 1002, message, params });
+  assert.equal(ackText(failed({ voice: "lyon" }, "bad voice"), name), "Could not change the voice: bad voice");
+  assert.equal(ackText(failed({ language: "xx" }, "failed"), name), "Could not change the language.");
+  assert.equal(ackText(failed(null, "busy"), name), "Could not change the settings: busy");
+  assert.equal(ackText(ack("interrupt", { ok: false, message: "nothing to stop" })), "Could not stop the avatar: nothing to stop");
+  for (const text of [ackText(ack("interrupt")), ackText(failed({ mode: 1 }, "no"))]) {
+    assert.doesNotMatch(text, /set-params|interrupt|done|code/);
+  }
   assert.equal(describeParams({ voice: "", language: null }), "");
   // Voice params (an object) are named, never shown as "[object Object]".
-  assert.equal(describeParams({ voice: "lyon", voice_params: { speed: 1.2 } }), "voice lyon, voice params");
+  assert.equal(describeParams({ voice: "lyon", voice_params: { speed: 1.2 } }, name), "Voice changed to Lyon · voice params changed");
 });
 
 test("renderAcks shows the list newest first with its data attributes", () => {
@@ -84,7 +101,8 @@ test("renderAcks shows the list newest first with its data attributes", () => {
   assert.equal(first.dataset.code, "1001");
   assert.equal(first.dataset.replay, "true");
   assert.equal(second.className, "ack ok");
-  assert.equal(second.textContent, "set-params done");
+  assert.equal(second.textContent, "Settings changed");
+  assert.equal(first.textContent, "Could not stop the avatar: nothing to interrupt");
 });
 
 test("a reconnect that replays what the page shows keeps its items (nothing announced again)", () => {

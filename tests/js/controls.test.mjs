@@ -11,11 +11,16 @@ const type = (p, text, key = { key: "Enter" }) => {
 const ackItems = (p) => p.el.acks.children.map((li) => [li.dataset.cmd, li.dataset.ok, li.textContent]);
 const avatarSays = (p, mid, text, final = false) => p.ws.serverSend({ type: "transcript", role: "avatar", mid, text, final });
 
-test("Enter sends the message and empties the box; Shift+Enter and blanks do not", async () => {
+test("Enter sends the message, emptied once its line comes back; Shift+Enter and blanks do not", async () => {
   const p = buildPage();
   await startSession(p);
   type(p, "  Hello there  ");
   assert.deepEqual(p.sent.at(-1), { type: "chat", text: "Hello there" });
+  // Kept until the server accepts it: a second Enter does not send it twice.
+  assert.equal(p.el.chatInput.value, "  Hello there  ");
+  fire(p.el.chatInput, "keydown", { key: "Enter" });
+  assert.equal(p.sent.filter((f) => f.type === "chat").length, 1);
+  p.ws.serverSend({ type: "transcript", role: "user", mid: "u1", text: "Hello there", final: true });
   assert.equal(p.el.chatInput.value, "");
   type(p, "line one", { key: "Enter", shiftKey: true });
   type(p, "   ");
@@ -48,8 +53,9 @@ test("a long message shows its sending progress, frame by frame", async () => {
   await settle(p);
   assert.equal(p.transports[0].sent.length, 2);
   // Before the last frame is known, the total is estimated from the text (3 frames).
-  assert.ok(p.shown.statuses.includes("Sending… 0/3 frames"), p.shown.statuses);
-  assert.match(p.status, /^Sent \(2 frames\)\.$/);
+  assert.ok(p.shown.statuses.includes("Sending your message… 0%"), p.shown.statuses);
+  assert.ok(p.shown.statuses.every((s) => !/frame/.test(s)), p.shown.statuses);
+  assert.equal(p.status, "Message sent.");
 });
 
 test("Interrupt cuts the avatar's open line and is confirmed by its result", async () => {
@@ -62,11 +68,11 @@ test("Interrupt cuts the avatar's open line and is confirmed by its result", asy
   assert.equal(line.dataset.cut, "true");
   assert.equal(line.querySelector(".cut-note").textContent, "(interrupted)");
   assert.equal(p.faces[0].interrupted, 1);
-  assert.equal(p.status, "Interrupting…");
+  assert.equal(p.status, "Stopping the avatar…");
   p.ws.serverSend({ type: "command_result", cmd: "interrupt", ok: true });
-  assert.equal(p.status, "Interrupted.");
+  assert.equal(p.status, "Stopped.");
   assert.equal(p.notices.statusBusy, false);
-  assert.deepEqual(ackItems(p), [["interrupt", "true", "interrupt done"]]);
+  assert.deepEqual(ackItems(p), [["interrupt", "true", "Stopped"]]);
 });
 
 test("live setting changes are sent, and their results listed", async () => {
@@ -78,7 +84,7 @@ test("live setting changes are sent, and their results listed", async () => {
   assert.deepEqual(p.sent.at(-1), { type: "set_params", params: { voice: "calm" } });
   assert.equal(p.status, "Applying the voice…");
   p.ws.serverSend({ type: "command_result", cmd: "set-params", ok: true, params: { voice: "calm" } });
-  assert.equal(p.status, "set-params done.");
+  assert.equal(p.status, "Voice changed to Calm.");
   // Back to "the avatar's own voice": the preset's voice is asked for by name.
   el.voiceSelect.value = "";
   fire(el.voiceSelect, "change");
@@ -110,7 +116,8 @@ test("a refused command is an error; replayed results are listed but are not new
   p.el.voiceSelect.value = "calm";
   fire(p.el.voiceSelect, "change");
   p.ws.serverSend({ type: "command_result", cmd: "set-params", ok: false, code: 1001, message: "unknown voice" });
-  assert.equal(p.error, "The avatar refused set-params: unknown voice.");
+  assert.equal(p.error, "Could not change the voice: unknown voice");
+  assert.deepEqual(ackItems(p)[0], ["set-params", "false", "Could not change the voice: unknown voice"]);
   assert.equal(p.notices.errorCode, "command_failed");
   assert.equal(p.status, "");
 
