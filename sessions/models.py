@@ -145,6 +145,9 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Not Django's "api token" from the class name: the admin says "API token(s)".
+        verbose_name = "API token"
+        verbose_name_plural = "API tokens"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
