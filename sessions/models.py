@@ -145,6 +145,7 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "API token"  # not "api token" from the class name; plural adds "s"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -238,8 +239,7 @@ class AvatarSession(models.Model):
     error = models.TextField(blank=True)
     # The per-session data-stream credentials (never the account's own secrets).
     rtc = models.JSONField(default=dict, blank=True)
-    # Ids of the concurrency slots this session holds (released on close; sessions/keys.py
-    # makes their cache keys).
+    # Ids of the concurrency slots it holds (released on close; keys from sessions/keys.py).
     slots = models.JSONField(default=list, blank=True)
     close_attempts = models.PositiveIntegerField(default=0)
     chat_count = models.PositiveIntegerField(default=0)

@@ -32,12 +32,17 @@ from sessions.staff import audit, exports, lookups
 from sessions.staff import views as staff
 
 
+def preset_words(session: AvatarSession) -> str:
+    """The preset as its filter names it; its slug only when the preset is gone."""
+    return session.preset.name if session.preset else session.preset_slug or "—"
+
+
 @admin.register(AvatarSession)
 class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
     list_display = [
         "short_id",
         "owner",
-        "preset_slug",
+        "preset_name",
         "status_badge",
         "close_reason",
         "created",
@@ -54,7 +59,7 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
         "provider",
         "created_at",
     ]
-    list_select_related = ["owner"]
+    list_select_related = ["owner", "preset"]
     search_fields = [
         "id",
         "upstream_id",
@@ -150,6 +155,10 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
     def short_id(self, obj: AvatarSession) -> str:
         return str(obj.pk)[:8]
 
+    @admin.display(description="preset", ordering="preset__name")
+    def preset_name(self, obj: AvatarSession) -> str:
+        return preset_words(obj)
+
     @admin.display(description="created", ordering="created_at")
     def created(self, obj: AvatarSession) -> str:
         return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M")
@@ -170,7 +179,8 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
     @admin.display(description="chats", ordering="chat_count")
     def chats(self, obj: AvatarSession) -> str:
         sent, so_far = audit.chats_sent(obj)
-        return f"{sent} so far (live: counted from its transcript)" if so_far else str(sent)
+        # A live session's stored count lags (audit.chats_sent): the words say "so far".
+        return f"{sent} so far" if so_far else str(sent)
 
     @admin.display(description="voice")
     def voice(self, obj: AvatarSession) -> str:
@@ -219,7 +229,7 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
         if session is not None:
             owner = session.owner.get_username() if session.owner else "a visitor"
             extra.update(
-                title=f"Session {str(session.pk)[:8]}: {session.preset_slug} with {owner}",
+                title=f"Session {str(session.pk)[:8]}: {preset_words(session)} with {owner}",
                 timings=audit.display_rows(audit.session_timings(session)),
                 **audit.record_pages(session, request.GET),
                 event_counts=audit.event_counts(session),

@@ -58,6 +58,12 @@ class ApiTokenAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
         # to another user or clear its revocation.
         return ["owner", "revoked_at", *self.readonly_fields] if obj else []
 
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        # Django's "Select %s to change" has no article; "API token" needs "an".
+        verb = "change" if self.has_change_permission(request) else "view"
+        extra_context = {"title": f"Select an API token to {verb}", **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
     @staticmethod
     def may_choose_owner(request: HttpRequest) -> bool:
         return request.user.has_perm(CHOOSE_OWNER_PERMISSION)
@@ -125,4 +131,4 @@ class ApiTokenAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
             token.revoked_at = now
             token.save(update_fields=["revoked_at"])
             count += 1
-        messages.success(request, f"Revoked {count} token(s).")
+        messages.success(request, f"Revoked {count} token" + ("" if count == 1 else "s") + ".")

@@ -131,7 +131,7 @@ def event_counts(session: AvatarSession) -> dict[str, int]:
     return {kind: counts.get(kind, 0) for kind in SessionEvent.Kind.values}
 
 
-def _page(queryset: Any, query: QueryDict, name: str) -> tuple[Page, dict[str, str]]:
+def _page(queryset: Any, query: QueryDict, name: str, anchor: str) -> tuple[Page, dict[str, str]]:
     page = Paginator(queryset, settings.AUDIT_PAGE_SIZE).get_page(query.get(name))
     links = {}
     for rel, number in (
@@ -142,15 +142,20 @@ def _page(queryset: Any, query: QueryDict, name: str) -> tuple[Page, dict[str, s
             # The other list keeps its page.
             params = query.copy()
             params[name] = str(number)
-            links[rel] = "?" + params.urlencode()
+            # ... and the link lands on its list's section, not the top of the page.
+            links[rel] = f"?{params.urlencode()}#{anchor}"
     return page, links
 
 
 def record_pages(session: AvatarSession, query: QueryDict) -> dict[str, Any]:
     """One page (AUDIT_PAGE_SIZE rows) of the session's transcript and one of its event
     log, each with its links to the previous and next page, for the session page."""
-    lines, line_links = _page(session.transcript.order_by("created_at", "id"), query, LINES_PAGE)
-    events, event_links = _page(session.events.order_by("created_at", "id"), query, EVENTS_PAGE)
+    lines, line_links = _page(
+        session.transcript.order_by("created_at", "id"), query, LINES_PAGE, "transcript-panel"
+    )
+    events, event_links = _page(
+        session.events.order_by("created_at", "id"), query, EVENTS_PAGE, "events-panel"
+    )
     return {
         "transcript": lines,
         "transcript_links": line_links,

@@ -149,14 +149,21 @@ def close_sessions(request: HttpRequest, sessions: Any) -> None:
             failed += 1
             messages.error(request, f"{session.pk}: {exc.message}")
     if not closed and not failed:
-        messages.warning(request, "None of those sessions was live: nothing to close.")
+        messages.warning(request, "None of those sessions was live: nothing to end.")
     elif failed:
-        messages.warning(
-            request,
-            f"Closed {closed} session(s); {failed} failed (the reaper retries them).",
-        )
+        retries = "it" if failed == 1 else "them"
+        not_yet = f"could not be ended yet (the reaper retries {retries})"
+        if closed:
+            said = f"{ended_words(closed)}; {failed} {not_yet}."
+        else:
+            said = f"{failed} session{'' if failed == 1 else 's'} {not_yet}."
+        messages.warning(request, said)
     else:
-        messages.success(request, f"Closed {closed} session(s); {failed} failed.")
+        messages.success(request, f"{ended_words(closed)}.")
+
+
+def ended_words(count: int) -> str:
+    return f"Ended {count} session" + ("" if count == 1 else "s")
 
 
 @require_POST

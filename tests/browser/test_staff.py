@@ -233,9 +233,7 @@ def test_staff_import_audit_watch_live_close_and_usage(staff_tab, user_tab, staf
     expect(audit.locator("#events")).to_contain_text("active")
     audit.click("a.end-session-link")  # its confirmation page, then end it
     audit.click("button:has-text('Yes, end the session')")
-    expect(audit.locator("ul.messagelist li.success")).to_have_text(
-        "Closed 1 session(s); 0 failed."
-    )
+    expect(audit.locator("ul.messagelist li.success")).to_have_text("Ended 1 session.")
     expect(audit.locator("#events tbody tr").last).to_contain_text("closed")
     expect(audit.locator("#timings")).to_contain_text("Close")
     expect(audit.locator("#transcript li.line.avatar")).to_have_count(2)

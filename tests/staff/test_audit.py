@@ -214,7 +214,7 @@ def test_the_close_action_closes_upstream_too(staff, world, akool):
         follow=True,
     )
 
-    assert messages_of(response) == ["Closed 2 session(s); 0 failed."]
+    assert messages_of(response) == ["Ended 2 sessions."]
     assert akool.live_ids() == set()
     assert sorted(r.json["id"] for r in akool.requests_to("close")) == sorted(
         [first.upstream_id, second.upstream_id]
@@ -231,7 +231,7 @@ def test_the_close_button_closes_one_session_upstream(staff, world, akool):
     session = open_session(world)
     response = staff.post(f"{SESSIONS}{session.pk}/close/", follow=True)
     assert response.redirect_chain == [(f"{SESSIONS}{session.pk}/change/", 302)]
-    assert messages_of(response) == ["Closed 1 session(s); 0 failed."]
+    assert messages_of(response) == ["Ended 1 session."]
     assert akool.live_ids() == set()
     session.refresh_from_db()
     assert (session.status, session.close_reason) == ("closed", "admin")
@@ -249,7 +249,7 @@ def test_a_refused_close_is_reported_and_left_to_the_reaper(staff, world, akool)
         .lower()
         .startswith(f"{session.pk}: the avatar service did not confirm the close".lower())
     )
-    assert said[1] == "Closed 0 session(s); 1 failed (the reaper retries them)."
+    assert said[1] == "1 session could not be ended yet (the reaper retries it)."
     session.refresh_from_db()
     assert (session.status, session.close_reason) == ("closing", "admin")
     assert akool.live_ids() == {session.upstream_id}
@@ -263,6 +263,6 @@ def test_a_refused_close_is_reported_and_left_to_the_reaper(staff, world, akool)
 def test_closing_a_session_that_is_no_longer_live_says_so(staff, world):
     ended = recorded_session(world)
     response = staff.post(f"{SESSIONS}{ended.pk}/close/", follow=True)
-    assert messages_of(response) == ["None of those sessions was live: nothing to close."]
+    assert messages_of(response) == ["None of those sessions was live: nothing to end."]
     confirm = staff.get(f"{SESSIONS}{ended.pk}/close/")  # no confirmation page for it
     assert confirm.status_code == 302 and confirm["Location"] == f"{SESSIONS}{ended.pk}/change/"
