@@ -98,5 +98,7 @@ class SiteLoginView(LoginView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         if settings.DEBUG:
-            context["demo_hint"] = "Demo account: demo / demo-password (created by make run and manage.py seed_demo)."
+            context["demo_hint"] = (
+                "Demo account: demo / demo-password (created by make run and manage.py seed_demo)."
+            )
         return context
