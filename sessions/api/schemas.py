@@ -265,8 +265,3 @@ class TranscriptLine(Schema):
 
 class TranscriptOut(Schema):
     messages: list[TranscriptLine]
-
-
-ERRORS: dict[int, type[Schema]] = {
-    code: ErrorOut for code in (400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 502, 503, 504)
-}

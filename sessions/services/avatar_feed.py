@@ -156,7 +156,7 @@ class AvatarFeed:
         )
         if role == TranscriptEntry.Role.AVATAR and self.commands.settings.our_llm_answers:
             return  # the avatar speaking our LLM's answer: streamed into the transcript already
-        if role == TranscriptEntry.Role.AVATAR and self.commands.settings.provider == "sandbox":
+        if role == TranscriptEntry.Role.AVATAR and self.commands.settings.sandbox_witnesses:
             return  # the sandbox records its avatar's words itself: the page is no witness
         line = (role, message.mid)
         if self._full or line in self._dropped:
@@ -207,7 +207,7 @@ class AvatarFeed:
 
     async def finish_lines(self, *, cut: bool) -> None:
         """The avatar stopped speaking, or nobody passes its words on any more."""
-        if self.commands.settings.provider == "sandbox":
+        if self.commands.settings.sandbox_witnesses:
             return  # the sandbox ends its avatar's lines itself (session_side.cut)
         mids = await transcript.finish_avatar_lines(
             self.session_id, cut=cut, keep=self.answer_in_progress()

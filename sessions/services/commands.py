@@ -93,6 +93,12 @@ class SessionSettings:
         return self.use_llm and self.mode == Mode.RETELLING
 
     @property
+    def sandbox_witnesses(self) -> bool:
+        """The sandbox records what its avatar says, and ends its lines: the page's copies
+        of the avatar's words (and their audio_end) are not the record."""
+        return self.provider == "sandbox"
+
+    @property
     def llm_answers(self) -> bool:
         """Whether the operator's LLM answers a chat (and so the LLM budget applies): our
         own in retelling mode, or, in the sandbox's dialogue mode, the sandbox avatar's

@@ -211,7 +211,7 @@ def socket_scopes(
     an anonymous visitor's own, never their IP's (one visitor must not push out another
     behind the same address)."""
     if principal.user is not None:
-        owner_key = f"user:{principal.user.pk}"
+        owner_key = keys.user_principal(principal.user.pk)
     else:
         owner_key = f"visitor:{principal.visitor_key}"
     if observer:
