@@ -46,6 +46,22 @@ class AvatarPreset(models.Model):
         default=False,
         help_text="Answer with the operator's LLM (LLM_BASE_URL); sessions then run in mode 1.",
     )
+    # Trust (issue 16): what a user must agree to, whether a session may run on, and
+    # what the operator's LLM must never talk about.
+    consent_required = models.BooleanField(
+        "ask for a tick before Start",
+        default=False,
+        help_text="The page's recording notice must be ticked before a session starts.",
+    )
+    extend_allowed = models.BooleanField(
+        "allow Extend",
+        default=False,
+        help_text="Near its end, a session may open a follow-on session (within the spend caps).",
+    )
+    declined_topics = models.TextField(
+        blank=True,
+        help_text="Topics the operator's LLM must decline, one per line.",
+    )
     active = models.BooleanField(default=True)
     order = models.IntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
@@ -245,6 +261,14 @@ class AvatarSession(models.Model):
     chat_count = models.PositiveIntegerField(default=0)
     frames_sent = models.PositiveIntegerField(default=0)
     bytes_sent = models.PositiveIntegerField(default=0)
+    # The session this one carries on from ("Extend": a new upstream session, the same
+    # conversation).
+    continues = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="followed_by"
+    )
+    # When its transcript, pieces and event details were deleted (retention or its owner);
+    # the row stays for usage figures.
+    transcript_deleted_at = models.DateTimeField(null=True, blank=True)
 
     objects = SessionQuerySet.as_manager()
 
@@ -392,6 +416,65 @@ class SessionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message}"
+
+
+class StaffAction(models.Model):
+    """What a staff member did with users' data or the account's money: watched a live
+    session, exported, closed, minted or revoked a token, imported the catalog. Written
+    once, read by superusers only, edited by nobody."""
+
+    class Kind(models.TextChoices):
+        WATCH = "watch", "Watched a live session"
+        EXPORT = "export", "Exported"
+        CLOSE = "close", "Closed a session"
+        TOKEN = "token", "Token action"
+        IMPORT = "import", "Imported the catalog"
+        VIEW = "view", "Viewed a transcript"
+
+    # Kept as text too: the record outlives the account.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    what = models.CharField(max_length=500)
+    session_id_text = models.CharField("session", max_length=36, blank=True, db_index=True)
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "staff action"
+
+    def __str__(self) -> str:
+        return f"{self.actor_name}: {self.what}"
+
+
+class SpendAlert(models.Model):
+    """One alert per period and threshold (80 % or 100 % of a spend cap): the unique
+    constraint makes it once across processes."""
+
+    class Period(models.TextChoices):
+        DAY = "day"
+        MONTH = "month"
+
+    period = models.CharField(max_length=5, choices=Period.choices)
+    period_start = models.DateField()
+    percent = models.PositiveSmallIntegerField()
+    minutes = models.PositiveIntegerField(help_text="Minutes reserved when it was raised.")
+    cap = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "period_start", "percent"], name="one_alert_per_threshold"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.percent} % of the {self.period}'s cap ({self.minutes}/{self.cap} min)"
 
 
 # The enums by the names the rest of the code uses: one home for each set of values.
