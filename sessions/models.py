@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
 import uuid
 from typing import Any
@@ -12,12 +11,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
-from pydantic import ValidationError as PydanticError
 
 from sessions import keys
 from sessions.access import SessionQuerySet
-
-log = logging.getLogger("avatarsite.presets")
+from sessions.voice_params import checked_voice_params
 
 
 class AvatarPreset(models.Model):
@@ -46,8 +43,6 @@ class AvatarPreset(models.Model):
         default=False,
         help_text="Answer with the operator's LLM (LLM_BASE_URL); sessions then run in mode 1.",
     )
-    # Trust (issue 16): what a user must agree to, whether a session may run on, and
-    # what the operator's LLM must never talk about.
     consent_required = models.BooleanField(
         "ask for a tick before Start",
         default=False,
@@ -88,29 +83,6 @@ class AvatarPreset(models.Model):
                 errors["voice_params"] = exc.error_list
         if errors:
             raise ValidationError(errors)
-
-
-def checked_voice_params(value: Any) -> dict[str, Any]:
-    """`value` as api.schemas.VoiceParams reads it (the fields given), or a
-    ValidationError saying what is wrong, one message per problem."""
-    # Imported here: the schemas import this module.
-    from sessions.api.schemas import VoiceParams, voice_params_problems
-
-    try:
-        return VoiceParams.model_validate(value).as_data()
-    except PydanticError as exc:
-        raise ValidationError(voice_params_problems(exc)) from None
-
-
-def usable_voice_params(stored: Any, *, preset_id: Any) -> dict[str, Any]:
-    """A preset's voice parameters as they may be sent (at create and on a change): the
-    schema's reading, or none at all for a preset saved before the schema checked them
-    (logged, never sent half-valid)."""
-    try:
-        return checked_voice_params(stored or {})
-    except ValidationError as exc:
-        log.warning("preset %s: voice_params ignored (%s)", preset_id, "; ".join(exc.messages))
-        return {}
 
 
 class VoicePreset(models.Model):
@@ -418,66 +390,11 @@ class SessionEvent(models.Model):
         return f"{self.kind}: {self.message}"
 
 
-class StaffAction(models.Model):
-    """What a staff member did with users' data or the account's money: watched a live
-    session, exported, closed, minted or revoked a token, imported the catalog. Written
-    once, read by superusers only, edited by nobody."""
-
-    class Kind(models.TextChoices):
-        WATCH = "watch", "Watched a live session"
-        EXPORT = "export", "Exported"
-        CLOSE = "close", "Closed a session"
-        TOKEN = "token", "Token action"
-        IMPORT = "import", "Imported the catalog"
-        VIEW = "view", "Viewed a transcript"
-
-    # Kept as text too: the record outlives the account.
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    actor_name = models.CharField(max_length=150)
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    what = models.CharField(max_length=500)
-    session_id_text = models.CharField("session", max_length=36, blank=True, db_index=True)
-    data = models.JSONField(default=dict, blank=True)
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["-at", "-id"]
-        verbose_name = "staff action"
-
-    def __str__(self) -> str:
-        return f"{self.actor_name}: {self.what}"
-
-
-class SpendAlert(models.Model):
-    """One alert per period and threshold (80 % or 100 % of a spend cap): the unique
-    constraint makes it once across processes."""
-
-    class Period(models.TextChoices):
-        DAY = "day"
-        MONTH = "month"
-
-    period = models.CharField(max_length=5, choices=Period.choices)
-    period_start = models.DateField()
-    percent = models.PositiveSmallIntegerField()
-    minutes = models.PositiveIntegerField(help_text="Minutes reserved when it was raised.")
-    cap = models.PositiveIntegerField()
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["period", "period_start", "percent"], name="one_alert_per_threshold"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.percent} % of the {self.period}'s cap ({self.minutes}/{self.cap} min)"
-
-
 # The enums by the names the rest of the code uses: one home for each set of values.
 Mode = AvatarPreset.Mode
 Role = TranscriptEntry.Role
 EventKind = SessionEvent.Kind
+
+# The trust records (issue 16) live in their own module; imported here so that Django
+# finds them and the rest of the code names every model from one place.
+from sessions.trust_models import SpendAlert, StaffAction  # noqa: E402, F401

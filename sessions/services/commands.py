@@ -31,8 +31,6 @@ from sessions.models import (
     AvatarPreset,
     AvatarSession,
     SessionEvent,
-    checked_voice_params,
-    usable_voice_params,
 )
 from sessions.services import answers, catalog, limits
 from sessions.services.lifecycle import record_event
@@ -43,6 +41,7 @@ from sessions.stream.codec import (
     new_mid,
     set_params_frame,
 )
+from sessions.voice_params import checked_voice_params, usable_voice_params
 
 Mode = AvatarPreset.Mode
 ACK_OK = 1000  # AKool's code for success

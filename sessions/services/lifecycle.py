@@ -27,7 +27,6 @@ from sessions.models import (
     EventKind,
     SessionEvent,
     Status,
-    usable_voice_params,
 )
 from sessions.providers import get_provider
 from sessions.providers.base import (
@@ -40,6 +39,7 @@ from sessions.providers.base import (
 )
 from sessions.services import limits, presence
 from sessions.services.transcript import finish_avatar_lines
+from sessions.voice_params import usable_voice_params
 
 log = logging.getLogger("avatarsite.lifecycle")
 
