@@ -27,7 +27,7 @@ const ENDED = new Set(["closed", "failed"]);
 /** Close codes the page answers itself (README, "Session websocket"). */
 export const CLOSE_SIGNED_OUT = 4401;
 export const CLOSE_TAKEN_OVER = 4409;
-export const TAKEN_OVER_TEXT = "This session went on in another tab or window. Reload this page to bring it back here.";
+export const TAKEN_OVER_TEXT = "This session went on in another tab or window, so its sound, video and microphone are off here.";
 export const SIGNED_OUT_TEXT = "You are no longer signed in here, so the session stopped on this page.";
 
 /** A failure of the server's, not of the media: it does not count against the media. */
