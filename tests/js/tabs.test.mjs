@@ -81,7 +81,7 @@ test("a reload of the same tab resumes its session without asking", async () => 
   // older session of the user's, held by no tab, is listed first: the tab's own wins.
   first.sessions.claims.channel.close();
   const p = buildPage({ tabs: { BroadcastChannel: Channel, sessionStorage: storage } });
-  p.api.addSession({ preset: "cleo" });
+  p.api.addSession({ id: "older", preset: "cleo" });
   p.api.sessions.set(id, first.api.sessions.get(id));
   otherTab(Channel); // a tab of this browser with no session does not answer
   await openPage(p);
@@ -89,6 +89,7 @@ test("a reload of the same tab resumes its session without asking", async () => 
   assert.equal(p.el.liveList.hidden, true);
   assert.equal(p.el.app.dataset.phase, "session");
   assert.equal(p.live.id, id);
+  assert.deepEqual([...p.api.sessions.keys()], ["older", id]);
   assert.ok(p.shown.statuses.includes("Resuming your session…"));
 });
 
