@@ -108,11 +108,14 @@ export class LiveList {
     li.className = "live-session";
     li.dataset.id = s.id;
     const title = Object.assign(doc.createElement("strong"), { className: "live-name", textContent: name });
+    // Each row's buttons say the same words: a screen reader also hears whose session it is.
+    title.id = `live-name-${s.id}`;
     const when = Object.assign(doc.createElement("span"), { className: "muted small", textContent: this.#when(s) });
     const go = this.#button(this.reason === "taken" ? "Take it back" : "Continue here", "primary", "continue");
     go.addEventListener("click", () => this.onContinue(s.id));
     const end = this.#button("End", "danger", "end");
     end.addEventListener("click", () => this.#end(s.id, name, end));
+    for (const b of [go, end]) b.setAttribute("aria-describedby", title.id);
     li.append(title, when, go, end);
     return li;
   }
