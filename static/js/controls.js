@@ -8,6 +8,7 @@ import { Camera } from "./camera.js";
 import { Mic } from "./mic.js";
 
 const NOT_CONNECTED = "Not connected to the server right now; try again in a moment.";
+export const NOTHING_TO_STOP = "Nothing to stop: the avatar is not speaking.";
 /** The counter under the chat box warns from this share of the limit on. */
 export const CHAT_NEAR_LIMIT = 0.9;
 
@@ -191,6 +192,12 @@ export class Controls {
   interrupt() {
     const { live, notices } = this;
     if (!live) return;
+    // Nothing said or being said: "Stopped" would claim what did not happen.
+    if (!this.avatarBusy()) {
+      notices.clearError();
+      notices.setStatus(NOTHING_TO_STOP);
+      return;
+    }
     if (!live.relay.send({ type: "interrupt" })) {
       notices.showError(NOT_CONNECTED, "not_connected");
       return;
@@ -199,6 +206,16 @@ export class Controls {
     this.stage.interrupt();
     notices.clearError();
     notices.setStatus("Stopping the avatar…", { busy: true });
+  }
+
+  /**
+   * The avatar speaks, or an answer of its is on its way: a line of its not yet final, or
+   * the user's message is the last word (its answer is queued; Interrupt drops it).
+   */
+  avatarBusy() {
+    if (this.el.speaking?.dataset.speaking === "true" || this.pendingChat) return true;
+    const lines = this.live?.view.model?.lines ?? [];
+    return lines.at(-1)?.role === "user" || lines.some((l) => l.role === "avatar" && !l.final);
   }
 
   async toggleMic() {

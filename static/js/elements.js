@@ -19,6 +19,8 @@ export const PAGE_ELEMENTS = Object.freeze({
   durationHelp: "p#duration-help",
   backgroundInput: "input#background-input",
   backgroundBtn: "button#background-btn",
+  // the user's live sessions, to continue here or end (live_list.js)
+  liveList: "section#live-list",
   // the running session (session.js)
   sessionPanel: "section#session",
   sessionTitle: "h1#session-title",

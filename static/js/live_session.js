@@ -1,6 +1,6 @@
-// One running session: its session websocket (Relay), its media transport, its countdown,
-// what happens when the server goes away and comes back (outage.js), and rebuilding the
-// transport when it fails. Everything it hooks into (relay and transport events, timers)
+// One running session: its session websocket (Relay), its media transport (live_media.js),
+// its countdown, and what happens when the server goes away and comes back (outage.js).
+// Everything it hooks into (relay and transport events, timers)
 // lives in its Scope: when the session ends they are let go of together, so no handler
 // of an ended session runs, and only code resuming after an `await` asks `over`.
 //
@@ -9,30 +9,26 @@
 
 import { systemClock, SessionClock } from "./clock.js";
 import { describeServerError } from "./format.js";
-import { parseStreamMessage, routeServerMessage } from "./messages.js";
-import { Outage, RESUMED_TEXT, RESUMING_MEDIA_TEXT } from "./outage.js";
+import { CLOSE_TAKEN_OVER, LiveMedia, TAKEN_OVER_TEXT } from "./live_media.js";
+import { routeServerMessage } from "./messages.js";
+import { Outage } from "./outage.js";
 import { Scope } from "./scope.js";
 import { SendProgress } from "./send_progress.js";
 
-export const VIDEO_WAIT_NOTE_MS = 20000;
-/** Rebuilding a failed media transport: tries before the session is given up. */
-export const MAX_TRANSPORT_RECOVERIES = 3;
-/** A media reconnect shorter than this is not worth a notice. */
-export const MEDIA_DROP_NOTICE_MS = 1500;
-/** After the avatar arrives, its params are set again (what was sent before was lost). */
-export const RESEND_PARAMS_MS = 300;
+export {
+  CLOSE_TAKEN_OVER,
+  MAX_TRANSPORT_RECOVERIES,
+  MEDIA_DROP_NOTICE_MS,
+  RESEND_PARAMS_MS,
+  TAKEN_OVER_TEXT,
+  VIDEO_WAIT_NOTE_MS,
+} from "./live_media.js";
 
 const ENDED = new Set(["closed", "failed"]);
 
 /** Close codes the page answers itself (README, "Session websocket"). */
 export const CLOSE_SIGNED_OUT = 4401;
-export const CLOSE_TAKEN_OVER = 4409;
-export const TAKEN_OVER_TEXT = "This session went on in another tab or window. Reload this page to bring it back here.";
 export const SIGNED_OUT_TEXT = "You are no longer signed in here, so the session stopped on this page.";
-
-/** A failure of the server's, not of the media: it does not count against the media. */
-const isServerTrouble = (err) =>
-  err?.name === "ApiError" && (err.code === "network" || err.code === "timeout" || err.status >= 500);
 
 export class LiveSession {
   /**
@@ -69,21 +65,18 @@ export class LiveSession {
     this.id = session.id;
     this.sandbox = session.rtc?.provider === "sandbox";
     this.scope = new Scope(clock);
-    this.transportScope = null;
     this.relay = null;
-    this.transport = null;
     this.progress = new SendProgress();
     this.timeLeft = new SessionClock();
     this.outage = new Outage({ notices, now: clock.now });
     this.ending = false;
-    this.avatarVideo = this.sandbox; // the sandbox's face is there at once
-    this.connectedOnce = false;
-    this.afterOutage = false; // reconnected after an outage; the transport is being brought back
-    this.mediaDropShown = false;
-    this.recovering = false;
-    this.transportFailures = 0;
     this.stopTicking = null;
-    this.cancelResend = null;
+    this.media = new LiveMedia(this);
+  }
+
+  /** The media transport now (the controls' microphone joins it; rebuilt on failure). */
+  get transport() {
+    return this.media.transport;
   }
 
   /** Ended, or ending: nothing more of it happens. */
@@ -105,7 +98,7 @@ export class LiveSession {
     const connecting = this.sandbox ? "Connecting to the sandbox avatar…" : "Loading the video SDK and joining the channel…";
     this.notices.setStatus(connecting, { busy: true, since });
     try {
-      await this.#connectTransport(this.session);
+      await this.media.connect(this.session);
     } catch (err) {
       // Ended meanwhile (the server closed it, or the user pressed End): already reported.
       if (this.over) return false;
@@ -114,8 +107,8 @@ export class LiveSession {
     if (this.over) return false;
     if (this.sandbox) {
       this.notices.setStatus(resumed ? "Session resumed." : "Connected. Say hello!");
-    } else if (!this.avatarVideo) {
-      this.#waitForVideo(since);
+    } else if (!this.media.avatarVideo) {
+      this.media.waitForVideo(since);
     }
     return true;
   }
@@ -202,7 +195,7 @@ export class LiveSession {
         busy: true,
       });
     } else if (back?.resumed) {
-      this.#resumeTransport(back.transport);
+      this.media.resume(back.transport);
     }
   }
 
@@ -250,180 +243,5 @@ export class LiveSession {
     };
     tick();
     this.stopTicking = this.scope.interval(tick, 1000);
-  }
-
-  // ---------------------------------------------------------------------------------------
-  // The media transport
-
-  /** A new transport from `session.rtc`, wired in a scope of its own, and joined. */
-  async #connectTransport(session) {
-    const transport = this.makeTransport(session.rtc);
-    this.transport = transport;
-    this.transportScope = this.scope.child();
-    this.#wireTransport(transport, this.transportScope);
-    this.relay.attachTransport(transport);
-    await transport.connect();
-  }
-
-  #wireTransport(transport, scope) {
-    const { notices, stage } = this;
-    scope.on(transport, "message", (text) => {
-      const m = parseStreamMessage(text);
-      if (!m) return;
-      stage.streamMessage(m);
-      if (m.type === "event" && m.event === "sandbox_violation") {
-        notices.showError(`The sandbox avatar dropped a message (${m.data.reason ?? "limit"}).`, "sandbox_violation");
-      }
-    });
-    scope.on(transport, "state", (state, info = {}) => {
-      // Another tab or window of ours took the avatar's channel (one media user per
-      // session: the newest wins, as with the session socket): it goes on there.
-      if (state === "failed" && info.code === CLOSE_TAKEN_OVER) {
-        return this.end(TAKEN_OVER_TEXT, { isError: false, next: "" });
-      }
-      const wasConnected = this.connectedOnce;
-      if (state === "joined") this.connectedOnce = true;
-      if (this.outage.quiet) {
-        // The server is away: the outage notice speaks; a failure waits for the relay.
-        if (state === "failed" && wasConnected) this.outage.transportFailed();
-        return;
-      }
-      const troubled = this.afterOutage || this.transportFailures > 0 || this.mediaDropShown;
-      const since = this.clock.now();
-      if (state === "waiting") notices.setStatus("Joined. Waiting for the avatar to arrive…", { busy: true, since });
-      else if (state === "reconnecting") this.#mediaDropped(transport, scope);
-      else if (state === "joined" && troubled) this.#mediaBack();
-      else if (state === "failed" && wasConnected) this.#recoverTransport();
-    });
-    scope.on(transport, "avatar-published", ({ mediaType }) => {
-      if (mediaType === "video" && !this.avatarVideo) {
-        this.avatarVideo = true;
-        stage.waitForVideo(false);
-        notices.setStatus("Connected. Say hello!");
-      }
-      // Stream messages sent before the avatar was there were lost: set its params again.
-      this.cancelResend?.();
-      this.cancelResend = this.scope.timeout(() => {
-        this.relay.send({ type: "set_params", params: this.params() }, { queue: true });
-      }, RESEND_PARAMS_MS);
-    });
-    scope.on(transport, "avatar-unpublished", ({ mediaType }) => {
-      if (mediaType !== "video") return;
-      this.avatarVideo = false;
-      stage.waitForVideo(true);
-    });
-    scope.on(transport, "quality", (q) => stage.showQuality(q));
-    scope.on(transport, "autoplay-blocked", () => stage.autoplayBlocked());
-  }
-
-  #waitForVideo(since) {
-    this.notices.setStatus("Waiting for the avatar’s video…", { busy: true, since });
-    this.scope.timeout(() => {
-      if (this.avatarVideo) return;
-      this.notices.setStatus("Still waiting for the avatar’s video. It can take a minute; you can type already.", {
-        busy: true,
-        since,
-      });
-    }, VIDEO_WAIT_NOTE_MS);
-  }
-
-  /**
-   * The transport is reconnecting on its own. Said only if it lasts: a blip needs no
-   * notice, and when the server itself went away (the sandbox's socket goes to the same
-   * server and often notices first) the outage notice speaks instead.
-   */
-  #mediaDropped(transport, scope) {
-    scope.timeout(() => {
-      if (transport.state !== "reconnecting" || this.outage.quiet) return;
-      this.notices.setStatus("The media connection dropped; reconnecting…", { busy: true });
-      this.mediaDropShown = true;
-    }, MEDIA_DROP_NOTICE_MS);
-  }
-
-  /** The transport works again: say so (after an outage, that the session goes on). */
-  #mediaBack() {
-    this.notices.setStatus(this.afterOutage ? RESUMED_TEXT : "Media connection restored.");
-    this.afterOutage = false;
-    this.mediaDropShown = false;
-  }
-
-  /** After an outage the session goes on: bring the transport back if it needs it. */
-  #resumeTransport(plan) {
-    if (plan === "none") return;
-    this.afterOutage = true;
-    if (plan === "rebuild") {
-      this.#recoverTransport({ immediate: true });
-      return;
-    }
-    // "retry": hurry it if it can be (the sandbox's socket); Agora's SDK retries on its
-    // own. Either way, and for "wait", its "joined" (mediaBack) or "failed" follows.
-    if (plan === "retry") this.transport?.retryNow?.();
-  }
-
-  /**
-   * The transport gave up after having worked: rebuild it from fresh credentials. While
-   * the server is away (the relay reconnecting) it waits for it instead: the outage
-   * notice speaks, and the session is never ended for our outage.
-   */
-  async #recoverTransport({ immediate = false } = {}) {
-    if (this.outage.quiet) {
-      this.outage.transportFailed();
-      return;
-    }
-    if (this.recovering) return;
-    // Time is up: the server is ending the session (and closed the media first); its word
-    // on the socket, or the API check the countdown scheduled, ends the page's session.
-    if (this.timeLeft.left(this.clock.now()) === 0) return;
-    this.recovering = true;
-    let wait = !immediate;
-    // The server went away meanwhile: wait for it (resumed from the session frame).
-    const pause = () => {
-      if (!this.outage.quiet) return false;
-      this.outage.transportFailed();
-      return true;
-    };
-    try {
-      while (!this.over) {
-        if (pause()) return;
-        this.transportFailures += 1;
-        if (this.transportFailures > MAX_TRANSPORT_RECOVERIES) {
-          const why = "The media connection to the avatar was lost.";
-          await this.end(why, { isError: true });
-          this.api.closeSession(this.id, why).catch(() => {});
-          return;
-        }
-        const since = this.clock.now();
-        if (this.afterOutage) this.notices.setStatus(RESUMING_MEDIA_TEXT, { busy: true, since });
-        if (wait) await this.scope.sleep(1000 * this.transportFailures);
-        wait = true;
-        // After the pause: if the session is ending, its own word comes first.
-        if (this.over || pause()) return;
-        this.notices.setStatus(this.afterOutage ? RESUMING_MEDIA_TEXT : "The media connection was lost; reconnecting…", {
-          busy: true,
-          since,
-        });
-        try {
-          const s = await this.api.session(this.id);
-          if (this.over) return;
-          if (s.status !== "active" || !s.rtc) {
-            await this.end(s);
-            return;
-          }
-          this.transportScope.close();
-          await Promise.allSettled([this.controls.releaseDevices(), this.transport.close()]);
-          if (this.over || pause()) return;
-          // Its "joined" says that it works again (#wireTransport: #mediaBack).
-          await this.#connectTransport(s);
-          return;
-        } catch (err) {
-          // No error text while still trying (the status says so); the last try's failure
-          // ends the session with its own sentence above.
-          if (isServerTrouble(err)) this.transportFailures -= 1;
-          console.warn("reconnecting the media failed", err);
-        }
-      }
-    } finally {
-      this.recovering = false;
-    }
   }
 }

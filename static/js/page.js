@@ -5,6 +5,7 @@
 
 import { systemClock } from "./clock.js";
 import { Controls } from "./controls.js";
+import { LiveList } from "./live_list.js";
 import { wsUrl } from "./messages.js";
 import { Notices } from "./notices.js";
 import { RateWindow, pacingFromConfig } from "./pacing.js";
@@ -12,6 +13,7 @@ import { Relay } from "./relay.js";
 import { SessionRunner } from "./session.js";
 import { Setup } from "./setup.js";
 import { Stage } from "./stage.js";
+import { TabClaims } from "./tab_claims.js";
 import { createTransport } from "./transport.js";
 
 /**
@@ -60,6 +62,15 @@ export function createPage({
   const cameraEnabled = Boolean(config.cameraEnabled);
   const chatMaxChars = Number(config.chatMaxChars) || 0;
   const controls = new Controls({ el, notices, setup, stage, speech, cameraEnabled, chatMaxChars, makeMic, makeCamera });
+  const claims = new TabClaims({ win, clock });
+  const liveList = new LiveList({
+    box: el.liveList,
+    api,
+    notices,
+    presetBySlug: (slug) => setup.presetBySlug(slug),
+    onContinue: (id) => sessions.continueHere(id),
+    clock,
+  });
   const sessions = new SessionRunner({
     el,
     api,
@@ -71,6 +82,8 @@ export function createPage({
     speech,
     makeRelay,
     makeTransport,
+    claims,
+    liveList,
     sendBeacon: navigator?.sendBeacon ? (url, data) => navigator.sendBeacon(url, data) : null,
     csrfToken: config.csrfToken,
     // Back to this page after signing in again.

@@ -31,6 +31,8 @@ export class SessionRunner {
    * @param {(url, data) => boolean} [options.sendBeacon]  navigator.sendBeacon
    * @param {string} [options.csrfToken]  for the beacon, which cannot set headers
    * @param {string} [options.loginUrl]  the sign-in page, offered when signed out
+   * @param {object} options.claims  tab_claims.js: which tab holds which session
+   * @param {object} options.liveList  live_list.js: the user's live sessions, to pick from
    */
   constructor({
     el,
@@ -46,9 +48,11 @@ export class SessionRunner {
     sendBeacon = null,
     csrfToken = "",
     loginUrl = "",
+    claims,
+    liveList,
   }) {
     Object.assign(this, { el, api, notices, setup, stage, controls, makeRelay, makeTransport, clock, speech });
-    Object.assign(this, { sendBeacon, csrfToken, loginUrl });
+    Object.assign(this, { sendBeacon, csrfToken, loginUrl, claims, liveList });
     /** The running session; null on the start screen. */
     this.live = null;
     /** The session that went on in another tab (its notice stands while it runs). */
@@ -57,6 +61,10 @@ export class SessionRunner {
 
   wire() {
     this.el.endBtn.addEventListener("click", () => this.end());
+    // Another tab took the session this tab runs: it goes on there; this tab lets go.
+    this.claims.onTaken = (id) => {
+      if (this.live?.id === id) this.live.end(TAKEN_OVER_TEXT, { isError: false, next: "" });
+    };
   }
 
   /** Open the page: the catalog, then the session already running, if any. */
@@ -94,6 +102,8 @@ export class SessionRunner {
       session = await this.#untilActive(session);
       await this.#run(session);
     } catch (err) {
+      // Over the cap: waiting never frees a slot; the user picks one to go on with or end.
+      if (!session && err?.code === "concurrent_sessions_limit" && (await this.#listLive("full"))) return;
       await this.#abandon(err, session, "Could not start the session");
     } finally {
       this.setup.setStarting(false);
@@ -109,13 +119,36 @@ export class SessionRunner {
       this.notices.showError(explainFailure(err, "Could not check for a running session"));
       return;
     }
-    const found = (list?.items ?? []).find((s) => s.status === "active" || s.status === "starting");
-    if (!found) return;
+    const running = (list?.items ?? []).filter((s) => s.status === "active" || s.status === "starting");
+    if (!running.length) return;
+    // A session open in another tab is not joined unasked; one no tab holds (this tab's,
+    // before a reload, first) is resumed as it always was.
+    const elsewhere = await this.claims.heldElsewhere();
+    const free = running.filter((s) => !elsewhere.has(s.id));
+    const found = free.find((s) => s.id === this.claims.remembered()) ?? free[0];
+    if (!found) {
+      await this.liveList.show("elsewhere", { items: running });
+      return;
+    }
+    await this.#resumeId(found.id);
+  }
+
+  /** "Continue here" (or "Take it back"): the tab that holds it lets go; this tab joins. */
+  async continueHere(id) {
+    if (this.live || this.setup.starting) return;
+    this.notices.clearError();
+    this.claims.takeOver(id);
+    await this.#resumeId(id);
+  }
+
+  async #resumeId(id) {
+    this.liveList.hide();
+    this.elsewhere = null;
     this.setup.setStarting(true);
-    let session = found;
+    let session = { id };
     try {
       this.notices.setStatus("Resuming your session…", { busy: true, since: this.clock.now() });
-      session = await this.#untilActive(await this.api.session(found.id));
+      session = await this.#untilActive(await this.api.session(id));
       this.setup.showSession(session);
       await this.#run(session, { resumed: true });
     } catch (err) {
@@ -168,6 +201,7 @@ export class SessionRunner {
    * meanwhile, its "went on in another tab" notice is replaced by what is true now.
    */
   async pageVisible() {
+    if (!this.live && this.liveList.shown) this.liveList.refresh();
     const id = this.elsewhere;
     if (!id || this.live) return;
     let s;
@@ -203,6 +237,8 @@ export class SessionRunner {
       onEnd: (info, options) => this.#ended(info, options),
     });
     this.live = live;
+    this.claims.hold(live.id);
+    this.liveList.hide();
     el.sessionTitle.textContent = preset?.name ?? session.preset ?? "Live session";
     this.showPhase("session");
     this.controls.attach(live);
@@ -216,7 +252,20 @@ export class SessionRunner {
       voice: this.speech,
       background: this.setup.background,
     });
-    if (await live.run({ resumed })) this.controls.focusChat();
+    if (await live.run({ resumed })) {
+      // What tests (and people's tools) can read: this tab's media is connected.
+      el.app.dataset.media = "on";
+      this.controls.focusChat();
+    }
+  }
+
+  /** Show the live sessions for `reason` (live_list.js); false when none is live. */
+  async #listLive(reason) {
+    this.notices.setStatus("");
+    this.notices.clearError();
+    const shown = await this.liveList.show(reason);
+    if (shown) this.liveList.focus();
+    return shown;
   }
 
   /** Poll a "starting" session until it is active with credentials; throw if it ends. */
@@ -257,6 +306,8 @@ export class SessionRunner {
     await this.#teardown();
     this.elsewhere = info === TAKEN_OVER_TEXT ? id : null;
     this.showPhase("setup");
+    // Taken by another tab: offer it back here while it runs there.
+    if (this.elsewhere) this.liveList.show("taken", { only: id });
     const text = typeof info === "string" ? info : describeEnd(info);
     const failed = isError ?? (typeof info === "object" && endedInFailure(info));
     if (failed) {
@@ -275,6 +326,8 @@ export class SessionRunner {
     const l = this.live;
     this.live = null;
     if (!l) return;
+    this.claims.release();
+    this.el.app.dataset.media = "off";
     const stopped = Promise.allSettled([l.stop(), this.controls.detach()]);
     this.stage.stopFace();
     await stopped;

@@ -35,8 +35,9 @@ def test_a_second_page_takes_the_session_over_and_the_first_says_so(tab: Tab):
     sign_in(first)
     start_session(first, "ada")
 
-    second = tab.context.new_page()  # another tab of the same browser: it resumes
+    second = tab.context.new_page()  # another tab of the same browser: it asks first
     second.goto("/")
+    second.locator("#live-list").get_by_role("button", name="Continue here").click()
     expect(second.locator("#app")).to_have_attribute("data-phase", "session", timeout=15_000)
 
     expect(first.locator("#app")).to_have_attribute("data-phase", "setup", timeout=10_000)

@@ -459,3 +459,38 @@ export function fakeElements(spec, doc = new FakeDocument()) {
   }
   return el;
 }
+
+/**
+ * BroadcastChannel for tabs of one browser: each call makes a browser of its own, whose
+ * channels of one name hear each other's messages (never their own), as a browser does.
+ */
+export function fakeBroadcast() {
+  const members = new Set();
+  return class FakeBroadcastChannel {
+    constructor(name) {
+      this.name = name;
+      this.onmessage = null;
+      members.add(this);
+    }
+
+    postMessage(data) {
+      for (const m of members) {
+        if (m !== this && m.name === this.name) queueMicrotask(() => m.onmessage?.({ data: structuredClone(data) }));
+      }
+    }
+
+    close() {
+      members.delete(this);
+    }
+  };
+}
+
+/** sessionStorage's methods over a Map (one per tab; kept across a "reload"). */
+export function fakeStorage() {
+  const data = new Map();
+  return {
+    getItem: (k) => data.get(k) ?? null,
+    setItem: (k, v) => data.set(k, String(v)),
+    removeItem: (k) => data.delete(k),
+  };
+}

@@ -208,7 +208,8 @@ export function fakeDevice(options, { error = null } = {}) {
 export const DEFAULT_CONFIG = { csrfToken: "csrf-1", maxDuration: 1800, defaultDuration: 600, llmAvailable: true, cameraEnabled: true };
 
 /** The page built from stand-ins; `open()` it (or not) in the test. */
-export function buildPage({ config = {}, provider = "sandbox", deviceErrors = {}, beacon = true, catalog } = {}) {
+// `tabs`: what the window offers tabs to talk with (BroadcastChannel, sessionStorage).
+export function buildPage({ config = {}, provider = "sandbox", deviceErrors = {}, beacon = true, catalog, tabs = {} } = {}) {
   FakeWebSocket.reset();
   const clock = fakeClock();
   const doc = new FakeDocument();
@@ -220,6 +221,7 @@ export function buildPage({ config = {}, provider = "sandbox", deviceErrors = {}
   win.location = { host: "test", protocol: "http:", reload: () => reloads.push(true) };
   win.navigator = beacon ? { sendBeacon: (url, data) => beacons.push({ url, data }) || true } : {};
   win.speechSynthesis = {};
+  Object.assign(win, tabs);
   const faces = [];
   const transports = [];
   const mics = [];

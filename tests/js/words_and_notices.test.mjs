@@ -34,6 +34,7 @@ test("changing voice, language, mode and background is confirmed in a person's w
   el.backgroundBtn.click();
   acked(p, { background_url: "https://x.test/bg.png" });
   assert.equal(p.status, "Background changed.");
+  p.ws.serverSend({ type: "avatar", speaking: true });
   el.interruptBtn.click();
   p.ws.serverSend({ type: "command_result", cmd: "interrupt", ok: true, message: "ok" });
   assert.equal(p.status, "Stopped.");
