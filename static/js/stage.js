@@ -98,7 +98,7 @@ export class Stage {
     }
     this.captionText += text ?? "";
     const { sentences, rest } = splitSentences(this.captionText);
-    this.el.captions.textContent = rest || sentences.at(-1) || "";
+    this.el.captions.textContent = (rest || sentences.at(-1) || "").trim();
     this.#showCaptionsChoice();
   }
 
