@@ -69,6 +69,14 @@ def _on_screen(page: Page, selector: str) -> None:
     assert box["y"] + box["height"] <= view["height"] + 1, (selector, box, view)
 
 
+def _inside(page: Page, selector: str, around: str) -> None:
+    """`selector` is drawn wholly over `around` (the stage)."""
+    inner, outer = _box(page, selector), _box(page, around)
+    assert outer["x"] <= inner["x"] and outer["y"] <= inner["y"], (inner, outer)
+    assert inner["x"] + inner["width"] <= outer["x"] + outer["width"], (inner, outer)
+    assert inner["y"] + inner["height"] <= outer["y"] + outer["height"], (inner, outer)
+
+
 def _header_is_one_line(page: Page) -> None:
     items = page.eval_on_selector_all(
         ".site-header-inner .brand, .site-nav a, .signout button",
@@ -121,6 +129,8 @@ def _readable(page: Page) -> None:
 
 def test_desk_puts_the_stage_first_with_the_conversation_beside_it(desk):
     page = desk.page
+    page.goto("/accounts/login/")
+    _readable(page)
     sign_in(page)
     _header_is_one_line(page)
     _readable(page)
@@ -172,7 +182,7 @@ def test_phone_start_keeps_the_stage_on_screen_and_end_shows_the_notice(phone):
     phone.watch.assert_clean()
 
 
-def test_captions_show_the_avatars_sentence_over_the_stage_and_can_be_hidden(browser, live_server_proc):
+def test_captions_over_the_stage_and_their_remembered_toggle(browser, live_server_proc):
     t = _tab(browser, live_server_proc, DESK, "light")
     try:
         page = t.page
@@ -182,9 +192,7 @@ def test_captions_show_the_avatars_sentence_over_the_stage_and_can_be_hidden(bro
         send_chat(page, "The quick brown fox jumps over the lazy dog.")
         captions = page.locator("#captions")
         expect(captions).to_contain_text("lazy dog", timeout=10_000)
-        stage, over = _box(page, "#video-area"), _box(page, "#captions")
-        assert stage["x"] <= over["x"] and over["x"] + over["width"] <= stage["x"] + stage["width"]
-        assert stage["y"] <= over["y"] and over["y"] + over["height"] <= stage["y"] + stage["height"]
+        _inside(page, "#captions", "#video-area")
         screenshot(page, "layout-desk-captions.png")
 
         page.click("#captions-btn")
@@ -206,6 +214,21 @@ def test_captions_show_the_avatars_sentence_over_the_stage_and_can_be_hidden(bro
         close_tab(t)
 
 
+def test_a_staff_members_header_fits_one_line_on_a_phone(phone):
+    # Their header has one link more (Admin): it still neither wraps nor overflows.
+    page = phone.page
+    sign_in(page, ("admin", "admin-password"))
+    expect(page.locator(".site-nav a", has_text="Admin")).to_be_visible()
+    _header_is_one_line(page)
+    wide = page.evaluate(
+        "w => [...document.querySelectorAll('body *')].filter(e =>"
+        " e.getBoundingClientRect().right > w).map(e => e.tagName + '.' + e.className)",
+        PHONE["width"],
+    )
+    assert not wide, wide
+    _readable(page)
+
+
 def test_turning_the_sound_on_is_offered_over_the_stage_on_a_phone(phone):
     page = phone.page
     sign_in(page)
@@ -216,8 +239,8 @@ def test_turning_the_sound_on_is_offered_over_the_stage_on_a_phone(phone):
     button = page.locator("#enable-audio-btn")
     expect(button).to_be_visible()
     _on_screen(page, "#enable-audio-btn")
-    stage, box = _box(page, "#video-area"), _box(page, "#enable-audio-btn")
-    assert stage["y"] <= box["y"] and box["y"] + box["height"] <= stage["y"] + stage["height"]
+    _inside(page, "#enable-audio-btn", "#video-area")
+    box = _box(page, "#enable-audio-btn")
     # Nothing covers it: a tap at its centre reaches it.
     hit = page.evaluate(
         "([x, y]) => document.elementFromPoint(x, y)?.id",
@@ -269,8 +292,8 @@ def test_cards_preview_each_presets_own_face(tab):
     tab.watch.assert_clean()
 
 
-def test_history_says_the_status_in_words(tab):
-    page = tab.page
+def test_history_says_the_status_in_words(desk):
+    page = desk.page
     sign_in(page)
     start_session(page, "ben")
     end_session(page)
@@ -281,3 +304,5 @@ def test_history_says_the_status_in_words(tab):
     badge_row = page.locator("#sessions-table a.session-link").first
     badge_row.click()
     expect(page.locator("#session-details .badge")).to_have_text("Ended")
+    _readable(page)
+    screenshot(page, f"layout-desk-{_scheme(page)}-history-entry.png")
