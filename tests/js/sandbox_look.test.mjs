@@ -154,3 +154,17 @@ test("hair suits the voice's gender where the preset says it, still distinct per
   const trio = ["ada", "ben", "cleo"].map((s) => JSON.stringify(faceLook(s, {}, "female")));
   assert.equal(new Set(trio).size, 3);
 });
+
+test("the sandbox's cards preview each preset's face; another provider's show thumbnails", async () => {
+  const withFaces = async (sandboxFaces) => {
+    const el = fakeElements(PAGE_ELEMENTS);
+    const notices = new Notices({ status: el.status, error: el.error, setInterval: () => 0, clearInterval: () => {} });
+    const presets = structuredClone(PRESETS);
+    for (const a of presets.avatars) a.thumbnail_url = `/static/img/avatars/${a.slug}.svg`;
+    const setup = new Setup({ el, api: { presets: async () => presets }, notices, config: { sandboxFaces } });
+    await setup.load();
+    return el.presetList.querySelectorAll(".thumb").map((t) => t.children[0]?.tagName?.toLowerCase());
+  };
+  assert.deepEqual(await withFaces(true), ["canvas", "canvas", "canvas"]);
+  assert.deepEqual(await withFaces(false), ["img", "img", "img"]);
+});
