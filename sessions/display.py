@@ -9,13 +9,30 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sessions.models import AvatarSession, Mode, VoicePreset
+from sessions.models import AvatarSession, Mode, Status, VoicePreset
 from sessions.services.catalog import KNOWN_LANGUAGES
 
 # The setup page's names (static/js/setup.js MODE_TEXT; tests/test_display.py keeps them
 # the same). A retelling session whose answers come from our LLM is "Own assistant" there.
 MODE_NAMES = {Mode.DIALOGUE: "Dialogue", Mode.RETELLING: "Retelling"}
 OWN_ASSISTANT = "Own assistant"
+
+
+# A session's status as people say it: History's badges, the staff pages' (templates use
+# the `status_name` filter, sessions/templatetags/session_words.py; the staff live page's
+# script gets these in its config).
+STATUS_NAMES = {
+    Status.STARTING: "Starting",
+    Status.ACTIVE: "Live",
+    Status.CLOSING: "Ending",
+    Status.CLOSED: "Ended",
+    Status.FAILED: "Failed",
+}
+
+
+def status_name(status: str) -> str:
+    """ "Live" for "active"; an unknown status as it is."""
+    return STATUS_NAMES.get(status, status)
 
 
 def duration_words(seconds: int | float | None) -> str:

@@ -31,6 +31,8 @@ def page_config(request: HttpRequest) -> dict:
         "agoraSdkUrl": static("vendor/agora/AgoraRTC_N-production.esm.mjs"),
         "agoraEventReport": settings.AGORA_EVENT_REPORT,
         "cameraEnabled": settings.CAMERA_ENABLED,
+        # The start page's cards preview the sandbox's drawn faces (thumbnails otherwise).
+        "sandboxFaces": settings.AVATAR_PROVIDER == "sandbox",
         "llmAvailable": llm_enabled(),
         "defaultDuration": settings.SESSION_DEFAULT_DURATION,
         "maxDuration": settings.SESSION_MAX_DURATION,

@@ -165,7 +165,9 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: AvatarSession) -> str:
-        return format_html('<span class="badge status-{}">{}</span>', obj.status, obj.status)
+        return format_html(
+            '<span class="badge status-{}">{}</span>', obj.status, display.status_name(obj.status)
+        )
 
     @admin.display(description="reserved", ordering="duration")
     def reserved(self, obj: AvatarSession) -> str:

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from sessions import errors
+from sessions import display, errors
 from sessions.models import AvatarSession, CloseReason, Status
 from sessions.providers import ProviderError, get_provider
 from sessions.providers.base import CatalogLanguage
@@ -128,6 +128,7 @@ def live_page(request: HttpRequest, model_admin: admin.ModelAdmin, object_id: st
             "expiresAt": session.expires_at.isoformat() if session.expires_at else None,
             "auditUrl": audit_url,
             "closeReasons": dict(CloseReason.choices),
+            "statusNames": display.STATUS_NAMES,
         },
     }
     return TemplateResponse(request, "staff/live.html", context)

@@ -122,7 +122,8 @@ export class Controls {
   }
 
   focusChat() {
-    this.el.chatInput.focus();
+    // Without scrolling: on a phone the box is below the stage, which must stay in view.
+    this.el.chatInput.focus({ preventScroll: true });
   }
 
   /** A new session socket: the command results it replays are the whole list. */

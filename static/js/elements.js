@@ -35,6 +35,8 @@ export const PAGE_ELEMENTS = Object.freeze({
   videoWait: "p#video-wait",
   speaking: "p#speaking",
   enableAudioBtn: "button#enable-audio-btn",
+  captions: "p#captions",
+  captionsBtn: "button#captions-btn",
   // the controls (controls.js)
   interruptBtn: "button#interrupt-btn",
   micBtn: "button#mic-btn",

@@ -13,6 +13,13 @@ const SKINS = [
 ];
 const HAIR_COLOURS = ["#1e1b18", "#3b2a20", "#5d3a1f", "#8a4b24", "#c9a15a", "#a9a39b", "#7a2e1a"];
 export const HAIR_STYLES = ["short", "bob", "long", "curly", "bun", "buzz", "swept"];
+// The styles people expect for a voice's gender, where the preset says it: a female
+// voice with a buzz cut reads as a mismatch (issue 17: "Ada" got short hair). Curly
+// suits both. An unknown gender picks from all of them.
+const STYLES_FOR = {
+  female: ["bob", "long", "curly", "bun"],
+  male: ["short", "buzz", "swept", "curly"],
+};
 const EYES = ["#2b1d14", "#1f3a5a", "#2e4a2a", "#4a3620"];
 const GLASSES = ["none", "none", "round", "square"];
 
@@ -34,7 +41,7 @@ export function hashOf(text) {
 export function faceLook(seed, colours = {}, gender = "") {
   const pick = (list, what) => list[hashOf(`${seed}/${what}`) % list.length];
   const hue = hashOf(`${seed}/hue`) % 360;
-  const style = pick(HAIR_STYLES, "hair");
+  const style = pick(STYLES_FOR[gender] ?? HAIR_STYLES, "hair");
   // A beard only with short hair, never for a female voice, and not on most faces.
   const beard =
     gender !== "female" && ["short", "buzz", "swept"].includes(style) && hashOf(`${seed}/beard`) % 3 === 0;
@@ -63,6 +70,21 @@ export function drawFace(ctx, look, pose) {
   hairFront(ctx, look);
   features(ctx, look, pose);
   accessories(ctx, look);
+  ctx.restore();
+}
+
+/** The face still, filling a square `canvas` on its backdrop: a preset card's preview. */
+export function drawPortrait(canvas, look) {
+  const ctx = canvas.getContext?.("2d");
+  if (!ctx) return;
+  const side = Math.min(canvas.width, canvas.height);
+  ctx.fillStyle = look.backdrop;
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.save();
+  ctx.translate((canvas.width - side) / 2, (canvas.height - side) / 2);
+  ctx.scale(side / 480, side / 480);
+  // Eyes open (a blink starts at t = 0 of each 4.2 s), mouth closed.
+  drawFace(ctx, look, { t: 1000, bob: 0, talking: false, open: 0 });
   ctx.restore();
 }
 

@@ -58,7 +58,7 @@ export function createPage({
   const speech = Boolean(config.speechSynthesis && "speechSynthesis" in win);
   const navigator = win.navigator;
   const setup = new Setup({ el, api, notices, config });
-  const stage = new Stage({ el, makeFace });
+  const stage = new Stage({ el, makeFace, storage: win.localStorage, win });
   const cameraEnabled = Boolean(config.cameraEnabled);
   const chatMaxChars = Number(config.chatMaxChars) || 0;
   const controls = new Controls({ el, notices, setup, stage, speech, cameraEnabled, chatMaxChars, makeMic, makeCamera });

@@ -8,7 +8,7 @@
 // drawn whole: the canvas takes the shape of the box it is shown in, so nothing is cut
 // off, and the name sits in a tag in the bottom-left corner, as in a video call.
 
-import { drawFace, faceLook } from "./face_look.js";
+import { drawFace, drawPortrait, faceLook } from "./face_look.js";
 
 /** The largest canvas side drawn (px): sharp on a desk, cheap on a phone. */
 const MAX_SIDE = 960;
@@ -261,23 +261,44 @@ export class SandboxFace {
 
   /** The thumbnail's backdrop and clothes colours, when it is ours to read (same origin). */
   #readThumbnail() {
-    const Image = this.win.Image;
-    const doc = this.canvas.ownerDocument;
-    if (!this.thumbnail || !Image || !doc) return;
-    let url;
-    try {
-      url = new URL(this.thumbnail, doc.baseURI);
-    } catch {
-      return;
-    }
-    if (url.origin !== new URL(doc.baseURI).origin) return; // its pixels are not ours
-    const img = new Image();
-    img.onload = () => {
-      const colours = sampleColours(img, doc);
-      if (colours) this.look = faceLook(this.look.seed, colours, this.look.gender);
-    };
-    img.src = url.href;
+    readThumbnailColours(this.thumbnail, this.canvas.ownerDocument, this.win, (colours) => {
+      this.look = faceLook(this.look.seed, colours, this.look.gender);
+    });
   }
+}
+
+/**
+ * A preset card's preview of the face its sandbox session shows: the same look (slug,
+ * voice's gender, thumbnail's colours) drawn still on a small canvas.
+ */
+export function facePreview(doc, { slug, name = "", thumbnail = "", gender = "" }, win = globalThis) {
+  const canvas = doc.createElement("canvas");
+  canvas.className = "face-preview";
+  canvas.width = canvas.height = 176; // the card's 5.5 rem circle, sharp at 2x
+  canvas.setAttribute("aria-hidden", "true");
+  const seed = slug || name;
+  drawPortrait(canvas, faceLook(seed, {}, gender));
+  readThumbnailColours(thumbnail, doc, win, (colours) => drawPortrait(canvas, faceLook(seed, colours, gender)));
+  return canvas;
+}
+
+/** Call `then` with the colours of the `thumbnail` image, when it is ours to read. */
+function readThumbnailColours(thumbnail, doc, win, then) {
+  const Image = win.Image;
+  if (!thumbnail || !Image || !doc) return;
+  let url;
+  try {
+    url = new URL(thumbnail, doc.baseURI);
+  } catch {
+    return;
+  }
+  if (url.origin !== new URL(doc.baseURI).origin) return; // its pixels are not ours
+  const img = new Image();
+  img.onload = () => {
+    const colours = sampleColours(img, doc);
+    if (colours) then(colours);
+  };
+  img.src = url.href;
 }
 
 /** A square image's backdrop (its left edge) and clothes (its bottom centre) as CSS. */

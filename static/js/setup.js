@@ -4,6 +4,7 @@
 // a running one; session.js decides what happens with them.
 
 import { explainFailure, initials } from "./format.js";
+import { facePreview } from "./sandbox_face.js";
 
 /** Each mode's name in the list and the sentence under it. */
 export const MODE_TEXT = Object.freeze({
@@ -259,7 +260,11 @@ export class Setup {
       fallback.className = "initials";
       fallback.setAttribute("aria-hidden", "true");
       fallback.textContent = initials(a.name);
-      if (a.thumbnail_url) {
+      if (this.config.sandboxFaces) {
+        // The face its sandbox session will show (the thumbnail lends its colours).
+        const gender = this.catalog.voices.find((v) => v.slug === a.default_voice)?.gender ?? "";
+        thumb.append(facePreview(doc, { slug: a.slug, name: a.name, thumbnail: a.thumbnail_url, gender }));
+      } else if (a.thumbnail_url) {
         const img = doc.createElement("img");
         img.alt = "";
         img.loading = "lazy";

@@ -46,7 +46,8 @@ export function watchLive({ config, el, relay }) {
         el.speaking.textContent = msg.speaking ? "speaking" : "listening";
         break;
       case "session":
-        el.status.textContent = msg.status;
+        // In words (sessions/display.py STATUS_NAMES, sent in the page's config).
+        el.status.textContent = config.statusNames?.[msg.status] ?? msg.status;
         el.status.className = `badge status-${msg.status}`;
         if (msg.status === "closed" || msg.status === "failed") ended = endedText(msg);
         break;

@@ -1,10 +1,15 @@
 // The stage: what the user watches during a session. The avatar's video (Agora's player
 // in #avatar-remote, or the sandbox's face drawn on a canvas and shown through <video>),
 // the wait for it, "Speaking…"/"Listening", the network quality, the time left, and the
-// button that turns the avatar's sound on when the browser blocked autoplay.
+// button that turns the avatar's sound on when the browser blocked autoplay, and the
+// captions over the video: the sentence the avatar is saying, hidden at the user's wish
+// (remembered in localStorage).
 
 import { describeQuality } from "./format.js";
-import { SandboxFace } from "./sandbox_face.js";
+import { SandboxFace, splitSentences } from "./sandbox_face.js";
+
+/** Where the captions' on/off is remembered ("off" or absent). */
+export const CAPTIONS_KEY = "avatarsite.captions";
 
 export class Stage {
   /**
@@ -12,11 +17,19 @@ export class Stage {
    * @param {object} options.el  video, canvas, remote, videoWait, speaking, quality,
    *   countdown, enableAudioBtn (elements.js)
    * @param {(options: object) => object} [options.makeFace]  the sandbox's face
+   * @param {object} [options.storage]  localStorage, where the captions' choice is kept
+   * @param {object} [options.win]  the window, scrolled to the stage when a session starts
    */
-  constructor({ el, makeFace = (options) => new SandboxFace(options) }) {
+  constructor({ el, makeFace = (options) => new SandboxFace(options), storage = globalThis.localStorage, win = globalThis }) {
     this.el = el;
+    this.win = win;
     this.makeFace = makeFace;
     this.face = null;
+    this.storage = storage;
+    this.captionMid = null;
+    this.captionText = "";
+    this.captionsOn = this.#remembered() !== "off";
+    this.#showCaptionsChoice();
   }
 
   /** `resumeAudio` runs when the user asks for the avatar's sound. */
@@ -24,6 +37,11 @@ export class Stage {
     this.el.enableAudioBtn.addEventListener("click", () => {
       resumeAudio();
       this.el.enableAudioBtn.hidden = true;
+    });
+    this.el.captionsBtn.addEventListener("click", () => {
+      this.captionsOn = !this.captionsOn;
+      this.#remember(this.captionsOn ? "on" : "off");
+      this.#showCaptionsChoice();
     });
   }
 
@@ -40,6 +58,10 @@ export class Stage {
     el.videoWait.hidden = sandbox;
     el.enableAudioBtn.hidden = true;
     this.setSpeaking(false);
+    this.clearCaptions();
+    // The stage replaces the start screen, whose Start button a phone has scrolled down
+    // to: back to the top, where the stage, its time left and End are.
+    this.win.scrollTo?.(0, 0);
     if (sandbox) {
       this.face = this.makeFace({ canvas: el.canvas, video: el.video, name, slug, thumbnail, gender, language, voice });
       this.face.start();
@@ -62,9 +84,51 @@ export class Stage {
   /** A parsed stream message from the avatar: the face follows it; speech shows. */
   streamMessage(m) {
     this.face?.onStreamMessage(m);
+    if (m.type === "chat" && m.from === "bot") this.#caption(m.mid, m.text);
     if (m.type !== "event") return;
     if (m.event === "audio_start") this.setSpeaking(true);
     else if (m.event === "audio_end") this.setSpeaking(false);
+  }
+
+  /** The captions: the sentence of the avatar's line (`mid`) that is being said now. */
+  #caption(mid, text) {
+    if (mid !== this.captionMid) {
+      this.captionMid = mid;
+      this.captionText = "";
+    }
+    this.captionText += text ?? "";
+    const { sentences, rest } = splitSentences(this.captionText);
+    this.el.captions.textContent = (rest || sentences.at(-1) || "").trim();
+    this.#showCaptionsChoice();
+  }
+
+  clearCaptions() {
+    this.captionMid = null;
+    this.captionText = "";
+    this.el.captions.textContent = "";
+    this.#showCaptionsChoice();
+  }
+
+  #showCaptionsChoice() {
+    const { captions, captionsBtn } = this.el;
+    captionsBtn.setAttribute("aria-pressed", String(this.captionsOn));
+    captions.hidden = !this.captionsOn || !captions.textContent;
+  }
+
+  #remembered() {
+    try {
+      return this.storage?.getItem(CAPTIONS_KEY) ?? "";
+    } catch {
+      return ""; // storage refused (private mode, a sandboxed frame): captions stay on
+    }
+  }
+
+  #remember(value) {
+    try {
+      this.storage?.setItem(CAPTIONS_KEY, value);
+    } catch {
+      // not remembered; the choice holds for this page
+    }
   }
 
   /** Whether the page waits for the avatar's video (its note shows meanwhile). */
@@ -103,6 +167,7 @@ export class Stage {
   // What the user does to the face (controls.js); nothing without one.
   interrupt() {
     this.face?.interrupt();
+    this.clearCaptions();
   }
 
   setBackground(url) {
@@ -134,5 +199,6 @@ export class Stage {
     el.enableAudioBtn.hidden = true;
     el.countdown.textContent = "--:--";
     this.setSpeaking(false);
+    this.clearCaptions();
   }
 }

@@ -243,7 +243,7 @@ def test_staff_import_audit_watch_live_close_and_usage(staff_tab, user_tab, staf
     expect(staff.locator("#live-connection")).to_have_text(
         "The session has ended: ended by staff.", timeout=10_000
     )
-    expect(staff.locator("#live-status")).to_have_text("closed")
+    expect(staff.locator("#live-status")).to_have_text("Ended")
     expect(user.locator("#status")).to_contain_text(
         "A staff member ended the session", timeout=10_000
     )

@@ -16,7 +16,10 @@ PROTOCOL_WORDS = ("set-params", "interrupt done", "frames", "done:")
 
 
 def workspace_top(page: Page) -> float:
-    return page.evaluate("document.querySelector('.workspace').getBoundingClientRect().top")
+    # In the document, not the viewport: typing into the chat box may scroll a phone's page.
+    return page.evaluate(
+        "document.querySelector('.workspace').getBoundingClientRect().top + scrollY"
+    )
 
 
 def walk(tab: Tab, prefix: str) -> None:

@@ -140,3 +140,31 @@ test("with an assistant, mode 1 is the assistant and says it does not repeat you
   assert.equal(setup.llmAnswers, true);
   assert.equal(pickMode("2"), "The avatar’s own assistant answers you.");
 });
+
+test("hair suits the voice's gender where the preset says it, still distinct per slug", () => {
+  const many = (gender) => Array.from({ length: 200 }, (_, i) => faceLook(`p${i}`, {}, gender).hair.style);
+  const female = new Set(many("female"));
+  const male = new Set(many("male"));
+  for (const short of ["short", "buzz", "swept"]) assert.ok(!female.has(short), short);
+  for (const long of ["long", "bob", "bun"]) assert.ok(!male.has(long), long);
+  assert.ok(female.size >= 3 && male.size >= 3);
+  // Ada (a female voice) no longer gets a short cut; an unknown gender may get any style.
+  assert.notEqual(faceLook("ada", {}, "female").hair.style, "short");
+  assert.deepEqual(new Set(many("")), new Set(HAIR_STYLES));
+  const trio = ["ada", "ben", "cleo"].map((s) => JSON.stringify(faceLook(s, {}, "female")));
+  assert.equal(new Set(trio).size, 3);
+});
+
+test("the sandbox's cards preview each preset's face; another provider's show thumbnails", async () => {
+  const withFaces = async (sandboxFaces) => {
+    const el = fakeElements(PAGE_ELEMENTS);
+    const notices = new Notices({ status: el.status, error: el.error, setInterval: () => 0, clearInterval: () => {} });
+    const presets = structuredClone(PRESETS);
+    for (const a of presets.avatars) a.thumbnail_url = `/static/img/avatars/${a.slug}.svg`;
+    const setup = new Setup({ el, api: { presets: async () => presets }, notices, config: { sandboxFaces } });
+    await setup.load();
+    return el.presetList.querySelectorAll(".thumb").map((t) => t.children[0]?.tagName?.toLowerCase());
+  };
+  assert.deepEqual(await withFaces(true), ["canvas", "canvas", "canvas"]);
+  assert.deepEqual(await withFaces(false), ["img", "img", "img"]);
+});

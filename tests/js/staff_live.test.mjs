@@ -26,7 +26,12 @@ function liveView() {
     setTimeout: timers.setTimeout,
     clearTimeout: timers.clearTimeout,
   });
-  const config = { owner: "demo", closeReasons: { admin: "ended by staff" }, wsPath: "/ws/sessions/s1/" };
+  const config = {
+    owner: "demo",
+    closeReasons: { admin: "ended by staff" },
+    statusNames: { active: "Live", closed: "Ended" }, // sessions/display.py STATUS_NAMES
+    wsPath: "/ws/sessions/s1/",
+  };
   watchLive({ config, el, relay });
   return { el, relay, timers, ws: () => FakeWebSocket.last };
 }
@@ -49,7 +54,7 @@ test("the live view replays the transcript with the owner's name, then follows i
     ["demo", "Hello!"],
     ["Avatar", "Hi there."],
   ]);
-  assert.equal(el.status.textContent, "active");
+  assert.equal(el.status.textContent, "Live");
   assert.equal(el.status.className, "badge status-active");
   assert.equal(el.speaking.textContent, "speaking");
   assert.equal(el.speaking.dataset.speaking, "true");
@@ -61,7 +66,7 @@ test("the live view says when the session ended, and why", () => {
   ws().serverOpen();
   ws().serverSend({ type: "session", status: "closed", close_reason: "admin" });
   ws().serverClose(4410);
-  assert.equal(el.status.textContent, "closed");
+  assert.equal(el.status.textContent, "Ended");
   assert.equal(el.connection.textContent, "The session has ended: ended by staff.");
   assert.equal(el.connection.dataset.state, "ended");
   assert.equal(el.speaking.textContent, "—");

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { PAGE_ELEMENTS } from "../../static/js/elements.js";
-import { Stage } from "../../static/js/stage.js";
+import { CAPTIONS_KEY, Stage } from "../../static/js/stage.js";
 import { fakeElements } from "./fakes.mjs";
 import { fakeFace } from "./page.mjs";
 
@@ -99,4 +99,54 @@ test("reset stops the face and empties the stage", () => {
   // Without a face, what the controls ask of it does nothing.
   stage.interrupt();
   stage.setBackground("https://x.test/b.png");
+});
+
+/** A localStorage stand-in. */
+function memoryStorage(initial = {}) {
+  const data = new Map(Object.entries(initial));
+  return { getItem: (k) => data.get(k) ?? null, setItem: (k, v) => data.set(k, String(v)), data };
+}
+
+test("captions show the sentence the avatar is saying, and go with an interrupt", () => {
+  const el = fakeElements(PAGE_ELEMENTS);
+  const stage = new Stage({ el, makeFace: fakeFace, storage: memoryStorage() });
+  stage.wire(() => {});
+  stage.prepare({ sandbox: true });
+  assert.equal(el.captions.hidden, true); // nothing said yet
+  stage.streamMessage({ type: "chat", from: "bot", mid: "a", text: "Hello there. How ", fin: false });
+  assert.equal(el.captions.textContent, "How");
+  assert.equal(el.captions.hidden, false);
+  stage.streamMessage({ type: "chat", from: "bot", mid: "a", text: "are you?", fin: true });
+  assert.equal(el.captions.textContent, "How are you?");
+  // The user's own words are not captioned; a new line of the avatar starts afresh.
+  stage.streamMessage({ type: "chat", from: "user", mid: "u", text: "Fine.", fin: true });
+  assert.equal(el.captions.textContent, "How are you?");
+  stage.streamMessage({ type: "chat", from: "bot", mid: "b", text: "Good", fin: false });
+  assert.equal(el.captions.textContent, "Good");
+  stage.interrupt();
+  assert.equal(el.captions.textContent, "");
+  assert.equal(el.captions.hidden, true);
+});
+
+test("the captions toggle hides them and is remembered", () => {
+  const storage = memoryStorage();
+  const el = fakeElements(PAGE_ELEMENTS);
+  const stage = new Stage({ el, makeFace: fakeFace, storage });
+  stage.wire(() => {});
+  stage.prepare({ sandbox: true });
+  assert.equal(el.captionsBtn.getAttribute("aria-pressed"), "true");
+  el.captionsBtn.click();
+  assert.equal(el.captionsBtn.getAttribute("aria-pressed"), "false");
+  assert.equal(storage.data.get(CAPTIONS_KEY), "off");
+  stage.streamMessage({ type: "chat", from: "bot", mid: "a", text: "Unseen words", fin: false });
+  assert.equal(el.captions.hidden, true);
+  // A new page (a reload) starts with them off; storage that refuses leaves them on.
+  const again = new Stage({ el: fakeElements(PAGE_ELEMENTS), makeFace: fakeFace, storage });
+  assert.equal(again.captionsOn, false);
+  const refusing = { getItem: () => { throw new Error("denied"); }, setItem: () => { throw new Error("denied"); } };
+  const open = new Stage({ el: fakeElements(PAGE_ELEMENTS), makeFace: fakeFace, storage: refusing });
+  assert.equal(open.captionsOn, true);
+  open.wire(() => {});
+  open.el.captionsBtn.click(); // not remembered, but no error
+  assert.equal(open.captionsOn, false);
 });

@@ -86,7 +86,7 @@ def test_the_list_shows_reserved_and_used_minutes_and_links_live_sessions(staff,
     page = staff.get(SESSIONS).text
     assert "10:00" in page and "4:00" in page  # reserved 600 s, used 240 s
     assert f'href="{SESSIONS}{live.pk}/live/"' in page
-    assert '<span class="badge status-active">active</span>' in page
+    assert '<span class="badge status-active">Live</span>' in page
     assert f"{SESSIONS}export.csv" in page and f"{SESSIONS}export.json" in page
 
 
