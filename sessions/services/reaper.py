@@ -80,6 +80,17 @@ async def _close(session_id, reason: str, why: str, result: ReapResult) -> bool:
         return False
 
 
+async def _retain(result: ReapResult, now) -> None:
+    """Delete the transcripts TRANSCRIPT_RETENTION_DAYS no longer keeps (a bounded share
+    each pass: sessions/services/retention.py)."""
+    try:
+        result.transcripts_deleted = await retention.apurge_expired(now)
+    except Exception as exc:
+        # Retention waits for the next pass; closing sessions must not wait on it.
+        log.exception("reaper: retention failed")
+        result.errors.append(f"retention: {type(exc).__name__}")
+
+
 async def reap(*, abandon_after: float | None = None) -> ReapResult:
     """One pass. `abandon_after`: seconds a session may go without any socket heartbeat
     before it counts as abandoned (default: the disconnect grace)."""
@@ -132,12 +143,7 @@ async def reap(*, abandon_after: float | None = None) -> ReapResult:
             )
 
     await reconcile.reconcile(result, now)
-    try:
-        result.transcripts_deleted = await retention.apurge_expired(now)
-    except Exception as exc:
-        # Retention waits for the next pass; closing sessions must not wait on it.
-        log.exception("reaper: retention failed")
-        result.errors.append(f"retention: {type(exc).__name__}")
+    await _retain(result, now)
     if result.acted:
         log.info("reaper: %s", result)
     for error in result.errors:
