@@ -177,6 +177,9 @@ EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+# Password reset mails asked for per hour, per client address and per email address:
+# past either, the form refuses (429) rather than letting anyone flood a mailbox.
+PASSWORD_RESETS_PER_HOUR = max(env.int("PASSWORD_RESETS_PER_HOUR", default=5), 1)
 
 # Failed sign-ins (site and admin) allowed per window, per client address and per
 # username at one address; past either, sign-in from there waits for the next window.

@@ -46,9 +46,7 @@ urlpatterns = [
     ),
     path(
         "accounts/password/reset/",
-        auth_views.PasswordResetView.as_view(
-            email_template_name="registration/password_reset_email.txt"
-        ),
+        account.ThrottledPasswordResetView.as_view(),
         name="password_reset",
     ),
     path(

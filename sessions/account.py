@@ -1,4 +1,5 @@
-"""A signed-in user's own account: its page, and deleting it with its data.
+"""A user's own account: its page, deleting it with its data, and asking for a
+password reset mail (throttled).
 
 Deleting an account closes its live sessions, deletes every transcript (with the event
 details, sessions/services/retention.py), deletes its API tokens, and signs it out. The
@@ -8,25 +9,56 @@ marker that names nobody (keys.deleted_principal), so the counts per principal h
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import PasswordResetView
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from sessions import keys
-from sessions.access import user_principal
+from sessions.access import client_ip, user_principal
 from sessions.models import AvatarSession, CloseReason, Status
-from sessions.services import lifecycle, retention
+from sessions.services import lifecycle, limits, retention
 
 log = logging.getLogger("avatarsite.account")
+
+
+class ThrottledPasswordResetView(PasswordResetView):
+    """Django's reset view, with its mails counted per client address and per email
+    address (PASSWORD_RESETS_PER_HOUR each): past either, the form says when to retry."""
+
+    email_template_name = "registration/password_reset_email.txt"
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        ip = client_ip(
+            self.request.META.get("REMOTE_ADDR", ""),
+            self.request.META.get("HTTP_X_FORWARDED_FOR", ""),
+        )
+        # The address is the visitor's text: hashed, never part of a cache key as such.
+        email = hashlib.sha256(form.cleaned_data["email"].strip().lower().encode()).hexdigest()
+        try:
+            for who in (f"ip:{ip}", f"email:{email[:32]}"):
+                async_to_sync(limits.hit_window)(
+                    "password_reset", who, settings.PASSWORD_RESETS_PER_HOUR, 3600, "reset mails"
+                )
+        except limits.Refusal as refusal:
+            minutes = int(refusal.retry_after // 60) + 1
+            form.add_error(
+                None,
+                f"Too many password reset requests. Please try again in {minutes} minutes.",
+            )
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().form_valid(form)
 
 
 class ConfirmWithPassword(forms.Form):

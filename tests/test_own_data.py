@@ -213,6 +213,33 @@ def test_a_reset_for_an_unknown_address_says_the_same_and_sends_nothing(world):
     assert mail.outbox == []
 
 
+def test_reset_mails_are_throttled_per_address(world, settings):
+    settings.PASSWORD_RESETS_PER_HOUR = 2
+    world.alice.email = "alice@example.com"
+    world.alice.save()
+    for _ in range(2):
+        ok = Client().post("/accounts/password/reset/", {"email": "alice@example.com"})
+        assert ok.status_code == 302
+
+    refused = Client().post("/accounts/password/reset/", {"email": "ALICE@example.com "})
+
+    assert refused.status_code == 429
+    assert b"Too many password reset requests. Please try again in" in refused.content
+    assert len(mail.outbox) == 2
+
+
+def test_mail_goes_to_the_console_only_in_development():
+    from tests.test_settings import PRODUCTION, started
+
+    console = "django.core.mail.backends.console.EmailBackend"
+    assert started({}, "EMAIL_BACKEND")["EMAIL_BACKEND"] == console
+    production = started(PRODUCTION, "EMAIL_BACKEND", "TRANSCRIPT_RETENTION_DAYS")
+    assert production == {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "TRANSCRIPT_RETENTION_DAYS": 90,
+    }
+
+
 def test_the_password_change_page_asks_for_the_old_password(world):
     client = browser(world.alice)
     assert b"Change your password" in client.get("/accounts/password/change/").content
