@@ -5,9 +5,12 @@
 - The header's Account link leads to Change your password; changing it there signs the
   person's other browser out (its next page asks for a sign-in) and keeps this one.
 - The sign-in page offers "Forgot your password?".
+- Delete your account asks for the password (a wrong one deletes nothing and says so);
+  with it, a live session is ended, the account goes and the person is signed out.
 
 Screenshots: artifacts/screenshots/b16-history-export.png, b16-delete-confirm.png,
-b16-transcript-deleted.png, b16-password-change.png, b16-password-changed.png.
+b16-transcript-deleted.png, b16-password-change.png, b16-password-changed.png,
+b16-account-delete.png.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser import Tab, close_tab, open_tab, screenshot
+from tests.support.browser import Tab, close_tab, open_tab, screenshot, start_session
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.browser
 
 KEEPER = ("keeper", "keeper-pass-7781")
 CHANGER = ("changer", "changer-pass-7781")
+LEAVER = ("leaver", "leaver-pass-7781")
 
 WORLD = r"""
 from datetime import timedelta
@@ -35,6 +39,7 @@ from sessions.models import AvatarPreset, AvatarSession, TranscriptEntry
 users = get_user_model().objects
 keeper = users.create_user("keeper", password="keeper-pass-7781")
 users.create_user("changer", password="changer-pass-7781")
+users.create_user("leaver", password="leaver-pass-7781")
 ada = AvatarPreset.objects.get(slug="ada")
 start = timezone.now() - timedelta(hours=1)
 session = AvatarSession.objects.create(
@@ -135,3 +140,32 @@ def test_changing_the_password_signs_the_other_browser_out(user_tab, other_tab):
     other_tab.page.goto("/history/")
     expect(other_tab.page.locator("#login-btn")).to_be_visible()  # the other one does not
     user_tab.watch.assert_clean()
+
+
+def test_deleting_the_account_asks_for_the_password_then_signs_out(user_tab, server):
+    sign_in(user_tab, LEAVER, then="/")
+    page = user_tab.page
+    start_session(page, "ada")
+    page.goto("/accounts/")
+    page.click("#delete-account-link")
+    page.fill("input[name=password]", "not-my-password")
+    page.click("#delete-account-btn")
+    expect(page.locator("[data-field-error=password]")).to_have_text(
+        "That is not your password. Your account was not deleted."
+    )
+    screenshot(page, "b16-account-delete.png")
+
+    page.fill("input[name=password]", LEAVER[1])
+    page.click("#delete-account-btn")
+
+    expect(page.locator("#account-deleted")).to_contain_text("Your account, your transcripts")
+    expect(page.locator("#nav-account")).to_have_count(0)  # signed out
+    rows = server.query(
+        "SELECT status, owner_id, principal FROM avatar_sessions_avatarsession"
+        " WHERE principal LIKE %s",
+        "deleted:%",
+    )
+    assert [(status, owner) for status, owner, _ in rows] == [("closed", None)]
+    page.goto("/history/")
+    expect(page.locator("#login-btn")).to_be_visible()
+    user_tab.watch.assert_clean(allow=("status of 400",))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from sessions.models import AvatarSession, SessionEvent, TranscriptEntry, TranscriptPiece
@@ -63,12 +63,20 @@ def ninety(settings):
     settings.TRANSCRIPT_RETENTION_DAYS = 90
 
 
-def test_the_reapers_pass_deletes_old_words_and_keeps_the_row(world, ninety):
-    old = make_session(world, closed_ago=91 * DAY)
+# The reaper runs its queries on channels' database thread, which closes stale
+# connections: outside a test transaction of its own (as a served process runs it).
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_the_reapers_pass_deletes_old_words_and_keeps_the_row(world, ninety):
+    old = await sync_to_async(make_session)(world, closed_ago=91 * DAY)
 
-    result = async_to_sync(reap)()
+    result = await reap()
 
     assert result.transcripts_deleted == 1
+    await sync_to_async(check_only_words_went)(old)
+
+
+def check_only_words_went(old: AvatarSession) -> None:
     old.refresh_from_db()
     assert not TranscriptEntry.objects.filter(session=old).exists()
     assert not TranscriptPiece.objects.filter(session=old).exists()
@@ -118,12 +126,14 @@ def test_a_failed_session_without_a_close_time_counts_from_its_creation(world, n
     assert not words_kept(failed)
 
 
-def test_zero_keeps_everything_forever(world, settings):
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_zero_keeps_everything_forever(world, settings):
     settings.TRANSCRIPT_RETENTION_DAYS = 0
-    ancient = make_session(world, closed_ago=3650 * DAY)
+    ancient = await sync_to_async(make_session)(world, closed_ago=3650 * DAY)
 
-    assert async_to_sync(reap)().transcripts_deleted == 0
-    assert words_kept(ancient)
+    assert (await reap()).transcripts_deleted == 0
+    assert await sync_to_async(words_kept)(ancient)
 
 
 def test_a_pass_works_in_bounded_batches(world, ninety, monkeypatch):
