@@ -108,15 +108,18 @@ def delete_transcript(request: HttpRequest, session_id: uuid.UUID) -> HttpRespon
     transcript is still being written: refused with a 409 saying so."""
     session = _own_session(request, session_id)
     context = {"session": _history_row(session)}
-    if session.is_live:
+    try:
+        if session.is_live:
+            raise retention.SessionLive
+        if request.method == "POST":
+            retention.delete_own_transcript(session)
+            return redirect("history-detail", session_id=session.pk)
+    except retention.SessionLive:
         context["refused"] = (
             "This session is still going on, so its transcript cannot be deleted yet. "
             "End the session first, then delete its transcript."
         )
         return render(request, "history_delete.html", context, status=409)
-    if request.method == "POST":
-        retention.delete_own_transcript(session)
-        return redirect("history-detail", session_id=session.pk)
     return render(request, "history_delete.html", context)
 
 

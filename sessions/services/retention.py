@@ -91,8 +91,9 @@ def delete_transcripts(session_ids: Iterable[Any], why: str) -> int:
 
 
 def delete_own_transcript(session: AvatarSession) -> None:
-    """Its owner deletes one session's transcript; refused while the session is live."""
-    if session.is_live:
+    """Its owner deletes one session's transcript; refused while the session is live
+    (as it stands in the database now, not as the caller last read it)."""
+    if AvatarSession.objects.filter(pk=session.pk, status__in=LIVE_STATUSES).exists():
         raise SessionLive
     delete_transcripts([session.pk], "by its owner")
 

@@ -146,3 +146,13 @@ def test_a_pass_works_in_bounded_batches(world, ninety, monkeypatch):
     assert retention.purge_expired() == 1
     assert not any(words_kept(s) for s in old)
     assert retention.purge_expired() == 0  # nothing is deleted twice
+
+
+def test_an_owner_cannot_delete_a_transcript_that_went_live_meanwhile(world):
+    session = make_session(world, closed_ago=DAY)
+    # Read as closed, then (another request) it is live again: the database decides.
+    AvatarSession.objects.filter(pk=session.pk).update(status="active", closed_at=None)
+
+    with pytest.raises(retention.SessionLive):
+        retention.delete_own_transcript(session)
+    assert words_kept(session)
