@@ -163,6 +163,24 @@ SESSION_ENGINE = "sessions.signin_store"
 LOGIN_REDIRECT_URL = "avatar"
 LOGOUT_REDIRECT_URL = "login"
 
+# Mail (password reset): printed to the console in development (DEBUG); otherwise sent
+# through the SMTP server below unless EMAIL_BACKEND names another. Never the console in
+# production: a reset mail carries a link that signs its reader in.
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends."
+    + ("console.EmailBackend" if DEBUG else "smtp.EmailBackend"),
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+# Password reset mails asked for per hour, per client address and per email address:
+# past either, the form refuses (429) rather than letting anyone flood a mailbox.
+PASSWORD_RESETS_PER_HOUR = max(env.int("PASSWORD_RESETS_PER_HOUR", default=5), 1)
+
 # Failed sign-ins (site and admin) allowed per window, per client address and per
 # username at one address; past either, sign-in from there waits for the next window.
 SIGNIN_FAILURE_WINDOW = max(env.int("SIGNIN_FAILURE_WINDOW", default=900), 1)
@@ -292,6 +310,11 @@ HEARTBEAT_INTERVAL = env.float("HEARTBEAT_INTERVAL", default=15.0)
 # How often each served process runs the reaper (0 turns the in-process reaper off;
 # `manage.py reap_sessions` does one pass, for cron).
 REAPER_INTERVAL = env.float("REAPER_INTERVAL", default=60.0)
+
+# --- Privacy (issue 16) ------------------------------------------------------------
+# Days a closed session's transcript, pieces and event details are kept; the reaper's
+# pass deletes older ones (the session row stays for usage figures). 0 keeps them forever.
+TRANSCRIPT_RETENTION_DAYS = max(env.int("TRANSCRIPT_RETENTION_DAYS", default=90), 0)
 
 # --- Your own LLM (optional) ---------------------------------------------------
 # An OpenAI-compatible chat-completions endpoint (vLLM, Ollama, llama.cpp, OpenAI).

@@ -1,11 +1,12 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import LogoutView
 from django.http import HttpRequest, HttpResponseRedirect
 from django.templatetags.static import static
 from django.urls import path
 from django.views.decorators.cache import cache_control
 
-from sessions import views
+from sessions import account, views
 from sessions.api import api
 from sessions.signin import AdminSignInForm
 
@@ -28,6 +29,41 @@ urlpatterns = [
     path("history/<uuid:session_id>/", views.history_detail, name="history-detail"),
     path("accounts/login/", views.SiteLoginView.as_view(), name="login"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
+    # A user's own data and account (issue 16).
+    path("history/export/", views.export_history, name="history-export"),
+    path("history/<uuid:session_id>/delete/", views.delete_transcript, name="history-delete"),
+    path("accounts/", account.account, name="account"),
+    path("accounts/delete/", account.delete_account, name="account-delete"),
+    path(
+        "accounts/password/change/",
+        auth_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/password/change/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path(
+        "accounts/password/reset/",
+        account.ThrottledPasswordResetView.as_view(),
+        name="password_reset",
+    ),
+    path(
+        "accounts/password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "accounts/password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/password/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
 ]

@@ -205,3 +205,9 @@ SIGNIN_CHECK = "signin.check"  # the user's password changed: is each sign-in st
 SANDBOX_CLOSED = "sandbox.closed"  # the sandbox session was closed: the avatar leaves
 SANDBOX_TAKEN_OVER = "sandbox.taken_over"  # a newer avatar socket joined the channel
 SESSION_SHOWN = "session.shown"  # a transcript update recorded beside the session's sockets
+
+
+def deleted_principal(marker: str) -> str:
+    """What a deleted account's sessions are counted under: the same marker for all of
+    them (usage counts per principal hold), naming nobody."""
+    return f"deleted:{marker}"

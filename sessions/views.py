@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, redirect_to_login
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
 
 from sessions import display
 from sessions.access import user_principal
-from sessions.models import AvatarSession
+from sessions.models import AvatarSession, TranscriptEntry
+from sessions.services import retention
 from sessions.services.answers import llm_enabled
 from sessions.signin import SiteAuthenticationForm
 
@@ -55,6 +60,7 @@ def _history_row(session: AvatarSession, voices: dict[str, str] | None = None) -
     row = session.to_dict()
     row["preset_name"] = session.preset.name if session.preset else session.preset_slug
     row.update(display.session_words(session, voices))
+    row["transcript_deleted_at"] = session.transcript_deleted_at
     return row
 
 
@@ -67,12 +73,16 @@ def history(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "history.html",
-        {"sessions": [_history_row(s, voices) for s in page_obj], "page_obj": page_obj},
+        {
+            "sessions": [_history_row(s, voices) for s in page_obj],
+            "page_obj": page_obj,
+            "retention_days": settings.TRANSCRIPT_RETENTION_DAYS,
+        },
     )
 
 
-@login_required
-def history_detail(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+def _own_session(request: HttpRequest, session_id: uuid.UUID) -> AvatarSession:
+    """The signed-in user's session; another's answers 404, exactly like a missing one."""
     session = (
         AvatarSession.objects.owned_by(user_principal(request.user))
         .filter(pk=session_id)
@@ -81,10 +91,67 @@ def history_detail(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
     )
     if session is None:
         raise Http404("No such session.")
+    return session
+
+
+@login_required
+def history_detail(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    session = _own_session(request, session_id)
     messages = [e.to_dict() for e in session.transcript.exclude(text="")]
     return render(
         request, "history_detail.html", {"session": _history_row(session), "messages": messages}
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete_transcript(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """GET asks for confirmation; POST (with its CSRF token) deletes. A live session's
+    transcript is still being written: refused with a 409 saying so."""
+    session = _own_session(request, session_id)
+    context = {"session": _history_row(session)}
+    try:
+        if session.is_live:
+            raise retention.SessionLive
+        if request.method == "POST":
+            retention.delete_own_transcript(session)
+            return redirect("history-detail", session_id=session.pk)
+    except retention.SessionLive:
+        context["refused"] = (
+            "This session is still going on, so its transcript cannot be deleted yet. "
+            "End the session first, then delete its transcript."
+        )
+        return render(request, "history_delete.html", context, status=409)
+    return render(request, "history_delete.html", context)
+
+
+@login_required
+@never_cache
+def export_history(request: HttpRequest) -> JsonResponse:
+    """All the signed-in user's sessions (those started through their API tokens too)
+    and their transcripts, as one JSON download; nobody else's."""
+    mine = AvatarSession.objects.owned_by(user_principal(request.user)).order_by("created_at")
+    lines: dict[Any, list[dict]] = {}
+    entries = TranscriptEntry.objects.filter(session__in=mine).exclude(text="")
+    for entry in entries.order_by("created_at", "id").iterator():
+        lines.setdefault(entry.session_id, []).append(entry.to_dict())
+    sessions = []
+    for session in mine.select_related("preset").iterator():
+        row = session.to_dict()
+        del row["rtc"], row["ws_path"]  # join credentials and socket paths are no record
+        row["preset_name"] = session.preset.name if session.preset else session.preset_slug
+        row["transcript_deleted_at"] = session.transcript_deleted_at
+        row["transcript"] = lines.get(session.pk, [])
+        sessions.append(row)
+    body = {
+        "user": request.user.get_username(),
+        "exported_at": timezone.now(),
+        "sessions": sessions,
+    }
+    response = JsonResponse(body, json_dumps_params={"indent": 1})
+    stamp = timezone.now().strftime("%Y-%m-%d")
+    response["Content-Disposition"] = f'attachment; filename="avatarsite-sessions-{stamp}.json"'
+    return response
 
 
 class SiteLoginView(LoginView):

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from sessions import errors, keys, shared_cache
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
-from sessions.services import lifecycle, presence, reconcile
+from sessions.services import lifecycle, presence, reconcile, retention
 
 log = logging.getLogger("avatarsite.reaper")
 
@@ -37,12 +37,21 @@ class ReapResult:
     retried: int = 0
     stuck: int = 0
     reconciled: int = 0
+    transcripts_deleted: int = 0  # retention (TRANSCRIPT_RETENTION_DAYS)
     errors: list[str] = field(default_factory=list)
 
     @property
     def acted(self) -> bool:
         return any(
-            (self.expired, self.abandoned, self.crashed, self.retried, self.stuck, self.reconciled)
+            (
+                self.expired,
+                self.abandoned,
+                self.crashed,
+                self.retried,
+                self.stuck,
+                self.reconciled,
+                self.transcripts_deleted,
+            )
         )
 
     def __str__(self) -> str:
@@ -50,7 +59,7 @@ class ReapResult:
             f"expired {self.expired}, abandoned {self.abandoned}, crashed {self.crashed}, "
             f"close retried "
             f"{self.retried}, stuck {self.stuck}, upstream-only closed {self.reconciled}, "
-            f"errors {len(self.errors)}"
+            f"transcripts deleted {self.transcripts_deleted}, errors {len(self.errors)}"
         )
 
 
@@ -69,6 +78,17 @@ async def _close(session_id, reason: str, why: str, result: ReapResult) -> bool:
         log.exception("reaper: closing session %s failed", session_id)
         result.errors.append(f"{session_id}: {type(exc).__name__}")
         return False
+
+
+async def _retain(result: ReapResult, now) -> None:
+    """Delete the transcripts TRANSCRIPT_RETENTION_DAYS no longer keeps (a bounded share
+    each pass: sessions/services/retention.py)."""
+    try:
+        result.transcripts_deleted = await retention.apurge_expired(now)
+    except Exception as exc:
+        # Retention waits for the next pass; closing sessions must not wait on it.
+        log.exception("reaper: retention failed")
+        result.errors.append(f"retention: {type(exc).__name__}")
 
 
 async def reap(*, abandon_after: float | None = None) -> ReapResult:
@@ -123,6 +143,7 @@ async def reap(*, abandon_after: float | None = None) -> ReapResult:
             )
 
     await reconcile.reconcile(result, now)
+    await _retain(result, now)
     if result.acted:
         log.info("reaper: %s", result)
     for error in result.errors:
