@@ -27,7 +27,7 @@ from sessions import errors
 from sessions.models import AvatarSession, CloseReason, Status
 from sessions.providers import ProviderError, get_provider
 from sessions.providers.base import CatalogLanguage
-from sessions.services import catalog, lifecycle
+from sessions.services import catalog, lifecycle, spend
 from sessions.services.catalog_sync import SyncResult, sync_catalog
 from sessions.staff import usage
 
@@ -91,8 +91,30 @@ def usage_page(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespo
         "audit_url": reverse("admin:avatar_sessions_avatarsession_changelist"),
         "can_audit": model_admin.has_view_permission(request),
         "range_query": _range_query(start, end),
+        "spending": [spend_words(figure) for figure in spend.figures()],
     }
     return TemplateResponse(request, "staff/usage.html", context)
+
+
+def spend_words(figure: spend.Figure) -> str:
+    """Today's or this month's reserved minutes against its cap, as one sentence."""
+    period = figure.period
+    if period.name == "day":
+        if period.cap:
+            return (
+                f"Today (UTC, {period.start}): {figure.minutes} of {period.cap} minutes "
+                f"reserved ({figure.percent} %)."
+            )
+        return f"Today (UTC, {period.start}): {figure.minutes} minutes reserved; no daily cap."
+    if period.cap:
+        return (
+            f"This month (UTC, from {period.start}): {figure.minutes} of {period.cap} minutes "
+            f"reserved ({figure.percent} %)."
+        )
+    return (
+        f"This month (UTC, from {period.start}): {figure.minutes} minutes reserved; "
+        "no monthly cap."
+    )
 
 
 def _range_query(start: date, end: date) -> str:
