@@ -14,11 +14,12 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from sessions.models import SpendAlert, StaffAction
+from sessions.staff import lookups
 
 USAGE_PERMISSION = "avatar_sessions.view_usage"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
     actions = None
 
     def get_readonly_fields(self, request, obj=None):
