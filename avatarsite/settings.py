@@ -316,6 +316,18 @@ REAPER_INTERVAL = env.float("REAPER_INTERVAL", default=60.0)
 # pass deletes older ones (the session row stays for usage figures). 0 keeps them forever.
 TRANSCRIPT_RETENTION_DAYS = max(env.int("TRANSCRIPT_RETENTION_DAYS", default=90), 0)
 
+# --- Spending ---------------------------------------------------------------
+# Account-wide caps on the minutes sessions reserve (AKool pre-charges a session's whole
+# reserved duration), per UTC day and per UTC month; 0 turns a cap off. The defaults bound
+# what a new deployment can spend unwatched (with the default global concurrency alone a
+# day could reserve 14,400 minutes): ten hours a day, a hundred a month. Raise them to the
+# account's plan.
+SPEND_MINUTES_PER_DAY = max(env.int("SPEND_MINUTES_PER_DAY", default=600), 0)
+SPEND_MINUTES_PER_MONTH = max(env.int("SPEND_MINUTES_PER_MONTH", default=6000), 0)
+# Who gets the site's alerts by email (spend at 80 % and 100 % of a cap), comma separated;
+# empty: no email (the log and the admin still have them).
+ADMINS = [("", address) for address in env.list("ADMINS", default=[])]
+
 # --- Your own LLM (optional) ---------------------------------------------------
 # An OpenAI-compatible chat-completions endpoint (vLLM, Ollama, llama.cpp, OpenAI).
 LLM_BASE_URL = env.str("LLM_BASE_URL", default="")

@@ -71,6 +71,17 @@ def llm_answer(digest: str) -> str:
     return f"llm-answer:{digest}"
 
 
+def spend_total(period: str, start: Any) -> str:
+    """Seconds reserved by sessions created in one UTC period ("day" or "month", by its
+    first day): the spend caps' counter."""
+    return f"spend:{period}:{start}"
+
+
+def spend_alert(period: str, start: Any, percent: int) -> str:
+    """Taken by the first process to raise one period's alert at `percent` of its cap."""
+    return f"spend-alert:{period}:{start}:{percent}"
+
+
 # --- presence ---------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from sessions.access import Caller, InvalidToken, Principal, resolve
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
 from sessions.realtime import frames
 from sessions.realtime.client_frames import ClientFrames
-from sessions.services import answers, lifecycle, presence, revocation
+from sessions.services import answers, lifecycle, presence, revocation, staff_actions
 from sessions.services.avatar_feed import AvatarFeed
 from sessions.services.commands import Ack, Commands, SessionSettings
 from sessions.services.limits import MessageBudget, Refusal
@@ -74,6 +74,13 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
             await self.send_json(frames.session_of(session))  # say why before closing
             await self.close(code=CLOSE_ENDED)
             return
+        if self.observer:  # staff watching someone else's live session: on the record
+            await staff_actions.arecord(
+                self.principal.user,
+                staff_actions.Kind.WATCH,
+                f"Watched session {self.session_id} live (its transcript as it is said).",
+                session=self.session_id,
+            )
         await self._join(session)
         await self._take_over()
         await self.send_json(frames.session_of(session))

@@ -37,7 +37,7 @@ from sessions.providers.base import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from sessions.services import limits, presence
+from sessions.services import limits, presence, spend
 from sessions.services.transcript import finish_avatar_lines
 from sessions.voice_params import usable_voice_params
 
@@ -126,17 +126,19 @@ async def open_session(
 
 
 async def _reserve(session: AvatarSession, limit_keys: tuple[str, ...]) -> None:
-    """Take the session's concurrency slots and count it against the hourly quotas (the
-    principal's, and a token's user's). Concurrency first: a refused attempt must not
-    burn the hourly quota."""
+    """Take the session's concurrency slots, its minutes of the spend caps (kept on the
+    instance: a failed create gives them back) and its hourly quotas (the principal's, a
+    token's user's): in that order, so a refused attempt burns no hourly quota."""
     session.slots = await limits.acquire_session_slots(
         limit_keys, str(session.id), session.duration
     )
     try:
+        session.spent = await spend.reserve(session.duration)
         for key in limit_keys:
             await limits.check_session_creation(key)
     except errors.DomainError:
         await limits.release_slots(session.slots, str(session.id))
+        await spend.give_back(getattr(session, "spent", None))
         raise
 
 
@@ -265,6 +267,7 @@ async def _fail(
 ) -> None:
     # Slots first: if the database is what failed, the slots must still come free.
     await limits.release_slots(session.slots, str(session.id))
+    await spend.give_back(getattr(session, "spent", None))
     session.status = Status.FAILED
     # The join credentials are the owner's for a live session only: none outlives it.
     session.rtc = {}

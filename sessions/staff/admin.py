@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-# Imported for their @admin.register: presets, the session audit and API tokens.
-from sessions.staff import admin_presets, admin_sessions, admin_tokens  # noqa: F401
+# Imported for their @admin.register: presets, the session audit, API tokens, and the
+# staff action log with the spend alerts.
+from sessions.staff import admin_log, admin_presets, admin_sessions, admin_tokens  # noqa: F401
 
 admin.site.site_header = "avatarsite staff"
 admin.site.site_title = "avatarsite staff"

@@ -28,6 +28,7 @@ from django.utils.http import urlencode
 
 from sessions import display
 from sessions.models import LIVE_STATUSES, AvatarSession, Status
+from sessions.services import staff_actions
 from sessions.staff import audit, exports, lookups
 from sessions.staff import views as staff
 
@@ -230,6 +231,13 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
         extra = dict(extra_context or {})
         if session is not None:
             owner = session.owner.get_username() if session.owner else "a visitor"
+            if self.has_view_permission(request, session):  # else Django answers 403
+                staff_actions.record(
+                    request.user,
+                    staff_actions.Kind.VIEW,
+                    f"Read the record of session {session.pk} ({owner}).",
+                    session=session,
+                )
             extra.update(
                 title=f"Session {str(session.pk)[:8]}: {preset_words(session)} with {owner}",
                 timings=audit.display_rows(audit.session_timings(session)),
@@ -294,18 +302,18 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
             queryset = self.get_changelist_instance(request).queryset
         except (IncorrectLookupParameters, DisallowedModelAdminLookup):
             return HttpResponseBadRequest(lookups.REFUSED, content_type="text/plain; charset=utf-8")
-        return exports.export_response(queryset, fmt)
+        return exports.recorded_export(request, queryset, fmt)
 
     # --- actions -------------------------------------------------------------------------------
 
     @admin.action(description="End selected live sessions", permissions=["change"])
     def close_live(self, request, queryset) -> None:
-        staff.close_sessions(request, queryset.filter(status__in=LIVE_STATUSES))
+        staff.close_sessions(request, queryset.filter(status__in=LIVE_STATUSES), via="action")
 
     @admin.action(description="Export selected sessions with transcripts (CSV)")
     def export_csv(self, request, queryset) -> HttpResponse:
-        return exports.export_response(queryset, "csv")
+        return exports.recorded_export(request, queryset, "csv")
 
     @admin.action(description="Export selected sessions with transcripts (JSON)")
     def export_json(self, request, queryset) -> HttpResponse:
-        return exports.export_response(queryset, "json")
+        return exports.recorded_export(request, queryset, "json")

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from sessions.models import ApiToken
+from sessions.services import staff_actions
 from sessions.staff import lookups
 
 # Who may mint tokens for other users (and pick the owner at all).
@@ -100,6 +101,14 @@ class ApiTokenAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
             # Kept on this request's instance only: the page below shows it once.
             obj.raw_secret = obj.set_secret()  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
+        if not change:
+            staff_actions.record(
+                request.user,
+                staff_actions.Kind.TOKEN,
+                f"Minted API token “{obj.name}” ({obj.prefix}) for {obj.owner.get_username()}.",
+                token=obj.pk,
+                action="mint",
+            )
 
     def response_add(self, request: HttpRequest, obj: ApiToken, post_url_continue=None):
         raw = getattr(obj, "raw_secret", None)
@@ -130,5 +139,13 @@ class ApiTokenAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
             # next heartbeat.
             token.revoked_at = now
             token.save(update_fields=["revoked_at"])
+            staff_actions.record(
+                request.user,
+                staff_actions.Kind.TOKEN,
+                f"Revoked API token “{token.name}” ({token.prefix}) of "
+                f"{token.owner.get_username()}.",
+                token=token.pk,
+                action="revoke",
+            )
             count += 1
         messages.success(request, f"Revoked {count} token" + ("" if count == 1 else "s") + ".")

@@ -17,10 +17,11 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Prefetch, QuerySet
-from django.http import StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
 from sessions.models import AvatarSession, SessionEvent, TranscriptEntry
+from sessions.services import staff_actions
 from sessions.staff import audit
 
 CHUNK_SIZE = 200
@@ -177,6 +178,24 @@ async def _in_sync_thread(chunks: Iterator[str]) -> AsyncIterator[str]:
     # queryset's cursor lives; the server awaits them one at a time.
     while (chunk := await sync_to_async(next)(chunks, _DONE)) is not _DONE:
         yield chunk  # type: ignore[misc]
+
+
+def recorded_export(
+    request: HttpRequest, queryset: QuerySet[AvatarSession], fmt: str
+) -> StreamingHttpResponse:
+    """An export by a staff member, recorded (how many sessions, which filters) before a
+    byte of it is sent."""
+    count = queryset.count()
+    noun = "session" if count == 1 else "sessions"
+    staff_actions.record(
+        request.user,
+        staff_actions.Kind.EXPORT,
+        f"Exported {count} {noun} with transcripts as {fmt.upper()}.",
+        session=queryset.values_list("pk", flat=True).first() if count == 1 else None,
+        format=fmt,
+        filters=request.GET.urlencode(),
+    )
+    return export_response(queryset, fmt)
 
 
 def export_response(

@@ -27,7 +27,7 @@ from sessions import display, errors
 from sessions.models import AvatarSession, CloseReason, Status
 from sessions.providers import ProviderError, get_provider
 from sessions.providers.base import CatalogLanguage
-from sessions.services import catalog, lifecycle
+from sessions.services import catalog, lifecycle, spend, staff_actions
 from sessions.services.catalog_sync import SyncResult, sync_catalog
 from sessions.staff import usage
 
@@ -91,8 +91,26 @@ def usage_page(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespo
         "audit_url": reverse("admin:avatar_sessions_avatarsession_changelist"),
         "can_audit": model_admin.has_view_permission(request),
         "range_query": _range_query(start, end),
+        "spending": [spend_words(figure) for figure in spend.figures()],
     }
     return TemplateResponse(request, "staff/usage.html", context)
+
+
+def spend_words(figure: spend.Figure) -> str:
+    """Today's or this month's reserved minutes against its cap, as one sentence."""
+    start, used, cap, percent = (
+        figure.period.start,
+        figure.minutes,
+        figure.period.cap,
+        figure.percent,
+    )
+    if figure.period.name == "day":
+        if cap:
+            return f"Today (UTC, {start}): {used} of {cap} minutes reserved ({percent} %)."
+        return f"Today (UTC, {start}): {used} minutes reserved; no daily cap."
+    if cap:
+        return f"This month (UTC, from {start}): {used} of {cap} minutes reserved ({percent} %)."
+    return f"This month (UTC, from {start}): {used} minutes reserved; no monthly cap."
 
 
 def _range_query(start: date, end: date) -> str:
@@ -113,6 +131,12 @@ def live_page(request: HttpRequest, model_admin: admin.ModelAdmin, object_id: st
         messages.info(request, "That session is not live any more: here is its record.")
         return HttpResponseRedirect(audit_url)
     owner = session.owner.get_username() if session.owner else "an anonymous visitor"
+    staff_actions.record(
+        request.user,
+        staff_actions.Kind.WATCH,
+        f"Opened the live view of session {session.pk} ({owner}).",
+        session=session,
+    )
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
@@ -137,8 +161,9 @@ def live_page(request: HttpRequest, model_admin: admin.ModelAdmin, object_id: st
 # --- Closing one session ---------------------------------------------------------------
 
 
-def close_sessions(request: HttpRequest, sessions: Any) -> None:
-    """Close each live session of `sessions` with reason "admin", telling staff how it went."""
+def close_sessions(request: HttpRequest, sessions: Any, *, via: str) -> None:
+    """Close each live session of `sessions` with reason "admin", telling staff how it went
+    (`via`: "page" or "action", for the staff action log)."""
     closed, failed = 0, 0
     for session in sessions:
         if session.status not in (Status.STARTING, Status.ACTIVE, Status.CLOSING):
@@ -146,9 +171,19 @@ def close_sessions(request: HttpRequest, sessions: Any) -> None:
         try:
             async_to_sync(lifecycle.close_session)(session.pk, CloseReason.ADMIN)
             closed += 1
+            outcome = "ended"
         except errors.DomainError as exc:
             failed += 1
             messages.error(request, f"{session.pk}: {exc.message}")
+            outcome = "not confirmed yet"
+        staff_actions.record(
+            request.user,
+            staff_actions.Kind.CLOSE,
+            f"Ended session {session.pk} ({outcome}).",
+            session=session,
+            via=via,
+            outcome=outcome,
+        )
     if not closed and not failed:
         messages.warning(request, "None of those sessions was live: nothing to end.")
     elif failed:
@@ -172,7 +207,7 @@ def close_one(request: HttpRequest, model_admin: admin.ModelAdmin, object_id: st
     session = get_object_or_404(AvatarSession, pk=object_id)
     if not model_admin.has_change_permission(request, session):
         raise PermissionDenied
-    close_sessions(request, [session])
+    close_sessions(request, [session], via="page")
     return HttpResponseRedirect(
         reverse("admin:avatar_sessions_avatarsession_change", args=[session.pk])
     )
@@ -215,8 +250,17 @@ def run_import(request: HttpRequest) -> bool:
     try:
         result, languages, problem = async_to_sync(_import)()
     except ProviderError as exc:
+        staff_actions.record(
+            request.user,
+            staff_actions.Kind.IMPORT,
+            f"Tried to import the {source} catalog; it could not be fetched.",
+            error=exc.message,
+        )
         messages.error(request, f"The {source} catalog could not be fetched: {exc.message}")
         return False
+    staff_actions.record(
+        request.user, staff_actions.Kind.IMPORT, f"Imported the {source} catalog: {result}."
+    )
     messages.success(request, f"Imported the {source} catalog: {result}.")
     if languages is not None:
         messages.info(request, languages_note(languages))

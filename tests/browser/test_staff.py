@@ -258,6 +258,10 @@ def test_staff_import_audit_watch_live_close_and_usage(staff_tab, user_tab, staf
     expect(audit.locator("svg.bar-chart")).to_have_count(2)
     assert audit.locator("svg.bar-chart rect.bar-used").count() == 30
     expect(audit.locator("#usage-totals")).to_contain_text("Sessions")
+    # Above them, today's and this month's reserved minutes (no caps on this server).
+    spending = audit.locator("#usage-spending li")
+    expect(spending.first).to_contain_text(re.compile(r"Today \(UTC, [-\d]+\): \d+ minutes"))
+    expect(spending.last).to_contain_text("minutes reserved; no monthly cap.")
     expect(audit.locator(".usage-table").first).to_contain_text("ended by staff")
     full_screenshot(audit, "usage.png")
 

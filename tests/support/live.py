@@ -54,6 +54,10 @@ class LiveServer:
             "DEBUG": "true",
             "SANDBOX_WORDS_PER_SECOND": "40",
             "LOG_LEVEL": "INFO",
+            # A served process outlives many tests' creates: the account's spend caps
+            # (sessions/services/spend.py) are off unless a test sets its own.
+            "SPEND_MINUTES_PER_DAY": "0",
+            "SPEND_MINUTES_PER_MONTH": "0",
             **backends,
             **settings,
         }
