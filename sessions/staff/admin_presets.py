@@ -107,9 +107,9 @@ VOICE_PARAMS_HELP = (
 DECLINED_TOPICS_HELP = (
     "Topics the operator's LLM must decline, one per line. Each answer sentence that"
     " mentions one is never said: the avatar says a polite decline instead. A topic matches"
-    " as a whole word or phrase, in any case (\"climate change\" also matches"
-    " \"Climate-change\"); end it with * to match any ending (\"politic*\" matches"
-    " \"politics\" and \"political\"). Applies to presets answered with our LLM."
+    ' as a whole word or phrase, in any case ("climate change" also matches'
+    ' "Climate-change"); end it with * to match any ending ("politic*" matches'
+    ' "politics" and "political"). Applies to presets answered with our LLM.'
 )
 
 
