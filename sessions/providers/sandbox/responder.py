@@ -4,9 +4,9 @@ It only has to make a conversation with the sandbox feel alive: short, varied re
 that visibly relate to what was said, in the session's language (every language the
 sandbox catalog offers: English here, the others in ``phrases``; any other language gets
 English, as a real avatar falls back to its default); a reply in another language than
-English is wholly in it, quoting no word of a message written in English. Replies are deterministic (a SHA-256
-of the text and the turn picks the template, never Python's per-process randomised
-``hash``), so tests and demos repeat exactly.
+English is wholly in it, quoting no word of a message written in English. Replies are
+deterministic (a SHA-256 of the text and the turn picks the template, never Python's
+per-process randomised ``hash``), so tests and demos repeat exactly.
 """
 
 from __future__ import annotations
