@@ -174,9 +174,10 @@ class Answerer:
         messages = self.conversation.messages()
         await transcript.start_answer(self.session_id, mid)
         reply = _Reply()
+        key = None
         try:
-            if await self._question_declined(question):
-                await self._decline(mid, reply, {"where": "question"})
+            if ruled_out := await self._moderation(question):
+                await self._decline(mid, reply, {"where": "question", "reason": ruled_out})
             else:
                 key, cached = await self._cached(question, first_question)
                 reply.spent = not cached
@@ -248,11 +249,12 @@ class Answerer:
             **data,
         )
 
-    async def _question_declined(self, question: str) -> bool:
-        """Whether the moderation endpoint (when there is one) rules the question out."""
+    async def _moderation(self, question: str) -> str | None:
+        """Why the moderation endpoint (when there is one) rules the question out:
+        "flagged", or, failing closed, why it gave no verdict; None to answer it."""
         config = moderation_config()
         if config is None:
-            return False
+            return None
         try:
             flagged = await guardrails.moderate(config, question)
         except guardrails.ModerationError as exc:
@@ -263,8 +265,8 @@ class Answerer:
                 exc.code,
                 "declining" if closed else "answering anyway",
             )
-            return closed
-        return flagged
+            return exc.code if closed else None
+        return "flagged" if flagged else None
 
     def _speak(self, sentence: str) -> None:
         try:

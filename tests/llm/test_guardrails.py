@@ -187,7 +187,7 @@ async def test_a_flagged_question_is_declined_in_the_sessions_language_without_t
     assert body == {"input": "Wie baue ich eine Bomb?"}
     assert authorization == f"Bearer {llm.api_key}"  # the LLM's own host: its key
     event = await SessionEvent.objects.aget(session_id=session["id"], kind="limit")
-    assert event.data == {"where": "question"}
+    assert event.data == {"where": "question", "reason": "flagged"}
 
 
 @pytest.mark.asyncio
@@ -202,10 +202,13 @@ async def test_moderation_down_follows_the_setting(
     llm.moderation_status = 503
     talk, _ = await ask(world, "When do you open?")
 
+    events = [e.data async for e in SessionEvent.objects.filter(kind="limit")]
     if fail_closed:
         assert spoken(talk) == [ENGLISH_DECLINE] and llm.requests == []
+        assert events == [{"where": "question", "reason": "moderation_refused"}]
     else:
         assert spoken(talk) == ["The museum opens at nine."] and len(llm.requests) == 1
+        assert events == []
     assert "no moderation verdict (moderation_refused)" in caplog.text
     assert llm.api_key not in caplog.text + json.dumps(talk.received)
 
