@@ -1,9 +1,9 @@
 """Answers from the operator's LLM, streamed into a session as the avatar's speech.
 
 The consumer hands each user message of an LLM session to an `Answerer`. The answer
-streams in; each piece goes to the transcript at once, each completed sentence goes to
-the pacer at once (as its own chat message), so the avatar starts speaking on the first
-sentence instead of after the whole answer. A new message or an interrupt cancels the
+streams in; each completed sentence goes to the pacer (as its own chat message) and to
+the transcript at once, so the avatar starts speaking on the first sentence instead of
+after the whole answer, and the transcript shows only what was released to be said. A new message or an interrupt cancels the
 answer: the LLM stream is closed and the frames not yet released are dropped.
 
 Guardrails (llm.guardrails): a moderation endpoint, when configured, may rule a question
