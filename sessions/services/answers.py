@@ -3,8 +3,9 @@
 The consumer hands each user message of an LLM session to an `Answerer`. The answer
 streams in; each completed sentence goes to the pacer (as its own chat message) and to
 the transcript at once, so the avatar starts speaking on the first sentence instead of
-after the whole answer, and the transcript shows only what was released to be said. A new message or an interrupt cancels the
-answer: the LLM stream is closed and the frames not yet released are dropped.
+after the whole answer, and the transcript shows only what was released to be said. A
+new message or an interrupt cancels the answer: the LLM stream is closed and the frames
+not yet released are dropped.
 
 Guardrails (llm.guardrails): a moderation endpoint, when configured, may rule a question
 out before the LLM is asked; each sentence is checked against the preset's declined
