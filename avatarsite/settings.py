@@ -342,6 +342,15 @@ LLM_TOKENS_PER_SESSION = env.int("LLM_TOKENS_PER_SESSION", default=30000)
 LLM_TOKENS_PER_DAY = env.int("LLM_TOKENS_PER_DAY", default=200000)
 # Seconds to keep the answer to a preset's identical first question (0: no cache).
 LLM_CACHE_TTL = env.int("LLM_CACHE_TTL", default=0)
+# Guardrails (README "Guardrails"): an optional OpenAI-compatible moderation endpoint
+# asked about each question before the LLM. Its key, when empty, is LLM_API_KEY, but only
+# for an endpoint on the LLM's own host: that key is never sent to a third party.
+LLM_MODERATION_URL = env.str("LLM_MODERATION_URL", default="")
+LLM_MODERATION_KEY = env.str("LLM_MODERATION_KEY", default="")
+LLM_MODERATION_TIMEOUT = env.float("LLM_MODERATION_TIMEOUT", default=3.0)
+# When the endpoint gives no verdict (down, slow, unreadable): decline the question (true),
+# since a guardrail that opens whenever it fails is one anybody can open by overloading it.
+LLM_MODERATION_FAIL_CLOSED = env.bool("LLM_MODERATION_FAIL_CLOSED", default=True)
 
 # --- Page -------------------------------------------------------------------
 # Agora's SDK reports events to Agora's servers unless told not to.

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.utils import timezone
+
 from sessions.models import AvatarSession, Mode, Status, VoicePreset
 from sessions.services.catalog import KNOWN_LANGUAGES
 
@@ -83,3 +85,17 @@ def session_words(session: AvatarSession, voices: dict[str, str] | None = None) 
         "mode_name": mode_name(session.mode, use_llm=session.use_llm),
         "duration_used": duration_words(session.used_seconds),
     }
+
+
+# A session's status as the staff pages and the admin say it (the stored values are
+# protocol words: "active" is a live session).
+def session_title(session: AvatarSession) -> str:
+    """What the admin calls a session: "Guide: ended, started 2026-12-01 14:05" (its
+    preset's name; its slug once the preset is gone; else its avatar)."""
+    who = session.preset.name if session.preset else session.preset_slug
+    who = who or f"Avatar {session.avatar_id}"
+    since, at = (
+        ("started", session.started_at) if session.started_at else ("created", session.created_at)
+    )
+    when = timezone.localtime(at).strftime("%Y-%m-%d %H:%M")
+    return f"{who}: {status_name(session.status).lower()}, {since} {when}"

@@ -252,7 +252,9 @@ class AvatarSession(models.Model):
         permissions = [("view_usage", "Can view usage reports")]
 
     def __str__(self) -> str:
-        return f"{self.preset_slug or self.avatar_id} {self.status} ({self.id})"
+        from sessions import display  # display reads this module's models
+
+        return display.session_title(self)
 
     @property
     def is_live(self) -> bool:

@@ -172,6 +172,10 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
                 pacer=self.pacer,
                 show=self.shown,
                 warn=lambda code, text: self._fan_out(frames.error(code, text)),
+                # Guardrails (services.answers): the preset's declined topics, and the
+                # language its decline line is said in.
+                declined_topics=session.preset.declined_topics if session.preset else "",
+                language=lambda: self.commands.settings.language,
             )
             await self.answerer.load_history()
         self.feed = AvatarFeed(

@@ -1,10 +1,16 @@
 """Answers from the operator's LLM, streamed into a session as the avatar's speech.
 
 The consumer hands each user message of an LLM session to an `Answerer`. The answer
-streams in; each piece goes to the transcript at once, each completed sentence goes to
-the pacer at once (as its own chat message), so the avatar starts speaking on the first
-sentence instead of after the whole answer. A new message or an interrupt cancels the
-answer: the LLM stream is closed and the frames not yet released are dropped.
+streams in; each completed sentence goes to the pacer (as its own chat message) and to
+the transcript at once, so the avatar starts speaking on the first sentence instead of
+after the whole answer, and the transcript shows only what was released to be said. A
+new message or an interrupt cancels the answer: the LLM stream is closed and the frames
+not yet released are dropped.
+
+Guardrails (llm.guardrails): a moderation endpoint, when configured, may rule a question
+out before the LLM is asked; each sentence is checked against the preset's declined
+topics before it is spoken or shown. Either way the avatar says one polite decline line
+instead, in the session's language, and a `limit` event is recorded.
 """
 
 from __future__ import annotations
@@ -13,10 +19,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from sessions import errors, keys, shared_cache
+from sessions.llm import guardrails
 from sessions.llm.client import LlmConfig, LlmError, stream_chat
 from sessions.llm.conversation import (
     Conversation,
@@ -25,8 +34,8 @@ from sessions.llm.conversation import (
     estimate_tokens,
 )
 from sessions.llm.sentences import SentenceSplitter
-from sessions.models import Role
-from sessions.services import limits, transcript
+from sessions.models import Role, SessionEvent
+from sessions.services import lifecycle, limits, transcript
 from sessions.services.transcript import Shown
 from sessions.stream.chunker import chat_frames
 from sessions.stream.codec import new_mid
@@ -57,6 +66,34 @@ def llm_config() -> LlmConfig:
     )
 
 
+def moderation_config() -> guardrails.ModerationConfig | None:
+    """The moderation endpoint's settings, or None when there is none."""
+    url = settings.LLM_MODERATION_URL
+    if not url:
+        return None
+    key = settings.LLM_MODERATION_KEY
+    if not key and _origin(url) == _origin(settings.LLM_BASE_URL):
+        # The LLM's key goes to the LLM's own host only, never to a third party's.
+        key = settings.LLM_API_KEY
+    return guardrails.ModerationConfig(url, api_key=key, timeout=settings.LLM_MODERATION_TIMEOUT)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+@dataclass
+class _Reply:
+    """One answer as it goes: what was said (spoken and shown), what the LLM streamed
+    (paid for), whether a guardrail declined it, whether it cost tokens at all."""
+
+    said: list[str] = field(default_factory=list)
+    streamed: list[str] = field(default_factory=list)
+    declined: bool = False
+    spent: bool = False
+
+
 async def _replay(text: str) -> AsyncIterator[str]:
     """A cached answer, fed through the same path as a streamed one."""
     yield text
@@ -79,6 +116,8 @@ class Answerer:
         pacer: Pacer,
         show: Show,
         warn: Warn,
+        declined_topics: str = "",
+        language: Callable[[], str] = lambda: "",
     ) -> None:
         self.session_id = session_id
         self.principal_key = principal_key
@@ -86,9 +125,15 @@ class Answerer:
         self.pacer = pacer
         self.show = show
         self.warn = warn
-        self.conversation = Conversation(
-            system_prompt or DEFAULT_SYSTEM_PROMPT, token_budget=settings.LLM_CONTEXT_TOKENS
+        # The session's language as the avatar last confirmed it (set_params may change
+        # it): the decline line is said in it.
+        self.language = language
+        topics = guardrails.parse_topics(declined_topics)
+        self.guard = guardrails.TopicGuard(topics)
+        prompt = guardrails.system_prompt(
+            system_prompt or DEFAULT_SYSTEM_PROMPT, topics, language()
         )
+        self.conversation = Conversation(prompt, token_budget=settings.LLM_CONTEXT_TOKENS)
         self.task: asyncio.Task | None = None
         self.mid: str | None = None  # the transcript line of the answer in progress
 
@@ -128,61 +173,123 @@ class Answerer:
         mid = self.mid
         assert mid is not None
         messages = self.conversation.messages()
-        key = None
-        cached = None
-        if first_question and settings.LLM_CACHE_TTL > 0:
-            salt = f"{self.conversation.system_prompt}\n{settings.LLM_MODEL}"
-            key = keys.llm_answer(cache_key(self.preset_slug, question, salt=salt))
-            cached = await shared_cache.get(key)
         await transcript.start_answer(self.session_id, mid)
-        splitter = SentenceSplitter()
-        said: list[str] = []
+        reply = _Reply()
+        key = None
         try:
-            source = _replay(cached) if cached else stream_chat(llm_config(), messages)
-            async with contextlib.aclosing(source) as pieces:
-                async for piece in pieces:
-                    said.append(piece)
-                    self._speak(splitter.feed(piece))
-                    await self._show(mid, piece)
-            self._speak([splitter.flush() or ""])
+            if ruled_out := await self._moderation(question):
+                await self._decline(mid, reply, {"where": "question", "reason": ruled_out})
+            else:
+                key, cached = await self._cached(question, first_question)
+                reply.spent = not cached
+                source = _replay(cached) if cached else stream_chat(llm_config(), messages)
+                await self._stream(mid, source, reply)
         except asyncio.CancelledError:
-            await self._finish(mid, said, messages, cut=True, spent=not cached)
+            await self._finish(mid, reply, messages, cut=True)
             raise
         except LlmError as exc:
-            await self._finish(mid, said, messages, cut=True, spent=not cached)
+            await self._finish(mid, reply, messages, cut=True)
             log.warning("session %s: LLM failed: %s", self.session_id, exc.code)
             message = exc.message
-            if said and "cut short" not in message:
+            if reply.said and "cut short" not in message:
                 message += " The answer was cut short."
             await self.warn(exc.code, message)
             return
-        answer = "".join(said)
-        if key and not cached and answer.strip():
+        answer = "".join(reply.said)
+        if reply.spent and key and not reply.declined and answer.strip():
             await shared_cache.set(key, answer, timeout=settings.LLM_CACHE_TTL)
-        await self._finish(mid, said, messages, cut=False, spent=not cached)
+        await self._finish(mid, reply, messages, cut=False)
 
-    def _speak(self, sentences: list[str]) -> None:
+    async def _cached(self, question: str, first_question: bool) -> tuple[str | None, str | None]:
+        """(the cache key, the cached answer) of a preset's first question, else Nones."""
+        if not (first_question and settings.LLM_CACHE_TTL > 0):
+            return None, None
+        # The system prompt (declined topics included) and model shape the answer.
+        salt = f"{self.conversation.system_prompt}\n{settings.LLM_MODEL}"
+        key = keys.llm_answer(cache_key(self.preset_slug, question, salt=salt))
+        return key, await shared_cache.get(key)
+
+    async def _stream(self, mid: str, source: AsyncIterator[str], reply: _Reply) -> None:
+        """Release the answer sentence by sentence: each is checked against the declined
+        topics, then spoken and shown (the transcript shows only what may be said)."""
+        splitter = SentenceSplitter()
+        async with contextlib.aclosing(source) as pieces:
+            async for piece in pieces:
+                reply.streamed.append(piece)
+                if not await self._release(mid, splitter.feed(piece), reply):
+                    return  # declined: leaving the block closes the LLM's stream
+        await self._release(mid, [splitter.flush() or ""], reply)
+
+    async def _release(self, mid: str, sentences: list[str], reply: _Reply) -> bool:
+        """Speak and show ``sentences``; False once one touched a declined topic (it and
+        the rest of the answer are replaced by the decline line)."""
         for sentence in sentences:
-            if sentence.strip():
-                try:
-                    self.pacer.submit(chat_frames(sentence, budget=settings.STREAM_FRAME_BUDGET))
-                except Backlogged as exc:
-                    # The rest of the answer cannot be spoken whole: it ends here, cut.
-                    refusal = limits.stream_backlog(exc.retry_after)
-                    raise LlmError(refusal.code, refusal.message, partial=True) from None
+            if not sentence.strip():
+                continue
+            topic = self.guard.touches(sentence)
+            if topic is not None:
+                await self._decline(mid, reply, {"where": "answer", "topic": topic})
+                return False
+            self._speak(sentence)
+            reply.said.append(sentence)
+            await self._show(mid, sentence)
+        return True
+
+    async def _decline(self, mid: str, reply: _Reply, data: dict[str, str]) -> None:
+        line = guardrails.decline_line(self.language())
+        self._speak(line)
+        reply.said.append(line)
+        reply.declined = True
+        await self._show(mid, line)
+        # What was asked or answered stays out of the event: the transcript has the one,
+        # and the other was never said.
+        await lifecycle.record_event(
+            self.session_id,
+            SessionEvent.Kind.LIMIT,
+            "Declined a topic the preset declines.",
+            **data,
+        )
+
+    async def _moderation(self, question: str) -> str | None:
+        """Why the moderation endpoint (when there is one) rules the question out:
+        "flagged", or, failing closed, why it gave no verdict; None to answer it."""
+        config = moderation_config()
+        if config is None:
+            return None
+        try:
+            flagged = await guardrails.moderate(config, question)
+        except guardrails.ModerationError as exc:
+            closed = settings.LLM_MODERATION_FAIL_CLOSED
+            log.warning(
+                "session %s: no moderation verdict (%s): %s",
+                self.session_id,
+                exc.code,
+                "declining" if closed else "answering anyway",
+            )
+            return exc.code if closed else None
+        return "flagged" if flagged else None
+
+    def _speak(self, sentence: str) -> None:
+        try:
+            self.pacer.submit(chat_frames(sentence, budget=settings.STREAM_FRAME_BUDGET))
+        except Backlogged as exc:
+            # The rest of the answer cannot be spoken whole: it ends here, cut.
+            refusal = limits.stream_backlog(exc.retry_after)
+            raise LlmError(refusal.code, refusal.message, partial=True) from None
 
     async def _show(self, mid: str, piece: str) -> None:
         await self.show(await transcript.extend_answer(self.session_id, mid, piece))
 
-    async def _finish(
-        self, mid: str, said: list[str], messages: list[dict], *, cut: bool, spent: bool
-    ) -> None:
+    async def _finish(self, mid: str, reply: _Reply, messages: list[dict], *, cut: bool) -> None:
         # Shielded: this runs while the task is being cancelled, and what was already
         # said must still be recorded as said (and as cut), and paid for.
         async def finish() -> None:
-            text = "".join(said)
-            if spent:
-                tokens = estimate_messages_tokens(messages) + estimate_tokens(text)
+            text = "".join(reply.said)
+            if reply.spent:
+                # Paid for as streamed: held-back or declined text was generated too.
+                tokens = estimate_messages_tokens(messages) + estimate_tokens(
+                    "".join(reply.streamed)
+                )
                 await limits.spend_llm_tokens(self.session_id, self.principal_key, tokens)
             self.conversation.add_assistant(text, cut=cut)
             await limits.add_transcript_chars(self.session_id, len(text))

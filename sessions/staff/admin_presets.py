@@ -103,6 +103,14 @@ VOICE_PARAMS_HELP = (
     ' "silence_duration_ms": 500}). At most 600 bytes in all. ElevenLabs settings are not'
     " accepted: they can hold a key, and voice changes pass through the visitor's page."
 )
+# The declined_topics field's help: the rule llm.guardrails applies (README "Guardrails").
+DECLINED_TOPICS_HELP = (
+    "Topics the operator's LLM must decline, one per line. Each answer sentence that"
+    " mentions one is never said: the avatar says a polite decline instead. A topic matches"
+    ' as a whole word or phrase, in any case ("climate change" also matches'
+    ' "Climate-change"); end it with * to match any ending ("politic*" matches'
+    ' "politics" and "political"). Applies to presets answered with our LLM.'
+)
 
 
 @admin.register(AvatarPreset)
@@ -134,6 +142,8 @@ class AvatarPresetAdmin(lookups.DeclaredFiltersOnly, CatalogImportMixin, admin.M
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "voice_params":
             kwargs["help_text"] = VOICE_PARAMS_HELP
+        elif db_field.name == "declined_topics":
+            kwargs["help_text"] = DECLINED_TOPICS_HELP
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description="")

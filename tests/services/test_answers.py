@@ -10,7 +10,7 @@ import time
 import pytest
 
 from sessions.models import AvatarPreset, TranscriptEntry
-from tests.support.fakes.llm_server import FakeLlm
+from tests.support.fakes.llm_server import serving
 from tests.support.wsutil import Conversation, create_session, open_page, open_sandbox
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -24,12 +24,7 @@ ANSWER = (
 
 @pytest.fixture
 def llm(settings):
-    with FakeLlm(ANSWER) as server:
-        settings.LLM_BASE_URL = server.base_url
-        settings.LLM_API_KEY = server.api_key
-        settings.LLM_MODEL = "fake-model"
-        settings.LLM_RETRIES = 2
-        settings.LLM_READ_TIMEOUT = 2.0
+    with serving(settings, ANSWER, retries=2) as server:
         yield server
 
 

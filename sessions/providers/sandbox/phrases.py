@@ -149,20 +149,31 @@ JAPANESE = {
 
 BY_LANGUAGE = {"fr": FRENCH, "de": GERMAN, "es": SPANISH, "ja": JAPANESE}
 
-# Words that say nothing about the topic, and openers that greet, thank or say goodbye,
-# in the languages above (English's are in ``responder``).
-STOPWORDS = {
-    "le", "la", "les", "un", "une", "des", "du", "de", "et", "ou", "je", "tu", "il", "elle",
-    "nous", "vous", "ils", "est", "sont", "ce", "ça", "cela", "que", "qui", "quoi", "comment",
-    "pourquoi", "quand", "où", "va", "vais", "pas", "mais", "très", "avec", "pour", "dans",
-    "sur", "mon", "ma", "mes", "votre", "vos", "parlez", "moi", "aime", "beaucoup",
-    "der", "die", "das", "ein", "eine", "und", "oder", "ich", "sie", "er", "es", "wir", "ihr",
-    "ist", "sind", "wie", "was", "warum", "wann", "wo", "geht", "nicht", "aber", "sehr",
-    "mit", "für", "über", "mein", "meine", "ihnen", "mir", "gut",
-    "el", "los", "las", "uno", "una", "y", "o", "yo", "él", "ella", "usted", "son",
-    "qué", "cómo", "por", "para", "cuándo", "dónde", "está", "estás", "muy", "con", "sobre",
-    "mi", "mis", "su", "sus", "me", "te", "gusta", "mucho",
+# Each language's common words: they say nothing about the topic, and they tell which
+# language a message was written in (English's are in ``responder``).
+COMMON_WORDS = {
+    "fr": {
+        "le", "la", "les", "un", "une", "des", "du", "de", "et", "ou", "je", "tu", "il",
+        "elle", "nous", "vous", "ils", "est", "sont", "ce", "ça", "cela", "que", "qui",
+        "quoi", "comment", "pourquoi", "quand", "où", "va", "vais", "pas", "mais", "très",
+        "avec", "pour", "dans", "sur", "mon", "ma", "mes", "votre", "vos", "parlez", "moi",
+        "aime", "beaucoup",
+    },
+    "de": {
+        "der", "die", "das", "ein", "eine", "und", "oder", "ich", "sie", "er", "es", "wir",
+        "ihr", "ist", "sind", "wie", "was", "warum", "wann", "wo", "geht", "nicht", "aber",
+        "sehr", "mit", "für", "über", "mein", "meine", "ihnen", "mir", "gut",
+    },
+    "es": {
+        "el", "la", "los", "las", "un", "uno", "una", "de", "del", "que", "es", "en", "y",
+        "o", "yo", "él", "ella", "usted", "son", "qué", "cómo", "por", "para", "cuándo",
+        "dónde", "está", "estás", "muy", "con", "sobre", "mi", "mis", "su", "sus", "me",
+        "te", "lo", "gusta", "mucho",
+    },
 }  # fmt: skip
+STOPWORDS = set().union(*COMMON_WORDS.values())
+# Japanese is told by its script (kana and kanji start at U+3040), not by its words.
+JAPANESE_SCRIPT_FROM = "\u3040"
 GREETINGS = {"guten", "buenos", "buenas", "bonsoir", "servus", "moin"}
 THANKS = {"vielen", "muchas"}
 BYES = {"tschüss", "tschüs", "wiedersehen", "adiós", "adios", "chao", "pronto", "bientôt"}

@@ -3,9 +3,10 @@
 It only has to make a conversation with the sandbox feel alive: short, varied replies
 that visibly relate to what was said, in the session's language (every language the
 sandbox catalog offers: English here, the others in ``phrases``; any other language gets
-English, as a real avatar falls back to its default). Replies are deterministic (a SHA-256
-of the text and the turn picks the template, never Python's per-process randomised
-``hash``), so tests and demos repeat exactly.
+English, as a real avatar falls back to its default); a reply in another language than
+English is wholly in it, quoting no word of a message written in English. Replies are
+deterministic (a SHA-256 of the text and the turn picks the template, never Python's
+per-process randomised ``hash``), so tests and demos repeat exactly.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ _STOPWORDS = _QUESTION_WORDS | {
     "anything", "everything", "get", "got", "make", "let", "lets", "okay", "ok", "well",
     "good", "great", "nice", "today", "now",
 }  # fmt: skip
+_ENGLISH_WORDS = frozenset(_STOPWORDS)
 _STOPWORDS |= phrases.STOPWORDS
 _GREETINGS |= phrases.GREETINGS
 _THANKS |= phrases.THANKS
@@ -143,6 +145,22 @@ def _topic(words: list[str]) -> str | None:
     return best[:MAX_TOPIC]
 
 
+def _said_in(language: str, topic: str | None, lowered: list[str]) -> str | None:
+    """``topic`` if it may be quoted back in ``language``, else None (the reply then says
+    nothing of it). A reply in French, German, Spanish or Japanese is wholly in that
+    language: it quotes a word only from a message written in it, one with more of that
+    language's common words than English ones (Japanese: a word in its own script).
+    English, also every other language's fallback, quotes whatever it was told."""
+    primary = _primary(language)
+    if topic is None or primary not in phrases.BY_LANGUAGE:
+        return topic
+    if primary == "ja":
+        return topic if any(ch >= phrases.JAPANESE_SCRIPT_FROM for ch in topic) else None
+    own = sum(word in phrases.COMMON_WORDS[primary] for word in lowered)
+    english = sum(word in _ENGLISH_WORDS for word in lowered)
+    return topic if own > english else None
+
+
 def _fill(template: str, topic: str) -> str:
     return template.format(topic=topic, Topic=topic[:1].upper() + topic[1:])
 
@@ -184,7 +202,7 @@ def reply(text: str, *, turn: int, language: str = "en") -> str:
     if not stripped:
         return _pick(said["empty"], seed)
     words = _WORD.findall(stripped[: LONG_INPUT * 4])
-    topic = _topic(words)
+    topic = _said_in(language, _topic(words), [w.lower() for w in words])
     kind = _kind(stripped, words, topic)
     answer = _pick(said[kind], seed)
     if kind == "long":

@@ -3,6 +3,8 @@ answers in the session's language, and the page is offered exactly those languag
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import override_settings
 from hypothesis import given, settings
@@ -91,3 +93,55 @@ async def test_the_avatar_answers_in_the_session_language_then_the_one_set_param
     await client.until(ends(client, 2))
     assert client.answers()[-1] in phrases.GERMAN["greeting"]
     await avatar.aclose()
+
+
+# Issue 17, left over: the German responder echoed the English topic of an English message
+# ("Gute Frage zu volcanoes."). A reply in a language is wholly in it.
+ENGLISH_TOPICS = [
+    "How do volcanoes work?",
+    "I love volcanoes",
+    "Tell me about the weather tomorrow",
+    "What is the best football team?",
+    "Chocolate cake recipes please",
+    "My grandmother collected photographs of dinosaurs.",
+    "Why is the ocean salty? " + "Seawater tastes strange. " * 30,  # a long message
+]
+_WORDS = re.compile(r"\w+")
+
+
+@pytest.mark.parametrize("code", [c for c in CATALOG_CODES if c != "en"])
+@pytest.mark.parametrize("text", ENGLISH_TOPICS)
+def test_an_english_message_is_answered_with_no_english_word_in_it(code, text):
+    asked = {w for w in _WORDS.findall(text.casefold()) if len(w) > 3}
+    for turn in range(6):  # several templates of each kind
+        answer = responder.reply(text, turn=turn, language=code)
+        assert not asked & set(_WORDS.findall(answer.casefold())), (code, text, answer)
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "topic"),
+    [
+        ("de", "Ich liebe Vulkane", "Vulkane"),
+        ("fr", "J’aime beaucoup les volcans", "volcans"),
+        ("es", "¿Cómo funcionan los volcanes de Chile?", "funcionan"),
+        ("ja", "火山が好きです", "火山が好きです"),
+    ],
+)
+def test_a_message_in_the_sessions_language_still_has_its_topic_quoted(code, text, topic):
+    assert any(topic in responder.reply(text, turn=t, language=code) for t in range(6))
+
+
+def test_an_english_session_still_quotes_its_topic():
+    assert any("volcanoes" in responder.reply("I love volcanoes", turn=t) for t in range(6))
+
+
+@pytest.mark.asyncio
+async def test_the_german_avatar_answers_an_english_question_wholly_in_german():
+    client = Client()
+    avatar = make(client, language="de")
+    await say(avatar, "How do volcanoes work?")
+    await client.until(ends(client, 1))
+    answer = client.answers()[-1]
+    await avatar.aclose()
+    assert answer in phrases.GERMAN["generic_question"]
+    assert "volcano" not in answer.casefold()

@@ -20,7 +20,7 @@ from sessions.providers.sandbox.session_side import SessionSide
 from sessions.services import limits
 from sessions.stream.chunker import chat_frames
 from sessions.stream.codec import bot_chat_frame, event_frame
-from tests.support.fakes.llm_server import FakeLlm
+from tests.support.fakes.llm_server import serving
 from tests.support.wsutil import Conversation, create_session, open_page, open_sandbox
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -30,12 +30,7 @@ ANSWER = "The museum opens at nine."
 
 @pytest.fixture
 def llm(settings):
-    with FakeLlm(ANSWER) as server:
-        settings.LLM_BASE_URL = server.base_url
-        settings.LLM_API_KEY = server.api_key
-        settings.LLM_MODEL = "fake-model"
-        settings.LLM_RETRIES = 0
-        settings.LLM_READ_TIMEOUT = 2.0
+    with serving(settings, ANSWER, retries=0) as server:
         yield server
 
 

@@ -17,20 +17,23 @@ Behaviours (each lasts until ``reset()``, except the counted ones): ``answer`` (
 a callable given the request's messages), ``first_token_delay`` (seconds from the request
 to the first token; headers go out at once, as vLLM and OpenAI do), ``tokens_per_second``
 (None: as fast as possible), ``fail_before_first``, ``fail_mid_stream``,
-``malformed_after``, ``hang``, and ``sse_style`` ("openai": one ``data:`` line per event;
+``malformed_after``, ``hang``, ``sse_style`` ("openai": one ``data:`` line per event;
 "tricky": CRLF line ends, comments, ``event:``/``id:`` fields, JSON spread over several
-``data:`` lines, all legal SSE).
+``data:`` lines, all legal SSE), and for ``POST /v1/moderations`` (OpenAI's shape)
+``flagged`` (words whose presence in the input flags it), ``moderation_status`` (an error
+status instead of a verdict) and ``moderation_delay`` (seconds before the verdict).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import select
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -126,6 +129,10 @@ class FakeLlm(LoopbackFake):
             self._hang = False
             self._requests: list[Any] = []
             self._headers: list[dict[str, str]] = []
+            self.flagged: tuple[str, ...] = ()
+            self.moderation_status = 200
+            self.moderation_delay = 0.0
+            self._moderations: list[Any] = []
 
     def fail_before_first(
         self, status: int, times: int = 1, *, retry_after: float | None = None
@@ -160,6 +167,12 @@ class FakeLlm(LoopbackFake):
             return list(self._requests)
 
     @property
+    def moderations(self) -> list[Any]:
+        """JSON bodies received on /v1/moderations, in order, with their Authorization."""
+        with self._lock:
+            return list(self._moderations)
+
+    @property
     def headers(self) -> list[dict[str, str]]:
         """Headers of those requests (lower-cased names)."""
         with self._lock:
@@ -188,6 +201,9 @@ class FakeLlm(LoopbackFake):
         raw = h.rfile.read(length) if length else b""
         if h.command == "GET" and path == "/v1/models":
             h.send_json(200, {"object": "list", "data": [{"id": self.model, "object": "model"}]})
+            return
+        if h.command == "POST" and path == "/v1/moderations":
+            self._moderate(h, raw)
             return
         if h.command != "POST" or path != "/v1/chat/completions":
             h.send_json(404, _error(f"Unknown path {path}", "not_found"))
@@ -232,6 +248,23 @@ class FakeLlm(LoopbackFake):
         finally:
             with self._lock:
                 self._active -= 1
+
+    def _moderate(self, h: _Handler, raw: bytes) -> None:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        with self._lock:
+            self._moderations.append((body, h.headers.get("Authorization", "")))
+            status, delay, words = self.moderation_status, self.moderation_delay, self.flagged
+        if delay and not self._wait(h, time.monotonic() + delay):
+            return
+        if status != 200:
+            h.send_json(status, _error(f"Fake moderation failure (HTTP {status}).", "fake"))
+            return
+        text = str((body or {}).get("input", "")).casefold()
+        flagged = any(word.casefold() in text for word in words)
+        h.send_json(200, {"id": "modr-fake", "results": [{"flagged": flagged}]})
 
     def _plan(self, body: dict[str, Any]) -> dict[str, Any]:
         """Under the lock: what this request gets (counted failures are used up here)."""
@@ -423,3 +456,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _make_handler(fake: FakeLlm) -> type[_Handler]:
     return type("FakeLlmHandler", (_Handler,), {"fake": fake})
+
+
+@contextlib.contextmanager
+def serving(
+    settings: Any, answer: Answer = DEFAULT_ANSWER, *, retries: int = 2
+) -> Iterator[FakeLlm]:
+    """A fake LLM the site is configured to use (pytest-django's ``settings``) for the
+    block: what the session tests' ``llm`` fixtures share."""
+    with FakeLlm(answer) as server:
+        settings.LLM_BASE_URL = server.base_url
+        settings.LLM_API_KEY = server.api_key
+        settings.LLM_MODEL = "fake-model"
+        settings.LLM_RETRIES = retries
+        settings.LLM_READ_TIMEOUT = 2.0
+        yield server
