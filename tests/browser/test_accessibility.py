@@ -37,6 +37,7 @@ ADMIN = "/admin/avatar_sessions"
 
 USER_STATES = ["sign-in", "setup", "live", "ended", "history", "history-entry"]
 STAFF_STATES = [
+    "admin-sign-in",
     "admin-index",
     "session-list",
     "staff-live",
@@ -106,8 +107,9 @@ class Walk:
         page.emulate_media(color_scheme="light")
 
 
-def admin_sign_in(page: Page) -> None:
+def admin_sign_in(page: Page, walk: Walk) -> None:
     page.goto("/admin/login/?next=/admin/")
+    walk.check(page, "admin-sign-in")
     page.fill("#id_username", STAFF[0])
     page.fill("#id_password", STAFF[1])
     page.click("input[type=submit]")
@@ -126,7 +128,7 @@ def walk_user_and_staff(walk: Walk, user: Page, staff: Page) -> None:
     expect(user.locator("#speaking")).to_have_attribute("data-speaking", "true")
     walk.check(user, "live")
 
-    admin_sign_in(staff)
+    admin_sign_in(staff, walk)
     walk.check(staff, "admin-index")
     staff.goto(f"{ADMIN}/avatarsession/")
     walk.check(staff, "session-list")
