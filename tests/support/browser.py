@@ -141,8 +141,11 @@ class Tab:
         return (page or self.page).evaluate("window.__probe")
 
 
-def open_tab(browser: Browser, server: LiveServer, viewport: dict[str, int] = DESKTOP) -> Tab:
-    context = browser.new_context(viewport=viewport, base_url=server.url)
+def open_tab(
+    browser: Browser, server: LiveServer, viewport: dict[str, int] = DESKTOP, **options: Any
+) -> Tab:
+    """`options` go to the new context (color_scheme, bypass_csp, ...)."""
+    context = browser.new_context(viewport=viewport, base_url=server.url, **options)
     context.set_default_timeout(10_000)
     context.add_init_script(PROBE_JS)
     watch = Watch()
