@@ -247,8 +247,7 @@ class AvatarSession(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["principal", "status"])]
-        # Usage figures (minutes per user and preset) are business data: a permission of
-        # their own, apart from reading the audit.
+        # Usage figures are business data: a permission apart from reading the audit.
         permissions = [("view_usage", "Can view usage reports")]
 
     def __str__(self) -> str:
@@ -317,8 +316,7 @@ class TranscriptEntry(models.Model):
     final = models.BooleanField(default=False)
     # The avatar's answer was cut short (interrupt or failure).
     cut = models.BooleanField(default=False)
-    # Only the user's page witnessed it (with AKool nothing else hears the avatar), so the
-    # page could have written anything there; marked in the audit and exports.
+    # Only the page witnessed it (nothing else hears an AKool avatar): marked in exports.
     reported_by_page = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
