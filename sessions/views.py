@@ -13,6 +13,7 @@ from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from sessions import display
 from sessions.access import user_principal
@@ -78,7 +79,7 @@ def history_detail(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         .first()
     )
     if session is None:
-        raise Http404("No such session.")
+        raise Http404(_("No such session."))
     messages = [e.to_dict() for e in session.transcript.exclude(text="")]
     return render(
         request, "history_detail.html", {"session": _history_row(session), "messages": messages}
@@ -98,7 +99,7 @@ class SiteLoginView(LoginView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         if settings.DEBUG:
-            context["demo_hint"] = (
+            context["demo_hint"] = _(
                 "Demo account: demo / demo-password (created by make run and manage.py seed_demo)."
             )
         return context
