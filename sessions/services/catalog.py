@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext as _
 
 from sessions import errors
 from sessions.models import AvatarPreset, VoicePreset
@@ -50,7 +51,9 @@ def check_language(code: str) -> None:
     offered = [lang["code"] for lang in languages()]
     if code not in offered:
         raise errors.Invalid(
-            "invalid_language", f"Unknown language '{code[:20]}'; use one of {', '.join(offered)}."
+            "invalid_language",
+            _("Unknown language “%(code)s”; use one of %(offered)s.")
+            % {"code": code[:20], "offered": ", ".join(offered)},
         )
 
 
@@ -67,7 +70,9 @@ async def voice(slug_or_id: str) -> VoicePreset:
     and the socket's set_params."""
     found = await active_voice(slug_or_id)
     if found is None:
-        raise errors.NotFound("voice_not_found", f"No active voice preset '{slug_or_id[:200]}'.")
+        raise errors.NotFound(
+            "voice_not_found", _("No active voice preset “%(name)s”.") % {"name": slug_or_id[:200]}
+        )
     return found
 
 
