@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: run test ci lint format install install-test browser-deps scaleout-deps clean
+.PHONY: run test ci lint format install install-test browser-deps gettext-deps messages scaleout-deps clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,18 @@ browser-deps:
 		echo "Installing Chromium from the distribution's packages..."; \
 		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-run: install
+# The page's translations (locale/*.po) compiled to the .mo files Django reads (not kept
+# in git). compilemessages needs GNU gettext's msgfmt: installed from the distribution's
+# packages when missing, like Chromium above.
+gettext-deps:
+	@command -v msgfmt >/dev/null || { \
+		echo "Installing gettext from the distribution's packages..."; \
+		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; }
+
+messages: $(VENV)/.installed gettext-deps
+	$(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules -v 0
+
+run: install messages
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo ""
@@ -53,7 +64,7 @@ scaleout-deps: $(VENV)/.installed-test
 # server restart (marked `restart`: there the session resumes). --reuse-db: the cluster is
 # thrown away after the run, and dropping the test database would wait on connections that
 # asgiref's worker threads still hold.
-test: install-test scaleout-deps
+test: install-test messages scaleout-deps
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/lint-imports
 	$(PY) tools/check_size.py
@@ -72,4 +83,4 @@ format: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) node_modules staticfiles
+	rm -rf $(VENV) node_modules staticfiles locale/*/LC_MESSAGES/*.mo

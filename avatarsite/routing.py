@@ -8,6 +8,7 @@ from channels.security.websocket import WebsocketDenier
 from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import path
+from django.utils import translation
 
 from sessions.providers.sandbox.consumer import SandboxAvatarConsumer
 from sessions.realtime.consumers import SessionConsumer
@@ -65,13 +66,29 @@ class SiteOriginValidator:
         return await WebsocketDenier()(scope, receive, send)
 
 
+class SocketLanguage:
+    """A socket's words (its `error` frames) in its page's language: the handshake's
+    Accept-Language, chosen as LocaleMiddleware chooses it for HTTP. Active for the whole
+    connection: the consumer's handlers run in this call's context."""
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        language = translation.get_language_from_request(HandshakeRequest(scope))
+        with translation.override(language):
+            return await self.application(scope, receive, send)
+
+
 websocket_application = SiteOriginValidator(
-    AuthMiddlewareStack(
-        URLRouter(
-            [
-                path("ws/sessions/<uuid:session_id>/", SessionConsumer.as_asgi()),
-                path("ws/sandbox/<str:channel>/", SandboxAvatarConsumer.as_asgi()),
-            ]
+    SocketLanguage(
+        AuthMiddlewareStack(
+            URLRouter(
+                [
+                    path("ws/sessions/<uuid:session_id>/", SessionConsumer.as_asgi()),
+                    path("ws/sandbox/<str:channel>/", SandboxAvatarConsumer.as_asgi()),
+                ]
+            )
         )
     )
 )

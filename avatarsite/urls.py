@@ -4,7 +4,8 @@ from django.contrib.auth.views import LogoutView
 from django.http import HttpRequest, HttpResponseRedirect
 from django.templatetags.static import static
 from django.urls import path
-from django.views.decorators.cache import cache_control
+from django.views.decorators.cache import cache_control, cache_page
+from django.views.i18n import JavaScriptCatalog
 
 from sessions import account, views
 from sessions.api import api
@@ -22,9 +23,17 @@ def favicon(request: HttpRequest) -> HttpResponseRedirect:
     return HttpResponseRedirect(static("img/favicon.svg"))
 
 
+# The page's words for its scripts (static/js/i18n.js), in the request's language: only our
+# own catalog (locale/), not every app's. Cached per language (cache_page keys on it), an
+# hour in the browser too: the words change only with a deploy.
+javascript_catalog = cache_control(max_age=3600)(
+    cache_page(3600)(JavaScriptCatalog.as_view(packages=["sessions"]))
+)
+
 urlpatterns = [
     path("", views.avatar_page, name="avatar"),
     path("favicon.ico", favicon, name="favicon"),
+    path("jsi18n/", javascript_catalog, name="javascript-catalog"),
     path("history/", views.history, name="history"),
     path("history/<uuid:session_id>/", views.history_detail, name="history-detail"),
     path("accounts/login/", views.SiteLoginView.as_view(), name="login"),

@@ -10,14 +10,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from sessions.models import AvatarSession, Mode, Status, VoicePreset
 from sessions.services.catalog import KNOWN_LANGUAGES
 
 # The setup page's names (static/js/setup.js MODE_TEXT; tests/test_display.py keeps them
 # the same). A retelling session whose answers come from our LLM is "Own assistant" there.
-MODE_NAMES = {Mode.DIALOGUE: "Dialogue", Mode.RETELLING: "Retelling"}
-OWN_ASSISTANT = "Own assistant"
+# Lazy: each is put in the reader's language when shown.
+MODE_NAMES = {Mode.DIALOGUE: gettext_lazy("Dialogue"), Mode.RETELLING: gettext_lazy("Retelling")}
+OWN_ASSISTANT = gettext_lazy("Own assistant")
 
 
 # A session's status as people say it: History's badges, the staff pages' (templates use
@@ -44,22 +46,29 @@ def duration_words(seconds: int | float | None) -> str:
     total = max(0, round(seconds))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
+    values = {"hours": hours, "minutes": minutes, "seconds": secs}
     if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    if minutes:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    return f"{secs} s"
+        text = gettext("%(hours)d h %(minutes)d min") if minutes else gettext("%(hours)d h")
+    elif minutes:
+        text = gettext("%(minutes)d min %(seconds)d s") if secs else gettext("%(minutes)d min")
+    else:
+        text = gettext("%(seconds)d s")
+    return text % values
 
 
 def language_name(code: str) -> str:
-    """ "French" for "fr"; an unknown code as it is, none as "—"."""
-    return KNOWN_LANGUAGES.get(code, code) if code else "—"
+    """ "French" for "fr" (in the reader's language); an unknown code as it is, none as "—"."""
+    if not code:
+        return "—"
+    return gettext(KNOWN_LANGUAGES[code]) if code in KNOWN_LANGUAGES else code
 
 
 def mode_name(mode: int, *, use_llm: bool = False) -> str:
     if mode == Mode.RETELLING and use_llm:
-        return OWN_ASSISTANT
-    return MODE_NAMES.get(mode, f"mode {mode}")
+        return str(OWN_ASSISTANT)
+    if mode in MODE_NAMES:
+        return str(MODE_NAMES[mode])
+    return gettext("mode %(number)s") % {"number": mode}
 
 
 def voice_names(voice_ids: Iterable[str]) -> dict[str, str]:
@@ -80,7 +89,7 @@ def session_words(session: AvatarSession, voices: dict[str, str] | None = None) 
     if voices is None:
         voices = voice_names([session.voice_id])
     return {
-        "voice_name": voices.get(session.voice_id, session.voice_id) or "the avatar’s own",
+        "voice_name": voices.get(session.voice_id, session.voice_id) or gettext("the avatar’s own"),
         "language_name": language_name(session.language),
         "mode_name": mode_name(session.mode, use_llm=session.use_llm),
         "duration_used": duration_words(session.used_seconds),

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest
+from django.utils.translation import ngettext
 
 from sessions import keys, shared_cache
 from sessions.access import client_ip
@@ -84,8 +85,14 @@ class ThrottledSignIn(forms.Form):
         if wait:
             minutes = int(wait // 60) + 1
             raise forms.ValidationError(
-                "Too many failed sign-ins from your address. "
-                f"Please try again in {minutes} minute{'' if minutes == 1 else 's'}.",
+                ngettext(
+                    "Too many failed sign-ins from your address. "
+                    "Please try again in %(minutes)d minute.",
+                    "Too many failed sign-ins from your address. "
+                    "Please try again in %(minutes)d minutes.",
+                    minutes,
+                )
+                % {"minutes": minutes},
                 code=THROTTLED,
             )
         failed = False

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
+from django.utils.translation import gettext as _
 
 from sessions import display
 from sessions.access import user_principal
@@ -90,7 +91,7 @@ def _own_session(request: HttpRequest, session_id: uuid.UUID) -> AvatarSession:
         .first()
     )
     if session is None:
-        raise Http404("No such session.")
+        raise Http404(_("No such session."))
     return session
 
 
@@ -167,7 +168,7 @@ class SiteLoginView(LoginView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         if settings.DEBUG:
-            context["demo_hint"] = (
+            context["demo_hint"] = _(
                 "Demo account: demo / demo-password (created by make run and manage.py seed_demo)."
             )
         return context

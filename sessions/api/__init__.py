@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import OperationalError
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -50,7 +51,7 @@ def _auth_error(request: HttpRequest, exc: AuthenticationError):
     return error_response(
         401,
         "not_authenticated",
-        "Sign in, or send an API token as 'Authorization: Bearer <token>'.",
+        _("Sign in, or send an API token as 'Authorization: Bearer <token>'."),
     )
 
 
@@ -64,14 +65,16 @@ def _specific(error: dict[str, Any], request: HttpRequest) -> tuple[str, str] | 
     field, kind = str(error.get("loc", ("",))[-1]), error.get("type")
     if field == "duration" and kind in ("greater_than_equal", "less_than_equal"):
         low, high = settings.SESSION_MIN_DURATION, settings.SESSION_MAX_DURATION
-        return "invalid_duration", f"duration must be between {low} and {high} seconds."
+        text = _("The duration must be between %(low)d and %(high)d seconds.")
+        return "invalid_duration", text % {"low": low, "high": high}
     if field == "language" and kind == "literal_error":
         try:  # ninja's errors leave the input out; the body has it
             given = str(json.loads(request.body).get("language"))[:20]
         except (ValueError, AttributeError):
             given = "?"
         known = ", ".join(lang["code"] for lang in catalog.languages())
-        return "invalid_language", f"Unknown language '{given}'; use one of {known}."
+        text = _("Unknown language “%(code)s”; use one of %(offered)s.")
+        return "invalid_language", text % {"code": given, "offered": known}
     return None
 
 
@@ -87,7 +90,7 @@ def _validation_error(request: HttpRequest, exc: ValidationError):
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError):
     if exc.status_code == 400:
-        return error_response(400, "bad_json", "The request body is not valid JSON.")
+        return error_response(400, "bad_json", _("The request body is not valid JSON."))
     return error_response(exc.status_code, "http_error", str(exc))
 
 
@@ -96,7 +99,7 @@ def _database_unavailable(request: HttpRequest, exc: OperationalError):
     # The database is unreachable or every pooled connection is busy: try again soon.
     log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
     response = error_response(
-        503, "database_unavailable", "The service is busy right now; please try again shortly."
+        503, "database_unavailable", _("The service is busy right now; please try again shortly.")
     )
     response["Retry-After"] = "5"
     return response
@@ -105,4 +108,4 @@ def _database_unavailable(request: HttpRequest, exc: OperationalError):
 @api.exception_handler(Exception)
 def _unexpected(request: HttpRequest, exc: Exception):
     log.exception("unexpected error on %s %s", request.method, request.path)
-    return error_response(500, "internal_error", "Something went wrong on our side.")
+    return error_response(500, "internal_error", _("Something went wrong on our side."))

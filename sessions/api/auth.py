@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 
@@ -39,7 +40,7 @@ class ApiAuth(AuthBase):
             if request.method not in ("GET", "HEAD", "OPTIONS") and check_csrf(request):
                 raise errors.Forbidden(
                     "csrf_failed",
-                    "CSRF check failed: send the X-CSRFToken header with the csrftoken cookie.",
+                    _("CSRF check failed: send the X-CSRFToken header with the csrftoken cookie."),
                 )
             if not signed_in and caller.session_key is None:
                 if not _starts_a_session(request):
@@ -55,7 +56,7 @@ class ApiAuth(AuthBase):
             return resolve(caller)
         except InvalidToken:
             raise errors.NotAuthenticated(
-                "invalid_token", "The API token is invalid or revoked."
+                "invalid_token", _("The API token is invalid or revoked.")
             ) from None
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Router
 from ninja import Status as Reply
 from pydantic import Field
@@ -35,7 +36,7 @@ async def _visible_session(request: HttpRequest, session_id: uuid.UUID) -> Avata
     session = await visible.filter(pk=session_id).afirst()
     # Someone else's session is answered exactly like a missing one: ids leak nothing.
     if session is None:
-        raise errors.NotFound("session_not_found", "No such session.")
+        raise errors.NotFound("session_not_found", _("No such session."))
     return session
 
 
@@ -51,7 +52,10 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
     """Start a live avatar session. Limits apply: 429 with Retry-After when one is hit."""
     preset = await catalog.active_preset(payload.preset)
     if preset is None:
-        raise errors.NotFound("preset_not_found", f"No active avatar preset '{payload.preset}'.")
+        raise errors.NotFound(
+            "preset_not_found",
+            _("No active avatar preset “%(name)s”.") % {"name": payload.preset},
+        )
     voice_id = preset.default_voice.voice_id if preset.default_voice else ""
     if payload.voice is not None:
         voice_id = (await catalog.voice(payload.voice)).voice_id
@@ -61,7 +65,9 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
     low, high = settings.SESSION_MIN_DURATION, settings.SESSION_MAX_DURATION
     if not low <= duration <= high:
         raise errors.Invalid(
-            "invalid_duration", f"duration must be between {low} and {high} seconds."
+            "invalid_duration",
+            _("The duration must be between %(low)d and %(high)d seconds.")
+            % {"low": low, "high": high},
         )
     # A preset that answers with our LLM runs in retelling mode (the avatar speaks our
     # answer) unless the caller asks for the avatar's own dialogue mode.
@@ -124,7 +130,7 @@ async def close_session(
     session = await _visible_session(request, session_id)
     principal = principal_of(request)
     if not principal.can_close(session):
-        raise errors.Forbidden("forbidden", "You may watch this session but not close it.")
+        raise errors.Forbidden("forbidden", _("You may watch this session but not close it."))
     payload = payload or CloseSessionIn()
     if not principal.owns(session):
         reason = CloseReason.ADMIN
@@ -153,7 +159,7 @@ async def leave_session(request: HttpRequest, session_id: uuid.UUID):
     session = await _visible_session(request, session_id)
     if not principal_of(request).owns(session):
         # Only the owner's page leaves; staff end sessions with close (reason "admin").
-        raise errors.Forbidden("forbidden", "Only the session's owner can leave it.")
+        raise errors.Forbidden("forbidden", _("Only the session's owner can leave it."))
     if session.status != Status.ACTIVE or not await presence.first_beacon(session.pk):
         # One pending close per session: more beacons before a socket reconnects start
         # nothing and record nothing (2,000 beacons are one task, not 2,000).

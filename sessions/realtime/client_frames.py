@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from sessions import errors
 from sessions.models import SessionEvent
@@ -26,10 +27,10 @@ class ClientFrames:
         """Nothing new for the avatar once the session's time is up or it is ending."""
         if timezone.now() >= self.expires_at:
             raise errors.Gone(
-                "session_expired", "The session's time is up; start a new one to go on."
+                "session_expired", _("The session's time is up; start a new one to go on.")
             )
         if self.ending:
-            raise errors.Conflict("session_ending", "The session is ending; start a new one.")
+            raise errors.Conflict("session_ending", _("The session is ending; start a new one."))
 
     def _submit(self, stream_frames: list[str], *, check_only: bool = False) -> None:
         """To the avatar, whole, or refused (the pacer's backlog is full)."""
@@ -100,7 +101,7 @@ class ClientFrames:
                 f"page could not send a frame: {reason} (more this minute are not recorded)",
             )
         await self._error(
-            "send_failed", "A message could not reach the avatar; please send it again."
+            "send_failed", _("A message could not reach the avatar; please send it again.")
         )
 
     async def refused(self, refusal: errors.DomainError) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from sessions import errors, keys
 from sessions.access import Caller, InvalidToken, Principal, resolve
@@ -42,7 +44,7 @@ CLOSE_ENDED = 4410
 # 4000-4999), so a fresh socket (with a fresh task) takes over. Not 1011: a server may
 # not send that one in a close frame (autobahn refuses it).
 CLOSE_RECONNECT = 3000
-SIGN_IN = "Sign in to use this session."
+SIGN_IN = gettext_lazy("Sign in to use this session.")
 
 
 class SessionConsumer(ClientFrames, JsonSocketConsumer):
@@ -109,12 +111,12 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
         except InvalidToken:
             principal = None
         if principal is None:
-            return await self._refuse(CLOSE_UNAUTHENTICATED, "not_authenticated", SIGN_IN)
+            return await self._refuse(CLOSE_UNAUTHENTICATED, "not_authenticated", str(SIGN_IN))
         self.session_id = str(self.scope["url_route"]["kwargs"]["session_id"])
         visible = AvatarSession.objects.visible_to(principal).select_related("preset")
         session = await visible.filter(pk=self.session_id).afirst()
         if session is None:
-            return await self._refuse(CLOSE_NOT_FOUND, "session_not_found", "No such session.")
+            return await self._refuse(CLOSE_NOT_FOUND, "session_not_found", _("No such session."))
         self.principal = principal
         self.observer = not principal.owns(session)
         # A cookie socket stands on its sign-in: signing out or a password change ends it.
@@ -218,7 +220,7 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
             return
         self.budget.spend()  # every message costs work: counted before it is read
         if text_data is None:
-            raise errors.BadInput("binary_not_supported", "Send JSON text frames, not binary.")
+            raise errors.BadInput("binary_not_supported", _("Send JSON text frames, not binary."))
         # What Channels' receive does, but an empty frame is bad JSON too (Channels
         # reads it as "no text" and raises).
         await self.receive_json(await self.decode_json(text_data))
@@ -230,7 +232,9 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
 
     async def receive_json(self, message: dict[str, Any], **kwargs: Any) -> None:
         if self.observer:
-            raise errors.Forbidden("read_only", "You are watching this session; it is read-only.")
+            raise errors.Forbidden(
+                "read_only", _("You are watching this session; it is read-only.")
+            )
         await getattr(self, "on_" + message["type"])(message)
 
     async def _guarded(self, work: Awaitable[None]) -> None:
@@ -271,10 +275,12 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
         await self._fan_out(frames.avatar(speaking))
 
     async def violation(self, reason: str) -> None:
-        await self._error("stream_violation", f"The avatar dropped a message ({reason}).")
+        await self._error(
+            "stream_violation", _("The avatar dropped a message (%(reason)s).") % {"reason": reason}
+        )
 
     async def failed(self) -> None:
-        await self._error("internal_error", "That message could not be handled.")
+        await self._error("internal_error", _("That message could not be handled."))
 
     # --- output ----------------------------------------------------------------------------
     @classmethod
@@ -328,12 +334,12 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
             self.commands.apply(event["changes"])
 
     async def principal_revoked(self, event: dict[str, Any]) -> None:
-        await self._error("access_revoked", event.get("why") or "Your access was revoked.")
+        await self._error("access_revoked", event.get("why") or _("Your access was revoked."))
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def socket_taken_over(self, event: dict[str, Any]) -> None:
         self._stop_talking()
-        await self._error("taken_over", "This session went on in another tab or window.")
+        await self._error("taken_over", _("This session went on in another tab or window."))
         await self.close(code=CLOSE_TAKEN_OVER)
 
     async def signin_check(self, event: dict[str, Any]) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from pydantic import ValidationError as PydanticError
 
 from sessions import errors
@@ -162,17 +164,18 @@ def decode(text: str) -> dict[str, Any]:
     if size > settings.WS_MAX_MESSAGE_BYTES:
         raise errors.TooLarge(
             "frame_too_large",
-            f"The message is {size} bytes; the limit is {settings.WS_MAX_MESSAGE_BYTES}.",
+            _("The message is %(size)d bytes; the limit is %(limit)d.")
+            % {"size": size, "limit": settings.WS_MAX_MESSAGE_BYTES},
         )
     # Nesting deeper than the parser (or the walk over what it parsed) can recurse raises
     # RecursionError, not ValueError: refused as nested too deeply, not a failure of ours.
-    too_deep = "The message is nested too deeply."
+    too_deep = _("The message is nested too deeply.")
     try:
         message = json.loads(text)
     except RecursionError:
         raise errors.BadInput("bad_json", too_deep) from None
     except ValueError:
-        raise errors.BadInput("bad_json", "The message is not valid JSON.") from None
+        raise errors.BadInput("bad_json", _("The message is not valid JSON.")) from None
     try:
         storable = is_storable(message)
     except RecursionError:
@@ -180,37 +183,42 @@ def decode(text: str) -> dict[str, Any]:
     if not storable:
         # Not text any database keeps: it could be neither stored nor sent on.
         raise errors.BadInput(
-            "bad_message", "The message holds invalid text (a NUL or a lone surrogate)."
+            "bad_message", _("The message holds invalid text (a NUL or a lone surrogate).")
         )
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        raise errors.BadInput("bad_message", "A message is a JSON object with a 'type'.")
+        raise errors.BadInput("bad_message", _("A message is a JSON object with a 'type'."))
     if message["type"] not in CLIENT_TYPES:
-        raise errors.BadInput("unknown_type", f"Unknown message type '{message['type'][:40]}'.")
+        raise errors.BadInput(
+            "unknown_type", _("Unknown message type “%(type)s”.") % {"type": message["type"][:40]}
+        )
     return message
 
 
 def chat_text(message: dict[str, Any]) -> str:
     text = message.get("text")
     if not isinstance(text, str):
-        raise errors.BadInput("bad_message", "'text' must be a string.")
+        raise errors.BadInput("bad_message", _("'text' must be a string."))
     if not text.strip():
-        raise errors.BadInput("empty_message", "The message is empty.")
+        raise errors.BadInput("empty_message", _("The message is empty."))
     return text
 
 
 def rtc_data(message: dict[str, Any]) -> str:
     data = message.get("data")
     if not isinstance(data, str):
-        raise errors.BadInput("bad_message", "'data' must be the stream message as text.")
+        raise errors.BadInput("bad_message", _("'data' must be the stream message as text."))
     return data
 
 
 # A set_params value the shared schema refuses, by the field it is in.
 _PARAM_ERRORS = {
-    "voice": ("invalid_voice", "voice must be a voice preset's name."),
-    "language": ("invalid_language", "Unknown language."),
-    "mode": ("invalid_mode", "mode must be 1 or 2."),
-    "background_url": ("invalid_background", "background_url must be a short http(s) URL."),
+    "voice": ("invalid_voice", gettext_lazy("voice must be a voice preset's name.")),
+    "language": ("invalid_language", gettext_lazy("Unknown language.")),
+    "mode": ("invalid_mode", gettext_lazy("mode must be 1 or 2.")),
+    "background_url": (
+        "invalid_background",
+        gettext_lazy("background_url must be a short http(s) URL."),
+    ),
     # Followed by what is wrong (the field and why).
     "voice_params": ("invalid_voice_params", ""),
 }
@@ -221,16 +229,19 @@ def session_params(message: dict[str, Any]) -> dict[str, Any]:
     voice_params by VoiceParams, as a preset's are), as plain values."""
     params = message.get("params")
     if not isinstance(params, dict) or not params:
-        raise errors.BadInput("bad_message", "'params' must be a non-empty object.")
+        raise errors.BadInput("bad_message", _("'params' must be a non-empty object."))
     unknown = sorted(str(key) for key in set(params) - set(SessionParams.model_fields))
     if unknown:
         listed = ", ".join(unknown)[:200]
-        raise errors.Invalid("invalid_params", f"Unknown parameter(s): {listed}.")
+        raise errors.Invalid(
+            "invalid_params", _("Unknown parameter(s): %(names)s.") % {"names": listed}
+        )
     try:
         checked = SessionParams.model_validate(params)
     except PydanticError as exc:
         field = str(exc.errors()[0]["loc"][0])
         code, text = _PARAM_ERRORS[field]
+        text = str(text)  # in the socket's language
         if field == "voice_params":
             text += "; ".join(voice_params_problems(exc, "voice_params"))[:300]
         raise errors.Invalid(code, text) from None

@@ -4,32 +4,36 @@ provider's catalog."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext as _
 
 from sessions import errors
 from sessions.models import AvatarPreset, VoicePreset
 from sessions.providers.sandbox.provider import SANDBOX_LANGUAGES
 
 # Languages AKool's live avatars speak (its language list). The sandbox speaks only its own
-# catalog's (SANDBOX_LANGUAGES), each of them answered in by its responder.
+# catalog's (SANDBOX_LANGUAGES), each of them answered in by its responder. The names are
+# marked for translation and put in the reader's language where shown (languages(),
+# display.py).
 KNOWN_LANGUAGES: dict[str, str] = {
-    "en": "English",
-    "zh": "Chinese",
-    "es": "Spanish",
-    "fr": "French",
-    "de": "German",
-    "it": "Italian",
-    "pt": "Portuguese",
-    "ja": "Japanese",
-    "ko": "Korean",
-    "ru": "Russian",
-    "ar": "Arabic",
-    "hi": "Hindi",
-    "nl": "Dutch",
-    "pl": "Polish",
-    "tr": "Turkish",
-    "id": "Indonesian",
-    "vi": "Vietnamese",
-    "th": "Thai",
+    "en": gettext_noop("English"),
+    "zh": gettext_noop("Chinese"),
+    "es": gettext_noop("Spanish"),
+    "fr": gettext_noop("French"),
+    "de": gettext_noop("German"),
+    "it": gettext_noop("Italian"),
+    "pt": gettext_noop("Portuguese"),
+    "ja": gettext_noop("Japanese"),
+    "ko": gettext_noop("Korean"),
+    "ru": gettext_noop("Russian"),
+    "ar": gettext_noop("Arabic"),
+    "hi": gettext_noop("Hindi"),
+    "nl": gettext_noop("Dutch"),
+    "pl": gettext_noop("Polish"),
+    "tr": gettext_noop("Turkish"),
+    "id": gettext_noop("Indonesian"),
+    "vi": gettext_noop("Vietnamese"),
+    "th": gettext_noop("Thai"),
 }
 
 
@@ -37,8 +41,8 @@ def languages() -> list[dict[str, str]]:
     """The languages the active provider's avatars speak, as the page offers them: the
     sandbox's own catalog, or AKool's known list (its catalog needs a network call)."""
     if settings.AVATAR_PROVIDER == "sandbox":
-        return [{"code": lang.code, "name": lang.name} for lang in SANDBOX_LANGUAGES]
-    return [{"code": code, "name": name} for code, name in KNOWN_LANGUAGES.items()]
+        return [{"code": lang.code, "name": gettext(lang.name)} for lang in SANDBOX_LANGUAGES]
+    return [{"code": code, "name": gettext(name)} for code, name in KNOWN_LANGUAGES.items()]
 
 
 def check_language(code: str) -> None:
@@ -47,7 +51,9 @@ def check_language(code: str) -> None:
     offered = [lang["code"] for lang in languages()]
     if code not in offered:
         raise errors.Invalid(
-            "invalid_language", f"Unknown language '{code[:20]}'; use one of {', '.join(offered)}."
+            "invalid_language",
+            _("Unknown language “%(code)s”; use one of %(offered)s.")
+            % {"code": code[:20], "offered": ", ".join(offered)},
         )
 
 
@@ -64,7 +70,9 @@ async def voice(slug_or_id: str) -> VoicePreset:
     and the socket's set_params."""
     found = await active_voice(slug_or_id)
     if found is None:
-        raise errors.NotFound("voice_not_found", f"No active voice preset '{slug_or_id[:200]}'.")
+        raise errors.NotFound(
+            "voice_not_found", _("No active voice preset “%(name)s”.") % {"name": slug_or_id[:200]}
+        )
     return found
 
 

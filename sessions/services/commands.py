@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings as site
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from sessions import errors, keys, shared_cache
 from sessions.models import (
@@ -165,7 +166,7 @@ class Commands:
         if "voice" in params or "voice_params" in params:
             voice_params = await self._voice_params_with(params.get("voice_params") or {})
         if not changes and voice_params is None:
-            raise errors.BadInput("bad_message", "'params' must be a non-empty object.")
+            raise errors.BadInput("bad_message", _("'params' must be a non-empty object."))
         mid = new_mid()
         frame = set_params_frame(mid=mid, **self._frame_values(changes, voice_params))
         size = encoded_size(frame)
@@ -173,8 +174,11 @@ class Commands:
             code = "invalid_background" if "background_url" in params else "invalid_params"
             raise errors.Invalid(
                 code,
-                f"These settings take {size} bytes in one message, over the limit of"
-                f" {MAX_FRAME_BYTES}; shorten them.",
+                _(
+                    "These settings take %(size)d bytes in one message, over the limit of "
+                    "%(limit)d; shorten them."
+                )
+                % {"size": size, "limit": MAX_FRAME_BYTES},
             )
         data = json.loads(frame)["pld"]["data"]
         self._prepared[mid] = _Pending("set-params", changes, dict(params), voice_params, data)

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from sessions import errors, keys
 from sessions.access import Principal
@@ -120,7 +121,7 @@ async def open_session(
         )
     except Exception as exc:
         await _undo_upstream(session, provider, upstream.id)
-        raise errors.Unavailable("internal_error", "The session could not be started.") from exc
+        raise errors.Unavailable("internal_error", _("The session could not be started.")) from exc
     log.info("session %s active (upstream %s, %s s)", session.id, upstream.id, duration)
     return session
 
@@ -309,8 +310,8 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
             await record_event(session.id, SessionEvent.Kind.ERROR, f"close failed: {exc.message}")
             raise errors.UpstreamFailed(
                 exc.code,
-                f"The avatar service did not confirm the close ({exc.message}); "
-                "it will be retried.",
+                _("The avatar service did not confirm the close (%(reason)s); it will be retried.")
+                % {"reason": exc.message},
                 kind=upstream_kind(exc),
             ) from exc
 

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from sessions import errors, keys, shared_cache
 
@@ -78,8 +80,11 @@ async def _take_slot(scope: str, cap: int, holder: str, ttl: int) -> str | None:
 
 
 def _already_live(cap: int) -> str:
-    sessions = "a live session" if cap == 1 else f"{cap} live sessions"
-    return f"You already have {sessions}; end one before starting another."
+    return ngettext(
+        "You already have a live session; end it before starting another.",
+        "You already have %(count)d live sessions; end one before starting another.",
+        cap,
+    ) % {"count": cap}
 
 
 async def acquire_session_slots(
@@ -112,7 +117,7 @@ async def acquire_session_slots(
         await release_slots(taken, session_id)
         raise errors.LimitExceeded(
             "global_sessions_limit",
-            "All avatar sessions are in use right now; please try again in a little while.",
+            _("All avatar sessions are in use right now; please try again in a little while."),
             retry_after=CONCURRENCY_RETRY_AFTER,
         )
     return [*taken, shared]
@@ -143,7 +148,8 @@ async def check_chat(session_id: str, text: str) -> None:
     if len(text) > settings.CHAT_MAX_CHARS:
         raise errors.Invalid(
             "message_too_long",
-            f"The message has {len(text)} characters; the limit is {settings.CHAT_MAX_CHARS}.",
+            _("The message has %(length)d characters; the limit is %(limit)d.")
+            % {"length": len(text), "limit": settings.CHAT_MAX_CHARS},
         )
     await hit_window(
         "chat_rate",
@@ -245,14 +251,14 @@ async def check_llm_budget(session_id: str, principal_key: str) -> None:
     if (await shared_cache.get(session_key) or 0) >= settings.LLM_TOKENS_PER_SESSION:
         raise errors.LimitExceeded(
             "llm_session_tokens",
-            "This session has used up its answers from the assistant; start a new session.",
+            _("This session has used up its answers from the assistant; start a new session."),
             retry_after=60,
         )
     if (await shared_cache.get(principal_day_key) or 0) >= settings.LLM_TOKENS_PER_DAY:
         now = time.time()
         raise errors.LimitExceeded(
             "llm_daily_tokens",
-            "You have used up today's answers from the assistant; please come back tomorrow.",
+            _("You have used up today's answers from the assistant; please come back tomorrow."),
             retry_after=(int(now // 86400) + 1) * 86400 - now,
         )
 

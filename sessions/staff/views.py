@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from sessions import display, errors
@@ -54,13 +55,15 @@ class UsageRange(forms.Form):
         first, last = usage.FIRST_DAY, usage.LAST_DAY
         for day in (data.get("start"), data.get("end")):
             if day is not None and not first <= day <= last:
-                raise forms.ValidationError(f"Pick days from {first} to {last}.")
+                raise forms.ValidationError(
+                    _("Pick days from %(first)s to %(last)s.") % {"first": first, "last": last}
+                )
         end = data.get("end") or timezone.localdate()
         start = data.get("start") or max(first, end - timedelta(days=29))
         if start > end:
-            raise forms.ValidationError("The first day must not be after the last.")
+            raise forms.ValidationError(_("The first day must not be after the last."))
         if (end - start).days + 1 > usage.MAX_DAYS:
-            raise forms.ValidationError(f"Pick at most {usage.MAX_DAYS} days.")
+            raise forms.ValidationError(_("Pick at most %(days)d days.") % {"days": usage.MAX_DAYS})
         data.update(start=start, end=end)
         return data
 

@@ -6,6 +6,8 @@
 // starts the list afresh, so a reload rebuilds it and a reconnect never doubles it.
 // A connect whose replay is empty keeps what the page has.
 
+import { t } from "./i18n.js";
+
 export const MAX_ACKS = 8;
 
 // Each result in a person's words: "Voice changed to Warm", "Language: German",
@@ -13,16 +15,26 @@ export const MAX_ACKS = 8;
 // done and why. `name(key, value)` turns a setting's value into its name (setup.js
 // Setup.settingName: the voice preset's name, the language's name from GET /presets).
 
-const PARAM_NOUN = { voice: "the voice", language: "the language", mode: "the mode", background_url: "the background" };
+// What a failed command could not do, a whole phrase each (a translation needs the verb
+// and its object together).
+const COULD_NOT = {
+  interrupt: t("Could not stop the avatar"),
+  voice: t("Could not change the voice"),
+  language: t("Could not change the language"),
+  mode: t("Could not change the mode"),
+  background_url: t("Could not change the background"),
+  settings: t("Could not change the settings"),
+  other: t("Could not do that"),
+};
 
 /** A confirmed setting as words ("Voice changed to Warm"). */
 function paramWords(key, value, name) {
   const label = name(key, value) || String(value);
-  if (key === "voice") return `Voice changed to ${label}`;
-  if (key === "language") return `Language: ${label}`;
-  if (key === "mode") return `Mode: ${label}`;
-  if (key === "background_url") return "Background changed";
-  return `${key.replaceAll("_", " ")} changed`;
+  if (key === "voice") return t("Voice changed to %(name)s", { name: label });
+  if (key === "language") return t("Language: %(name)s", { name: label });
+  if (key === "mode") return t("Mode: %(name)s", { name: label });
+  if (key === "background_url") return t("Background changed");
+  return t("%(setting)s changed", { setting: key.replaceAll("_", " ") });
 }
 
 const setKeys = (params) =>
@@ -35,22 +47,23 @@ export function describeParams(params, name = () => "") {
     .join(" · ");
 }
 
-/** What a failed command could not do: "change the voice", "stop the avatar". */
+/** What a failed command could not do: "Could not change the voice". */
 function failedWhat(cmd, params) {
-  if (cmd === "interrupt") return "stop the avatar";
-  const keys = setKeys(params).map(([key]) => PARAM_NOUN[key] ?? "the settings");
-  if (keys.length === 1) return `change ${keys[0]}`;
-  return cmd === "set-params" ? "change the settings" : "do that";
+  if (cmd === "interrupt") return COULD_NOT.interrupt;
+  const keys = setKeys(params).map(([key]) => COULD_NOT[key] ?? COULD_NOT.settings);
+  if (keys.length === 1) return keys[0];
+  return cmd === "set-params" ? COULD_NOT.settings : COULD_NOT.other;
 }
 
 /** A command result as a line of the list (and of #status), in a person's words. */
 export function ackText({ cmd, ok, message = "", params = null }, name = () => "") {
   if (!ok) {
-    const reason = message && message.toLowerCase() !== "failed" ? `: ${message}` : ".";
-    return `Could not ${failedWhat(cmd, params)}${reason}`;
+    const failure = failedWhat(cmd, params);
+    if (message && message.toLowerCase() !== "failed") return t("%(failure)s: %(reason)s", { failure, reason: message });
+    return `${failure}.`;
   }
-  if (cmd === "interrupt") return "Stopped";
-  return describeParams(params, name) || (cmd === "set-params" ? "Settings changed" : "Done");
+  if (cmd === "interrupt") return t("Stopped");
+  return describeParams(params, name) || (cmd === "set-params" ? t("Settings changed") : t("Done"));
 }
 
 const sameResult = (a, b) =>

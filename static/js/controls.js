@@ -3,12 +3,13 @@
 // of confirmed changes (the command results, acks.js). Each acts on the session it is
 // attached to (session.js attaches each new one); with none, the controls do nothing.
 
+import { t } from "./i18n.js";
 import { AckLog, ackText, renderAcks } from "./acks.js";
 import { Camera } from "./camera.js";
 import { Mic } from "./mic.js";
 
-const NOT_CONNECTED = "Not connected to the server right now; try again in a moment.";
-export const NOTHING_TO_STOP = "Nothing to stop: the avatar is not speaking.";
+const NOT_CONNECTED = t("Not connected to the server right now; try again in a moment.");
+export const NOTHING_TO_STOP = t("Nothing to stop: the avatar is not speaking.");
 /** The counter under the chat box warns from this share of the limit on. */
 export const CHAT_NEAR_LIMIT = 0.9;
 
@@ -18,7 +19,7 @@ export function chatCount(length, max) {
   return { text: `${length} / ${max}`, level };
 }
 
-const micOnText = (live) => (live.sandbox ? "Microphone on (measured only in the sandbox)." : "Microphone on.");
+const micOnText = (live) => (live.sandbox ? t("Microphone on (measured only in the sandbox).") : t("Microphone on."));
 
 export class Controls {
   /**
@@ -77,7 +78,7 @@ export class Controls {
     el.voiceSelect.addEventListener("change", () => this.#changeVoice());
     el.languageSelect.addEventListener("change", () => this.#changeLanguage());
     el.modeSelect.addEventListener("change", () => {
-      if (this.live) this.#sendParams({ mode: Number(el.modeSelect.value) }, "the mode");
+      if (this.live) this.#sendParams({ mode: Number(el.modeSelect.value) }, t("Applying the mode…"));
     });
     el.backgroundBtn.addEventListener("click", () => this.#applyBackground());
     el.backgroundInput.addEventListener("keydown", (event) => {
@@ -163,7 +164,8 @@ export class Controls {
     if (m.replay) return;
     const text = ackText(m, name);
     if (m.ok) {
-      if (/^(Applying|Stopping)/.test(this.notices.statusText)) this.notices.setStatus(`${text}.`);
+      // Only replaces this page's own "Applying…" or "Stopping…", never other news.
+      if (this.notices.statusText === this.waitingText) this.notices.setStatus(`${text}.`);
     } else {
       this.notices.setStatus("");
       this.notices.showError(text, "command_failed");
@@ -178,7 +180,7 @@ export class Controls {
     if (!text || text === this.pendingChat) return;
     if (!live.relay.send({ type: "chat", text })) {
       notices.showError(
-        "Not connected to the server right now: your message is kept, send it again in a moment.",
+        t("Not connected to the server right now: your message is kept, send it again in a moment."),
         "not_connected",
       );
       return;
@@ -206,7 +208,8 @@ export class Controls {
     live.view.cutOpen();
     this.stage.interrupt();
     notices.clearError();
-    notices.setStatus("Stopping the avatar…", { busy: true });
+    this.waitingText = t("Stopping the avatar…");
+    notices.setStatus(this.waitingText, { busy: true });
   }
 
   /**
@@ -225,7 +228,7 @@ export class Controls {
     if (!this.mic) {
       const state = live.transport?.state;
       if (!live.sandbox && state !== "joined" && state !== "waiting") {
-        notices.showError("Wait until the video channel is joined, then turn the microphone on.");
+        notices.showError(t("Wait until the video channel is joined, then turn the microphone on."));
         return;
       }
       this.mic = this.makeMic({
@@ -239,7 +242,7 @@ export class Controls {
     el.micBtn.disabled = true;
     try {
       if (!mic.active) {
-        notices.setStatus("Starting the microphone…", { busy: true });
+        notices.setStatus(t("Starting the microphone…"), { busy: true });
         await mic.start();
         this.#micUi(true);
         notices.setStatus(micOnText(live));
@@ -247,7 +250,7 @@ export class Controls {
         await mic.setMuted(!mic.muted);
         this.#micUi(!mic.muted);
         // The status follows the button: never "Microphone on" beside "Microphone off".
-        notices.setStatus(mic.muted ? "Microphone off." : micOnText(live));
+        notices.setStatus(mic.muted ? t("Microphone off.") : micOnText(live));
       }
     } catch (err) {
       this.#micUi(false);
@@ -280,39 +283,41 @@ export class Controls {
     }
   }
 
-  #sendParams(params, what) {
+  /** Send the new settings; `waiting` ("Applying the voice…") is the status meanwhile. */
+  #sendParams(params, waiting) {
     if (!this.live.relay.send({ type: "set_params", params })) {
       this.notices.showError(NOT_CONNECTED, "not_connected");
       return;
     }
     this.asked = params;
     this.notices.clearError();
-    this.notices.setStatus(`Applying ${what}…`, { busy: true });
+    this.waitingText = waiting;
+    this.notices.setStatus(waiting, { busy: true });
   }
 
   #changeVoice() {
     if (!this.live) return;
     const voice = this.el.voiceSelect.value || this.live.preset?.default_voice;
-    if (voice) this.#sendParams({ voice }, "the voice");
+    if (voice) this.#sendParams({ voice }, t("Applying the voice…"));
   }
 
   #changeLanguage() {
     if (!this.live) return;
     const language = this.el.languageSelect.value || this.live.preset?.language;
     this.stage.setLanguage(language);
-    if (language) this.#sendParams({ language }, "the language");
+    if (language) this.#sendParams({ language }, t("Applying the language…"));
   }
 
   #applyBackground() {
     if (!this.live) return;
     const url = this.el.backgroundInput.value.trim();
     if (!/^https?:\/\/\S+$/i.test(url)) {
-      this.notices.showError("Enter the background image's address, starting with https://.");
+      this.notices.showError(t("Enter the background image's address, starting with https://."));
       this.el.backgroundInput.focus();
       return;
     }
     this.stage.setBackground(url);
-    this.#sendParams({ background_url: url }, "the background");
+    this.#sendParams({ background_url: url }, t("Applying the background…"));
   }
 
   #showCount() {
@@ -328,14 +333,14 @@ export class Controls {
   #micUi(on) {
     const { micBtn, micLevel } = this.el;
     micBtn.setAttribute("aria-pressed", String(on));
-    micBtn.textContent = on ? "Microphone on" : "Microphone off";
+    micBtn.textContent = on ? t("Microphone on") : t("Microphone off");
     if (!on) micLevel.value = 0;
   }
 
   #cameraUi(on) {
     const { cameraBtn, localVideo } = this.el;
     cameraBtn.setAttribute("aria-pressed", String(on));
-    cameraBtn.textContent = on ? "Camera on" : "Camera off";
+    cameraBtn.textContent = on ? t("Camera on") : t("Camera off");
     localVideo.hidden = !on;
   }
 }

@@ -1,6 +1,8 @@
 // Words for people: why a session ended, time left, network quality, what failed and what
 // to do. Pure.
 
+import { t } from "./i18n.js";
+
 // The server's close reasons (sessions.models.CloseReason, README "How a session ends"):
 // the same words on the page, in History, in the admin and in the API.
 //  - CLOSE_REASON_LABELS: the server's own labels, word for word (History, short phrases);
@@ -8,25 +10,25 @@
 // `abandoned` is not a restart, `page_closed` is not "ended by you", and only `crashed`
 // talks about our server.
 export const CLOSE_REASON_LABELS = Object.freeze({
-  user: "ended by the user",
-  page_closed: "the page was closed",
-  abandoned: "no page was connected",
-  expired: "its time was up",
-  admin: "ended by staff",
-  error: "an error",
-  upstream: "ended by the avatar service",
-  crashed: "our server stopped",
+  user: t("ended by the user"),
+  page_closed: t("the page was closed"),
+  abandoned: t("no page was connected"),
+  expired: t("its time was up"),
+  admin: t("ended by staff"),
+  error: t("an error"),
+  upstream: t("ended by the avatar service"),
+  crashed: t("our server stopped"),
 });
 
 export const CLOSE_REASONS = Object.freeze({
-  user: "You ended the session.",
-  page_closed: "The session ended because its page was closed.",
-  abandoned: "The session ended because no page was connected to it for a while.",
-  expired: "The session's time was up.",
-  admin: "A staff member ended the session.",
-  error: "The session failed.",
-  upstream: "The avatar service ended the session.",
-  crashed: "Our server restarted and your session could not be kept.",
+  user: t("You ended the session."),
+  page_closed: t("The session ended because its page was closed."),
+  abandoned: t("The session ended because no page was connected to it for a while."),
+  expired: t("The session's time was up."),
+  admin: t("A staff member ended the session."),
+  error: t("The session failed."),
+  upstream: t("The avatar service ended the session."),
+  crashed: t("Our server restarted and your session could not be kept."),
 });
 
 /** Reasons that are a failure, not a choice or the clock: shown as an error, not news. */
@@ -38,8 +40,8 @@ const FAILURE_REASONS = new Set(["error", "crashed"]);
  */
 export function describeEnd({ status = "closed", close_reason: reason = null, error = null } = {}) {
   let text = reason && Object.hasOwn(CLOSE_REASONS, reason) ? CLOSE_REASONS[reason] : null;
-  if (!text && reason) text = `The session ended: ${String(reason).replaceAll("_", " ")}.`;
-  if (!text) text = status === "failed" ? "The session failed." : "The session ended.";
+  if (!text && reason) text = t("The session ended: %(reason)s.", { reason: String(reason).replaceAll("_", " ") });
+  if (!text) text = status === "failed" ? t("The session failed.") : t("The session ended.");
   if (error && (status === "failed" || reason === "error")) {
     text += ` ${error}${/[.!?]$/.test(String(error).trim()) ? "" : "."}`;
   }
@@ -59,8 +61,8 @@ export function closeReasonPhrase(reason) {
 
 /** An `error` frame from the session socket as a sentence for a person. */
 export function describeServerError({ code = "", message = "" } = {}) {
-  if (code === "session_expired") return "The session's time is up, so that message was not sent.";
-  return message || "Something went wrong.";
+  if (code === "session_expired") return t("The session's time is up, so that message was not sent.");
+  return message || t("Something went wrong.");
 }
 
 /** "m:ss" (or "h:mm:ss") for a remaining time in ms; never negative. */
@@ -76,20 +78,28 @@ export function formatCountdown(ms) {
 /** A duration in seconds as words: "4 min 05 s", "45 s". */
 export function formatDuration(seconds) {
   const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s} s`;
+  if (s < 60) return t("%(seconds)s s", { seconds: s });
   const m = Math.floor(s / 60);
-  return `${m} min ${String(s % 60).padStart(2, "0")} s`;
+  return t("%(minutes)s min %(seconds)s s", { minutes: m, seconds: String(s % 60).padStart(2, "0") });
 }
 
 // Agora's network quality scale: 0 unknown, 1 excellent ... 5 very bad, 6 down.
-const QUALITY = ["unknown", "excellent", "good", "fair", "poor", "very poor", "down"];
+const QUALITY = [
+  t("Network: unknown"),
+  t("Network: excellent"),
+  t("Network: good"),
+  t("Network: fair"),
+  t("Network: poor"),
+  t("Network: very poor"),
+  t("Network: down"),
+];
 
 /** {label, level} for Agora quality numbers; the worse of up- and downlink counts. */
 export function describeQuality({ uplink = 0, downlink = 0, rtt = null } = {}) {
   const worst = Math.max(uplink || 0, downlink || 0);
-  const label = QUALITY[worst] ?? "unknown";
+  const label = QUALITY[worst] ?? QUALITY[0];
   const rttText = Number.isFinite(rtt) && rtt > 0 ? ` (${Math.round(rtt)} ms)` : "";
-  return { level: worst, label: `Network: ${label}${rttText}` };
+  return { level: worst, label: `${label}${rttText}` };
 }
 
 /** Two letters for an avatar without a thumbnail: "Ada Lovelace" -> "AL". */
@@ -106,21 +116,22 @@ export function initials(name) {
  */
 export function explainFailure(err, action) {
   const message = err?.message || String(err);
-  if (err?.name !== "ApiError") return `${action}: ${message}`;
-  if (err.code === "network" || err.code === "timeout") return `${action}: ${message}`;
+  const said = t("%(action)s: %(message)s", { action, message });
+  if (err?.name !== "ApiError") return said;
+  if (err.code === "network" || err.code === "timeout") return said;
   // The server's words for a missing sign-in are for API clients (tokens, headers).
-  if (err.status === 401) return `${action}: you are no longer signed in. Sign in again to go on.`;
+  if (err.status === 401) return t("%(action)s: you are no longer signed in. Sign in again to go on.", { action });
   let hint = "";
   // Waiting never frees a slot of one's own: the message says to end a session first.
-  if (err.code === "concurrent_sessions_limit") return `${action}: ${message}`;
+  if (err.code === "concurrent_sessions_limit") return said;
   if (err.status === 429) {
-    hint = err.retryAfter ? ` Try again in ${err.retryAfter} s.` : " Try again a little later.";
+    hint = err.retryAfter ? t("Try again in %(seconds)s s.", { seconds: err.retryAfter }) : t("Try again a little later.");
   } else if (err.status === 400 || err.status === 422) {
-    hint = " Check the settings and try again.";
+    hint = t("Check the settings and try again.");
   } else if (err.status >= 500) {
-    hint = " Try again in a minute; if it keeps failing, tell the site's operator.";
+    hint = t("Try again in a minute; if it keeps failing, tell the site's operator.");
   } else if (err.status === 403) {
-    hint = " Reload the page and sign in again.";
+    hint = t("Reload the page and sign in again.");
   }
-  return `${action}: ${message}${message.endsWith(".") ? "" : "."}${hint}`;
+  return `${said}${message.endsWith(".") ? "" : "."}${hint ? ` ${hint}` : ""}`;
 }

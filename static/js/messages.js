@@ -2,6 +2,8 @@
 // says over the data stream, and how payload bytes become text. No DOM, no I/O: node's
 // test runner imports this module as it is.
 
+import { t } from "./i18n.js";
+
 const utf8 = new TextDecoder("utf-8");
 
 /**
@@ -84,7 +86,7 @@ export function parseServerMessage(raw) {
       return {
         type: "error",
         code: isStr(m.code) ? m.code : "error",
-        message: isStr(m.message) ? m.message : "Something went wrong.",
+        message: isStr(m.message) ? m.message : t("Something went wrong."),
         retry_after: Number.isFinite(m.retry_after) ? m.retry_after : null,
       };
     default:

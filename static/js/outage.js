@@ -16,8 +16,10 @@
 // Pure: the page hands in relay states, transport failures and session frames, and
 // gives it a `notices` object (notices.js) to write to.
 
-export const RESUMED_TEXT = "Reconnected; your session continues.";
-export const RESUMING_MEDIA_TEXT = "Reconnected; reconnecting to the avatar…";
+import { t } from "./i18n.js";
+
+export const RESUMED_TEXT = t("Reconnected; your session continues.");
+export const RESUMING_MEDIA_TEXT = t("Reconnected; reconnecting to the avatar…");
 
 /**
  * The outage notice: one sentence for the whole outage (the page adds the running time
@@ -25,8 +27,8 @@ export const RESUMING_MEDIA_TEXT = "Reconnected; reconnecting to the avatar…";
  */
 export function outageNotice({ offline = false } = {}) {
   return offline
-    ? "Your device is offline; the page reconnects when it is back online…"
-    : "The server can't be reached right now; reconnecting…";
+    ? t("Your device is offline; the page reconnects when it is back online…")
+    : t("The server can't be reached right now; reconnecting…");
 }
 
 /** Error codes that only say "not connected right now": moot once reconnected. */

@@ -8,6 +8,7 @@
 import { Relay } from "./relay.js";
 import { TranscriptView } from "./transcript.js";
 import { wsUrl } from "./messages.js";
+import { t } from "./i18n.js";
 
 /**
  * Watch through `relay` (not yet connected): the transcript in `el.list` with the owner's
@@ -25,14 +26,14 @@ export function watchLive({ config, el, relay }) {
   };
   const endedText = (msg) => {
     const why = msg.close_reason ? config.closeReasons?.[msg.close_reason] ?? msg.close_reason : null;
-    return why ? `The session has ended: ${why}.` : "The session has ended.";
+    return why ? t("The session has ended: %(reason)s.", { reason: why }) : t("The session has ended.");
   };
 
   relay.on("state", ({ state, delay }) => {
-    if (state === "connecting") say("Connecting…", "connecting");
-    else if (state === "open") say("Watching live. New lines appear as they are said.", "open");
+    if (state === "connecting") say(t("Connecting…"), "connecting");
+    else if (state === "open") say(t("Watching live. New lines appear as they are said."), "open");
     else if (state === "reconnecting") {
-      say(`Connection lost; reconnecting in ${Math.ceil((delay ?? 0) / 1000)} s…`, "reconnecting");
+      say(t("Connection lost; reconnecting in %(seconds)s s…", { seconds: Math.ceil((delay ?? 0) / 1000) }), "reconnecting");
     }
   });
 
@@ -43,7 +44,7 @@ export function watchLive({ config, el, relay }) {
         break;
       case "avatar":
         el.speaking.dataset.speaking = String(msg.speaking);
-        el.speaking.textContent = msg.speaking ? "speaking" : "listening";
+        el.speaking.textContent = msg.speaking ? t("speaking") : t("listening");
         break;
       case "session":
         // In words (sessions/display.py STATUS_NAMES, sent in the page's config).
@@ -61,9 +62,9 @@ export function watchLive({ config, el, relay }) {
     el.speaking.dataset.speaking = "false";
     el.speaking.textContent = "—";
     if (code === 4410 || ended) {
-      say(ended ?? "The session has ended.", "ended");
+      say(ended ?? t("The session has ended."), "ended");
     } else {
-      say("You cannot watch this session (signed out, or no permission).", "refused");
+      say(t("You cannot watch this session (signed out, or no permission)."), "refused");
     }
   });
 

@@ -1,11 +1,13 @@
 // Preset pages of the admin: a spoken sample of each sandbox voice, and a visible wait
 // while the catalog import runs (a paginated AKool catalog takes a few seconds).
 
+import { t } from "./i18n.js";
+
 /** Say a sample in the voice of `button` (data-name, data-lang), as a session would. */
 export function sampleVoice(button, win) {
   const synth = win.speechSynthesis;
   if (!synth || !win.SpeechSynthesisUtterance) {
-    button.textContent = "No speech synthesis here";
+    button.textContent = t("No speech synthesis here");
     button.disabled = true;
     return;
   }
@@ -16,7 +18,7 @@ export function sampleVoice(button, win) {
   u.lang = button.dataset.lang || "en";
   const label = button.textContent;
   u.onstart = () => {
-    button.textContent = "■ Speaking…";
+    button.textContent = t("■ Speaking…");
   };
   u.onend = u.onerror = () => {
     button.textContent = label;

@@ -11,6 +11,8 @@
 // the whole text when it extends what we have and the last piece otherwise; a line is
 // never shown twice.
 
+import { t } from "./i18n.js";
+
 const key = (role, mid) => `${role}:${mid}`;
 
 export class Transcript {
@@ -94,7 +96,7 @@ export class TranscriptView {
   constructor(list, model = new Transcript(), { names = {} } = {}) {
     this.list = list;
     this.model = model;
-    this.names = { user: "You", avatar: "Avatar", ...names };
+    this.names = { user: t("You"), avatar: t("Avatar"), ...names };
     this.items = new Map();
   }
 

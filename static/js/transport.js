@@ -17,6 +17,7 @@
 import { Emitter } from "./emitter.js";
 import { createBackoff } from "./backoff.js";
 import { decodePayload, sandboxUrl } from "./messages.js";
+import { t } from "./i18n.js";
 
 class Transport extends Emitter {
   constructor() {
@@ -93,7 +94,7 @@ export class SandboxTransport extends Transport {
           // never opened
         }
         this._setState("failed", { reason: "timeout" });
-        reject(new Error("The sandbox avatar did not answer in time. Try again in a moment."));
+        reject(new Error(t("The sandbox avatar did not answer in time. Try again in a moment.")));
       }, this.connectTimeoutMs);
       ws.onopen = () => {
         opened = true;
@@ -122,10 +123,10 @@ export class SandboxTransport extends Transport {
           reject(
             new Error(
               code >= 4000 && code < 5000
-                ? "The sandbox avatar refused the connection (its pass may have expired). Start a new session."
+                ? t("The sandbox avatar refused the connection (its pass may have expired). Start a new session.")
                 : this.offline()
-                  ? "Could not reach the sandbox avatar: your device is offline. Check your connection, then try again."
-                  : "The sandbox avatar can't be reached right now (the server may be restarting). Try again in a moment.",
+                  ? t("Could not reach the sandbox avatar: your device is offline. Check your connection, then try again.")
+                  : t("The sandbox avatar can't be reached right now (the server may be restarting). Try again in a moment."),
             ),
           );
           return;
@@ -264,7 +265,7 @@ export class AgoraTransport extends Transport {
       mod = await this.importModule(this.sdkUrl);
     } catch {
       this._setState("failed", { reason: "sdk" });
-      throw new Error("Could not load the video SDK. Reload the page; if it keeps failing, tell the site's operator.");
+      throw new Error(t("Could not load the video SDK. Reload the page; if it keeps failing, tell the site's operator."));
     }
     const AgoraRTC = mod?.default ?? mod;
     this.AgoraRTC = AgoraRTC;
@@ -286,17 +287,21 @@ export class AgoraTransport extends Transport {
         join,
         this.joinTimeoutMs,
         () =>
-          new Error(
-            `Could not join the video channel within ${Math.round(this.joinTimeoutMs / 1000)} s. ` +
-              "Check your network (a firewall or VPN may block WebRTC), then start again.",
+          Object.assign(
+            new Error(
+              t("Could not join the video channel within %(seconds)s s. Check your network (a firewall or VPN may block WebRTC), then start again.", {
+                seconds: Math.round(this.joinTimeoutMs / 1000),
+              }),
+            ),
+            { joinTimeout: true },
           ),
         this.timers,
       );
     } catch (err) {
       this._setState("failed", { reason: "join" });
       this.#teardown();
-      if (err instanceof Error && err.message.startsWith("Could not join")) throw err;
-      throw new Error(`Could not join the video channel: ${err?.message ?? err}. Start again.`);
+      if (err?.joinTimeout) throw err;
+      throw new Error(t("Could not join the video channel: %(reason)s. Start again.", { reason: err?.message ?? err }));
     }
     if (this.closing) return;
     this.connected = true;
@@ -433,8 +438,8 @@ export class AgoraTransport extends Transport {
  * client); agora imports the SDK lazily.
  */
 export function createTransport(rtc, { sdkUrl, eventReport = false, videoContainer = null, ...rest } = {}) {
-  if (!rtc) throw new Error("The session has no media credentials yet.");
+  if (!rtc) throw new Error(t("The session has no media credentials yet."));
   if (rtc.provider === "sandbox") return new SandboxTransport({ rtc, ...rest });
   if (rtc.provider === "agora") return new AgoraTransport({ rtc, sdkUrl, eventReport, videoContainer, ...rest });
-  throw new Error(`Unknown media provider "${rtc.provider}".`);
+  throw new Error(t("Unknown media provider “%(provider)s”.", { provider: rtc.provider }));
 }
