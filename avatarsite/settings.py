@@ -313,6 +313,16 @@ LLM_CACHE_TTL = env.int("LLM_CACHE_TTL", default=0)
 AGORA_EVENT_REPORT = env.bool("AGORA_EVENT_REPORT", default=False)
 CAMERA_ENABLED = env.bool("CAMERA_ENABLED", default=False)
 
+# --- The recording notice and Extend (issue 16) ------------------------------------
+# The notice above Start. Empty: the site's own sentences (sessions/services/consent.py),
+# which say for how long a transcript is kept and where what is said goes.
+RECORDING_NOTICE = env.str("RECORDING_NOTICE", default="")
+# Days a transcript is kept (0: until it is deleted); the notice says so. (Retention
+# itself is the reaper's; this is its one setting.)
+TRANSCRIPT_RETENTION_DAYS = env.int("TRANSCRIPT_RETENTION_DAYS", default=90)
+# Seconds before a session's end at which the page warns (and offers Extend).
+SESSION_END_WARNING = max(1, env.int("SESSION_END_WARNING", default=60))
+
 # --- Content-Security-Policy (django-csp) -------------------------------------
 # The page loads only its own scripts and styles (the Agora SDK is served from here),
 # talks to its own API and sockets, and to Agora's edge servers for audio and video.

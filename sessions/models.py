@@ -207,6 +207,7 @@ class CloseReason(models.TextChoices):
     ERROR = "error", "an error"
     UPSTREAM = "upstream", "ended by the avatar service"
     CRASHED = "crashed", "our server stopped"
+    EXTENDED = "extended", "it went on in a follow-on session"
 
 
 class AvatarSession(models.Model):

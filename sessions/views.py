@@ -17,6 +17,7 @@ from django.urls import reverse
 from sessions import display
 from sessions.access import user_principal
 from sessions.models import AvatarSession
+from sessions.services import consent
 from sessions.services.answers import llm_enabled
 from sessions.signin import SiteAuthenticationForm
 
@@ -40,6 +41,10 @@ def page_config(request: HttpRequest) -> dict:
         # The page paces the frames it passes on with the server's rule (static/js/pacing.js).
         "streamBytesPerSecond": settings.STREAM_BYTES_PER_SECOND,
         "streamJitterAllowance": settings.STREAM_JITTER_ALLOWANCE,
+        # The recording notice above Start (static/js/consent.js) and the end warning's
+        # lead (static/js/extend.js).
+        "recordingNotice": consent.recording_notice(),
+        "endWarningSeconds": settings.SESSION_END_WARNING,
     }
 
 

@@ -85,6 +85,7 @@ async def open_session(
     mode: int,
     duration: int,
     use_llm: bool = False,
+    continues: AvatarSession | None = None,  # Extend: the background it had, its link
 ) -> AvatarSession:
     """Reserve limits, create the upstream session and record it. Raises DomainError."""
     provider = get_provider()
@@ -97,9 +98,10 @@ async def open_session(
         voice_id=voice_id,
         language=language,
         mode=mode,
-        background_url=preset.background_url,
+        background_url=continues.background_url if continues else preset.background_url,
         use_llm=use_llm,
         duration=duration,
+        continues=continues,
     )
     await _reserve(session, principal.limit_keys)
     await session.asave(force_insert=True)

@@ -16,6 +16,7 @@ export const CLOSE_REASON_LABELS = Object.freeze({
   error: "an error",
   upstream: "ended by the avatar service",
   crashed: "our server stopped",
+  extended: "it went on in a follow-on session",
 });
 
 export const CLOSE_REASONS = Object.freeze({
@@ -27,6 +28,7 @@ export const CLOSE_REASONS = Object.freeze({
   error: "The session failed.",
   upstream: "The avatar service ended the session.",
   crashed: "Our server restarted and your session could not be kept.",
+  extended: "The session went on in a follow-on session.",
 });
 
 /** Reasons that are a failure, not a choice or the clock: shown as an error, not news. */
