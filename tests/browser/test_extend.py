@@ -66,12 +66,13 @@ def _hex(value) -> str:
     return str(value).replace("-", "")  # SQLite keeps a UUID as hex, PostgreSQL as a UUID
 
 
+ROW = (
+    "SELECT id, status, close_reason, continues_id, upstream_id FROM avatar_sessions_avatarsession"
+)
+
+
 def _row(server: LiveServer, where: str, *params: str) -> tuple:
-    rows = server.query(
-        "SELECT id, status, close_reason, continues_id, upstream_id"
-        f" FROM avatar_sessions_avatarsession WHERE {where}",  # noqa: S608 - constant conditions
-        *params,
-    )
+    rows = server.query(f"{ROW} WHERE {where}", *params)  # noqa: S608 - the tests' own conditions
     assert len(rows) == 1, rows
     return rows[0]
 
