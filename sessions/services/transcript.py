@@ -314,8 +314,9 @@ async def conversation_ids(session_id: Any) -> list[Any]:
 
 
 async def lines(session_id: Any) -> AsyncIterator[TranscriptEntry]:
-    """The whole conversation in order, through the sessions it continues (Extend): our
-    own LLM's history, so a follow-on session's assistant remembers what was said."""
+    """The whole conversation in order, through the sessions it continues (Extend): a
+    (re)connecting page's replay, and our own LLM's history, so a follow-on session shows
+    and remembers what was said before it."""
     ids = await conversation_ids(session_id)
     async for entry in TranscriptEntry.objects.filter(session_id__in=ids).order_by(
         "created_at", "id"

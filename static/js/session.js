@@ -191,12 +191,15 @@ export class SessionRunner {
 
   /** Extend: the page moves to the follow-on session `next`, the transcript kept. */
   async continueIn(next) {
+    // The same view: the new socket replays the whole conversation (the sessions it
+    // continues included), which then updates the lines in place rather than doubling them.
+    const view = this.live?.view ?? null;
     await this.#teardown();
     this.extending = null;
     this.extendedEnd = null;
     try {
       const s = await this.#untilActive(next);
-      if (await this.#run(s, { keepTranscript: true })) this.notices.setStatus(EXTENDED_TEXT);
+      if (await this.#run(s, { view })) this.notices.setStatus(EXTENDED_TEXT);
     } catch (err) {
       await this.#abandon(err, next, "Could not carry on in the follow-on session");
     }
@@ -211,11 +214,11 @@ export class SessionRunner {
   }
 
   /** Show the session, connect it; resolves once joined (true) or ended (false). */
-  async #run(session, { resumed = false, keepTranscript = false } = {}) {
+  async #run(session, { resumed = false, view: kept = null } = {}) {
     const { el } = this;
     const preset = this.setup.presetBySlug(session.preset);
-    const view = new TranscriptView(el.transcript);
-    if (!keepTranscript) view.clear();
+    const view = kept ?? new TranscriptView(el.transcript);
+    if (!kept) view.clear();
     const live = new LiveSession({
       session,
       preset,

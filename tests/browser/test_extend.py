@@ -152,7 +152,13 @@ def test_the_warning_comes_before_the_end_and_extend_moves_the_page_on(
     # The conversation goes on on the same page: the old lines stay, the new socket answers.
     assert "pineapple" in lines(page)[0]["text"]
     send_chat(page, "Are you still there?")
-    expect(page.locator("#transcript li.line.avatar[data-final='true']")).to_have_count(2)
+    answer = page.locator("#transcript li.line.avatar[data-final='true']", has_text="still there")
+    expect(answer).to_have_count(1)
+    said = [(line["role"], line["text"]) for line in lines(page)]
+    assert [text for role, text in said if role == "user"] == [
+        "Remember the word pineapple.",
+        "Are you still there?",
+    ], said
     tab.watch.assert_clean()
 
 
