@@ -84,7 +84,8 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
 
 @router.post(
     "/sessions/{session_id}/extend",
-    response={201: SessionOut, **error_map(403, 409, 429, *ONE_SESSION, *CALLS_UPSTREAM)},
+    # No body, but size-checked (413) and CSRF-checked (403) like every API request.
+    response={201: SessionOut, **error_map(403, 409, 413, 429, *ONE_SESSION, *CALLS_UPSTREAM)},
 )
 async def extend(request: HttpRequest, session_id: uuid.UUID):
     """Go on in a follow-on session: a new session (same preset, voice, language, mode
