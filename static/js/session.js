@@ -144,7 +144,8 @@ export class SessionRunner {
     let session = null;
     try {
       this.notices.setStatus("Resuming your session…", { busy: true, since: this.clock.now() });
-      // Its code first: if it fails to load, the session goes on (a reload resumes it).
+      // Its code first: if that fails to load, the session is left running (a reload
+      // resumes it); a failure from here on closes it (#abandon).
       await this.#loadLive();
       session = { id };
       session = await this.#untilActive(await this.api.session(id));
