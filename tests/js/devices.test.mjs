@@ -99,10 +99,12 @@ test("Continue here on a listed session that has since ended says so", async () 
   assert.equal(p.el.liveList.hidden, true);
 });
 
-test("the warning comes at SESSION_END_WARNING, or half the session if that is shorter", () => {
+test("the warning comes at SESSION_END_WARNING, or half-way through a session no longer", () => {
   assert.equal(warnBeforeFor(600, 60000), 60000);
   assert.equal(warnBeforeFor(60, 60000), 30000);
-  assert.equal(warnBeforeFor(90, 60000), 45000);
+  assert.equal(warnBeforeFor(40, 60000), 20000);
+  assert.equal(warnBeforeFor(61, 60000), 60000);
+  assert.equal(warnBeforeFor(60, 57000), 57000);
   assert.equal(warnBeforeFor(undefined, 60000), 60000);
 });
 
