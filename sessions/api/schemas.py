@@ -56,6 +56,9 @@ class SessionOut(Schema):
     background_url: str
     ws_path: str
     rtc: RtcOut | None
+    # A page of the owner has this live session's socket open now (any tab or device):
+    # the page asks before joining a session another page holds.
+    connected: bool = False
 
 
 class SessionPage(Schema):

@@ -45,6 +45,14 @@ def _session_out(request: HttpRequest, session: AvatarSession) -> dict[str, Any]
     return session.to_dict(include_rtc=principal_of(request).owns(session))
 
 
+async def _session_seen(request: HttpRequest, session: AvatarSession) -> dict[str, Any]:
+    """The session as read (GET): with `connected`, whether an owner's page holds it now."""
+    out = _session_out(request, session)
+    live = session.status in (Status.STARTING, Status.ACTIVE)
+    out["connected"] = live and await presence.page_connected(session.pk)
+    return out
+
+
 @router.post(
     "/sessions",
     response={201: SessionOut, **error_map(*TAKES_BODY, 404, 429, *CALLS_UPSTREAM)},
@@ -115,7 +123,7 @@ async def list_sessions(
     count = await sessions.acount()
     start = (page - 1) * page_size
     items = [
-        _session_out(request, s)
+        await _session_seen(request, s)
         async for s in sessions.order_by("-created_at")[start : start + page_size]
     ]
     return {
@@ -129,7 +137,7 @@ async def list_sessions(
 @router.get("/sessions/{session_id}", response={200: SessionOut, **error_map(*ONE_SESSION)})
 async def get_session(request: HttpRequest, session_id: uuid.UUID):
     session = await _visible_session(request, session_id)
-    return _session_out(request, session)
+    return await _session_seen(request, session)
 
 
 @router.post(

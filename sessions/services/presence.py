@@ -71,6 +71,12 @@ async def owner_sockets(session_id: Any) -> int:
     return await shared_cache.get(keys.presence_owners(session_id)) or 0
 
 
+async def page_connected(session_id: Any) -> bool:
+    """Whether an owner's page socket holds the session now. Its heartbeat must be fresh
+    too: a process that died leaves its counter behind, but not its beats."""
+    return await owner_sockets(session_id) > 0 and await is_alive(session_id)
+
+
 async def sockets(session_id: Any) -> int:
     return await shared_cache.get(keys.presence_count(session_id)) or 0
 

@@ -1,5 +1,6 @@
 // The warning before a session's end, and Extend (issue 16). When the countdown reaches
-// the warning (the page config's endWarningSeconds, a minute by default) the session's
+// the warning (the page config's endWarningSeconds, a minute by default, or half-way
+// through a session no longer: warnBeforeFor) the session's
 // LiveSession calls show(): a sentence in a polite live region (announced, never taking
 // the focus) and, when the preset allows it, an Extend button. Extend asks the server for
 // a follow-on session (POST /sessions/{id}/extend), which opens a new upstream session and
@@ -8,6 +9,16 @@
 // the session goes on until its end.
 
 import { explainFailure } from "./format.js";
+
+/**
+ * How long before its end a session of `durationSeconds` is warned (ms): `warnMs` (the
+ * page config's endWarningSeconds); a session no longer than that (one minute, with the
+ * default) would never be warned, so it is warned half-way instead.
+ */
+export function warnBeforeFor(durationSeconds, warnMs) {
+  const ms = Number(durationSeconds) * 1000;
+  return ms > 0 && ms <= warnMs ? ms / 2 : warnMs;
+}
 
 export const EXTENDING_TEXT = "Opening a follow-on session…";
 

@@ -4,6 +4,7 @@
 // ("Take it back"). Ending one refreshes the list, so Start works again at once.
 
 import { explainFailure } from "./format.js";
+import { tn } from "./i18n.js";
 
 /** The list's heading: why it shows (`reason`), for `n` sessions. */
 export function listHeading(reason, n) {
@@ -18,9 +19,11 @@ export function listHeading(reason, n) {
       ? "You have a live session. Continue it here, or end it."
       : `You have ${n} live sessions. Continue one here, or end one.`;
   }
-  return n === 1
-    ? "This session is open in another tab. Continue here?"
-    : "Your sessions are open in other tabs. Continue one here?";
+  return tn(
+    "This session is open in another tab or on another device. Continue here?",
+    "Your sessions are open in other tabs or on other devices. Continue one here?",
+    n,
+  );
 }
 
 const LIVE = new Set(["starting", "active"]);
@@ -40,6 +43,7 @@ export class LiveList {
     this.doc = box.ownerDocument;
     this.reason = null;
     this.only = null; // "taken": the one session taken from this tab
+    this.onEnded = () => {}; // End pressed here: other tabs stop offering it
   }
 
   get shown() {
@@ -156,6 +160,7 @@ export class LiveList {
         return;
       }
     }
+    this.onEnded(id);
     this.notices.setStatus(`Your session with ${name} has ended. You can start a new session.`);
     // One fewer than the cap now: Start works, so the rest are no longer "in the way".
     if (this.reason === "full") this.reason = "live";

@@ -7,7 +7,8 @@
 // It shows what happens through its collaborators: notices (#status, #error), the stage,
 // the transcript view and the controls; the page (session.js) is told when it ends.
 
-import { systemClock, SessionClock } from "./clock.js";
+import { systemClock, SessionClock, WARN_BEFORE_MS } from "./clock.js";
+import { warnBeforeFor } from "./extend.js";
 import { describeServerError } from "./format.js";
 import { CLOSE_TAKEN_OVER, LiveMedia, TAKEN_OVER_TEXT } from "./live_media.js";
 import { routeServerMessage } from "./messages.js";
@@ -72,7 +73,7 @@ export class LiveSession {
     this.relay = null;
     this.progress = new SendProgress();
     this.endWarning = endWarning;
-    this.timeLeft = new SessionClock(warnBeforeMs ? { warnBeforeMs } : {});
+    this.timeLeft = new SessionClock({ warnBeforeMs: warnBeforeFor(session.duration, warnBeforeMs || WARN_BEFORE_MS) });
     this.outage = new Outage({ notices, now: clock.now });
     this.ending = false;
     this.stopTicking = null;

@@ -6,9 +6,13 @@
 
 import { systemClock } from "./clock.js";
 import { TAKEN_OVER_TEXT, describeEnd, endedInFailure, explainFailure } from "./format.js";
+import { t } from "./i18n.js";
 
 export const STARTING_TIMEOUT_MS = 90000;
-export const ENDED_ELSEWHERE_TEXT = "The session that went on in another tab has ended. You can start a new session.";
+export const ENDED_ELSEWHERE_TEXT = t(
+  "The session that went on in another tab or on another device has ended. You can start a new session.",
+);
+export const ALREADY_ENDED_TEXT = t("This session has already ended. You can start a new session.");
 export const EXTENDED_TEXT = "The session goes on in a follow-on session.";
 const ENDED = new Set(["closed", "failed"]);
 /** How often a "starting" session is asked whether it is ready. */
@@ -66,6 +70,9 @@ export class SessionRunner {
     this.claims.onTaken = (id) => {
       if (this.live?.id === id) this.live.end(TAKEN_OVER_TEXT, { isError: false, next: "" });
     };
+    // A session ended in another tab (or with End in a list there): stop offering it here.
+    this.claims.onEnded = (id) => this.#sawEnd(id);
+    this.liveList.onEnded = (id) => this.claims.ended(id);
   }
 
   /** Open the page: the catalog, then the session already running, if any. */
@@ -124,11 +131,15 @@ export class SessionRunner {
     }
     const running = (list?.items ?? []).filter((s) => s.status === "active" || s.status === "starting");
     if (!running.length) return;
-    // A session open in another tab is not joined unasked; one no tab holds (this tab's,
-    // before a reload, first) is resumed as it always was.
+    // A session another page holds is not joined unasked: another tab of this browser
+    // says so, another device's page shows as `connected`. This tab's own session (a
+    // reload) is not another page's, though its old socket may count a moment longer.
+    // One no page holds (this tab's first) is resumed as it always was.
     const elsewhere = await this.claims.heldElsewhere();
-    const free = running.filter((s) => !elsewhere.has(s.id));
-    const found = free.find((s) => s.id === this.claims.remembered()) ?? free[0];
+    const mine = this.claims.remembered();
+    const held = (s) => elsewhere.has(s.id) || (s.connected === true && s.id !== mine);
+    const free = running.filter((s) => !held(s));
+    const found = free.find((s) => s.id === mine) ?? free[0];
     if (!found) {
       await this.liveList.show("elsewhere", { items: running });
       return;
@@ -140,6 +151,14 @@ export class SessionRunner {
   async continueHere(id) {
     if (this.live || this.setup.starting) return;
     this.notices.clearError();
+    // It may have ended since the list showed it (elsewhere, another device): say so.
+    this.setup.setStarting(true);
+    const ended = await this.#hasEnded(id).finally(() => this.setup.setStarting(false));
+    if (ended) {
+      this.#sawEnd(id, ALREADY_ENDED_TEXT);
+      return;
+    }
+    if (this.live) return;
     this.claims.takeOver(id);
     await this.#resumeId(id);
   }
@@ -211,16 +230,33 @@ export class SessionRunner {
     if (!this.live && this.liveList.shown) this.liveList.refresh();
     const id = this.elsewhere;
     if (!id || this.live) return;
-    let s;
+    if (await this.#hasEnded(id)) this.#sawEnd(id);
+  }
+
+  /** Whether session `id` has ended (false when the server cannot say now). */
+  async #hasEnded(id) {
     try {
-      s = await this.api.session(id);
+      return ENDED.has((await this.api.session(id)).status);
     } catch (err) {
-      if (err?.status !== 404) return;
-      s = { status: "closed" };
+      return err?.status === 404;
     }
-    if (this.elsewhere !== id || this.live || !ENDED.has(s.status)) return;
-    this.elsewhere = null;
-    this.notices.setStatus(ENDED_ELSEWHERE_TEXT);
+  }
+
+  /**
+   * Session `id` has ended elsewhere: the tab it was taken from says so in words (no
+   * error) and offers Start; a list that showed it drops it.
+   */
+  #sawEnd(id, otherwise = null) {
+    if (this.live) return;
+    const taken = this.elsewhere === id;
+    if (taken) this.elsewhere = null;
+    if (taken || this.liveList.only === id) this.liveList.hide();
+    else if (this.liveList.shown) this.liveList.refresh();
+    const text = taken ? ENDED_ELSEWHERE_TEXT : otherwise;
+    if (!text) return;
+    this.notices.clearError();
+    this.notices.setStatus(text);
+    this.setup.focusStart();
   }
 
   /** Extend: the page moves to the follow-on session `next`, the transcript kept. */
@@ -332,6 +368,7 @@ export class SessionRunner {
     if (session?.id) {
       // An unusable session still bills and holds a slot: close it now, saying why.
       this.api.closeSession(session.id, explainFailure(err, action)).catch(() => {});
+      this.claims.ended(session.id);
     }
     this.showPhase("setup");
     this.notices.setStatus("");
@@ -350,6 +387,8 @@ export class SessionRunner {
     }
     await this.#teardown();
     this.elsewhere = info === TAKEN_OVER_TEXT ? id : null;
+    // Ended here (not moved to another tab): a tab it was taken from stops offering it.
+    if (id && !this.elsewhere) this.claims.ended(id);
     this.showPhase("setup");
     // Taken by another tab: offer it back here while it runs there.
     if (this.elsewhere) this.liveList.show("taken", { only: id });

@@ -35,6 +35,7 @@ export class TabClaims {
     this.storage = tabStorage(win);
     this.held = null;
     this.onTaken = () => {};
+    this.onEnded = () => {};
     this.waiting = null; // the ids other tabs said they hold, while asking
     const Channel = win.BroadcastChannel;
     this.channel = typeof Channel === "function" ? new Channel(CHANNEL_NAME) : null;
@@ -74,9 +75,15 @@ export class TabClaims {
     this.channel?.postMessage({ type: "take", id });
   }
 
+  /** Session `id` has ended (here, or End in a list): a tab it was taken from stops offering it. */
+  ended(id) {
+    this.channel?.postMessage({ type: "ended", id });
+  }
+
   #heard(msg) {
     if (msg.type === "who" && this.held) this.channel.postMessage({ type: "held", id: this.held });
     else if (msg.type === "held" && typeof msg.id === "string") this.waiting?.add(msg.id);
     else if (msg.type === "take" && msg.id && msg.id === this.held) this.onTaken(msg.id);
+    else if (msg.type === "ended" && typeof msg.id === "string") this.onEnded(msg.id);
   }
 }

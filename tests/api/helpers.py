@@ -26,6 +26,7 @@ SESSION_FIELDS = {
     "background_url",
     "ws_path",
     "rtc",
+    "connected",
 }
 
 

@@ -41,6 +41,7 @@ TRACKS_JS = """
 """
 TRACKS_LIVE = "() => window.__tracks.filter((t) => t.readyState === 'live').length"
 TRACKS_SEEN = "() => window.__tracks.length"
+ASKED = "This session is open in another tab or on another device. Continue here?"
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_over_the_cap_a_tab_lists_the_live_sessions_and_end_lets_start_work(tab:
     start_session(first, "ada")
     second = another_tab(tab)
     # The second tab asks about Ada's session, and Start still starts another.
-    expect(live_list(second)).to_contain_text("This session is open in another tab. Continue here?")
+    expect(live_list(second)).to_contain_text(ASKED)
     start_session(second, "cleo")
 
     third = another_tab(tab)
@@ -119,7 +120,7 @@ def test_continue_here_moves_the_session_and_the_old_tab_turns_its_media_off(tab
 
     second = another_tab(tab)
     lst = live_list(second)
-    expect(lst).to_contain_text("This session is open in another tab. Continue here?")
+    expect(lst).to_contain_text(ASKED)
     # Asked, not joined: the first tab still runs it.
     expect(second.locator("#app")).to_have_attribute("data-phase", "setup")
     expect(first.locator("#app")).to_have_attribute("data-phase", "session")

@@ -47,7 +47,7 @@ test("a tab that opens while another tab holds the session asks, and Continue he
 
   assert.equal(p.el.app.dataset.phase, "setup");
   assert.equal(p.el.liveList.hidden, false);
-  assert.equal(heading(p), "This session is open in another tab. Continue here?");
+  assert.equal(heading(p), "This session is open in another tab or on another device. Continue here?");
   assert.equal(rows(p)[0].querySelector(".live-name").textContent, "Ada");
   assert.match(rows(p)[0].textContent, /Started at .*\. 10 minutes left\./);
   assert.equal(FakeWebSocket.instances.length, 0, "it did not join unasked");
