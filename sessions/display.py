@@ -26,17 +26,22 @@ OWN_ASSISTANT = gettext_lazy("Own assistant")
 # the `status_name` filter, sessions/templatetags/session_words.py; the staff live page's
 # script gets these in its config).
 STATUS_NAMES = {
-    Status.STARTING: "Starting",
-    Status.ACTIVE: "Live",
-    Status.CLOSING: "Ending",
-    Status.CLOSED: "Ended",
-    Status.FAILED: "Failed",
+    Status.STARTING: gettext_lazy("Starting"),
+    Status.ACTIVE: gettext_lazy("Live"),
+    Status.CLOSING: gettext_lazy("Ending"),
+    Status.CLOSED: gettext_lazy("Ended"),
+    Status.FAILED: gettext_lazy("Failed"),
 }
 
 
 def status_name(status: str) -> str:
-    """ "Live" for "active"; an unknown status as it is."""
-    return STATUS_NAMES.get(status, status)
+    """ "Live" for "active" (in the reader's language); an unknown status as it is."""
+    return str(STATUS_NAMES.get(status, status))
+
+
+def status_names() -> dict[str, str]:
+    """Every status's name in the reader's language, as plain strings (for JSON)."""
+    return {status: str(name) for status, name in STATUS_NAMES.items()}
 
 
 def duration_words(seconds: int | float | None) -> str:

@@ -15,6 +15,7 @@ import { Setup } from "./setup.js";
 import { Stage } from "./stage.js";
 import { TabClaims } from "./tab_claims.js";
 import { createTransport } from "./transport.js";
+import { t } from "./i18n.js";
 
 /**
  * @param {object} options
@@ -116,7 +117,7 @@ export function createPage({
   const open = () =>
     sessions.boot().catch((err) => {
       console.error(err);
-      notices.showError(`The page failed to start: ${err?.message ?? err}. Reload the page.`);
+      notices.showError(t("The page failed to start: %(reason)s. Reload the page.", { reason: err?.message ?? err }));
     });
   return { notices, setup, stage, controls, sessions, open };
 }

@@ -8,9 +8,10 @@ import { systemClock } from "./clock.js";
 import { describeEnd, endedInFailure, explainFailure } from "./format.js";
 import { LiveSession, TAKEN_OVER_TEXT } from "./live_session.js";
 import { TranscriptView } from "./transcript.js";
+import { t } from "./i18n.js";
 
 export const STARTING_TIMEOUT_MS = 90000;
-export const ENDED_ELSEWHERE_TEXT = "The session that went on in another tab has ended. You can start a new session.";
+export const ENDED_ELSEWHERE_TEXT = t("The session that went on in another tab has ended. You can start a new session.");
 const ENDED = new Set(["closed", "failed"]);
 /** How often a "starting" session is asked whether it is ready. */
 export const STARTING_POLL_MS = 1000;
@@ -97,14 +98,14 @@ export class SessionRunner {
     this.setup.setStarting(true);
     let session = null;
     try {
-      this.notices.setStatus("Creating the session…", { busy: true, since: this.clock.now() });
+      this.notices.setStatus(t("Creating the session…"), { busy: true, since: this.clock.now() });
       session = await this.api.createSession(body);
       session = await this.#untilActive(session);
       await this.#run(session);
     } catch (err) {
       // Over the cap: waiting never frees a slot; the user picks one to go on with or end.
       if (!session && err?.code === "concurrent_sessions_limit" && (await this.#listLive("full"))) return;
-      await this.#abandon(err, session, "Could not start the session");
+      await this.#abandon(err, session, t("Could not start the session"));
     } finally {
       this.setup.setStarting(false);
     }
@@ -116,7 +117,7 @@ export class SessionRunner {
     try {
       list = await this.api.activeSessions();
     } catch (err) {
-      this.notices.showError(explainFailure(err, "Could not check for a running session"));
+      this.notices.showError(explainFailure(err, t("Could not check for a running session")));
       return;
     }
     const running = (list?.items ?? []).filter((s) => s.status === "active" || s.status === "starting");
@@ -147,12 +148,12 @@ export class SessionRunner {
     this.setup.setStarting(true);
     let session = { id };
     try {
-      this.notices.setStatus("Resuming your session…", { busy: true, since: this.clock.now() });
+      this.notices.setStatus(t("Resuming your session…"), { busy: true, since: this.clock.now() });
       session = await this.#untilActive(await this.api.session(id));
       this.setup.showSession(session);
       await this.#run(session, { resumed: true });
     } catch (err) {
-      await this.#abandon(err, session, "Could not resume your session");
+      await this.#abandon(err, session, t("Could not resume your session"));
     } finally {
       this.setup.setStarting(false);
     }
@@ -163,7 +164,7 @@ export class SessionRunner {
     const l = this.live;
     if (!l || l.over) return;
     this.el.endBtn.disabled = true;
-    this.notices.setStatus("Ending the session…", { busy: true });
+    this.notices.setStatus(t("Ending the session…"), { busy: true });
     try {
       const s = await this.api.closeSession(l.id);
       await l.end({ status: s.status, close_reason: s.close_reason ?? "user", error: s.error });
@@ -172,7 +173,7 @@ export class SessionRunner {
         await l.end({ status: "closed", close_reason: null });
       } else {
         this.notices.setStatus("");
-        this.notices.showError(explainFailure(err, "Could not end the session"));
+        this.notices.showError(explainFailure(err, t("Could not end the session")));
       }
     } finally {
       this.el.endBtn.disabled = false;
@@ -239,7 +240,7 @@ export class SessionRunner {
     this.live = live;
     this.claims.hold(live.id);
     this.liveList.hide();
-    el.sessionTitle.textContent = preset?.name ?? session.preset ?? "Live session";
+    el.sessionTitle.textContent = preset?.name ?? session.preset ?? t("Live session");
     this.showPhase("session");
     this.controls.attach(live);
     this.stage.prepare({
@@ -274,10 +275,10 @@ export class SessionRunner {
     let s = session;
     let waiting = false;
     while (s.status === "starting" || (s.status === "active" && !s.rtc)) {
-      if (this.clock.now() > deadline) throw new Error("The avatar service is taking too long to start. Try again in a minute.");
+      if (this.clock.now() > deadline) throw new Error(t("The avatar service is taking too long to start. Try again in a minute."));
       if (!waiting) {
         waiting = true;
-        this.notices.setStatus("Waiting for the avatar service to start the session…", { busy: true, since: this.clock.now() });
+        this.notices.setStatus(t("Waiting for the avatar service to start the session…"), { busy: true, since: this.clock.now() });
       }
       await new Promise((resolve) => this.clock.setTimeout(resolve, STARTING_POLL_MS));
       s = await this.api.session(s.id);
@@ -295,7 +296,7 @@ export class SessionRunner {
     }
     this.showPhase("setup");
     this.notices.setStatus("");
-    const link = err?.status === 401 && this.loginUrl ? { href: this.loginUrl, text: "Sign in again" } : null;
+    const link = err?.status === 401 && this.loginUrl ? { href: this.loginUrl, text: t("Sign in again") } : null;
     this.notices.showError(explainFailure(err, action), err?.code ?? "", link);
     this.setup.focusStart();
   }
@@ -312,7 +313,7 @@ export class SessionRunner {
     const failed = isError ?? (typeof info === "object" && endedInFailure(info));
     if (failed) {
       this.notices.setStatus("");
-      const link = signIn && this.loginUrl ? { href: this.loginUrl, text: "Sign in again" } : null;
+      const link = signIn && this.loginUrl ? { href: this.loginUrl, text: t("Sign in again") } : null;
       this.notices.showError(`${text}${next}`, "session_ended", link);
     } else {
       this.notices.clearError();
