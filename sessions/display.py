@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
 from sessions.models import AvatarSession, Mode, Status, VoicePreset
 from sessions.services.catalog import KNOWN_LANGUAGES
@@ -24,13 +24,13 @@ OWN_ASSISTANT = gettext_lazy("Own assistant")
 
 # A session's status as people say it: History's badges, the staff pages' (templates use
 # the `status_name` filter, sessions/templatetags/session_words.py; the staff live page's
-# script gets these in its config).
+# script gets these in its config). Their own context: "Ended" elsewhere is a time's label.
 STATUS_NAMES = {
-    Status.STARTING: gettext_lazy("Starting"),
-    Status.ACTIVE: gettext_lazy("Live"),
-    Status.CLOSING: gettext_lazy("Ending"),
-    Status.CLOSED: gettext_lazy("Ended"),
-    Status.FAILED: gettext_lazy("Failed"),
+    Status.STARTING: pgettext_lazy("session status", "Starting"),
+    Status.ACTIVE: pgettext_lazy("session status", "Live"),
+    Status.CLOSING: pgettext_lazy("session status", "Ending"),
+    Status.CLOSED: pgettext_lazy("session status", "Ended"),
+    Status.FAILED: pgettext_lazy("session status", "Failed"),
 }
 
 
