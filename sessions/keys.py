@@ -125,6 +125,11 @@ def leave_pending(session_id: Any, marker: str | None) -> str:
     return f"leave:{session_id}:{marker}"
 
 
+def extending(session_id: Any) -> str:
+    """A session's Extend is under way (one follow-on per session, however many clicks)."""
+    return f"extend:{session_id}"
+
+
 def _digest(secret: str) -> str:
     # A Django session key is a credential: names in the cache and the channel layer
     # carry only its hash.

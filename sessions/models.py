@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from sessions import keys
 from sessions.access import SessionQuerySet
+from sessions.states import LIVE_STATUSES, CloseReason, Status  # noqa: F401 (named from here too)
 from sessions.voice_params import checked_voice_params
 
 
@@ -155,30 +156,6 @@ class ApiToken(models.Model):
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
-
-
-class Status(models.TextChoices):
-    STARTING = "starting"
-    ACTIVE = "active"
-    CLOSING = "closing"
-    CLOSED = "closed"
-    FAILED = "failed"
-
-
-LIVE_STATUSES = (Status.STARTING, Status.ACTIVE, Status.CLOSING)
-
-
-class CloseReason(models.TextChoices):
-    """Why a session ended: the same words on the page, in History, the admin and the API."""
-
-    USER = "user", "ended by the user"
-    PAGE_CLOSED = "page_closed", "the page was closed"
-    ABANDONED = "abandoned", "no page was connected"
-    EXPIRED = "expired", "its time was up"
-    ADMIN = "admin", "ended by staff"
-    ERROR = "error", "an error"
-    UPSTREAM = "upstream", "ended by the avatar service"
-    CRASHED = "crashed", "our server stopped"
 
 
 class AvatarSession(models.Model):

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods
 from sessions import display
 from sessions.access import user_principal
 from sessions.models import AvatarSession, TranscriptEntry
-from sessions.services import retention
+from sessions.services import consent, retention
 from sessions.services.answers import llm_enabled
 from sessions.signin import SiteAuthenticationForm
 
@@ -48,6 +48,10 @@ def page_config(request: HttpRequest) -> dict:
         # The page paces the frames it passes on with the server's rule (static/js/pacing.js).
         "streamBytesPerSecond": settings.STREAM_BYTES_PER_SECOND,
         "streamJitterAllowance": settings.STREAM_JITTER_ALLOWANCE,
+        # The recording notice above Start (static/js/consent.js) and the end warning's
+        # lead (static/js/extend.js).
+        "recordingNotice": consent.recording_notice(),
+        "endWarningSeconds": settings.SESSION_END_WARNING,
     }
 
 

@@ -27,6 +27,8 @@ async def presets(request: HttpRequest):
             "mode": p.mode,
             "background_url": p.background_url,
             "use_llm": p.use_llm,
+            "consent_required": p.consent_required,
+            "extend_allowed": p.extend_allowed,
         }
         async for p in AvatarPreset.objects.filter(active=True).select_related("default_voice")
     ]

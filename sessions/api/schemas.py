@@ -198,6 +198,8 @@ class CreateSessionIn(Schema):
     mode: Mode | None = None  # type: ignore[valid-type]
     # Bounds as configured at start-up (the view checks the live setting again).
     duration: integral(settings.SESSION_MIN_DURATION, settings.SESSION_MAX_DURATION) | None = None  # type: ignore[valid-type]
+    # The recording notice was accepted (a preset with `consent_required` needs it).
+    consent: Annotated[bool, Field(strict=True)] = False
 
 
 def _storable(value: str) -> str:
@@ -233,6 +235,8 @@ class AvatarPresetOut(Schema):
     mode: int
     background_url: str
     use_llm: bool
+    consent_required: bool  # the recording notice must be ticked (`consent: true`)
+    extend_allowed: bool  # a live session may go on in a follow-on (POST .../extend)
 
 
 class VoicePresetOut(Schema):

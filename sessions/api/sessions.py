@@ -24,8 +24,9 @@ from sessions.api.schemas import (
     TranscriptOut,
 )
 from sessions.models import AvatarSession, CloseReason, Mode, SessionEvent, Status
-from sessions.services import catalog, lifecycle, presence
+from sessions.services import catalog, consent, lifecycle, presence
 from sessions.services.answers import llm_enabled
+from sessions.services.extend import extend_session
 from sessions.services.transcript import finish_avatar_lines
 
 router = Router(tags=["sessions"])
@@ -56,6 +57,7 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
             "preset_not_found",
             _("No active avatar preset “%(name)s”.") % {"name": payload.preset},
         )
+    consent.require_consent(preset, payload.consent)
     voice_id = preset.default_voice.voice_id if preset.default_voice else ""
     if payload.voice is not None:
         voice_id = (await catalog.voice(payload.voice)).voice_id
@@ -83,6 +85,19 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
         use_llm=use_llm,
     )
     await keep_visitor_session(request)
+    return Reply(201, _session_out(request, session))
+
+
+@router.post(
+    "/sessions/{session_id}/extend",
+    # No body, but size-checked (413) and CSRF-checked (403) like every API request.
+    response={201: SessionOut, **error_map(403, 409, 413, 429, *ONE_SESSION, *CALLS_UPSTREAM)},
+)
+async def extend(request: HttpRequest, session_id: uuid.UUID):
+    """Go on in a follow-on session: a new session (same preset, voice, language, mode
+    and background) that `continues` this one, which closes with reason `extended`. The
+    preset must allow it and the usual limits apply; on a refusal this session goes on."""
+    session = await extend_session(principal_of(request), session_id)
     return Reply(201, _session_out(request, session))
 
 

@@ -40,6 +40,7 @@ from sessions.providers.base import (
 )
 from sessions.services import limits, presence, spend
 from sessions.services.transcript import finish_avatar_lines
+from sessions.services.upstream_errors import upstream_failed, upstream_kind
 from sessions.voice_params import usable_voice_params
 
 log = logging.getLogger("avatarsite.lifecycle")
@@ -86,6 +87,7 @@ async def open_session(
     mode: int,
     duration: int,
     use_llm: bool = False,
+    continues: AvatarSession | None = None,  # Extend: the background it had, its link
 ) -> AvatarSession:
     """Reserve limits, create the upstream session and record it. Raises DomainError."""
     provider = get_provider()
@@ -98,9 +100,10 @@ async def open_session(
         voice_id=voice_id,
         language=language,
         mode=mode,
-        background_url=preset.background_url,
+        background_url=continues.background_url if continues else preset.background_url,
         use_llm=use_llm,
         duration=duration,
+        continues=continues,
     )
     await _reserve(session, principal.limit_keys)
     await session.asave(force_insert=True)
@@ -233,22 +236,6 @@ async def claim_for_this_process(session: AvatarSession) -> AvatarSession:
     await AvatarSession.objects.filter(pk=session.id).aupdate(served_by=presence.BOOT_ID)
     session.served_by = presence.BOOT_ID
     return session
-
-
-def upstream_kind(exc: ProviderError) -> str:
-    """What kind of upstream failure a provider error is (the edges pick a status)."""
-    if isinstance(exc, UpstreamTimeout):
-        return "timeout"
-    if isinstance(exc, UpstreamUnavailable):
-        return "unavailable"
-    if isinstance(exc, UpstreamProtocolError):
-        return "bad_response"
-    return "refused"
-
-
-def upstream_failed(exc: ProviderError) -> errors.UpstreamFailed:
-    # The provider's message is already for a person (AKool's own msg included).
-    return errors.UpstreamFailed(exc.code, exc.message, kind=upstream_kind(exc))
 
 
 def _rtc_dict(rtc: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from django.db.models.functions import Concat, Length
 from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
-from sessions.models import TranscriptEntry, TranscriptPiece
+from sessions.models import AvatarSession, TranscriptEntry, TranscriptPiece
 from sessions.services import limits
 from sessions.stream.codec import edge_halves, escape_surrogates, is_storable, join_pieces
 
@@ -294,9 +294,31 @@ async def end_answer(session_id: Any, mid: str, said: str, *, cut: bool) -> Show
     return Shown(Role.AVATAR, mid, "", True, cut=True if cut else None)
 
 
+# Extend chains sessions; a conversation goes back this many sessions at most.
+MAX_CONTINUED = 50
+
+
+async def conversation_ids(session_id: Any) -> list[Any]:
+    """The session and those it continues (Extend), oldest first."""
+    ids = [session_id]
+    while len(ids) <= MAX_CONTINUED:
+        prior = (
+            await AvatarSession.objects.filter(pk=ids[0])
+            .values_list("continues_id", flat=True)
+            .afirst()
+        )
+        if prior is None or prior in ids:
+            break
+        ids.insert(0, prior)
+    return ids
+
+
 async def lines(session_id: Any) -> AsyncIterator[TranscriptEntry]:
-    """The whole transcript in order (a reconnecting page's replay)."""
-    async for entry in TranscriptEntry.objects.filter(session_id=session_id).order_by(
+    """The whole conversation in order, through the sessions it continues (Extend): a
+    (re)connecting page's replay, and our own LLM's history, so a follow-on session shows
+    and remembers what was said before it."""
+    ids = await conversation_ids(session_id)
+    async for entry in TranscriptEntry.objects.filter(session_id__in=ids).order_by(
         "created_at", "id"
     ):
         yield entry

@@ -50,6 +50,16 @@ export const PAGE_ELEMENTS = Object.freeze({
   chatInput: "textarea#chat-input",
   chatCount: "span#chat-count",
   acks: "ol#acks",
+  // the recording notice and its tick (consent.js)
+  recordingNotice: "div#recording-notice",
+  recordingNoticeText: "p#recording-notice-text",
+  recordingNoticeLlm: "p#recording-notice-llm",
+  consentLabel: "label#consent-label",
+  consentCheck: "input#consent-check",
+  // the warning before the end, and Extend (extend.js)
+  endWarningBox: "div#end-warning-box",
+  endWarning: "p#end-warning",
+  extendBtn: "button#extend-btn",
 });
 
 /** The elements of `spec` in `doc`; throws, naming them, if any is missing. */

@@ -18,6 +18,7 @@ export const CLOSE_REASON_LABELS = Object.freeze({
   error: t("an error"),
   upstream: t("ended by the avatar service"),
   crashed: t("our server stopped"),
+  extended: t("it went on in a follow-on session"),
 });
 
 export const CLOSE_REASONS = Object.freeze({
@@ -29,6 +30,7 @@ export const CLOSE_REASONS = Object.freeze({
   error: t("The session failed."),
   upstream: t("The avatar service ended the session."),
   crashed: t("Our server restarted and your session could not be kept."),
+  extended: t("The session went on in a follow-on session."),
 });
 
 /** Reasons that are a failure, not a choice or the clock: shown as an error, not news. */

@@ -46,6 +46,8 @@ export class LiveSession {
    * @param {() => object} options.params  the settings to set again when the avatar arrives
    * @param {(info, options) => Promise} options.onEnd  the page stops it and says why it ended
    * @param {object} [options.clock]  now and timers (clock.js systemClock)
+   * @param {object} [options.endWarning]  extend.js EndWarning: the warning before the end
+   * @param {number} [options.warnBeforeMs]  how long before the end it comes (a minute)
    */
   constructor({
     session,
@@ -60,6 +62,8 @@ export class LiveSession {
     params,
     onEnd,
     clock = systemClock,
+    endWarning = null,
+    warnBeforeMs = undefined,
   }) {
     Object.assign(this, { session, preset, view, api, notices, stage, controls, makeRelay, makeTransport, params, onEnd });
     this.clock = clock;
@@ -68,7 +72,8 @@ export class LiveSession {
     this.scope = new Scope(clock);
     this.relay = null;
     this.progress = new SendProgress();
-    this.timeLeft = new SessionClock();
+    this.endWarning = endWarning;
+    this.timeLeft = new SessionClock(warnBeforeMs ? { warnBeforeMs } : {});
     this.outage = new Outage({ notices, now: clock.now });
     this.ending = false;
     this.stopTicking = null;
@@ -125,6 +130,7 @@ export class LiveSession {
   /** Let go of everything (no server calls); the page tidies its own parts. */
   async stop() {
     this.ending = true;
+    this.endWarning?.hide();
     this.scope.close();
     this.relay?.close();
     await this.transport?.close();
@@ -234,7 +240,8 @@ export class LiveSession {
       // During an outage its notice stays: the server says how the session ended when back.
       if (this.outage.quiet || this.ending) return;
       if (minuteLeft) {
-        this.notices.setStatus(t("One minute left."));
+        if (this.endWarning) this.endWarning.show(this);
+        else this.notices.setStatus(t("One minute left."));
       } else if (timeUp) {
         // The server ends the session at its time and says so on the socket; if that word
         // does not come, ask the API.

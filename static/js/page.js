@@ -4,8 +4,10 @@
 // node tests with stand-ins (a fake DOM, relay socket, transport and clock).
 
 import { systemClock } from "./clock.js";
+import { ConsentNotice } from "./consent.js";
 import { Controls } from "./controls.js";
 import { LiveList } from "./live_list.js";
+import { EndWarning } from "./extend.js";
 import { wsUrl } from "./messages.js";
 import { Notices } from "./notices.js";
 import { RateWindow, pacingFromConfig } from "./pacing.js";
@@ -90,6 +92,14 @@ export function createPage({
     // Back to this page after signing in again.
     loginUrl: config.loginUrl ? `${config.loginUrl}?next=${encodeURIComponent(win.location?.pathname ?? "/")}` : "",
   });
+
+  // Issue 16: the recording notice's tick gates Start; the warning before the end offers Extend.
+  setup.consent = new ConsentNotice({ el, setup, notice: config.recordingNotice });
+  const warnSeconds = Number(config.endWarningSeconds) || 60;
+  sessions.endWarning = new EndWarning({ el, api, notices, runner: sessions, warnSeconds });
+  sessions.warnBeforeMs = warnSeconds * 1000;
+  setup.consent.wire();
+  sessions.endWarning.wire();
 
   setup.wire(() => sessions.start());
   stage.wire(() => sessions.live?.transport?.resumeAudio?.());

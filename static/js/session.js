@@ -12,6 +12,7 @@ import { t } from "./i18n.js";
 
 export const STARTING_TIMEOUT_MS = 90000;
 export const ENDED_ELSEWHERE_TEXT = t("The session that went on in another tab has ended. You can start a new session.");
+export const EXTENDED_TEXT = t("The session goes on in a follow-on session.");
 const ENDED = new Set(["closed", "failed"]);
 /** How often a "starting" session is asked whether it is ready. */
 export const STARTING_POLL_MS = 1000;
@@ -58,6 +59,12 @@ export class SessionRunner {
     this.live = null;
     /** The session that went on in another tab (its notice stands while it runs). */
     this.elsewhere = null;
+    /** extend.js: the warning before the end (set by page.js), and how long before. */
+    this.endWarning = null;
+    this.warnBeforeMs = undefined;
+    /** The id of the session being extended, and its "extended" end held back meanwhile. */
+    this.extending = null;
+    this.extendedEnd = null;
   }
 
   wire() {
@@ -217,12 +224,36 @@ export class SessionRunner {
     this.notices.setStatus(ENDED_ELSEWHERE_TEXT);
   }
 
-  /** Show the session, connect it; resolves once joined. */
-  async #run(session, { resumed = false } = {}) {
+  /** Extend: the page moves to the follow-on session `next`, the transcript kept. */
+  async continueIn(next) {
+    // The same view: the new socket replays the whole conversation (the sessions it
+    // continues included), which then updates the lines in place rather than doubling them.
+    const view = this.live?.view ?? null;
+    await this.#teardown();
+    this.extending = null;
+    this.extendedEnd = null;
+    try {
+      const s = await this.#untilActive(next);
+      if (await this.#run(s, { view })) this.notices.setStatus(EXTENDED_TEXT);
+    } catch (err) {
+      await this.#abandon(err, next, "Could not carry on in the follow-on session");
+    }
+  }
+
+  /** Extend was refused: an "extended" end that came meanwhile is an end after all. */
+  async extendFailed() {
+    const held = this.extendedEnd;
+    this.extending = null;
+    this.extendedEnd = null;
+    if (held) await this.#ended(...held);
+  }
+
+  /** Show the session, connect it; resolves once joined (true) or ended (false). */
+  async #run(session, { resumed = false, view: kept = null } = {}) {
     const { el } = this;
     const preset = this.setup.presetBySlug(session.preset);
-    const view = new TranscriptView(el.transcript);
-    view.clear();
+    const view = kept ?? new TranscriptView(el.transcript);
+    if (!kept) view.clear();
     const live = new LiveSession({
       session,
       preset,
@@ -236,6 +267,8 @@ export class SessionRunner {
       clock: this.clock,
       params: () => this.setup.params(),
       onEnd: (info, options) => this.#ended(info, options),
+      endWarning: this.endWarning,
+      warnBeforeMs: this.warnBeforeMs,
     });
     this.live = live;
     this.claims.hold(live.id);
@@ -253,11 +286,13 @@ export class SessionRunner {
       voice: this.speech,
       background: this.setup.background,
     });
-    if (await live.run({ resumed })) {
+    const joined = await live.run({ resumed });
+    if (joined) {
       // What tests (and people's tools) can read: this tab's media is connected.
       el.app.dataset.media = "on";
       this.controls.focusChat();
     }
+    return joined;
   }
 
   /** Show the live sessions for `reason` (live_list.js); false when none is live. */
@@ -304,6 +339,11 @@ export class SessionRunner {
   /** The server or the user ended the running session: say why, back to the start. */
   async #ended(info, { isError = null, next = " You can start a new session.", signIn = false } = {}) {
     const id = this.live?.id ?? null;
+    // Extend under way: the old session closing as "extended" is the move, not an end.
+    if (id && id === this.extending && info?.close_reason === "extended") {
+      this.extendedEnd = [info, { isError, next, signIn }];
+      return;
+    }
     await this.#teardown();
     this.elsewhere = info === TAKEN_OVER_TEXT ? id : null;
     this.showPhase("setup");

@@ -47,6 +47,8 @@ export class Setup {
     this.catalog = { avatars: [], voices: [], languages: [] };
     this.starting = false;
     this.ready = true;
+    /** The recording notice's tick (consent.js), when the page has one. */
+    this.consent = null;
   }
 
   /** Listen to the controls; `onStart` runs when the start form is submitted. */
@@ -124,6 +126,7 @@ export class Setup {
     setSelect(el.languageSelect, preset.language ?? "") || setSelect(el.languageSelect, "");
     this.#fillModes(preset);
     el.backgroundInput.value = preset.background_url ?? "";
+    this.consent?.update();
   }
 
   /** Show a resumed session's settings in the controls. */
@@ -172,7 +175,12 @@ export class Setup {
       el.durationInput.focus();
       return null;
     }
+    if (this.consent && !this.consent.given) {
+      this.consent.refuse(this.notices);
+      return null;
+    }
     const body = { preset: preset.slug, duration: Math.round(minutes * 60), mode: Number(el.modeSelect.value) || 2 };
+    if (this.consent?.required) body.consent = true;
     if (el.voiceSelect.value) body.voice = el.voiceSelect.value;
     if (el.languageSelect.value) body.language = el.languageSelect.value;
     return body;
@@ -207,7 +215,7 @@ export class Setup {
   setStarting(on) {
     const { startBtn } = this.el;
     this.starting = on;
-    startBtn.disabled = on || !this.ready;
+    this.refreshStart();
     startBtn.setAttribute("aria-busy", String(on));
     startBtn.textContent = on ? t("Starting…") : t("Start");
   }
@@ -215,7 +223,12 @@ export class Setup {
   /** Start waits (disabled) until the page knows whether a session is already running. */
   setReady(on) {
     this.ready = on;
-    this.el.startBtn.disabled = !on || this.starting;
+    this.refreshStart();
+  }
+
+  /** Start is disabled while starting, before the page is ready, and until ticked. */
+  refreshStart() {
+    this.el.startBtn.disabled = this.starting || !this.ready || (this.consent ? !this.consent.given : false);
   }
 
   focusStart() {

@@ -37,7 +37,7 @@ def test_its_openapi_document_describes_the_create_body_and_errors(alice_api):
     schemas = document["components"]["schemas"]
     body = schemas["CreateSessionIn"]
     assert body["required"] == ["preset"]
-    assert set(body["properties"]) == {"preset", "voice", "language", "mode", "duration"}
+    assert set(body["properties"]) == {"preset", "voice", "language", "mode", "duration", "consent"}
     assert set(schemas["ErrorOut"]["properties"]) == {"error"}
 
 

@@ -26,6 +26,10 @@ DECLARED = {
     },
     ("post", "/api/v1/sessions/{session_id}/leave"): {401, 403, 404, 413, 422, 500, 503},
     ("get", "/api/v1/sessions/{session_id}/transcript"): {401, 404, 422, 500, 503},
+    ("post", "/api/v1/sessions/{session_id}/extend"): {
+        *(401, 403, 404, 409, 413, 422, 429),
+        *(500, 502, 503, 504),
+    },
 }
 
 
@@ -107,6 +111,18 @@ def test_every_error_the_api_answers_is_declared_on_its_operation(
             "/api/v1/sessions/{session_id}/leave",
             alice_api.post("/sessions/0/leave"),
             422,
+        ),
+        (
+            "post",
+            "/api/v1/sessions/{session_id}/extend",
+            bob_api.post(f"/sessions/{mine}/extend"),
+            404,
+        ),
+        (
+            "post",
+            "/api/v1/sessions/{session_id}/extend",
+            alice_api.post(f"/sessions/{mine}/extend"),
+            403,  # the preset does not allow it
         ),
     ]
     for method, path, response, status in attacks:

@@ -31,6 +31,8 @@ def test_it_gives_each_avatar_its_defaults(alice_api, world):
         "mode": 2,
         "background_url": "",
         "use_llm": False,
+        "consent_required": False,
+        "extend_allowed": False,
     }
     assert avatars["cleo"]["default_voice"] is None
     assert avatars["cleo"]["mode"] == 1

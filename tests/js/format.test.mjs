@@ -17,7 +17,7 @@ import {
   initials,
 } from "../../static/js/format.js";
 
-const REASONS = ["user", "page_closed", "abandoned", "expired", "admin", "error", "upstream", "crashed"];
+const REASONS = ["user", "page_closed", "abandoned", "expired", "admin", "error", "upstream", "crashed", "extended"];
 
 test("describeEnd says why a session ended in words, for every close reason", () => {
   const said = (reason, extra = {}) => describeEnd({ status: "closed", close_reason: reason, ...extra });
@@ -29,6 +29,7 @@ test("describeEnd says why a session ended in words, for every close reason", ()
   assert.equal(said("error"), "The session failed.");
   assert.equal(said("upstream"), "The avatar service ended the session.");
   assert.equal(said("crashed"), "Our server restarted and your session could not be kept.");
+  assert.equal(said("extended"), "The session went on in a follow-on session.");
   // Every reason has its own sentence, and each is a whole sentence.
   for (const reason of REASONS) assert.match(said(reason), /^[A-Z].*\.$/, reason);
   assert.equal(new Set(REASONS.map((r) => said(r))).size, REASONS.length);

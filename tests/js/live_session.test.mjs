@@ -194,7 +194,9 @@ test("the countdown warns a minute before the end, then asks the API when the ti
   await started;
   assert.equal(p.el.countdown.textContent, "1:02");
   await p.clock.advance(3000);
-  assert.equal(p.status, "One minute left.");
+  // The warning has a place of its own (extend.js), a live region that takes no focus.
+  assert.equal(p.el.endWarning.textContent, "This session ends in about a minute.");
+  assert.equal(p.el.endWarningBox.dataset.shown, "true");
   assert.equal(p.el.countdown.dataset.low, "true");
   await p.clock.advance(60000);
   assert.equal(p.status, "Time is up; the session is ending…");
