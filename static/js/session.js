@@ -236,7 +236,7 @@ export class SessionRunner {
       const s = await this.#untilActive(next);
       if (await this.#run(s, { view })) this.notices.setStatus(EXTENDED_TEXT);
     } catch (err) {
-      await this.#abandon(err, next, "Could not carry on in the follow-on session");
+      await this.#abandon(err, next, t("Could not carry on in the follow-on session"));
     }
   }
 
