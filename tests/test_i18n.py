@@ -261,3 +261,24 @@ def test_the_usage_pages_spending_block_in_spanish(world):
     page = staff.get(f"{SESSIONS}usage/", headers={"accept-language": SPANISH_BROWSER}).text
     assert "Gasto" in page and "Hoy (UTC, " in page and "Minutos por día" in page
     assert "Spending" not in page and "Minutes per day" not in page
+
+
+def test_the_recording_notice_and_a_consent_refusal_in_spanish(world, client, alice_api):
+    client.force_login(world.alice)
+    page = client.get("/", headers={"accept-language": SPANISH_BROWSER}).content.decode()
+    # The notice's words reach the page's config (JSON: its letters escaped) in Spanish.
+    assert "Esta conversaci\\u00f3n se graba." in page
+    assert "Grabación" in page and "Prolongar" in page
+
+    world.preset.consent_required = True
+    world.preset.save()
+    headers = {**alice_api.headers, "Accept-Language": SPANISH_BROWSER}
+    response = alice_api.client.post(
+        "/api/v1/sessions",
+        data=json.dumps({"preset": "ada"}),
+        content_type="application/json",
+        headers=headers,
+    )
+    error = response.json()["error"]
+    assert response.status_code == 400 and error["code"] == "consent_required"
+    assert error["message"].startswith("Este avatar necesita que aceptes el aviso de grabación")
