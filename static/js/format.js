@@ -3,6 +3,11 @@
 
 import { t } from "./i18n.js";
 
+/** Another tab or window of ours took the session (live_media.js; session.js says it). */
+export const TAKEN_OVER_TEXT = t(
+  "This session went on in another tab or window, so its sound, video and microphone are off here.",
+);
+
 // The server's close reasons (sessions.models.CloseReason, README "How a session ends"):
 // the same words on the page, in History, in the admin and in the API.
 //  - CLOSE_REASON_LABELS: the server's own labels, word for word (History, short phrases);

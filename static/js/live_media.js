@@ -4,6 +4,7 @@
 // Its handlers live in a scope of its own, a child of the session's: a rebuilt transport
 // lets go of the old one's handlers, and an ended session of all of them.
 
+import { TAKEN_OVER_TEXT } from "./format.js";
 import { parseStreamMessage } from "./messages.js";
 import { RESUMED_TEXT, RESUMING_MEDIA_TEXT } from "./outage.js";
 import { t } from "./i18n.js";
@@ -18,8 +19,8 @@ export const RESEND_PARAMS_MS = 300;
 
 /** Another tab or window of ours took the session (README, "Session websocket"). */
 export const CLOSE_TAKEN_OVER = 4409;
-export const TAKEN_OVER_TEXT =
-  t("This session went on in another tab or window, so its sound, video and microphone are off here.");
+// Its words live in format.js: the start screen (session.js) shows them before this loads.
+export { TAKEN_OVER_TEXT };
 
 /** A failure of the server's, not of the media: it does not count against the media. */
 const isServerTrouble = (err) =>

@@ -1,23 +1,22 @@
-// The avatar page put together: the notices, the start screen (setup.js), the stage
-// (stage.js), the controls (controls.js) and the sessions (session.js), wired to each
-// other, to the page's elements and to the window. app.js calls it with the real things;
-// node tests with stand-ins (a fake DOM, relay socket, transport and clock).
+// The avatar page put together: the notices, the start screen (setup.js), the live
+// sessions list (live_list.js) and the sessions (session.js), wired to each other, to the
+// page's elements and to the window. What only a running session needs (the stage, the
+// controls, the socket and the media: live_parts.js) is fetched when first needed.
+// app.js calls it with the real things; node tests with stand-ins (a fake DOM, relay
+// socket, transport and clock).
 
 import { systemClock } from "./clock.js";
 import { ConsentNotice } from "./consent.js";
-import { Controls } from "./controls.js";
-import { LiveList } from "./live_list.js";
 import { EndWarning } from "./extend.js";
-import { wsUrl } from "./messages.js";
+import { LiveList } from "./live_list.js";
 import { Notices } from "./notices.js";
-import { RateWindow, pacingFromConfig } from "./pacing.js";
-import { Relay } from "./relay.js";
 import { SessionRunner } from "./session.js";
 import { Setup } from "./setup.js";
-import { Stage } from "./stage.js";
 import { TabClaims } from "./tab_claims.js";
-import { createTransport } from "./transport.js";
 import { t } from "./i18n.js";
+
+/** Why Start (or a resume) failed when the running session's code could not be fetched. */
+export const LOAD_FAILED_TEXT = t("part of this page did not load. Check your connection, then reload the page.");
 
 /**
  * @param {object} options
@@ -26,11 +25,12 @@ import { t } from "./i18n.js";
  * @param {object} options.api  api.js
  * @param {object} [options.win]  the window: its events, location, navigator
  * @param {object} [options.clock]  clock.js systemClock
- * @param {object} [options.rateWindow]  pacing.js RateWindow, from the config's
- *   streamBytesPerSecond and streamJitterAllowance
+ * @param {() => Promise<object>} [options.importLive]  fetches live_parts.js, what only a
+ *   running session needs (default: a dynamic import)
+ * @param {object} [options.rateWindow]  pacing.js RateWindow (default: from the config)
  * @param {Function} [options.makeRelay] / [options.makeTransport] / [options.makeFace] /
- *   [options.makeMic] / [options.makeCamera]  factories (defaults: the real ones)
- * @returns {{notices, setup, stage, controls, sessions, open: () => Promise}}
+ *   [options.makeMic] / [options.makeCamera]  factories (defaults: live_parts.js's)
+ * @returns {{notices, setup, sessions, loadLive, open: () => Promise}}
  */
 export function createPage({
   el,
@@ -38,18 +38,8 @@ export function createPage({
   api,
   win = globalThis,
   clock = systemClock,
-  // One send window for the page: every frame it sends counts (pacing.js).
-  rateWindow = new RateWindow(pacingFromConfig(config)),
-  makeRelay = (session) => new Relay({ url: wsUrl(session.ws_path, win.location), rateWindow }),
-  makeTransport = (rtc) =>
-    createTransport(rtc, {
-      sdkUrl: config.agoraSdkUrl,
-      eventReport: Boolean(config.agoraEventReport),
-      videoContainer: el.remote,
-    }),
-  makeFace,
-  makeMic,
-  makeCamera,
+  importLive = () => import("./live_parts.js"),
+  ...factories
 }) {
   const notices = new Notices({
     status: el.status,
@@ -61,10 +51,6 @@ export function createPage({
   const speech = Boolean(config.speechSynthesis && "speechSynthesis" in win);
   const navigator = win.navigator;
   const setup = new Setup({ el, api, notices, config });
-  const stage = new Stage({ el, makeFace, storage: win.localStorage, win });
-  const cameraEnabled = Boolean(config.cameraEnabled);
-  const chatMaxChars = Number(config.chatMaxChars) || 0;
-  const controls = new Controls({ el, notices, setup, stage, speech, cameraEnabled, chatMaxChars, makeMic, makeCamera });
   const claims = new TabClaims({ win, clock });
   const liveList = new LiveList({
     box: el.liveList,
@@ -74,17 +60,28 @@ export function createPage({
     onContinue: (id) => sessions.continueHere(id),
     clock,
   });
+
+  // The running session's code, fetched once, when first needed (README, "Page weight").
+  // A failed fetch is forgotten, so the next Start tries again.
+  let live = null;
+  const resumeAudio = () => sessions.live?.transport?.resumeAudio?.();
+  const loadLive = () =>
+    (live ??= importLive()
+      .then((m) => m.buildLive({ el, config, win, notices, setup, speech, resumeAudio, ...factories }))
+      .catch((err) => {
+        console.error(err);
+        live = null;
+        throw new Error(LOAD_FAILED_TEXT);
+      }));
+
   const sessions = new SessionRunner({
     el,
     api,
     notices,
     setup,
-    stage,
-    controls,
+    loadLive,
     clock,
     speech,
-    makeRelay,
-    makeTransport,
     claims,
     liveList,
     sendBeacon: navigator?.sendBeacon ? (url, data) => navigator.sendBeacon(url, data) : null,
@@ -100,10 +97,15 @@ export function createPage({
   sessions.warnBeforeMs = warnSeconds * 1000;
   setup.consent.wire();
   sessions.endWarning.wire();
+  // Pointing at Start or at a live session's "Continue here", or tabbing to it, says a
+  // session is coming: its code is fetched then, so pressing shows no wait. (Not on idle:
+  // a visit that starts nothing fetches none of it.)
+  const preload = () => loadLive().catch(() => {}); // Start says it, if it fails again
+  for (const box of [el.startBtn, el.liveList]) {
+    for (const type of ["pointerover", "focusin"]) box.addEventListener(type, preload);
+  }
 
   setup.wire(() => sessions.start());
-  stage.wire(() => sessions.live?.transport?.resumeAudio?.());
-  controls.wire();
   sessions.wire();
   setup.setupDuration();
 
@@ -129,5 +131,5 @@ export function createPage({
       console.error(err);
       notices.showError(t("The page failed to start: %(reason)s. Reload the page.", { reason: err?.message ?? err }));
     });
-  return { notices, setup, stage, controls, sessions, open };
+  return { notices, setup, sessions, loadLive, open };
 }

@@ -5,9 +5,7 @@
 // where Start works. The running session itself is a LiveSession (live_session.js).
 
 import { systemClock } from "./clock.js";
-import { describeEnd, endedInFailure, explainFailure } from "./format.js";
-import { LiveSession, TAKEN_OVER_TEXT } from "./live_session.js";
-import { TranscriptView } from "./transcript.js";
+import { TAKEN_OVER_TEXT, describeEnd, endedInFailure, explainFailure } from "./format.js";
 import { t } from "./i18n.js";
 
 export const STARTING_TIMEOUT_MS = 90000;
@@ -24,10 +22,9 @@ export class SessionRunner {
    * @param {object} options.api  api.js
    * @param {object} options.notices  notices.js
    * @param {object} options.setup  setup.js
-   * @param {object} options.stage  stage.js
-   * @param {object} options.controls  controls.js
-   * @param {(session) => object} options.makeRelay  a Relay for a session's socket
-   * @param {(rtc) => object} options.makeTransport  a media transport for credentials
+   * @param {() => Promise<object>} options.loadLive  the running session's code, loaded
+   *   when first needed (page.js, live_parts.js): its stage (stage.js), controls
+   *   (controls.js), makeRelay and makeTransport, LiveSession and TranscriptView
    * @param {object} [options.clock]  clock.js systemClock
    * @param {boolean} [options.speech]  the sandbox reads its answers aloud
    * @param {(url, data) => boolean} [options.sendBeacon]  navigator.sendBeacon
@@ -41,10 +38,7 @@ export class SessionRunner {
     api,
     notices,
     setup,
-    stage,
-    controls,
-    makeRelay,
-    makeTransport,
+    loadLive,
     clock = systemClock,
     speech = false,
     sendBeacon = null,
@@ -53,7 +47,7 @@ export class SessionRunner {
     claims,
     liveList,
   }) {
-    Object.assign(this, { el, api, notices, setup, stage, controls, makeRelay, makeTransport, clock, speech });
+    Object.assign(this, { el, api, notices, setup, loadLive, clock, speech });
     Object.assign(this, { sendBeacon, csrfToken, loginUrl, claims, liveList });
     /** The running session; null on the start screen. */
     this.live = null;
@@ -106,6 +100,8 @@ export class SessionRunner {
     let session = null;
     try {
       this.notices.setStatus(t("Creating the session…"), { busy: true, since: this.clock.now() });
+      // Its code first: a session the page cannot run is never created (nor billed).
+      await this.#loadLive();
       session = await this.api.createSession(body);
       session = await this.#untilActive(session);
       await this.#run(session);
@@ -153,9 +149,13 @@ export class SessionRunner {
     this.liveList.hide();
     this.elsewhere = null;
     this.setup.setStarting(true);
-    let session = { id };
+    let session = null;
     try {
       this.notices.setStatus(t("Resuming your session…"), { busy: true, since: this.clock.now() });
+      // Its code first: if that fails to load, the session is left running (a reload
+      // resumes it); a failure from here on closes it (#abandon).
+      await this.#loadLive();
+      session = { id };
       session = await this.#untilActive(await this.api.session(id));
       this.setup.showSession(session);
       await this.#run(session, { resumed: true });
@@ -252,9 +252,9 @@ export class SessionRunner {
   async #run(session, { resumed = false, view: kept = null } = {}) {
     const { el } = this;
     const preset = this.setup.presetBySlug(session.preset);
-    const view = kept ?? new TranscriptView(el.transcript);
+    const view = kept ?? new this.TranscriptView(el.transcript);
     if (!kept) view.clear();
-    const live = new LiveSession({
+    const live = new this.LiveSession({
       session,
       preset,
       view,
@@ -293,6 +293,11 @@ export class SessionRunner {
       this.controls.focusChat();
     }
     return joined;
+  }
+
+  /** The running session's code, once: stage, controls, makeRelay, makeTransport, LiveSession... */
+  async #loadLive() {
+    if (!this.LiveSession) Object.assign(this, await this.loadLive());
   }
 
   /** Show the live sessions for `reason` (live_list.js); false when none is live. */

@@ -5,6 +5,7 @@
 
 import { createBackoff } from "../../static/js/backoff.js";
 import { PAGE_ELEMENTS } from "../../static/js/elements.js";
+import * as liveParts from "../../static/js/live_parts.js";
 import { createPage } from "../../static/js/page.js";
 import { Relay } from "../../static/js/relay.js";
 import { FakeDocument, FakeElement, FakeTransport, FakeWebSocket, fakeClock, fakeElements, fire, flush } from "./fakes.mjs";
@@ -209,7 +210,8 @@ export const DEFAULT_CONFIG = { csrfToken: "csrf-1", maxDuration: 1800, defaultD
 
 /** The page built from stand-ins; `open()` it (or not) in the test. */
 // `tabs`: what the window offers tabs to talk with (BroadcastChannel, sessionStorage).
-export function buildPage({ config = {}, provider = "sandbox", deviceErrors = {}, beacon = true, catalog, tabs = {} } = {}) {
+// `importLive`: how the session's code arrives (default: at once, as the browser's cache would).
+export function buildPage({ config = {}, provider = "sandbox", deviceErrors = {}, beacon = true, catalog, tabs = {}, importLive = async () => liveParts } = {}) {
   FakeWebSocket.reset();
   const clock = fakeClock();
   const doc = new FakeDocument();
@@ -232,6 +234,7 @@ export function buildPage({ config = {}, provider = "sandbox", deviceErrors = {}
     api,
     win,
     clock,
+    importLive,
     makeRelay: (session) =>
       new Relay({
         url: `ws://test${session.ws_path}`,
