@@ -21,6 +21,9 @@ export const MODE_WHY = Object.freeze({
     t("This avatar would retell our own assistant’s answers, but none is set up on this site, so it says exactly what you type."),
 });
 
+/** A voice's gender as the catalog says it, in the reader's words (others as they are). */
+const GENDER_WORDS = Object.freeze({ female: t("female"), male: t("male") });
+
 /** Select `value` if `select` has that option; returns whether it did. */
 function setSelect(select, value) {
   const has = [...select.options].some((o) => o.value === value);
@@ -334,7 +337,7 @@ export class Setup {
     const opts = [this.#option("", t("The avatar’s own voice"))];
     const voices = [...this.catalog.voices].sort((a, b) => String(a.name).localeCompare(String(b.name)));
     for (const v of voices) {
-      const details = [this.#languageName(v.language), v.gender].filter(Boolean).join(", ");
+      const details = [this.#languageName(v.language), GENDER_WORDS[v.gender] ?? v.gender].filter(Boolean).join(", ");
       opts.push(this.#option(v.slug, details ? `${v.name} (${details})` : v.name));
     }
     this.el.voiceSelect.replaceChildren(...opts);

@@ -35,6 +35,7 @@ WORDS = {
         "mode_help": "Te responde el propio asistente del avatar.",
         "duration_help": "Hasta ",
         "recording": "Esta conversación se graba.",
+        "voice": "Warm (Inglés, femenina)",
         "connected": "Conectado. ¡Saluda!",
         "listening": "Escuchando",
         "nothing_to_stop": "No hay nada que detener: el avatar no está hablando.",
@@ -53,6 +54,7 @@ WORDS = {
         "mode_help": "The avatar’s own assistant answers you.",
         "duration_help": "Up to ",
         "recording": "This conversation is recorded.",
+        "voice": "Warm (English, female)",
         "connected": "Connected. Say hello!",
         "listening": "Listening",
         "nothing_to_stop": "Nothing to stop: the avatar is not speaking.",
@@ -98,6 +100,7 @@ def test_the_page_speaks_the_browsers_language(tab_in: Tab):
     expect(page.locator("#mode-help")).to_have_text(words["mode_help"])
     expect(page.locator("#duration-help")).to_contain_text(words["duration_help"])
     expect(page.locator("#recording-notice-text")).to_contain_text(words["recording"])
+    expect(page.locator("#voice-select")).to_contain_text(words["voice"])
     screenshot(page, f"i18n-{tab_in.locale}-setup.png")
 
     # A live session.
