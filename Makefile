@@ -69,8 +69,8 @@ test: install-test messages scaleout-deps
 	$(VENV)/bin/lint-imports
 	$(PY) tools/check_size.py
 	node --test tests/js/
-	$(PY) -m pytest --ignore=tests/processes/test_scaleout.py --ignore=tests/processes/test_spend_two_processes.py
-	$(PY) -m tools.services run -- $(PY) -m pytest -m "not browser or restart" --reuse-db
+	$(PY) -m pytest --durations=15 --ignore=tests/processes/test_scaleout.py --ignore=tests/processes/test_spend_two_processes.py
+	$(PY) -m tools.services run -- $(PY) -m pytest --durations=15 -m "not browser or restart" --reuse-db
 
 ci: lint test
 

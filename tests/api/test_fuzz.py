@@ -11,6 +11,16 @@ How the run is set up (and why):
   for the run), given to schemathesis as a Web Fuzzing Commons auth file with both as
   `peers`: `object_level_authorization` replays every successful read of one user's
   session as the other, who must not see it.
+- Every operation is sent as "owner" (`user = "owner"`, WFC's documented pin; the peer
+  stays loaded for those replays). Unpinned, schemathesis escalates an operation to the
+  next identity on its first 401/403, reading it as "this role may not": the owner's
+  first Extend got our 403 `extend_not_allowed` (a preset setting, not a role), so every
+  later Extend went out as "peer", whose 404 for the owner's session (on purpose: ids
+  leak nothing) `ensure_resource_availability` then took for a session that vanished
+  after its create. Both users have the same role, so there is no ladder to climb.
+- One demo preset ("ada") allows Extend, so Extend really runs (201, then 409
+  `session_not_live` for the session it closed); "ben" and "cleo" keep the default and
+  answer 403 `extend_not_allowed`.
 - Dictionaries feed real preset, voice, language and duration values into the create
   body about half the time, so that sessions really get created and the stateful phase
   follows the inferred links (create -> get/close/leave/transcript, list -> ...). The
@@ -89,6 +99,10 @@ DURATIONS = [30, 600, 1800]
 MAKE_PEER = (
     "from django.contrib.auth import get_user_model; "
     "get_user_model().objects.create_user('peer', password='peer-password-123')"
+)
+ALLOW_EXTEND = (
+    "from sessions.models import AvatarPreset; "
+    "AvatarPreset.objects.filter(slug='ada').update(extend_allowed=True)"
 )
 BEARER_SCHEME = {"type": "http", "scheme": "bearer"}
 
@@ -217,6 +231,7 @@ values = {json.dumps(DURATIONS)}
 
 [auth.wfc]
 path = "{auth_file}"
+user = "owner"
 peers = ["owner", "peer"]
 """
 
@@ -233,6 +248,7 @@ def st_run(tmp_path_factory) -> Run:
     try:
         owner = server.manage("create_api_token", "demo", "--name", "schemathesis").strip()
         server.manage("shell", "-c", MAKE_PEER)
+        server.manage("shell", "-c", ALLOW_EXTEND)
         peer = server.manage("create_api_token", "peer", "--name", "schemathesis").strip()
         served = httpx.get(f"{server.url}/api/v1/openapi.json", timeout=10).json()
         schema, patched = _schema_for_schemathesis(served)
@@ -309,6 +325,8 @@ def test_schemathesis_ran_every_check_on_every_operation(st_run):
     ):
         assert statuses[(label, 200)] >= 3, (label, statuses)
     assert statuses[("POST /api/v1/sessions/{session_id}/leave", 202)] >= 3, statuses
+    # Extend went out as the owner and really extended ("ada" allows it), not only refused.
+    assert statuses[("POST /api/v1/sessions/{session_id}/extend", 201)] >= 1, statuses
     assert st_run.identities["owner"] and st_run.identities["peer"], st_run.identities
 
 
