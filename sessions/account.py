@@ -23,6 +23,8 @@ from django.contrib.auth.views import PasswordResetView
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods
 
 from sessions import keys
@@ -55,7 +57,12 @@ class ThrottledPasswordResetView(PasswordResetView):
             minutes = int(refusal.retry_after // 60) + 1
             form.add_error(
                 None,
-                f"Too many password reset requests. Please try again in {minutes} minutes.",
+                ngettext(
+                    "Too many password reset requests. Please try again in %(minutes)d minute.",
+                    "Too many password reset requests. Please try again in %(minutes)d minutes.",
+                    minutes,
+                )
+                % {"minutes": minutes},
             )
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().form_valid(form)
@@ -63,7 +70,9 @@ class ThrottledPasswordResetView(PasswordResetView):
 
 class ConfirmWithPassword(forms.Form):
     password = forms.CharField(
-        label="Your password", strip=False, widget=forms.PasswordInput(attrs={"autofocus": True})
+        label=gettext_lazy("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autofocus": True}),
     )
 
     def __init__(self, user: Any, *args: Any, **kwargs: Any) -> None:
@@ -74,7 +83,7 @@ class ConfirmWithPassword(forms.Form):
         password = self.cleaned_data["password"]
         if not self.user.check_password(password):
             raise forms.ValidationError(
-                "That is not your password. Your account was not deleted.", code="wrong_password"
+                _("That is not your password. Your account was not deleted."), code="wrong_password"
             )
         return password
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
 from sessions.models import AvatarSession, Mode, Status, VoicePreset
 from sessions.services.catalog import KNOWN_LANGUAGES
@@ -24,19 +24,24 @@ OWN_ASSISTANT = gettext_lazy("Own assistant")
 
 # A session's status as people say it: History's badges, the staff pages' (templates use
 # the `status_name` filter, sessions/templatetags/session_words.py; the staff live page's
-# script gets these in its config).
+# script gets these in its config). Their own context: "Ended" elsewhere is a time's label.
 STATUS_NAMES = {
-    Status.STARTING: "Starting",
-    Status.ACTIVE: "Live",
-    Status.CLOSING: "Ending",
-    Status.CLOSED: "Ended",
-    Status.FAILED: "Failed",
+    Status.STARTING: pgettext_lazy("session status", "Starting"),
+    Status.ACTIVE: pgettext_lazy("session status", "Live"),
+    Status.CLOSING: pgettext_lazy("session status", "Ending"),
+    Status.CLOSED: pgettext_lazy("session status", "Ended"),
+    Status.FAILED: pgettext_lazy("session status", "Failed"),
 }
 
 
 def status_name(status: str) -> str:
-    """ "Live" for "active"; an unknown status as it is."""
-    return STATUS_NAMES.get(status, status)
+    """ "Live" for "active" (in the reader's language); an unknown status as it is."""
+    return str(STATUS_NAMES.get(status, status))
+
+
+def status_names() -> dict[str, str]:
+    """Every status's name in the reader's language, as plain strings (for JSON)."""
+    return {status: str(name) for status, name in STATUS_NAMES.items()}
 
 
 def duration_words(seconds: int | float | None) -> str:

@@ -122,7 +122,7 @@ def delete_transcript(request: HttpRequest, session_id: uuid.UUID) -> HttpRespon
             retention.delete_own_transcript(session)
             return redirect("history-detail", session_id=session.pk)
     except retention.SessionLive:
-        context["refused"] = (
+        context["refused"] = _(
             "This session is still going on, so its transcript cannot be deleted yet. "
             "End the session first, then delete its transcript."
         )

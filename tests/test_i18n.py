@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.core import mail
 from django.core.management import call_command
 from django.utils import translation
 
 from avatarsite.asgi import application
 from sessions import display
+from tests.staff.helpers import SESSIONS, client_for, grant
 from tests.support.i18n import DOMAINS, SPANISH, ensure_compiled, entries, msgids
 from tests.support.wsutil import ORIGIN, bearer, create_session
 
@@ -192,3 +194,91 @@ async def test_a_socket_error_frame_in_the_pages_language(world, language, expec
             assert error == {"type": "error", "code": "unknown_type", "message": expected}
     finally:
         await page.disconnect()
+
+
+# --- Words added since the first pass ---------------------------------------------------------
+
+
+def test_the_account_pages_in_spanish(world, client):
+    client.force_login(world.alice)
+    spanish = {"headers": {"accept-language": SPANISH_BROWSER}}
+    page = client.get("/accounts/", **spanish).content.decode()
+    assert "Tu cuenta" in page and "Has iniciado sesión como <strong>alice</strong>." in page
+    assert "Eliminar tu cuenta y sus datos" in page and "Your account" not in page
+
+    refused = client.post("/accounts/delete/", {"password": "not it"}, **spanish)
+    page = refused.content.decode()
+    assert refused.status_code == 400
+    assert "Tu contraseña" in page
+    assert "Esa no es tu contraseña. Tu cuenta no se ha eliminado." in page
+
+
+def test_the_password_reset_mail_in_spanish(world, client):
+    world.alice.email = "alice@example.com"
+    world.alice.save()
+    response = client.post(
+        "/accounts/password/reset/",
+        {"email": "alice@example.com"},
+        headers={"accept-language": SPANISH_BROWSER},
+    )
+    assert response.status_code == 302
+    (sent,) = mail.outbox
+    assert sent.subject == "Restablece tu contraseña de avatarsite"
+    assert "Para elegir una contraseña nueva, abre este enlace:" in sent.body
+    assert "alice" in sent.body and "Someone asked" not in sent.body
+
+
+def test_a_spend_refusal_in_spanish_keeps_its_code(world, alice_api, settings):
+    settings.SPEND_MINUTES_PER_DAY = 1
+    body = json.dumps({"preset": "ada", "duration": 120})
+    headers = {**alice_api.headers, "Accept-Language": SPANISH_BROWSER}
+    response = alice_api.client.post(
+        "/api/v1/sessions", data=body, content_type="application/json", headers=headers
+    )
+    error = response.json()["error"]
+    assert response.status_code == 429 and error["code"] == "spend_cap"
+    assert error["message"].startswith(
+        "Este sitio ha agotado su tiempo de avatar por hoy: le quedan 1 de sus 1 minutos"
+    )
+    assert "medianoche UTC, dentro de unos" in error["message"]
+
+
+def test_status_names_in_spanish_and_plain_strings_for_json():
+    with translation.override("es"):
+        assert display.status_name("active") == "En curso"
+        assert display.status_name("closed") == "Terminada"
+        names = display.status_names()
+        assert json.loads(json.dumps(names))["failed"] == "Fallida"
+    # "Ended" as a time's label (History's session page) keeps its own Spanish.
+    with translation.override("es"):
+        assert translation.gettext("Ended") == "Fin"
+    with translation.override("en"):
+        assert display.status_names()["active"] == "Live"
+
+
+def test_the_usage_pages_spending_block_in_spanish(world):
+    staff = client_for(grant(world.staff, "view_usage"))
+    page = staff.get(f"{SESSIONS}usage/", headers={"accept-language": SPANISH_BROWSER}).text
+    assert "Gasto" in page and "Hoy (UTC, " in page and "Minutos por día" in page
+    assert "Spending" not in page and "Minutes per day" not in page
+
+
+def test_the_recording_notice_and_a_consent_refusal_in_spanish(world, client, alice_api):
+    client.force_login(world.alice)
+    page = client.get("/", headers={"accept-language": SPANISH_BROWSER}).content.decode()
+    # The notice's words reach the page's config (JSON: its letters escaped) in Spanish.
+    assert "Esta conversaci\\u00f3n se graba." in page
+    assert "Grabación" in page and "Prolongar" in page
+
+    world.preset.consent_required = True
+    world.preset.save()
+    headers = {**alice_api.headers, "Accept-Language": SPANISH_BROWSER}
+    response = alice_api.client.post(
+        "/api/v1/sessions",
+        data=json.dumps({"preset": "ada"}),
+        content_type="application/json",
+        headers=headers,
+    )
+    error = response.json()["error"]
+    assert response.status_code == 400 and error["code"] == "consent_required"
+    assert error["message"].startswith("Este avatar necesita que aceptes el aviso de grabación")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from sessions import errors
 from sessions.models import AvatarPreset
@@ -23,16 +25,18 @@ def retention_days() -> int:
 
 def _kept_sentence(days: int) -> str:
     if days <= 0:
-        return "The transcript is kept until it is deleted."
-    if days == 1:
-        return "The transcript is kept for 1 day, then deleted."
-    return f"The transcript is kept for {days} days, then deleted."
+        return _("The transcript is kept until it is deleted.")
+    return ngettext(
+        "The transcript is kept for %(days)d day, then deleted.",
+        "The transcript is kept for %(days)d days, then deleted.",
+        days,
+    ) % {"days": days}
 
 
 def _service_sentence() -> str:
     if settings.AVATAR_PROVIDER == "akool":
-        return "What you say and what the avatar says go to AKool, the avatar service."
-    return "The avatar is simulated on this site: what you say goes to no avatar service."
+        return _("What you say and what the avatar says go to AKool, the avatar service.")
+    return _("The avatar is simulated on this site: what you say goes to no avatar service.")
 
 
 def llm_host() -> str:
@@ -46,11 +50,12 @@ def recording_notice() -> dict[str, str]:
     """The notice's words: `text` always, `llm_text` for a preset our own assistant
     answers (empty when no LLM is configured). Each is whole sentences, for translation."""
     text = settings.RECORDING_NOTICE.strip() or " ".join(
-        ["This conversation is recorded.", _kept_sentence(retention_days()), _service_sentence()]
+        [_("This conversation is recorded."), _kept_sentence(retention_days()), _service_sentence()]
     )
     host = llm_host()
     llm_text = (
-        f"This avatar's answers come from our assistant at {host}, which receives what you say."
+        _("This avatar's answers come from our assistant at %(host)s, which receives what you say.")
+        % {"host": host}
         if host
         else ""
     )
@@ -62,6 +67,8 @@ def require_consent(preset: AvatarPreset, consent: bool) -> None:
     if preset.consent_required and not consent:
         raise errors.BadInput(
             "consent_required",
-            "This avatar needs your agreement to the recording notice before it starts: "
-            'tick the box on the page (API: send "consent": true).',
+            _(
+                "This avatar needs your agreement to the recording notice before it starts: "
+                'tick the box on the page (API: send "consent": true).'
+            ),
         )

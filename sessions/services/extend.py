@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from sessions import errors, keys, shared_cache
 from sessions.access import Principal
@@ -40,18 +41,20 @@ async def _extendable(principal: Principal, session_id: Any) -> AvatarSession:
     visible = AvatarSession.objects.visible_to(principal).select_related("preset")
     session = await visible.filter(pk=session_id).afirst()
     if session is None:  # someone else's is answered like a missing one
-        raise errors.NotFound("session_not_found", "No such session.")
+        raise errors.NotFound("session_not_found", _("No such session."))
     if not principal.owns(session):
-        raise errors.Forbidden("forbidden", "Only the session's owner can extend it.")
+        raise errors.Forbidden("forbidden", _("Only the session's owner can extend it."))
     preset = session.preset
     if preset is None or not preset.active or not preset.extend_allowed:
-        raise errors.Forbidden("extend_not_allowed", "This avatar's sessions cannot be extended.")
+        raise errors.Forbidden(
+            "extend_not_allowed", _("This avatar's sessions cannot be extended.")
+        )
     if session.status != Status.ACTIVE or (
         session.expires_at is not None and session.expires_at <= timezone.now()
     ):
         raise errors.Conflict(
             "session_not_live",
-            "This session is no longer running, so it cannot be extended. Start a new one.",
+            _("This session is no longer running, so it cannot be extended. Start a new one."),
         )
     return session
 
@@ -62,7 +65,7 @@ async def extend_session(principal: Principal, session_id: Any) -> AvatarSession
     old = await _extendable(principal, session_id)
     lock = keys.extending(old.pk)
     if not await shared_cache.add(lock, 1, EXTEND_LOCK_SECONDS):
-        raise errors.Conflict("extend_in_progress", "This session is already being extended.")
+        raise errors.Conflict("extend_in_progress", _("This session is already being extended."))
     try:
         new = await lifecycle.open_session(
             _as_before(principal, old),

@@ -27,6 +27,8 @@ from django.core.cache import cache
 from django.core.mail import mail_admins
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from sessions import errors, keys, shared_cache
 from sessions.models import AvatarSession, SpendAlert, Status
@@ -131,33 +133,33 @@ async def give_back(reservation: Reservation | None) -> None:
 def _wait_words(seconds: float) -> str:
     """How long until a reset, roughly, in words: "3 days", "5 hours", "12 minutes"."""
     minutes = max(1, math.ceil(seconds / 60))
-    count, unit = (
-        (math.ceil(minutes / 1440), "day")
-        if minutes > 2880
-        else (math.ceil(minutes / 60), "hour")
-        if minutes > 120
-        else (minutes, "minute")
-    )
-    return f"{count} {unit}" + ("" if count == 1 else "s")
+    if minutes > 2880:
+        count = math.ceil(minutes / 1440)
+        return ngettext("%(count)d day", "%(count)d days", count) % {"count": count}
+    if minutes > 120:
+        count = math.ceil(minutes / 60)
+        return ngettext("%(count)d hour", "%(count)d hours", count) % {"count": count}
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
 
 
 def _refusal(period: Period, reserved: int, seconds: int) -> errors.LimitExceeded:
     left = max(0, period.cap - math.ceil(reserved / 60))
     need = math.ceil(seconds / 60)
     wait = (period.resets_at - now()).total_seconds()
+    words = {"left": left, "cap": period.cap, "need": need, "wait": _wait_words(wait)}
     if period.name == "day":
-        message = (
-            f"This site has used its avatar time for today: {left} of its {period.cap} "
-            f"minutes are left, and this session needs {need}. New sessions can start "
-            f"again after midnight UTC, in about {_wait_words(wait)}."
+        message = _(
+            "This site has used its avatar time for today: %(left)d of its %(cap)d "
+            "minutes are left, and this session needs %(need)d. New sessions can start "
+            "again after midnight UTC, in about %(wait)s."
         )
     else:
-        message = (
-            f"This site has used its avatar time for this month: {left} of its {period.cap} "
-            f"minutes are left, and this session needs {need}. New sessions can start "
-            f"again on the first of next month (UTC), in about {_wait_words(wait)}."
+        message = _(
+            "This site has used its avatar time for this month: %(left)d of its %(cap)d "
+            "minutes are left, and this session needs %(need)d. New sessions can start "
+            "again on the first of next month (UTC), in about %(wait)s."
         )
-    return errors.LimitExceeded("spend_cap", message, retry_after=wait)
+    return errors.LimitExceeded("spend_cap", message % words, retry_after=wait)
 
 
 async def _alert(period: Period, percent: int, reserved: int) -> None:

@@ -13,6 +13,7 @@ Every page and action stays within the user's Django permissions:
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy
 
 # Imported for their @admin.register: presets, the session audit, API tokens, and the
 # staff action log with the spend alerts.
@@ -20,7 +21,7 @@ from sessions.staff import admin_log, admin_presets, admin_sessions, admin_token
 
 admin.site.site_header = "avatarsite staff"
 admin.site.site_title = "avatarsite staff"
-admin.site.index_title = "Staff tools"
+admin.site.index_title = gettext_lazy("Staff tools")
 # The staff bar (templates/admin/base_site.html) is the navigation; the sidebar would
 # only take the width the audit's columns need.
 admin.site.enable_nav_sidebar = False

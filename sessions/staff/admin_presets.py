@@ -14,6 +14,7 @@ from django.forms import Script
 from django.http import HttpRequest
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 
 from sessions.models import AvatarPreset, VoicePreset
 from sessions.staff import lookups
@@ -54,7 +55,9 @@ class CatalogImportMixin:
             actions.pop("import_catalog", None)
         return actions
 
-    @admin.action(description="Import or refresh the whole catalog (any selection will do)")
+    @admin.action(
+        description=gettext_lazy("Import or refresh the whole catalog (any selection will do)")
+    )
     def import_catalog(self, request: HttpRequest, queryset: QuerySet) -> None:
         staff.run_import(request)
 

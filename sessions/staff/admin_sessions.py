@@ -25,6 +25,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from sessions import display
 from sessions.models import LIVE_STATUSES, AvatarSession, Status
@@ -239,7 +241,8 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
                     session=session,
                 )
             extra.update(
-                title=f"Session {str(session.pk)[:8]}: {preset_words(session)} with {owner}",
+                title=_("Session %(id)s: %(preset)s with %(owner)s")
+                % {"id": str(session.pk)[:8], "preset": preset_words(session), "owner": owner},
                 timings=audit.display_rows(audit.session_timings(session)),
                 **audit.record_pages(session, request.GET),
                 event_counts=audit.event_counts(session),
@@ -306,14 +309,14 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
 
     # --- actions -------------------------------------------------------------------------------
 
-    @admin.action(description="End selected live sessions", permissions=["change"])
+    @admin.action(description=gettext_lazy("End selected live sessions"), permissions=["change"])
     def close_live(self, request, queryset) -> None:
         staff.close_sessions(request, queryset.filter(status__in=LIVE_STATUSES), via="action")
 
-    @admin.action(description="Export selected sessions with transcripts (CSV)")
+    @admin.action(description=gettext_lazy("Export selected sessions with transcripts (CSV)"))
     def export_csv(self, request, queryset) -> HttpResponse:
         return exports.recorded_export(request, queryset, "csv")
 
-    @admin.action(description="Export selected sessions with transcripts (JSON)")
+    @admin.action(description=gettext_lazy("Export selected sessions with transcripts (JSON)"))
     def export_json(self, request, queryset) -> HttpResponse:
         return exports.recorded_export(request, queryset, "json")

@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 
 from sessions.models import ApiToken
 from sessions.services import staff_actions
@@ -130,7 +131,7 @@ class ApiTokenAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
         response["Cache-Control"] = "no-store, private"
         return response
 
-    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    @admin.action(description=gettext_lazy("Revoke selected tokens"), permissions=["change"])
     def revoke(self, request, queryset) -> None:
         now, count = timezone.now(), 0
         for token in queryset.filter(revoked_at__isnull=True):

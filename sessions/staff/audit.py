@@ -26,6 +26,8 @@ from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count
 from django.http import QueryDict
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from sessions.models import LIVE_STATUSES, AvatarSession, SessionEvent, Status, TranscriptEntry
 
@@ -191,29 +193,51 @@ def _mins(seconds: int | None) -> str:
 def display_rows(t: Timings) -> list[tuple[str, str, str]]:
     """The timings as the session page lists them: (label, value, what it measures)."""
     share = (
-        f"{100 * t.used_seconds / t.reserved_seconds:.0f}% of the reserved time"
+        _("%(percent)s%% of the reserved time")
+        % {"percent": f"{100 * t.used_seconds / t.reserved_seconds:.0f}"}
         if t.used_seconds is not None and t.reserved_seconds
         else ""
     )
     replies = (
-        f"first {_secs(t.first_reply_seconds)}, median {_secs(t.median_reply_seconds)}, "
-        f"slowest {_secs(t.max_reply_seconds)}"
+        _("first %(first)s, median %(median)s, slowest %(slowest)s")
+        % {
+            "first": _secs(t.first_reply_seconds),
+            "median": _secs(t.median_reply_seconds),
+            "slowest": _secs(t.max_reply_seconds),
+        }
         if t.replies
         else "—"
     )
+    # The labels have their own context: "Start" and "Close" are buttons elsewhere.
     return [
-        ("Reserved", _mins(t.reserved_seconds), "the duration asked of the avatar service"),
-        ("Used", _mins(t.used_seconds), share or "from active to closed (or now)"),
-        ("Start", _secs(t.start_seconds), "created → active: the avatar service opening it"),
         (
-            "First avatar words",
+            pgettext("timing", "Reserved"),
+            _mins(t.reserved_seconds),
+            _("the duration asked of the avatar service"),
+        ),
+        (
+            pgettext("timing", "Used"),
+            _mins(t.used_seconds),
+            share or _("from active to closed (or now)"),
+        ),
+        (
+            pgettext("timing", "Start"),
+            _secs(t.start_seconds),
+            _("created → active: the avatar service opening it"),
+        ),
+        (
+            pgettext("timing", "First avatar words"),
             _secs(t.first_avatar_seconds),
-            "active → the first piece of the avatar's speech reaching the server",
+            _("active → the first piece of the avatar's speech reaching the server"),
         ),
         (
-            f"Replies ({t.replies})",
+            pgettext("timing", "Replies (%(count)d)") % {"count": t.replies},
             replies,
-            "each user line → the first piece of the avatar's answer",
+            _("each user line → the first piece of the avatar's answer"),
         ),
-        ("Close", _secs(t.close_seconds), "closing → the avatar service confirming the close"),
+        (
+            pgettext("timing", "Close"),
+            _secs(t.close_seconds),
+            _("closing → the avatar service confirming the close"),
+        ),
     ]

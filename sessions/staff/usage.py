@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import Count, DateTimeField, DurationField, F, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Least, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from sessions.models import AvatarSession, CloseReason
 from sessions.staff.charts import BarChart, bar_chart
@@ -148,7 +149,7 @@ def _users(sessions: QuerySet, now: datetime) -> list[Row]:
     )
     return [
         _row(
-            u["owner__username"] or "anonymous visitors",
+            u["owner__username"] or _("anonymous visitors"),
             u,
             f"owner__id__exact={u['owner_id']}" if u["owner_id"] else "owner__isnull=True",
         )
@@ -158,7 +159,7 @@ def _users(sessions: QuerySet, now: datetime) -> list[Row]:
 
 def _presets(sessions: QuerySet, now: datetime) -> list[Row]:
     return [
-        _row(p["preset_slug"] or "(none)", p, f"preset_slug__exact={p['preset_slug']}")
+        _row(p["preset_slug"] or _("(none)"), p, f"preset_slug__exact={p['preset_slug']}")
         for p in _figures(sessions.values("preset_slug"), now).order_by(
             F("used").desc(nulls_last=True), "-n", "preset_slug"
         )
@@ -171,7 +172,7 @@ def _reasons(sessions: QuerySet, now: datetime) -> list[Row]:
         _row(
             labels.get(r["close_reason"], r["close_reason"])
             if r["close_reason"]
-            else "not closed yet",
+            else _("not closed yet"),
             r,
             f"close_reason__exact={r['close_reason']}",
         )
@@ -182,28 +183,33 @@ def _reasons(sessions: QuerySet, now: datetime) -> list[Row]:
 def charts(days: list[DayRow]) -> list[BarChart]:
     labels = [d.day.strftime("%b %d") for d in days]
     titles = [
-        f"{d.day.isoformat()}: {d.sessions} sessions, {d.reserved_minutes:g} min reserved, "
-        f"{d.used_minutes:g} min used"
+        _("%(day)s: %(sessions)d sessions, %(reserved)s min reserved, %(used)s min used")
+        % {
+            "day": d.day.isoformat(),
+            "sessions": d.sessions,
+            "reserved": f"{d.reserved_minutes:g}",
+            "used": f"{d.used_minutes:g}",
+        }
         for d in days
     ]
     return [
         bar_chart(
             key="minutes",
-            title="Minutes per day",
-            description="Minutes reserved (wide bars) and minutes used (narrow bars) per day.",
+            title=_("Minutes per day"),
+            description=_("Minutes reserved (wide bars) and minutes used (narrow bars) per day."),
             labels=labels,
             series=[
-                ("bar-reserved", "minutes reserved", [d.reserved_minutes for d in days]),
-                ("bar-used", "minutes used", [d.used_minutes for d in days]),
+                ("bar-reserved", _("minutes reserved"), [d.reserved_minutes for d in days]),
+                ("bar-used", _("minutes used"), [d.used_minutes for d in days]),
             ],
             titles=titles,
         ),
         bar_chart(
             key="sessions",
-            title="Sessions per day",
-            description="Sessions created per day.",
+            title=_("Sessions per day"),
+            description=_("Sessions created per day."),
             labels=labels,
-            series=[("bar-sessions", "sessions", [d.sessions for d in days])],
+            series=[("bar-sessions", _("sessions"), [d.sessions for d in days])],
             titles=titles,
         ),
     ]

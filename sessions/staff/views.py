@@ -107,13 +107,22 @@ def spend_words(figure: spend.Figure) -> str:
         figure.period.cap,
         figure.percent,
     )
+    words = {"start": start, "used": used, "cap": cap, "percent": percent}
     if figure.period.name == "day":
         if cap:
-            return f"Today (UTC, {start}): {used} of {cap} minutes reserved ({percent} %)."
-        return f"Today (UTC, {start}): {used} minutes reserved; no daily cap."
-    if cap:
-        return f"This month (UTC, from {start}): {used} of {cap} minutes reserved ({percent} %)."
-    return f"This month (UTC, from {start}): {used} minutes reserved; no monthly cap."
+            text = _(
+                "Today (UTC, %(start)s): %(used)d of %(cap)d minutes reserved (%(percent)d %%)."
+            )
+        else:
+            text = _("Today (UTC, %(start)s): %(used)d minutes reserved; no daily cap.")
+    elif cap:
+        text = _(
+            "This month (UTC, from %(start)s): %(used)d of %(cap)d minutes reserved "
+            "(%(percent)d %%)."
+        )
+    else:
+        text = _("This month (UTC, from %(start)s): %(used)d minutes reserved; no monthly cap.")
+    return text % words
 
 
 def _range_query(start: date, end: date) -> str:
@@ -143,7 +152,8 @@ def live_page(request: HttpRequest, model_admin: admin.ModelAdmin, object_id: st
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
-        "title": f"Live: {session.preset_slug or session.avatar_id} with {owner}",
+        "title": _("Live: %(preset)s with %(owner)s")
+        % {"preset": session.preset_slug or session.avatar_id, "owner": owner},
         "session": session,
         "owner": owner,
         "audit_url": audit_url,
@@ -155,7 +165,7 @@ def live_page(request: HttpRequest, model_admin: admin.ModelAdmin, object_id: st
             "expiresAt": session.expires_at.isoformat() if session.expires_at else None,
             "auditUrl": audit_url,
             "closeReasons": dict(CloseReason.choices),
-            "statusNames": display.STATUS_NAMES,
+            "statusNames": display.status_names(),
         },
     }
     return TemplateResponse(request, "staff/live.html", context)

@@ -2,6 +2,8 @@
 // every failure turned into an ApiError carrying the server's code and message (errors
 // are always {"error": {"code", "message"}}; a 429 carries Retry-After).
 
+import { t } from "./i18n.js";
+
 export class ApiError extends Error {
   constructor(message, { status = 0, code = "error", retryAfter = null } = {}) {
     super(message);
@@ -22,17 +24,17 @@ export function parseRetryAfter(value, now = Date.now()) {
 }
 
 const FALLBACK = {
-  400: "The request was not accepted.",
-  401: "You are signed out. Reload the page and sign in again.",
-  403: "You are not allowed to do that. Reload the page and sign in again.",
-  404: "Not found.",
-  409: "That conflicts with the current state. Reload the page.",
-  413: "That is too large.",
-  422: "Some of the values were not accepted.",
-  429: "Too many requests.",
-  502: "The avatar service answered with an error.",
-  503: "The service is busy or down for a moment.",
-  504: "The avatar service did not answer in time.",
+  400: t("The request was not accepted."),
+  401: t("You are signed out. Reload the page and sign in again."),
+  403: t("You are not allowed to do that. Reload the page and sign in again."),
+  404: t("Not found."),
+  409: t("That conflicts with the current state. Reload the page."),
+  413: t("That is too large."),
+  422: t("Some of the values were not accepted."),
+  429: t("Too many requests."),
+  502: t("The avatar service answered with an error."),
+  503: t("The service is busy or down for a moment."),
+  504: t("The avatar service did not answer in time."),
 };
 
 /** Build the ApiError for a non-2xx response (body already parsed, or null). */
@@ -42,7 +44,7 @@ export function errorFromResponse(status, body, retryAfterHeader, now = Date.now
   const message =
     typeof err?.message === "string" && err.message
       ? err.message
-      : FALLBACK[status] ?? `The server answered ${status}.`;
+      : FALLBACK[status] ?? t("The server answered %(status)s.", { status });
   return new ApiError(message, { status, code, retryAfter: parseRetryAfter(retryAfterHeader, now) });
 }
 
@@ -75,7 +77,7 @@ export function createApi({
       });
     } catch (err) {
       if (controller.signal.aborted) {
-        throw new ApiError(`The server did not answer within ${Math.round(timeout / 1000)} s. Try again.`, {
+        throw new ApiError(t("The server did not answer within %(seconds)s s. Try again.", { seconds: Math.round(timeout / 1000) }), {
           code: "timeout",
         });
       }
@@ -83,8 +85,8 @@ export function createApi({
       // itself says it is offline.
       throw new ApiError(
         offline()
-          ? "Your device is offline. Check your connection and try again."
-          : "The server can't be reached right now. Try again in a moment.",
+          ? t("Your device is offline. Check your connection and try again.")
+          : t("The server can't be reached right now. Try again in a moment."),
         { code: "network" },
       );
     } finally {
@@ -104,7 +106,7 @@ export function createApi({
     }
     if (data === null && response.status !== 204) {
       // A redirect to the login page, or a proxy's HTML page.
-      throw new ApiError("The server's answer was not understood. Reload the page and sign in again.", {
+      throw new ApiError(t("The server's answer was not understood. Reload the page and sign in again."), {
         status: response.status,
         code: "bad_response",
       });

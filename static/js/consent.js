@@ -5,7 +5,9 @@
 // create without `consent: true` for such a preset, so this is the page's half of a rule
 // the API enforces too.
 
-export const TICK_FIRST_TEXT = "Tick the box under the recording notice to start this avatar.";
+import { t } from "./i18n.js";
+
+export const TICK_FIRST_TEXT = t("Tick the box under the recording notice to start this avatar.");
 
 export class ConsentNotice {
   /**

@@ -9,6 +9,7 @@
 // the session goes on until its end.
 
 import { explainFailure } from "./format.js";
+import { t, tn } from "./i18n.js";
 
 /**
  * How long before its end a session of `durationSeconds` is warned (ms): `warnMs` (the
@@ -20,23 +21,29 @@ export function warnBeforeFor(durationSeconds, warnMs) {
   return ms > 0 && ms <= warnMs ? ms / 2 : warnMs;
 }
 
-export const EXTENDING_TEXT = "Opening a follow-on session…";
+export const EXTENDING_TEXT = t("Opening a follow-on session…");
 
 /** The warning in whole sentences: when the session ends, and what Extend does. */
 export function warningText(secondsLeft, canExtend) {
-  const minutes = Math.round(secondsLeft / 60);
-  const ends = minutes <= 1 ? "This session ends in about a minute." : `This session ends in about ${minutes} minutes.`;
-  return canExtend ? `${ends} Press Extend to carry on talking in a follow-on session.` : ends;
+  const minutes = Math.max(1, Math.round(secondsLeft / 60));
+  if (canExtend) {
+    return tn(
+      "This session ends in about a minute. Press Extend to carry on talking in a follow-on session.",
+      "This session ends in about %(count)s minutes. Press Extend to carry on talking in a follow-on session.",
+      minutes,
+    );
+  }
+  return tn("This session ends in about a minute.", "This session ends in about %(count)s minutes.", minutes);
 }
 
 /** Why Extend was refused, and that the session goes on. */
 export function refusalText(err) {
-  const action = "The session could not be extended";
+  const action = t("The session could not be extended");
   // Refusals that waiting will not change (the preset, the session's state, the owner)
   // are the server's own words; the rest get the usual hints (limits: when to retry).
   const final = err?.name === "ApiError" && [403, 404, 409].includes(err.status);
-  const why = final ? `${action}: ${err.message}` : explainFailure(err, action);
-  return `${why}${/[.!?]$/.test(why) ? "" : "."} It goes on until its time is up.`;
+  const why = final ? t("%(action)s: %(message)s", { action, message: err.message }) : explainFailure(err, action);
+  return `${why}${/[.!?]$/.test(why) ? "" : "."} ${t("It goes on until its time is up.")}`;
 }
 
 export class EndWarning {
@@ -86,7 +93,7 @@ export class EndWarning {
     this.busy = true;
     el.extendBtn.disabled = true;
     el.extendBtn.setAttribute("aria-busy", "true");
-    el.extendBtn.textContent = "Extending…";
+    el.extendBtn.textContent = t("Extending…");
     // The old session's socket says "closed, extended" any moment now: that is not an end.
     this.runner.extending = live.id;
     this.notices.setStatus(EXTENDING_TEXT, { busy: true });
@@ -110,6 +117,6 @@ export class EndWarning {
     this.busy = false;
     extendBtn.disabled = false;
     extendBtn.setAttribute("aria-busy", "false");
-    extendBtn.textContent = "Extend";
+    extendBtn.textContent = t("Extend");
   }
 }

@@ -4,20 +4,20 @@
 // ("Take it back"). Ending one refreshes the list, so Start works again at once.
 
 import { explainFailure } from "./format.js";
-import { tn } from "./i18n.js";
+import { t, tn } from "./i18n.js";
 
 /** The list's heading: why it shows (`reason`), for `n` sessions. */
 export function listHeading(reason, n) {
   if (reason === "full") {
-    return n === 1
-      ? "You already have a live session. End it to start another, or continue it here."
-      : `You already have ${n} live sessions. End one to start another, or continue one here.`;
+    return tn(
+      "You already have a live session. End it to start another, or continue it here.",
+      "You already have %(count)s live sessions. End one to start another, or continue one here.",
+      n,
+    );
   }
-  if (reason === "taken") return "You can take it back to go on here.";
+  if (reason === "taken") return t("You can take it back to go on here.");
   if (reason === "live") {
-    return n === 1
-      ? "You have a live session. Continue it here, or end it."
-      : `You have ${n} live sessions. Continue one here, or end one.`;
+    return tn("You have a live session. Continue it here, or end it.", "You have %(count)s live sessions. Continue one here, or end one.", n);
   }
   return tn(
     "This session is open in another tab or on another device. Continue here?",
@@ -72,7 +72,7 @@ export class LiveList {
       try {
         list = (await this.api.activeSessions())?.items ?? [];
       } catch (err) {
-        this.notices.showError(explainFailure(err, "Could not list your live sessions"));
+        this.notices.showError(explainFailure(err, t("Could not list your live sessions")));
         return false;
       }
     }
@@ -107,7 +107,7 @@ export class LiveList {
 
   #row(s) {
     const { doc } = this;
-    const name = this.presetBySlug(s.preset)?.name || s.preset || "Avatar";
+    const name = this.presetBySlug(s.preset)?.name || s.preset || t("Avatar");
     const li = doc.createElement("li");
     li.className = "live-session";
     li.dataset.id = s.id;
@@ -115,9 +115,9 @@ export class LiveList {
     // Each row's buttons say the same words: a screen reader also hears whose session it is.
     title.id = `live-name-${s.id}`;
     const when = Object.assign(doc.createElement("span"), { className: "muted small", textContent: this.#when(s) });
-    const go = this.#button(this.reason === "taken" ? "Take it back" : "Continue here", "primary", "continue");
+    const go = this.#button(this.reason === "taken" ? t("Take it back") : t("Continue here"), "primary", "continue");
     go.addEventListener("click", () => this.onContinue(s.id));
-    const end = this.#button("End", "danger", "end");
+    const end = this.#button(t("End"), "danger", "end");
     end.addEventListener("click", () => this.#end(s.id, name, end));
     for (const b of [go, end]) b.setAttribute("aria-describedby", title.id);
     li.append(title, when, go, end);
@@ -136,12 +136,12 @@ export class LiveList {
     const started = Date.parse(s.started_at ?? s.created_at ?? "");
     if (Number.isFinite(started)) {
       const at = new Date(started).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      parts.push(`Started at ${at}.`);
+      parts.push(t("Started at %(at)s.", { at }));
     }
     const expires = Date.parse(s.expires_at ?? "");
     if (Number.isFinite(expires)) {
       const minutes = Math.max(0, Math.ceil((expires - this.clock.now()) / 60000));
-      parts.push(minutes === 1 ? "1 minute left." : `${minutes} minutes left.`);
+      parts.push(tn("%(count)s minute left.", "%(count)s minutes left.", minutes));
     }
     return parts.join(" ");
   }
@@ -156,12 +156,12 @@ export class LiveList {
       // Already gone (404): the refresh below drops it from the list.
       if (err?.status !== 404) {
         button.disabled = false;
-        this.notices.showError(explainFailure(err, "Could not end the session"));
+        this.notices.showError(explainFailure(err, t("Could not end the session")));
         return;
       }
     }
     this.onEnded(id);
-    this.notices.setStatus(`Your session with ${name} has ended. You can start a new session.`);
+    this.notices.setStatus(t("Your session with %(name)s has ended. You can start a new session.", { name }));
     // One fewer than the cap now: Start works, so the rest are no longer "in the way".
     if (this.reason === "full") this.reason = "live";
     await this.refresh();

@@ -7,6 +7,7 @@
 import { TAKEN_OVER_TEXT } from "./format.js";
 import { parseStreamMessage } from "./messages.js";
 import { RESUMED_TEXT, RESUMING_MEDIA_TEXT } from "./outage.js";
+import { t } from "./i18n.js";
 
 export const VIDEO_WAIT_NOTE_MS = 20000;
 /** Rebuilding a failed media transport: tries before the session is given up. */
@@ -58,7 +59,7 @@ export class LiveMedia {
       if (!m) return;
       stage.streamMessage(m);
       if (m.type === "event" && m.event === "sandbox_violation") {
-        notices.showError(`The sandbox avatar dropped a message (${m.data.reason ?? "limit"}).`, "sandbox_violation");
+        notices.showError(t("The sandbox avatar dropped a message (%(reason)s).", { reason: m.data.reason ?? "limit" }), "sandbox_violation");
       }
     });
     scope.on(transport, "state", (state, info = {}) => {
@@ -76,7 +77,7 @@ export class LiveMedia {
       }
       const troubled = this.afterOutage || this.transportFailures > 0 || this.mediaDropShown;
       const since = this.live.clock.now();
-      if (state === "waiting") notices.setStatus("Joined. Waiting for the avatar to arrive…", { busy: true, since });
+      if (state === "waiting") notices.setStatus(t("Joined. Waiting for the avatar to arrive…"), { busy: true, since });
       else if (state === "reconnecting") this.#dropped(transport, scope);
       else if (state === "joined" && troubled) this.#back();
       else if (state === "failed" && wasConnected) this.#recover();
@@ -85,7 +86,7 @@ export class LiveMedia {
       if (mediaType === "video" && !this.avatarVideo) {
         this.avatarVideo = true;
         stage.waitForVideo(false);
-        notices.setStatus("Connected. Say hello!");
+        notices.setStatus(t("Connected. Say hello!"));
       }
       // Stream messages sent before the avatar was there were lost: set its params again.
       this.cancelResend?.();
@@ -103,10 +104,10 @@ export class LiveMedia {
   }
 
   waitForVideo(since) {
-    this.live.notices.setStatus("Waiting for the avatar’s video…", { busy: true, since });
+    this.live.notices.setStatus(t("Waiting for the avatar’s video…"), { busy: true, since });
     this.live.scope.timeout(() => {
       if (this.avatarVideo) return;
-      this.live.notices.setStatus("Still waiting for the avatar’s video. It can take a minute; you can type already.", {
+      this.live.notices.setStatus(t("Still waiting for the avatar’s video. It can take a minute; you can type already."), {
         busy: true,
         since,
       });
@@ -121,14 +122,14 @@ export class LiveMedia {
   #dropped(transport, scope) {
     scope.timeout(() => {
       if (transport.state !== "reconnecting" || this.live.outage.quiet) return;
-      this.live.notices.setStatus("The media connection dropped; reconnecting…", { busy: true });
+      this.live.notices.setStatus(t("The media connection dropped; reconnecting…"), { busy: true });
       this.mediaDropShown = true;
     }, MEDIA_DROP_NOTICE_MS);
   }
 
   /** The transport works again: say so (after an outage, that the session goes on). */
   #back() {
-    this.live.notices.setStatus(this.afterOutage ? RESUMED_TEXT : "Media connection restored.");
+    this.live.notices.setStatus(this.afterOutage ? RESUMED_TEXT : t("Media connection restored."));
     this.afterOutage = false;
     this.mediaDropShown = false;
   }
@@ -174,7 +175,7 @@ export class LiveMedia {
         if (pause()) return;
         this.transportFailures += 1;
         if (this.transportFailures > MAX_TRANSPORT_RECOVERIES) {
-          const why = "The media connection to the avatar was lost.";
+          const why = t("The media connection to the avatar was lost.");
           await live.end(why, { isError: true });
           live.api.closeSession(live.id, why).catch(() => {});
           return;
@@ -185,7 +186,7 @@ export class LiveMedia {
         wait = true;
         // After the pause: if the session is ending, its own word comes first.
         if (live.over || pause()) return;
-        live.notices.setStatus(this.afterOutage ? RESUMING_MEDIA_TEXT : "The media connection was lost; reconnecting…", {
+        live.notices.setStatus(this.afterOutage ? RESUMING_MEDIA_TEXT : t("The media connection was lost; reconnecting…"), {
           busy: true,
           since,
         });

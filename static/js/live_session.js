@@ -15,6 +15,7 @@ import { routeServerMessage } from "./messages.js";
 import { Outage } from "./outage.js";
 import { Scope } from "./scope.js";
 import { SendProgress } from "./send_progress.js";
+import { t } from "./i18n.js";
 
 export {
   CLOSE_TAKEN_OVER,
@@ -29,7 +30,7 @@ const ENDED = new Set(["closed", "failed"]);
 
 /** Close codes the page answers itself (README, "Session websocket"). */
 export const CLOSE_SIGNED_OUT = 4401;
-export const SIGNED_OUT_TEXT = "You are no longer signed in here, so the session stopped on this page.";
+export const SIGNED_OUT_TEXT = t("You are no longer signed in here, so the session stopped on this page.");
 
 export class LiveSession {
   /**
@@ -101,7 +102,7 @@ export class LiveSession {
     this.relay.connect();
 
     const since = this.clock.now();
-    const connecting = this.sandbox ? "Connecting to the sandbox avatar…" : "Loading the video SDK and joining the channel…";
+    const connecting = this.sandbox ? t("Connecting to the sandbox avatar…") : t("Loading the video SDK and joining the channel…");
     this.notices.setStatus(connecting, { busy: true, since });
     try {
       await this.media.connect(this.session);
@@ -112,7 +113,7 @@ export class LiveSession {
     }
     if (this.over) return false;
     if (this.sandbox) {
-      this.notices.setStatus(resumed ? "Session resumed." : "Connected. Say hello!");
+      this.notices.setStatus(resumed ? t("Session resumed.") : t("Connected. Say hello!"));
     } else if (!this.media.avatarVideo) {
       this.media.waitForVideo(since);
     }
@@ -175,8 +176,8 @@ export class LiveSession {
       // Signed out (here or elsewhere), or the password changed: the API would refuse too.
       if (code === CLOSE_SIGNED_OUT) return this.end(SIGNED_OUT_TEXT, { isError: true, next: "", signIn: true });
       // 4404, 4410 and friends: ask the API why, for a useful message.
-      const closed = "The server closed the connection to this session.";
-      const gone = "This session is no longer available: it ended, or it belongs to another account.";
+      const closed = t("The server closed the connection to this session.");
+      const gone = t("This session is no longer available: it ended, or it belongs to another account.");
       this.api.session(this.id).then(
         (s) => (ENDED.has(s.status) ? this.end(s) : this.end(closed, { isError: true })),
         () => this.end(gone, { isError: true }),
@@ -186,7 +187,7 @@ export class LiveSession {
     scope.on(relay, "frame-sent", (frame) => this.#showProgress(this.progress.sent(frame)));
     scope.on(relay, "send-failed", ({ frame, reason }) => {
       this.#showProgress(this.progress.sent(frame));
-      const text = `A message could not be passed to the avatar (${reason}). The server was told; try again.`;
+      const text = t("A message could not be passed to the avatar (%(reason)s). The server was told; try again.", { reason });
       notices.showError(text, "rtc_send_failed");
     });
   }
@@ -198,7 +199,7 @@ export class LiveSession {
     if (ENDED.has(m.status)) {
       this.end(m);
     } else if (m.status === "closing") {
-      this.notices.setStatus(m.close_reason === "expired" ? "Time is up; the session is ending…" : "The session is ending…", {
+      this.notices.setStatus(m.close_reason === "expired" ? t("Time is up; the session is ending…") : t("The session is ending…"), {
         busy: true,
       });
     } else if (back?.resumed) {
@@ -221,8 +222,8 @@ export class LiveSession {
   #showProgress(p) {
     if (!p?.multi) return;
     // In a person's words: the frames are the server's business, the share is the user's.
-    if (p.done) this.notices.setStatus("Message sent.");
-    else this.notices.setStatus(`Sending your message… ${Math.floor((100 * p.sent) / p.total)}%`, { busy: true });
+    if (p.done) this.notices.setStatus(t("Message sent."));
+    else this.notices.setStatus(t("Sending your message… %(share)s", { share: `${Math.floor((100 * p.sent) / p.total)}%` }), { busy: true });
   }
 
   /** The countdown, the one-minute warning and the moment the time is up (clock.js). */
@@ -241,11 +242,11 @@ export class LiveSession {
       if (this.outage.quiet || this.ending) return;
       if (minuteLeft) {
         if (this.endWarning) this.endWarning.show(this);
-        else this.notices.setStatus("One minute left.");
+        else this.notices.setStatus(t("One minute left."));
       } else if (timeUp) {
         // The server ends the session at its time and says so on the socket; if that word
         // does not come, ask the API.
-        this.notices.setStatus("Time is up; the session is ending…", { busy: true });
+        this.notices.setStatus(t("Time is up; the session is ending…"), { busy: true });
         for (const ms of [5000, 15000]) this.scope.timeout(() => this.#checkStillLive(), ms);
       }
     };

@@ -13,9 +13,10 @@ import { Notices } from "./notices.js";
 import { SessionRunner } from "./session.js";
 import { Setup } from "./setup.js";
 import { TabClaims } from "./tab_claims.js";
+import { t } from "./i18n.js";
 
 /** Why Start (or a resume) failed when the running session's code could not be fetched. */
-export const LOAD_FAILED_TEXT = "part of this page did not load. Check your connection, then reload the page.";
+export const LOAD_FAILED_TEXT = t("part of this page did not load. Check your connection, then reload the page.");
 
 /**
  * @param {object} options
@@ -128,7 +129,7 @@ export function createPage({
   const open = () =>
     sessions.boot().catch((err) => {
       console.error(err);
-      notices.showError(`The page failed to start: ${err?.message ?? err}. Reload the page.`);
+      notices.showError(t("The page failed to start: %(reason)s. Reload the page.", { reason: err?.message ?? err }));
     });
   return { notices, setup, sessions, loadLive, open };
 }

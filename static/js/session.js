@@ -13,7 +13,7 @@ export const ENDED_ELSEWHERE_TEXT = t(
   "The session that went on in another tab or on another device has ended. You can start a new session.",
 );
 export const ALREADY_ENDED_TEXT = t("This session has already ended. You can start a new session.");
-export const EXTENDED_TEXT = "The session goes on in a follow-on session.";
+export const EXTENDED_TEXT = t("The session goes on in a follow-on session.");
 const ENDED = new Set(["closed", "failed"]);
 /** How often a "starting" session is asked whether it is ready. */
 export const STARTING_POLL_MS = 1000;
@@ -105,7 +105,7 @@ export class SessionRunner {
     this.setup.setStarting(true);
     let session = null;
     try {
-      this.notices.setStatus("Creating the session…", { busy: true, since: this.clock.now() });
+      this.notices.setStatus(t("Creating the session…"), { busy: true, since: this.clock.now() });
       // Its code first: a session the page cannot run is never created (nor billed).
       await this.#loadLive();
       session = await this.api.createSession(body);
@@ -114,7 +114,7 @@ export class SessionRunner {
     } catch (err) {
       // Over the cap: waiting never frees a slot; the user picks one to go on with or end.
       if (!session && err?.code === "concurrent_sessions_limit" && (await this.#listLive("full"))) return;
-      await this.#abandon(err, session, "Could not start the session");
+      await this.#abandon(err, session, t("Could not start the session"));
     } finally {
       this.setup.setStarting(false);
     }
@@ -126,7 +126,7 @@ export class SessionRunner {
     try {
       list = await this.api.activeSessions();
     } catch (err) {
-      this.notices.showError(explainFailure(err, "Could not check for a running session"));
+      this.notices.showError(explainFailure(err, t("Could not check for a running session")));
       return;
     }
     const running = (list?.items ?? []).filter((s) => s.status === "active" || s.status === "starting");
@@ -169,7 +169,7 @@ export class SessionRunner {
     this.setup.setStarting(true);
     let session = null;
     try {
-      this.notices.setStatus("Resuming your session…", { busy: true, since: this.clock.now() });
+      this.notices.setStatus(t("Resuming your session…"), { busy: true, since: this.clock.now() });
       // Its code first: if that fails to load, the session is left running (a reload
       // resumes it); a failure from here on closes it (#abandon).
       await this.#loadLive();
@@ -178,7 +178,7 @@ export class SessionRunner {
       this.setup.showSession(session);
       await this.#run(session, { resumed: true });
     } catch (err) {
-      await this.#abandon(err, session, "Could not resume your session");
+      await this.#abandon(err, session, t("Could not resume your session"));
     } finally {
       this.setup.setStarting(false);
     }
@@ -189,7 +189,7 @@ export class SessionRunner {
     const l = this.live;
     if (!l || l.over) return;
     this.el.endBtn.disabled = true;
-    this.notices.setStatus("Ending the session…", { busy: true });
+    this.notices.setStatus(t("Ending the session…"), { busy: true });
     try {
       const s = await this.api.closeSession(l.id);
       await l.end({ status: s.status, close_reason: s.close_reason ?? "user", error: s.error });
@@ -198,7 +198,7 @@ export class SessionRunner {
         await l.end({ status: "closed", close_reason: null });
       } else {
         this.notices.setStatus("");
-        this.notices.showError(explainFailure(err, "Could not end the session"));
+        this.notices.showError(explainFailure(err, t("Could not end the session")));
       }
     } finally {
       this.el.endBtn.disabled = false;
@@ -271,7 +271,7 @@ export class SessionRunner {
       const s = await this.#untilActive(next);
       if (await this.#run(s, { view })) this.notices.setStatus(EXTENDED_TEXT);
     } catch (err) {
-      await this.#abandon(err, next, "Could not carry on in the follow-on session");
+      await this.#abandon(err, next, t("Could not carry on in the follow-on session"));
     }
   }
 
@@ -308,7 +308,7 @@ export class SessionRunner {
     this.live = live;
     this.claims.hold(live.id);
     this.liveList.hide();
-    el.sessionTitle.textContent = preset?.name ?? session.preset ?? "Live session";
+    el.sessionTitle.textContent = preset?.name ?? session.preset ?? t("Live session");
     this.showPhase("session");
     this.controls.attach(live);
     this.stage.prepare({
@@ -350,10 +350,10 @@ export class SessionRunner {
     let s = session;
     let waiting = false;
     while (s.status === "starting" || (s.status === "active" && !s.rtc)) {
-      if (this.clock.now() > deadline) throw new Error("The avatar service is taking too long to start. Try again in a minute.");
+      if (this.clock.now() > deadline) throw new Error(t("The avatar service is taking too long to start. Try again in a minute."));
       if (!waiting) {
         waiting = true;
-        this.notices.setStatus("Waiting for the avatar service to start the session…", { busy: true, since: this.clock.now() });
+        this.notices.setStatus(t("Waiting for the avatar service to start the session…"), { busy: true, since: this.clock.now() });
       }
       await new Promise((resolve) => this.clock.setTimeout(resolve, STARTING_POLL_MS));
       s = await this.api.session(s.id);
@@ -372,7 +372,7 @@ export class SessionRunner {
     }
     this.showPhase("setup");
     this.notices.setStatus("");
-    const link = err?.status === 401 && this.loginUrl ? { href: this.loginUrl, text: "Sign in again" } : null;
+    const link = err?.status === 401 && this.loginUrl ? { href: this.loginUrl, text: t("Sign in again") } : null;
     this.notices.showError(explainFailure(err, action), err?.code ?? "", link);
     this.setup.focusStart();
   }
@@ -396,7 +396,7 @@ export class SessionRunner {
     const failed = isError ?? (typeof info === "object" && endedInFailure(info));
     if (failed) {
       this.notices.setStatus("");
-      const link = signIn && this.loginUrl ? { href: this.loginUrl, text: "Sign in again" } : null;
+      const link = signIn && this.loginUrl ? { href: this.loginUrl, text: t("Sign in again") } : null;
       this.notices.showError(`${text}${next}`, "session_ended", link);
     } else {
       this.notices.clearError();

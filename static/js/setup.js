@@ -5,20 +5,24 @@
 
 import { explainFailure, initials } from "./format.js";
 import { facePreview } from "./sandbox_face.js";
+import { t } from "./i18n.js";
 
 /** Each mode's name in the list and the sentence under it. */
 export const MODE_TEXT = Object.freeze({
-  2: ["Dialogue", "The avatar’s own assistant answers you."],
-  llm: ["Own assistant", "Our own assistant (an LLM) answers, and the avatar speaks the answer."],
-  1: ["Retelling", "The avatar says exactly what you type."],
+  2: [t("Dialogue"), t("The avatar’s own assistant answers you.")],
+  llm: [t("Own assistant"), t("Our own assistant (an LLM) answers, and the avatar speaks the answer.")],
+  1: [t("Retelling"), t("The avatar says exactly what you type.")],
 });
 
 /** Why mode 1 does what it does for a preset that answers with our own assistant. */
 export const MODE_WHY = Object.freeze({
-  noOwnWords: "This avatar retells our assistant’s answers, so it does not repeat your own words.",
+  noOwnWords: t("This avatar retells our assistant’s answers, so it does not repeat your own words."),
   noAssistant:
-    "This avatar would retell our own assistant’s answers, but none is set up on this site, so it says exactly what you type.",
+    t("This avatar would retell our own assistant’s answers, but none is set up on this site, so it says exactly what you type."),
 });
+
+/** A voice's gender as the catalog says it, in the reader's words (others as they are). */
+const GENDER_WORDS = Object.freeze({ female: t("female"), male: t("male") });
 
 /** Select `value` if `select` has that option; returns whether it did. */
 function setSelect(select, value) {
@@ -73,14 +77,14 @@ export class Setup {
     const max = Math.max(1, Math.floor((config.maxDuration ?? 3600) / 60));
     el.durationInput.max = String(max);
     el.durationInput.value = String(Math.min(max, Math.max(1, Math.round((config.defaultDuration ?? 600) / 60))));
-    el.durationHelp.textContent = `Up to ${max} minutes. The session closes by itself when its time is up.`;
+    el.durationHelp.textContent = t("Up to %(max)s minutes. The session closes by itself when its time is up.", { max });
   }
 
   /** Load the catalog and show it, the first preset chosen; false (said why) on failure. */
   async load() {
     const { el } = this;
     el.reloadPresetsBtn.hidden = true;
-    el.presetList.replaceChildren(this.#note("Loading avatars…"));
+    el.presetList.replaceChildren(this.#note(t("Loading avatars…")));
     try {
       const data = await this.api.presets();
       this.catalog = {
@@ -89,9 +93,9 @@ export class Setup {
         languages: Array.isArray(data.languages) ? data.languages : [],
       };
     } catch (err) {
-      el.presetList.replaceChildren(this.#note("The avatars could not be loaded."));
+      el.presetList.replaceChildren(this.#note(t("The avatars could not be loaded.")));
       el.reloadPresetsBtn.hidden = false;
-      this.notices.showError(explainFailure(err, "Could not load the avatars"));
+      this.notices.showError(explainFailure(err, t("Could not load the avatars")));
       return false;
     }
     this.#renderPresets();
@@ -163,14 +167,14 @@ export class Setup {
     }
     const preset = this.selectedPreset();
     if (!preset) {
-      this.notices.showError("Choose an avatar first.");
+      this.notices.showError(t("Choose an avatar first."));
       this.#radios()[0]?.focus();
       return null;
     }
     const minutes = Number(el.durationInput.value);
     const maxMinutes = Number(el.durationInput.max);
     if (!Number.isFinite(minutes) || minutes < 1 || minutes > maxMinutes) {
-      this.notices.showError(`Choose a duration between 1 and ${maxMinutes} minutes.`);
+      this.notices.showError(t("Choose a duration between 1 and %(max)s minutes.", { max: maxMinutes }));
       el.durationInput.focus();
       return null;
     }
@@ -216,7 +220,7 @@ export class Setup {
     this.starting = on;
     this.refreshStart();
     startBtn.setAttribute("aria-busy", String(on));
-    startBtn.textContent = on ? "Starting…" : "Start";
+    startBtn.textContent = on ? t("Starting…") : t("Start");
   }
 
   /** Start waits (disabled) until the page knows whether a session is already running. */
@@ -253,7 +257,7 @@ export class Setup {
     const { doc } = this;
     if (!this.catalog.avatars.length) {
       this.el.presetList.replaceChildren(
-        this.#note("No avatars are set up yet. An administrator can add presets in the admin."),
+        this.#note(t("No avatars are set up yet. An administrator can add presets in the admin.")),
       );
       return;
     }
@@ -293,7 +297,7 @@ export class Setup {
       name.textContent = a.name || a.slug;
       const meta = doc.createElement("span");
       meta.className = "preset-meta";
-      const bits = [this.#languageName(a.language), a.use_llm && this.config.llmAvailable ? "own assistant" : null];
+      const bits = [this.#languageName(a.language), a.use_llm && this.config.llmAvailable ? t("own assistant") : null];
       meta.textContent = bits.filter(Boolean).join(" · ");
       card.append(input, thumb, name, meta);
       return card;
@@ -324,16 +328,16 @@ export class Setup {
   }
 
   #fillLanguages() {
-    const opts = [this.#option("", "The avatar’s language")];
+    const opts = [this.#option("", t("The avatar’s language"))];
     for (const l of this.catalog.languages) opts.push(this.#option(l.code, l.name || l.code));
     this.el.languageSelect.replaceChildren(...opts);
   }
 
   #fillVoices() {
-    const opts = [this.#option("", "The avatar’s own voice")];
+    const opts = [this.#option("", t("The avatar’s own voice"))];
     const voices = [...this.catalog.voices].sort((a, b) => String(a.name).localeCompare(String(b.name)));
     for (const v of voices) {
-      const details = [this.#languageName(v.language), v.gender].filter(Boolean).join(", ");
+      const details = [this.#languageName(v.language), GENDER_WORDS[v.gender] ?? v.gender].filter(Boolean).join(", ");
       opts.push(this.#option(v.slug, details ? `${v.name} (${details})` : v.name));
     }
     this.el.voiceSelect.replaceChildren(...opts);

@@ -1,5 +1,7 @@
 // The page that shows a new API token once: copy it to the clipboard.
 
+import { t } from "./i18n.js";
+
 /** The copy button (#copy-token, its input named by data-target) and its #copy-status. */
 export function wireTokenCopy(doc, navigator) {
   const button = doc.getElementById("copy-token");
@@ -10,12 +12,12 @@ export function wireTokenCopy(doc, navigator) {
   button.addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(input.value);
-      status.textContent = "Copied.";
+      status.textContent = t("Copied.");
     } catch {
       // No clipboard access (an insecure origin, a denied permission): select it instead.
       input.focus();
       input.select();
-      status.textContent = "Selected: press Ctrl+C (⌘C) to copy.";
+      status.textContent = t("Selected: press Ctrl+C (⌘C) to copy.");
     }
   });
 }

@@ -7,6 +7,7 @@
 
 import { describeQuality } from "./format.js";
 import { SandboxFace, splitSentences } from "./sandbox_face.js";
+import { t } from "./i18n.js";
 
 /** Where the captions' on/off is remembered ("off" or absent). */
 export const CAPTIONS_KEY = "avatarsite.captions";
@@ -66,10 +67,10 @@ export class Stage {
       this.face = this.makeFace({ canvas: el.canvas, video: el.video, name, slug, thumbnail, gender, language, voice });
       this.face.start();
       if (background) this.face.setBackground(background);
-      el.quality.textContent = "Local sandbox";
+      el.quality.textContent = t("Local sandbox");
       el.quality.dataset.level = "sandbox";
     } else {
-      el.quality.textContent = "Network: measuring…";
+      el.quality.textContent = t("Network: measuring…");
       el.quality.dataset.level = "0";
     }
   }
@@ -77,7 +78,7 @@ export class Stage {
   setSpeaking(on) {
     const { speaking } = this.el;
     speaking.dataset.speaking = String(Boolean(on));
-    speaking.textContent = on ? "Speaking…" : "Listening";
+    speaking.textContent = on ? t("Speaking…") : t("Listening");
     this.face?.setSpeaking(on);
   }
 

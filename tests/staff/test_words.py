@@ -68,7 +68,7 @@ def test_languages_and_modes_by_name_as_the_setup_page_names_them(world):
     assert display.mode_name(1, use_llm=True) == "Own assistant"
     setup = SETUP_JS.read_text()
     for name in ("Dialogue", "Retelling", "Own assistant"):
-        assert f'["{name}",' in setup, name  # static/js/setup.js MODE_TEXT
+        assert f'[t("{name}"),' in setup, name  # static/js/setup.js MODE_TEXT
 
 
 def test_a_voice_is_its_presets_name_and_its_id_only_when_no_preset_knows_it(world):
