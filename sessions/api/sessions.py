@@ -24,7 +24,7 @@ from sessions.api.schemas import (
     TranscriptOut,
 )
 from sessions.models import AvatarSession, CloseReason, Mode, SessionEvent, Status
-from sessions.services import catalog, consent, lifecycle, presence
+from sessions.services import catalog, consent, lifecycle, presence, staff_actions
 from sessions.services.answers import llm_enabled
 from sessions.services.extend import extend_session
 from sessions.services.transcript import finish_avatar_lines
@@ -39,6 +39,16 @@ async def _visible_session(request: HttpRequest, session_id: uuid.UUID) -> Avata
     if session is None:
         raise errors.NotFound("session_not_found", _("No such session."))
     return session
+
+
+async def _record_staff_read(request: HttpRequest, session: AvatarSession, what: str) -> None:
+    """Staff reading someone else's session through the API is on the record (README
+    "Staff accountability"), before anything of it is shown. Owners read unrecorded."""
+    principal = principal_of(request)
+    if not principal.owns(session):
+        await staff_actions.arecord(
+            principal.user, staff_actions.Kind.VIEW, what, session=session, via="api"
+        )
 
 
 def _session_out(request: HttpRequest, session: AvatarSession) -> dict[str, Any]:
@@ -129,6 +139,9 @@ async def list_sessions(
 @router.get("/sessions/{session_id}", response={200: SessionOut, **error_map(*ONE_SESSION)})
 async def get_session(request: HttpRequest, session_id: uuid.UUID):
     session = await _visible_session(request, session_id)
+    await _record_staff_read(
+        request, session, f"Read the details of session {session.pk} through the API."
+    )
     return _session_out(request, session)
 
 
@@ -159,8 +172,33 @@ async def close_session(
             )
     else:
         reason = CloseReason.USER
-    session = await lifecycle.close_session(session.pk, reason)
-    return _session_out(request, session)
+    if reason != CloseReason.ADMIN:
+        return _session_out(request, await lifecycle.close_session(session.pk, reason))
+    return _session_out(request, await _staff_close(principal, session))
+
+
+async def _staff_close(principal: Any, session: AvatarSession) -> AvatarSession:
+    """Staff ending someone else's live session: recorded like the admin's close (with
+    whether the upstream confirmed it). Closing an ended one changes nothing: no record."""
+    if session.status not in (Status.STARTING, Status.ACTIVE, Status.CLOSING):
+        return await lifecycle.close_session(session.pk, CloseReason.ADMIN)
+    failure: errors.DomainError | None = None
+    try:
+        closed = await lifecycle.close_session(session.pk, CloseReason.ADMIN)
+    except errors.DomainError as exc:
+        failure = exc
+    outcome = "not confirmed yet" if failure else "ended"
+    await staff_actions.arecord(
+        principal.user,
+        staff_actions.Kind.CLOSE,
+        f"Ended session {session.pk} through the API ({outcome}).",
+        session=session,
+        via="api",
+        outcome=outcome,
+    )
+    if failure is not None:
+        raise failure
+    return closed
 
 
 # A beacon: no JSON body, but cookie-signed (CSRF in a form field) and size-checked.
@@ -199,6 +237,9 @@ async def leave_session(request: HttpRequest, session_id: uuid.UUID):
 )
 async def transcript(request: HttpRequest, session_id: uuid.UUID):
     session = await _visible_session(request, session_id)
+    await _record_staff_read(
+        request, session, f"Read the transcript of session {session.pk} through the API."
+    )
     lines = [
         entry.to_dict()
         async for entry in session.transcript.exclude(text="").order_by("created_at", "id")
