@@ -237,6 +237,9 @@ class AvatarPresetOut(Schema):
     use_llm: bool
     consent_required: bool  # the recording notice must be ticked (`consent: true`)
     extend_allowed: bool  # a live session may go on in a follow-on (POST .../extend)
+    # The modes a session of it may use: [1] alone for a preset whose own assistant's
+    # answers are checked (declined topics, moderation): dialogue would skip the checks.
+    modes: list[int]
 
 
 class VoicePresetOut(Schema):

@@ -24,7 +24,7 @@ from sessions.api.schemas import (
     TranscriptOut,
 )
 from sessions.models import AvatarSession, CloseReason, Mode, SessionEvent, Status
-from sessions.services import catalog, consent, lifecycle, presence, staff_actions
+from sessions.services import catalog, consent, lifecycle, modes, presence, staff_actions
 from sessions.services.answers import llm_enabled
 from sessions.services.extend import extend_session
 from sessions.services.transcript import finish_avatar_lines
@@ -68,6 +68,7 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
             _("No active avatar preset “%(name)s”.") % {"name": payload.preset},
         )
     consent.require_consent(preset, payload.consent)
+    modes.check_mode(preset, payload.mode)  # dialogue would skip its guardrails
     voice_id = preset.default_voice.voice_id if preset.default_voice else ""
     if payload.voice is not None:
         voice_id = (await catalog.voice(payload.voice)).voice_id
