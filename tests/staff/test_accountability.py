@@ -143,9 +143,7 @@ def test_minting_a_token_is_recorded(world):
     assert staff.post(f"{TOKENS}add/", {"owner": world.bob.pk, "name": "CRM"}).status_code == 200
 
     token = ApiToken.objects.get(name="CRM")
-    assert recorded() == [
-        ("staff", "token", f"Minted API token {token.prefix} for a user.", "")
-    ]
+    assert recorded() == [("staff", "token", f"Minted API token {token.prefix} for a user.", "")]
     assert StaffAction.objects.get().data == {
         "token": token.pk,
         "action": "mint",
