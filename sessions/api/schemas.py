@@ -210,6 +210,15 @@ def _storable(value: str) -> str:
     return value
 
 
+class ExtendSessionIn(Schema):
+    """Optional: the recording notice was accepted (a preset that requires it now needs it
+    for the follow-on too, even if it did not when the session started)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    consent: Annotated[bool, Field(strict=True)] = False
+
+
 class CloseSessionIn(Schema):
     """Why the owner ends the session: by choice ("user", the default) or because it
     failed on their side ("error", e.g. the video channel could not be joined)."""

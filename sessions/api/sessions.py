@@ -19,6 +19,7 @@ from sessions.api.http_errors import CALLS_UPSTREAM, ONE_SESSION, TAKES_BODY, er
 from sessions.api.schemas import (
     CloseSessionIn,
     CreateSessionIn,
+    ExtendSessionIn,
     SessionOut,
     SessionPage,
     TranscriptOut,
@@ -101,14 +102,22 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
 
 @router.post(
     "/sessions/{session_id}/extend",
-    # No body, but size-checked (413) and CSRF-checked (403) like every API request.
-    response={201: SessionOut, **error_map(403, 409, 413, 429, *ONE_SESSION, *CALLS_UPSTREAM)},
+    # An optional body; size-checked (413) and CSRF-checked (403) like every API request.
+    response={
+        201: SessionOut,
+        **error_map(*TAKES_BODY, 409, 429, *ONE_SESSION, *CALLS_UPSTREAM),
+    },
 )
-async def extend(request: HttpRequest, session_id: uuid.UUID):
+async def extend(
+    request: HttpRequest, session_id: uuid.UUID, payload: ExtendSessionIn | None = None
+):
     """Go on in a follow-on session: a new session (same preset, voice, language, mode
     and background) that `continues` this one, which closes with reason `extended`. The
-    preset must allow it and the usual limits apply; on a refusal this session goes on."""
-    session = await extend_session(principal_of(request), session_id)
+    preset must allow it and the usual limits apply; on a refusal this session goes on.
+    A preset that requires the recording notice's tick needs `{"consent": true}` here
+    too (400 `consent_required`), even if it did not when this session started."""
+    consent = (payload or ExtendSessionIn()).consent
+    session = await extend_session(principal_of(request), session_id, consent=consent)
     return Reply(201, _session_out(request, session))
 
 
