@@ -90,6 +90,13 @@ MAKE_PEER = (
     "from django.contrib.auth import get_user_model; "
     "get_user_model().objects.create_user('peer', password='peer-password-123')"
 )
+# Every demo preset allows Extend here. Otherwise the owner's every extend is a 403
+# (extend_not_allowed), which schemathesis' identity escalation reads as "this identity
+# may not", so it moves extend on to the peer, whose extends of the owner's sessions are
+# (rightly) 404s that `ensure_resource_availability` then reports.
+EXTENDABLE = (
+    "from sessions.models import AvatarPreset; AvatarPreset.objects.update(extend_allowed=True)"
+)
 BEARER_SCHEME = {"type": "http", "scheme": "bearer"}
 
 
@@ -233,6 +240,7 @@ def st_run(tmp_path_factory) -> Run:
     try:
         owner = server.manage("create_api_token", "demo", "--name", "schemathesis").strip()
         server.manage("shell", "-c", MAKE_PEER)
+        server.manage("shell", "-c", EXTENDABLE)
         peer = server.manage("create_api_token", "peer", "--name", "schemathesis").strip()
         served = httpx.get(f"{server.url}/api/v1/openapi.json", timeout=10).json()
         schema, patched = _schema_for_schemathesis(served)
