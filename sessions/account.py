@@ -30,7 +30,7 @@ from django.views.decorators.http import require_http_methods
 from sessions import keys
 from sessions.access import client_ip, user_principal
 from sessions.models import AvatarSession, CloseReason, Status
-from sessions.services import lifecycle, limits, retention
+from sessions.services import lifecycle, limits, retention, staff_actions
 
 log = logging.getLogger("avatarsite.account")
 
@@ -111,6 +111,7 @@ def delete_account_data(user: Any) -> str:
             owner=None, principal=marker, visitor_key=""
         )
         user.api_tokens.all().delete()
+        staff_actions.forget_user(user.pk)
         user.delete()
     return marker
 

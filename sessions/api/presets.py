@@ -8,7 +8,7 @@ from ninja import Router
 from sessions.api.http_errors import error_map
 from sessions.api.schemas import PresetsOut
 from sessions.models import AvatarPreset, VoicePreset
-from sessions.services import catalog
+from sessions.services import catalog, modes
 
 router = Router(tags=["presets"])
 
@@ -29,6 +29,7 @@ async def presets(request: HttpRequest):
             "use_llm": p.use_llm,
             "consent_required": p.consent_required,
             "extend_allowed": p.extend_allowed,
+            "modes": list(modes.allowed_modes(p)),
         }
         async for p in AvatarPreset.objects.filter(active=True).select_related("default_voice")
     ]

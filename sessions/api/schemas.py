@@ -213,6 +213,15 @@ def _storable(value: str) -> str:
     return value
 
 
+class ExtendSessionIn(Schema):
+    """Optional: the recording notice was accepted (a preset that requires it now needs it
+    for the follow-on too, even if it did not when the session started)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    consent: Annotated[bool, Field(strict=True)] = False
+
+
 class CloseSessionIn(Schema):
     """Why the owner ends the session: by choice ("user", the default) or because it
     failed on their side ("error", e.g. the video channel could not be joined)."""
@@ -240,6 +249,9 @@ class AvatarPresetOut(Schema):
     use_llm: bool
     consent_required: bool  # the recording notice must be ticked (`consent: true`)
     extend_allowed: bool  # a live session may go on in a follow-on (POST .../extend)
+    # The modes a session of it may use: [1] alone for a preset whose own assistant's
+    # answers are checked (declined topics, moderation): dialogue would skip the checks.
+    modes: list[int]
 
 
 class VoicePresetOut(Schema):

@@ -19,12 +19,13 @@ from sessions.api.http_errors import CALLS_UPSTREAM, ONE_SESSION, TAKES_BODY, er
 from sessions.api.schemas import (
     CloseSessionIn,
     CreateSessionIn,
+    ExtendSessionIn,
     SessionOut,
     SessionPage,
     TranscriptOut,
 )
 from sessions.models import AvatarSession, CloseReason, Mode, SessionEvent, Status
-from sessions.services import catalog, consent, lifecycle, presence
+from sessions.services import catalog, consent, lifecycle, modes, presence, staff_actions
 from sessions.services.answers import llm_enabled
 from sessions.services.extend import extend_session
 from sessions.services.transcript import finish_avatar_lines
@@ -39,6 +40,16 @@ async def _visible_session(request: HttpRequest, session_id: uuid.UUID) -> Avata
     if session is None:
         raise errors.NotFound("session_not_found", _("No such session."))
     return session
+
+
+async def _record_staff_read(request: HttpRequest, session: AvatarSession, what: str) -> None:
+    """Staff reading someone else's session through the API is on the record (README
+    "Staff accountability"), before anything of it is shown. Owners read unrecorded."""
+    principal = principal_of(request)
+    if not principal.owns(session):
+        await staff_actions.arecord(
+            principal.user, staff_actions.Kind.VIEW, what, session=session, via="api"
+        )
 
 
 def _session_out(request: HttpRequest, session: AvatarSession) -> dict[str, Any]:
@@ -66,6 +77,7 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
             _("No active avatar preset “%(name)s”.") % {"name": payload.preset},
         )
     consent.require_consent(preset, payload.consent)
+    modes.check_mode(preset, payload.mode)  # dialogue would skip its guardrails
     voice_id = preset.default_voice.voice_id if preset.default_voice else ""
     if payload.voice is not None:
         voice_id = (await catalog.voice(payload.voice)).voice_id
@@ -98,14 +110,22 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
 
 @router.post(
     "/sessions/{session_id}/extend",
-    # No body, but size-checked (413) and CSRF-checked (403) like every API request.
-    response={201: SessionOut, **error_map(403, 409, 413, 429, *ONE_SESSION, *CALLS_UPSTREAM)},
+    # An optional body; size-checked (413) and CSRF-checked (403) like every API request.
+    response={
+        201: SessionOut,
+        **error_map(*TAKES_BODY, 409, 429, *ONE_SESSION, *CALLS_UPSTREAM),
+    },
 )
-async def extend(request: HttpRequest, session_id: uuid.UUID):
+async def extend(
+    request: HttpRequest, session_id: uuid.UUID, payload: ExtendSessionIn | None = None
+):
     """Go on in a follow-on session: a new session (same preset, voice, language, mode
     and background) that `continues` this one, which closes with reason `extended`. The
-    preset must allow it and the usual limits apply; on a refusal this session goes on."""
-    session = await extend_session(principal_of(request), session_id)
+    preset must allow it and the usual limits apply; on a refusal this session goes on.
+    A preset that requires the recording notice's tick needs `{"consent": true}` here
+    too (400 `consent_required`), even if it did not when this session started."""
+    consent = (payload or ExtendSessionIn()).consent
+    session = await extend_session(principal_of(request), session_id, consent=consent)
     return Reply(201, _session_out(request, session))
 
 
@@ -137,6 +157,9 @@ async def list_sessions(
 @router.get("/sessions/{session_id}", response={200: SessionOut, **error_map(*ONE_SESSION)})
 async def get_session(request: HttpRequest, session_id: uuid.UUID):
     session = await _visible_session(request, session_id)
+    await _record_staff_read(
+        request, session, f"Read the details of session {session.pk} through the API."
+    )
     return await _session_seen(request, session)
 
 
@@ -167,8 +190,33 @@ async def close_session(
             )
     else:
         reason = CloseReason.USER
-    session = await lifecycle.close_session(session.pk, reason)
-    return _session_out(request, session)
+    if reason != CloseReason.ADMIN:
+        return _session_out(request, await lifecycle.close_session(session.pk, reason))
+    return _session_out(request, await _staff_close(principal, session))
+
+
+async def _staff_close(principal: Any, session: AvatarSession) -> AvatarSession:
+    """Staff ending someone else's live session: recorded like the admin's close (with
+    whether the upstream confirmed it). Closing an ended one changes nothing: no record."""
+    if session.status not in (Status.STARTING, Status.ACTIVE, Status.CLOSING):
+        return await lifecycle.close_session(session.pk, CloseReason.ADMIN)
+    failure: errors.DomainError | None = None
+    try:
+        closed = await lifecycle.close_session(session.pk, CloseReason.ADMIN)
+    except errors.DomainError as exc:
+        failure = exc
+    outcome = "not confirmed yet" if failure else "ended"
+    await staff_actions.arecord(
+        principal.user,
+        staff_actions.Kind.CLOSE,
+        f"Ended session {session.pk} through the API ({outcome}).",
+        session=session,
+        via="api",
+        outcome=outcome,
+    )
+    if failure is not None:
+        raise failure
+    return closed
 
 
 # A beacon: no JSON body, but cookie-signed (CSRF in a form field) and size-checked.
@@ -207,6 +255,9 @@ async def leave_session(request: HttpRequest, session_id: uuid.UUID):
 )
 async def transcript(request: HttpRequest, session_id: uuid.UUID):
     session = await _visible_session(request, session_id)
+    await _record_staff_read(
+        request, session, f"Read the transcript of session {session.pk} through the API."
+    )
     lines = [
         entry.to_dict()
         async for entry in session.transcript.exclude(text="").order_by("created_at", "id")

@@ -12,6 +12,17 @@ Declined topics are a preset's list, one per line. Two things enforce them:
   "politics" and "political"). A topic in a script written without spaces (Chinese,
   Japanese) matches anywhere in the sentence, since it has no word edges to look for.
 
+  What is compared is the spoken form, folded the same way on the topic and the sentence
+  (``_fold``), so that what a reader or a voice would not notice cannot hide a word:
+  invisible format characters are dropped (zero-width space, soft hyphen, word joiner,
+  byte order mark: Unicode category Cf); accents and other combining marks on Latin,
+  Greek and Cyrillic letters are dropped (NFKD, category Mn: "élection" and "election"
+  are the same word; in other scripts, where such marks are part of the letter, such as
+  Japanese dakuten, they are kept); Cyrillic and Greek letters that look like Latin ones
+  are read as those ("pоlitics" with a Cyrillic о is "politics"). And punctuation or
+  markdown inside a word is read through ("poli-tics", "poli**tics**", "b.o.m.b"): a
+  sentence matches if either it, or it with such inner punctuation removed, matches.
+
 The moderation endpoint (``moderate``) is asked about each question before the LLM:
 ``POST {url}/moderations`` with ``{"input": question}``, reading ``results[0].flagged``.
 """
@@ -70,20 +81,50 @@ def system_prompt(base: str, topics: tuple[str, ...], language: str) -> str:
     )
 
 
+# Cyrillic and Greek letters that look like Latin ones, in the case they look alike in
+# (read before casefolding: a capital Greek Ν is an N, a small ν a v).
+_LOOKALIKES = str.maketrans(
+    "аеорсухіјѕԁһӏԛԝАВЕКМНОРСТХУІЈЅαοινκρυχγΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+    "aeopcyxijsdhlqwABEKMHOPCTXYIJSaoivkpuxyABEZHIKMNOPTYX",
+)
+# Combining marks after letters below this (Latin, Greek, Cyrillic) are accents: dropped.
+_ACCENTED_BELOW = "\u0530"
+# Punctuation (markdown emphasis, a hyphen, dots, underscores) between two letters.
+_INNER_PUNCTUATION = re.compile(r"(?<=[^\W_])(?:[^\w\s]|_)+(?=[^\W_])")
+
+
 def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
+    """The spoken form compared by the rule (the module's doc): casefolded, compatibility
+    forms and accents taken apart, invisible characters and accents dropped, look-alike
+    letters read as Latin."""
+    kept: list[str] = []
+    base = ""
+    spelled = unicodedata.normalize("NFKD", text).translate(_LOOKALIKES).casefold()
+    for char in unicodedata.normalize("NFKD", spelled):
+        kind = unicodedata.category(char)
+        if kind == "Cf" or (kind == "Mn" and base < _ACCENTED_BELOW):
+            continue
+        if kind != "Mn":
+            base = char
+        kept.append(char)
+    return unicodedata.normalize("NFC", "".join(kept))
 
 
-def _pattern(topic: str) -> re.Pattern[str]:
-    folded = _fold(topic)
+def _joined(folded: str) -> str:
+    """``folded`` with punctuation inside words removed ("poli-tics" reads "politics")."""
+    return _INNER_PUNCTUATION.sub("", folded)
+
+
+def _pattern(folded: str) -> re.Pattern[str]:
     prefix = folded.endswith("*")
     words = folded.rstrip("*").split()
     body = r"[\W_]+".join(re.escape(word) for word in words)
-    head = "" if words[0][0] >= _UNSPACED_FROM else r"(?<!\w)"
+    # Word edges: a letter or digit, not an underscore (markdown's "_politics_").
+    head = "" if words[0][0] >= _UNSPACED_FROM else r"(?<![^\W_])"
     if prefix:
         tail = r"\w*"
     else:
-        tail = "" if words[-1][-1] >= _UNSPACED_FROM else r"(?!\w)"
+        tail = "" if words[-1][-1] >= _UNSPACED_FROM else r"(?![^\W_])"
     return re.compile(head + body + tail)
 
 
@@ -92,15 +133,18 @@ class TopicGuard:
 
     def __init__(self, topics: tuple[str, ...]) -> None:
         self.topics = topics
-        self._patterns = [(topic, _pattern(topic)) for topic in topics]
+        self._patterns = [
+            (topic, _pattern(_fold(topic)), _pattern(_joined(_fold(topic)))) for topic in topics
+        ]
 
     def touches(self, sentence: str) -> str | None:
         """The first topic ``sentence`` touches, or None."""
         if not self._patterns:
             return None
         folded = _fold(sentence)
-        for topic, pattern in self._patterns:
-            if pattern.search(folded):
+        joined = _joined(folded)
+        for topic, pattern, joined_pattern in self._patterns:
+            if pattern.search(folded) or joined_pattern.search(joined):
                 return topic
         return None
 

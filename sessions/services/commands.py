@@ -33,7 +33,7 @@ from sessions.models import (
     AvatarSession,
     SessionEvent,
 )
-from sessions.services import answers, catalog, limits
+from sessions.services import answers, catalog, limits, modes
 from sessions.services.lifecycle import record_event
 from sessions.stream.codec import (
     MAX_FRAME_BYTES,
@@ -157,6 +157,9 @@ class Commands:
         self._prepared.clear()  # one the caller refused to send is not coming
         self._refuse_if_too_many_waiting()
         changes: dict[str, Any] = {}
+        if "mode" in params:  # dialogue would skip a guarded preset's checks
+            preset = await AvatarPreset.objects.filter(pk=self.settings.preset_id).afirst()
+            modes.check_mode(preset, params["mode"])
         if "voice" in params:
             changes["voice_id"] = (await catalog.voice(params["voice"])).voice_id
         for name in ("language", "mode", "background_url"):

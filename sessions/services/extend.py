@@ -3,14 +3,14 @@
 The follow-on is a new upstream session (AKool's durations are fixed at create), made
 through the normal create path, so every cap (concurrency, hourly creates, spend) applies
 to it as to any other; it continues the old one (`continues`) with the same preset,
-voice, language, mode, background, owner and principal. Only once it is live is the old
-one closed (reason `extended`): a refusal leaves the old session running to its end.
+voice, language, mode, background and owner, counted against the caller. Only once it is
+live is the old one closed (reason `extended`): a refusal leaves the old session running
+to its end.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any
 
 from django.utils import timezone
@@ -20,6 +20,7 @@ from sessions import errors, keys, shared_cache
 from sessions.access import Principal
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
 from sessions.services import lifecycle
+from sessions.services.consent import require_consent
 
 log = logging.getLogger("avatarsite.extend")
 
@@ -28,15 +29,7 @@ log = logging.getLogger("avatarsite.extend")
 EXTEND_LOCK_SECONDS = 120
 
 
-def _as_before(principal: Principal, session: AvatarSession) -> Principal:
-    """The follow-on counts against whom the session it continues counted (its owner may
-    extend from another of their sign-ins or tokens)."""
-    kind, _, ident = session.principal.partition(":")
-    token_id = int(ident) if kind == "token" and ident.isdigit() else None
-    return replace(principal, key=session.principal, token_id=token_id)
-
-
-async def _extendable(principal: Principal, session_id: Any) -> AvatarSession:
+async def _extendable(principal: Principal, session_id: Any, consent: bool) -> AvatarSession:
     """The caller's live session whose preset allows Extend, or the refusal that says why."""
     visible = AvatarSession.objects.visible_to(principal).select_related("preset")
     session = await visible.filter(pk=session_id).afirst()
@@ -49,6 +42,9 @@ async def _extendable(principal: Principal, session_id: Any) -> AvatarSession:
         raise errors.Forbidden(
             "extend_not_allowed", _("This avatar's sessions cannot be extended.")
         )
+    # The tick is asked for now if the preset asks for it now (it may have been turned on
+    # since the session started): the same rule as a create's.
+    require_consent(preset, consent)
     if session.status != Status.ACTIVE or (
         session.expires_at is not None and session.expires_at <= timezone.now()
     ):
@@ -59,16 +55,21 @@ async def _extendable(principal: Principal, session_id: Any) -> AvatarSession:
     return session
 
 
-async def extend_session(principal: Principal, session_id: Any) -> AvatarSession:
+async def extend_session(
+    principal: Principal, session_id: Any, *, consent: bool = False
+) -> AvatarSession:
     """Open the follow-on of the caller's live session and close the old one. Raises
     DomainError (the old session goes on untouched)."""
-    old = await _extendable(principal, session_id)
+    old = await _extendable(principal, session_id, consent)
     lock = keys.extending(old.pk)
     if not await shared_cache.add(lock, 1, EXTEND_LOCK_SECONDS):
         raise errors.Conflict("extend_in_progress", _("This session is already being extended."))
     try:
         new = await lifecycle.open_session(
-            _as_before(principal, old),
+            # The caller's own principal (this sign-in or token), never the old
+            # session's: that token may have been revoked since. A token's sessions count
+            # against its user's caps too, so the caps hold either way.
+            principal,
             preset=old.preset,
             voice_id=old.voice_id,
             language=old.language,

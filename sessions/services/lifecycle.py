@@ -255,7 +255,10 @@ async def _fail(
 ) -> None:
     # Slots first: if the database is what failed, the slots must still come free.
     await limits.release_slots(session.slots, str(session.id))
-    await spend.give_back(getattr(session, "spent", None))
+    if create_unanswered_at is None:
+        await spend.give_back(getattr(session, "spent", None))
+    # else the minutes stay counted: the upstream may have made (and billed) the session
+    # (spend._recorded counts such rows too, so a recount keeps them).
     session.status = Status.FAILED
     # The join credentials are the owner's for a live session only: none outlives it.
     session.rtc = {}

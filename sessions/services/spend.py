@@ -82,10 +82,13 @@ def _midnight(day: date) -> datetime:
 
 
 def _recorded(period: Period) -> QuerySet:
-    """The sessions the database shows reserving time in the period (a failed create
-    gave its time back)."""
+    """The sessions the database shows reserving time in the period: a failed create
+    gave its time back, unless its create went unanswered (a timeout, a dropped
+    connection), when AKool may have made and billed the session all the same."""
     created = {"created_at__gte": _midnight(period.start), "created_at__lt": period.resets_at}
-    return AvatarSession.objects.filter(**created).exclude(status=Status.FAILED)
+    return AvatarSession.objects.filter(**created).exclude(
+        status=Status.FAILED, create_unanswered_at__isnull=True
+    )
 
 
 async def _recorded_seconds(period: Period) -> int:

@@ -38,3 +38,23 @@ def record(actor: Any, kind: str, what: str, *, session: Any = None, **data: Any
 
 
 arecord = sync_to_async(record)
+
+# The keys of a record's data that say whose (a user's id, and what they named a token):
+# never the owner's name in `what`, so that deleting the account can take these away.
+ABOUT_USER = ("owner", "name")
+
+
+def about_user(user: Any, **details: Any) -> dict[str, Any]:
+    """A record's data naming a user (and details only they gave): by id, scrubbed by
+    `forget_user` when their account goes."""
+    return {"owner": user.pk, **details}
+
+
+def forget_user(user_id: int) -> int:
+    """Account deletion: no staff record keeps who the user was (their id, their token's
+    names); what was done, by whom and when stays. Returns how many records changed."""
+    rows = StaffAction.objects.filter(data__owner=user_id)
+    for action in rows:
+        action.data = {k: v for k, v in action.data.items() if k not in ABOUT_USER}
+        action.save(update_fields=["data"])
+    return len(rows)

@@ -69,7 +69,6 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
         "owner__username",
         "principal",
         "preset_slug",
-        "transcript__text",
     ]
     date_hierarchy = "created_at"
     # Beside the list's filters: one session (its page's export link) and the usage
@@ -237,7 +236,7 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
                 staff_actions.record(
                     request.user,
                     staff_actions.Kind.VIEW,
-                    f"Read the record of session {session.pk} ({owner}).",
+                    f"Read the record of session {session.pk}.",
                     session=session,
                 )
             extra.update(

@@ -106,9 +106,10 @@ class ApiTokenAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
             staff_actions.record(
                 request.user,
                 staff_actions.Kind.TOKEN,
-                f"Minted API token “{obj.name}” ({obj.prefix}) for {obj.owner.get_username()}.",
+                f"Minted API token {obj.prefix} for a user.",
                 token=obj.pk,
                 action="mint",
+                **staff_actions.about_user(obj.owner, name=obj.name),
             )
 
     def response_add(self, request: HttpRequest, obj: ApiToken, post_url_continue=None):
@@ -143,10 +144,10 @@ class ApiTokenAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
             staff_actions.record(
                 request.user,
                 staff_actions.Kind.TOKEN,
-                f"Revoked API token “{token.name}” ({token.prefix}) of "
-                f"{token.owner.get_username()}.",
+                f"Revoked API token {token.prefix} of a user.",
                 token=token.pk,
                 action="revoke",
+                **staff_actions.about_user(token.owner, name=token.name),
             )
             count += 1
         messages.success(request, f"Revoked {count} token" + ("" if count == 1 else "s") + ".")

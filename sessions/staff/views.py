@@ -146,7 +146,7 @@ def live_page(request: HttpRequest, model_admin: admin.ModelAdmin, object_id: st
     staff_actions.record(
         request.user,
         staff_actions.Kind.WATCH,
-        f"Opened the live view of session {session.pk} ({owner}).",
+        f"Opened the live view of session {session.pk}.",
         session=session,
     )
     context = {

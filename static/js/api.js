@@ -126,8 +126,13 @@ export function createApi({
       request("POST", `${sessionPath(id)}/close`, {
         body: failure ? { reason: "error", detail: String(failure).slice(0, 300) } : {},
       }),
-    /** Go on in a follow-on session (Extend): the new session, which waits for AKool. */
-    extendSession: (id) => request("POST", `${sessionPath(id)}/extend`, { timeout: Math.max(timeoutMs, 90000) }),
+    /** Go on in a follow-on session (Extend): the new session, which waits for AKool.
+     * `consent`: the recording notice is ticked (a preset that requires it asks again). */
+    extendSession: (id, consent = false) =>
+      request("POST", `${sessionPath(id)}/extend`, {
+        body: consent ? { consent: true } : {},
+        timeout: Math.max(timeoutMs, 90000),
+      }),
     transcript: (id) => request("GET", `${sessionPath(id)}/transcript`),
     /** The beacon's URL (POST with a FormData carrying csrfmiddlewaretoken). */
     leaveUrl: (id) => `${base}${sessionPath(id)}/leave`,

@@ -99,7 +99,7 @@ export class EndWarning {
     this.notices.setStatus(EXTENDING_TEXT, { busy: true });
     let next;
     try {
-      next = await this.api.extendSession(live.id);
+      next = await this.api.extendSession(live.id, Boolean(this.el.consentCheck?.checked));
     } catch (err) {
       this.#idle();
       if (err?.name === "ApiError" && [403, 404, 409].includes(err.status)) el.extendBtn.hidden = true;

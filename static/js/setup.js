@@ -4,6 +4,7 @@
 // a running one; session.js decides what happens with them.
 
 import { explainFailure, initials } from "./format.js";
+import { t } from "./i18n.js";
 import { facePreview } from "./sandbox_face.js";
 import { t } from "./i18n.js";
 
@@ -343,13 +344,20 @@ export class Setup {
     this.el.voiceSelect.replaceChildren(...opts);
   }
 
-  // Both modes always: dialogue (the avatar's own assistant answers) and mode 1, which is
-  // our own assistant for a preset that uses it (when the site has one), else plain
-  // retelling. What mode 1 cannot do for this preset is said in the help, not hidden.
+  // Both modes, unless the preset allows only mode 1: dialogue (the avatar's own assistant
+  // answers) and mode 1, which is our own assistant for a preset that uses it (when the
+  // site has one), else plain retelling. What mode 1 cannot do for this preset is said in
+  // the help, not hidden.
   #fillModes(preset) {
     const { modeSelect } = this.el;
     const llm = Boolean(preset?.use_llm && this.config.llmAvailable);
-    modeSelect.replaceChildren(this.#option("2", MODE_TEXT[2][0]), this.#option("1", MODE_TEXT[llm ? "llm" : 1][0]));
+    // A preset whose assistant's answers are checked offers no dialogue (the server
+    // refuses it: mode_not_allowed); the help says why.
+    const dialogue = !preset?.modes || preset.modes.includes(2);
+    const options = [this.#option("1", MODE_TEXT[llm ? "llm" : 1][0])];
+    if (dialogue) options.unshift(this.#option("2", MODE_TEXT[2][0]));
+    modeSelect.replaceChildren(...options);
+    modeSelect.dataset.dialogue = String(dialogue);
     modeSelect.dataset.llm = String(llm);
     modeSelect.dataset.wantsLlm = String(Boolean(preset?.use_llm));
     setSelect(modeSelect, String(preset?.mode ?? 2));
@@ -364,6 +372,9 @@ export class Setup {
     if (modeSelect.value === "1") {
       if (llm) text += ` ${MODE_WHY.noOwnWords}`;
       else if (modeSelect.dataset.wantsLlm === "true") text = MODE_WHY.noAssistant;
+    }
+    if (modeSelect.dataset.dialogue === "false") {
+      text += ` ${t("This avatar’s answers are checked before it speaks them, so it has no dialogue mode, where they would not be.")}`;
     }
     modeHelp.textContent = text;
   }

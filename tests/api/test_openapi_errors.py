@@ -27,7 +27,7 @@ DECLARED = {
     ("post", "/api/v1/sessions/{session_id}/leave"): {401, 403, 404, 413, 422, 500, 503},
     ("get", "/api/v1/sessions/{session_id}/transcript"): {401, 404, 422, 500, 503},
     ("post", "/api/v1/sessions/{session_id}/extend"): {
-        *(401, 403, 404, 409, 413, 422, 429),
+        *(400, 401, 403, 404, 409, 413, 422, 429),
         *(500, 502, 503, 504),
     },
 }

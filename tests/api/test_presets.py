@@ -33,6 +33,7 @@ def test_it_gives_each_avatar_its_defaults(alice_api, world):
         "use_llm": False,
         "consent_required": False,
         "extend_allowed": False,
+        "modes": [1, 2],
     }
     assert avatars["cleo"]["default_voice"] is None
     assert avatars["cleo"]["mode"] == 1

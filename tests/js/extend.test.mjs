@@ -107,3 +107,19 @@ test("a refused Extend says why, and the session goes on", async () => {
   assert.equal(p.el.extendBtn.hidden, false); // a limit may pass later
   assert.equal(p.el.extendBtn.disabled, false);
 });
+
+test("Extend says the notice was ticked, so a preset that now requires it goes on", async () => {
+  const p = buildPage({ catalog, config: { recordingNotice: NOTICE } });
+  await warned(p);
+  const asked = [];
+  p.api.extendSession = async (id, consent) => {
+    asked.push(consent);
+    throw apiError(400, "Tick the box.", { code: "consent_required" });
+  };
+  fire(p.el.extendBtn, "click");
+  await settle(p);
+  p.el.consentCheck.checked = true;
+  fire(p.el.extendBtn, "click");
+  await settle(p);
+  assert.deepEqual(asked, [false, true]);
+});

@@ -173,3 +173,20 @@ test("while starting, Start says so and cannot be pressed", () => {
   setup.setReady(true);
   assert.equal(el.startBtn.disabled, false);
 });
+
+test("a preset whose answers are checked offers no dialogue mode, and says why", async () => {
+  const catalog = structuredClone(CATALOG);
+  catalog.avatars[2].modes = [1]; // lex: our assistant, with declined topics
+  catalog.avatars[1].modes = [1, 2];
+  const { el, setup } = setupWith({ presets: async () => structuredClone(catalog) });
+  await setup.load();
+  choose(el, "lex");
+  assert.deepEqual(el.modeSelect.options.map((o) => o.textContent), ["Own assistant"]);
+  assert.equal(el.modeSelect.value, "1");
+  assert.match(el.modeHelp.textContent, /checked before it speaks them, so it has no dialogue mode/);
+  assert.equal((await setup.startRequest()).mode, 1);
+  assert.equal(setup.params().mode, 1);
+  choose(el, "cleo");
+  assert.deepEqual(optionValues(el.modeSelect), ["2", "1"]);
+  assert.doesNotMatch(el.modeHelp.textContent, /no dialogue mode/);
+});

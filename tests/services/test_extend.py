@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.utils import timezone
 
 from sessions.llm.conversation import Conversation
 from sessions.models import AvatarSession, TranscriptEntry
@@ -52,13 +53,43 @@ def test_extend_opens_a_follow_on_that_continues_the_old_one(alice_api, world, e
     assert alice_api.get(f"/sessions/{old['id']}").json()["close_reason"] == "extended"
 
 
-def test_the_owner_may_extend_from_another_sign_in_and_it_counts_as_before(world, extendable):
+def test_the_owner_may_extend_from_another_sign_in_which_it_counts_against(world, extendable):
     token_api = Api(token=world.alice_token)
     old = create(token_api)
     response = Api(user=world.alice).post(f"/sessions/{old['id']}/extend")
     assert response.status_code == 201, response.content
     new = AvatarSession.objects.get(pk=response.json()["id"])
-    assert new.principal == f"token:{world.alice_token_obj.pk}"
+    assert new.principal == f"user:{world.alice.pk}"
+
+
+def test_extend_never_carries_on_a_revoked_token(world, extendable):
+    """F8: the old session's token, revoked since, is not copied to the follow-on."""
+    old = create(Api(token=world.alice_token))
+    world.alice_token_obj.revoked_at = timezone.now()
+    world.alice_token_obj.save(update_fields=["revoked_at"])
+
+    response = Api(user=world.alice).post(f"/sessions/{old['id']}/extend")
+
+    assert response.status_code == 201, response.content
+    new = AvatarSession.objects.get(pk=response.json()["id"])
+    assert new.principal == f"user:{world.alice.pk}"
+    assert "token:" not in new.principal
+
+
+def test_a_tick_required_since_the_start_is_asked_for_on_extend(alice_api, world, extendable):
+    """F6: the preset turned the recording notice's tick on after the session started."""
+    old = create(alice_api)
+    extendable.consent_required = True
+    extendable.save()
+
+    refused = alice_api.post(f"/sessions/{old['id']}/extend")
+
+    assert_error(refused, 400, "consent_required")
+    assert AvatarSession.objects.get(pk=old["id"]).status == "active"
+    assert AvatarSession.objects.count() == 1
+    assert_error(alice_api.post(f"/sessions/{old['id']}/extend", {"consent": "yes"}), 422)
+    ticked = alice_api.post(f"/sessions/{old['id']}/extend", {"consent": True})
+    assert ticked.status_code == 201, ticked.content
 
 
 def test_a_preset_that_does_not_allow_it_is_refused_and_the_session_goes_on(alice_api, world):

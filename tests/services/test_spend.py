@@ -14,7 +14,7 @@ from django.core import mail
 from django.core.cache import cache
 
 from sessions.models import AvatarSession, SpendAlert
-from sessions.providers.base import UpstreamUnavailable
+from sessions.providers.base import UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
 from sessions.providers.sandbox.provider import SandboxProvider
 from sessions.services import spend
 from tests.conftest import assert_error
@@ -94,16 +94,43 @@ def test_no_cap_at_zero(alice_api, caps):
         assert create(alice_api, 30).status_code == 201
 
 
-def test_a_failed_create_gives_its_minutes_back(alice_api, caps, monkeypatch):
-    async def down(self, request):
-        raise UpstreamUnavailable("The sandbox is down for a moment.")
+def test_a_refused_create_gives_its_minutes_back(alice_api, caps, monkeypatch):
+    async def refuses(self, request):
+        raise UpstreamRefused("The sandbox refuses for a moment.")
 
     real = SandboxProvider.create_session
-    monkeypatch.setattr(SandboxProvider, "create_session", down)
-    assert_error(create(alice_api, 20), 503, "upstream_unavailable")
+    monkeypatch.setattr(SandboxProvider, "create_session", refuses)
+    assert_error(create(alice_api, 20), 502)
     monkeypatch.setattr(SandboxProvider, "create_session", real)
 
     assert create(alice_api, 25).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "unanswered",
+    [
+        UpstreamTimeout("The sandbox did not answer in time."),
+        UpstreamUnavailable("The connection dropped."),
+    ],
+)
+def test_an_unanswered_create_keeps_its_minutes(alice_api, caps, monkeypatch, unanswered):
+    """F7: after a timeout or a dropped connection the upstream may have made (and
+    billed) the session: its minutes stay counted, in the counter and in a recount."""
+
+    async def unanswering(self, request):
+        raise unanswered
+
+    real = SandboxProvider.create_session
+    monkeypatch.setattr(SandboxProvider, "create_session", unanswering)
+    assert create(alice_api, 20).status_code in (503, 504)
+    monkeypatch.setattr(SandboxProvider, "create_session", real)
+
+    assert_error(create(alice_api, 10), 429, "spend_cap")
+    # A lost counter is recounted from the database: the row still counts.
+    AvatarSession.objects.update(created_at=NOON)
+    cache.clear()
+    assert_error(create(alice_api, 10), 429, "spend_cap")
+    assert create(alice_api, 5).status_code == 201
 
 
 def test_a_forgotten_counter_starts_from_the_record(alice_api, caps):

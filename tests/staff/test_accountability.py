@@ -37,7 +37,7 @@ def test_opening_the_live_view_is_recorded(world, auditor):
         (
             "staff",
             "watch",
-            f"Opened the live view of session {session.pk} (alice).",
+            f"Opened the live view of session {session.pk}.",
             str(session.pk),
         )
     ]
@@ -82,7 +82,7 @@ def test_reading_a_session_record_is_recorded(world, auditor):
     assert client_for(auditor).get(f"{SESSIONS}{session.pk}/change/").status_code == 200
 
     assert recorded() == [
-        ("staff", "view", f"Read the record of session {session.pk} (alice).", str(session.pk))
+        ("staff", "view", f"Read the record of session {session.pk}.", str(session.pk))
     ]
 
 
@@ -143,10 +143,13 @@ def test_minting_a_token_is_recorded(world):
     assert staff.post(f"{TOKENS}add/", {"owner": world.bob.pk, "name": "CRM"}).status_code == 200
 
     token = ApiToken.objects.get(name="CRM")
-    assert recorded() == [
-        ("staff", "token", f"Minted API token “CRM” ({token.prefix}) for bob.", "")
-    ]
-    assert StaffAction.objects.get().data == {"token": token.pk, "action": "mint"}
+    assert recorded() == [("staff", "token", f"Minted API token {token.prefix} for a user.", "")]
+    assert StaffAction.objects.get().data == {
+        "token": token.pk,
+        "action": "mint",
+        "owner": world.bob.pk,
+        "name": "CRM",
+    }
 
 
 def test_revoking_tokens_is_recorded(world):
@@ -158,10 +161,12 @@ def test_revoking_tokens_is_recorded(world):
     )
 
     assert response.status_code == 302
-    assert sorted(what for _, kind, what, _ in recorded() if kind == "token") == [
-        f"Revoked API token “alice cli” ({world.alice_token_obj.prefix}) of alice.",
-        f"Revoked API token “bob cli” ({world.bob_token_obj.prefix}) of bob.",
-    ]
+    assert sorted(what for _, kind, what, _ in recorded() if kind == "token") == sorted(
+        [
+            f"Revoked API token {world.alice_token_obj.prefix} of a user.",
+            f"Revoked API token {world.bob_token_obj.prefix} of a user.",
+        ]
+    )
 
 
 def test_a_catalog_import_is_recorded(world):

@@ -69,15 +69,16 @@ def test_the_user_and_preset_filters_offer_only_those_with_sessions(staff, world
     assert f"preset__id__exact={world.hidden.pk}" not in filters
 
 
-def test_search_finds_sessions_by_user_id_and_what_was_said(staff, world):
+def test_search_finds_sessions_by_user_and_id_but_not_by_what_was_said(staff, world):
     mine = recorded_session(world)
     bobs = recorded_session(world, owner=world.bob)
     TranscriptEntry.objects.create(session=bobs, role="user", mid="u9", text="Refund please")
     assert listed_ids(staff.get(f"{SESSIONS}?q=bob")) == {str(bobs.pk)}
-    assert listed_ids(staff.get(f"{SESSIONS}?q=refund")) == {str(bobs.pk)}
     assert listed_ids(staff.get(f"{SESSIONS}?q={str(mine.pk)[:8]}")) == {str(mine.pk)}
-    # A session with many matching lines is listed once.
-    assert len(staff.get(f"{SESSIONS}?q=sundays").context["cl"].result_list) == 2
+    # Searching by what users said would probe their words unrecorded: it finds nothing
+    # (reading a transcript is on the staff record, a search over them is not).
+    assert listed_ids(staff.get(f"{SESSIONS}?q=refund")) == set()
+    assert listed_ids(staff.get(f"{SESSIONS}?q=sundays")) == set()
 
 
 def test_the_list_shows_reserved_and_used_minutes_and_links_live_sessions(staff, world):
