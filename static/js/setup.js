@@ -6,7 +6,6 @@
 import { explainFailure, initials } from "./format.js";
 import { t } from "./i18n.js";
 import { facePreview } from "./sandbox_face.js";
-import { t } from "./i18n.js";
 
 /** Each mode's name in the list and the sentence under it. */
 export const MODE_TEXT = Object.freeze({
