@@ -253,6 +253,7 @@ export class SessionRunner {
     const preset = this.setup.presetBySlug(session.preset);
     const view = kept ?? new this.TranscriptView(el.transcript);
     if (!kept) view.clear();
+    el.app.dataset.ended = "false";
     const live = new this.LiveSession({
       session,
       preset,
@@ -351,6 +352,7 @@ export class SessionRunner {
     await this.#teardown();
     this.elsewhere = info === TAKEN_OVER_TEXT ? id : null;
     this.showPhase("setup");
+    this.#keepEnded(id);
     // Taken by another tab: offer it back here while it runs there.
     if (this.elsewhere) this.liveList.show("taken", { only: id });
     const text = typeof info === "string" ? info : describeEnd(info);
@@ -364,6 +366,19 @@ export class SessionRunner {
       this.notices.setStatus(`${text}${next}`);
     }
     this.setup.focusStart();
+  }
+
+  /**
+   * Issue 17: the ended conversation stays readable (read-only, CSS) under the notice until
+   * the next Start, with a link to it in History; the page goes back to its top, where the
+   * notice is (a phone had scrolled down to the chat box).
+   */
+  #keepEnded(id) {
+    const { el } = this;
+    const kept = Boolean(id) && el.transcript.children.length > 0;
+    el.app.dataset.ended = String(kept);
+    if (kept) el.endedHistoryLink.href = `/history/${id}/`;
+    globalThis.scrollTo?.(0, 0);
   }
 
   /** Stop everything that belongs to the running session (no server calls). */

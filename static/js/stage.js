@@ -8,6 +8,9 @@
 import { describeQuality } from "./format.js";
 import { SandboxFace, splitSentences } from "./sandbox_face.js";
 
+/** How long the last caption stays after the avatar stops speaking (issue 17). */
+export const CAPTION_LINGER_MS = 1500;
+
 /** Where the captions' on/off is remembered ("off" or absent). */
 export const CAPTIONS_KEY = "avatarsite.captions";
 
@@ -18,11 +21,13 @@ export class Stage {
    *   countdown, enableAudioBtn (elements.js)
    * @param {(options: object) => object} [options.makeFace]  the sandbox's face
    * @param {object} [options.storage]  localStorage, where the captions' choice is kept
-   * @param {object} [options.win]  the window, scrolled to the stage when a session starts
+   * @param {object} [options.win]  the window, scrolled to the stage when a session starts;
+   *   its setTimeout clears the last caption after the avatar stops speaking
    */
   constructor({ el, makeFace = (options) => new SandboxFace(options), storage = globalThis.localStorage, win = globalThis }) {
     this.el = el;
     this.win = win;
+    this.captionTimer = null;
     this.makeFace = makeFace;
     this.face = null;
     this.storage = storage;
@@ -79,6 +84,19 @@ export class Stage {
     speaking.dataset.speaking = String(Boolean(on));
     speaking.textContent = on ? "Speaking…" : "Listening";
     this.face?.setSpeaking(on);
+    // A caption left over the video after the words were said hides the face for nothing.
+    this.#stopCaptionTimer();
+    if (!on && this.el.captions.textContent) {
+      this.captionTimer = this.win.setTimeout?.(() => {
+        this.captionTimer = null;
+        this.clearCaptions();
+      }, CAPTION_LINGER_MS) ?? null;
+    }
+  }
+
+  #stopCaptionTimer() {
+    if (this.captionTimer !== null) this.win.clearTimeout?.(this.captionTimer);
+    this.captionTimer = null;
   }
 
   /** A parsed stream message from the avatar: the face follows it; speech shows. */
@@ -93,6 +111,7 @@ export class Stage {
   /** The captions: the sentence of the avatar's line (`mid`) that is being said now. */
   #caption(mid, text) {
     if (mid !== this.captionMid) {
+      this.#stopCaptionTimer();
       this.captionMid = mid;
       this.captionText = "";
     }
@@ -103,6 +122,7 @@ export class Stage {
   }
 
   clearCaptions() {
+    this.#stopCaptionTimer();
     this.captionMid = null;
     this.captionText = "";
     this.el.captions.textContent = "";
