@@ -234,7 +234,9 @@ export class Setup {
   }
 
   focusStart() {
-    this.el.startBtn.focus();
+    // Without scrolling: the page's top, where the notice is, stays in view (a phone's
+    // Start is far below it).
+    this.el.startBtn.focus({ preventScroll: true });
   }
 
   #radios() {

@@ -28,6 +28,7 @@ export class Stage {
     this.el = el;
     this.win = win;
     this.captionTimer = null;
+    this.cutMid = null; // the line an interrupt cut: its late words get no caption
     this.makeFace = makeFace;
     this.face = null;
     this.storage = storage;
@@ -64,6 +65,7 @@ export class Stage {
     el.enableAudioBtn.hidden = true;
     this.setSpeaking(false);
     this.clearCaptions();
+    this.cutMid = null;
     // The stage replaces the start screen, whose Start button a phone has scrolled down
     // to: back to the top, where the stage, its time left and End are.
     this.win.scrollTo?.(0, 0);
@@ -110,6 +112,8 @@ export class Stage {
 
   /** The captions: the sentence of the avatar's line (`mid`) that is being said now. */
   #caption(mid, text) {
+    // Words of an interrupted line still in flight: it was cut, its caption stays gone.
+    if (mid && mid === this.cutMid) return;
     if (mid !== this.captionMid) {
       this.#stopCaptionTimer();
       this.captionMid = mid;
@@ -187,6 +191,7 @@ export class Stage {
   // What the user does to the face (controls.js); nothing without one.
   interrupt() {
     this.face?.interrupt();
+    this.cutMid = this.captionMid;
     this.clearCaptions();
   }
 
