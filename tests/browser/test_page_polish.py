@@ -173,7 +173,16 @@ def test_after_end_the_conversation_stays_with_a_link_to_history(phone: Tab):
     expect(page.locator("#chat-form")).to_be_hidden()
     link = page.get_by_role("link", name="See this conversation in History")
     expect(link).to_have_attribute("href", f"/history/{session_id}/")
-    assert _box(page, "#status")["y"] < _box(page, "#transcript")["y"]
+    # Under the notice, not under a toast: the link can be tapped, and the notice stays.
+    assert _bottom(_box(page, "#status")) <= _box(page, "#ended-history-link")["y"]
+    page.wait_for_timeout(1200)  # past NOTICE_FADE_SECONDS
+    expect(page.locator("#status")).to_be_visible()
+    box = _box(page, "#ended-history-link")
+    hit = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y)?.id",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    assert hit == "ended-history-link"
     screenshot(page, "polish-phone-ended.png")
 
     # A new session starts with an empty transcript; the old one's link is gone.
