@@ -105,15 +105,20 @@ def spend_words(figure: spend.Figure) -> str:
         figure.period.start,
         figure.minutes,
         figure.period.cap,
-        figure.percent,
+        display.percent(figure.percent),  # "18 %", as the usage tables write it
     )
     if figure.period.name == "day":
         if cap:
-            return f"Today (UTC, {start}): {used} of {cap} minutes reserved ({percent} %)."
+            return f"Today (UTC, {start}): {used} of {cap} minutes reserved ({percent})."
         return f"Today (UTC, {start}): {used} minutes reserved; no daily cap."
     if cap:
-        return f"This month (UTC, from {start}): {used} of {cap} minutes reserved ({percent} %)."
+        return f"This month (UTC, from {start}): {used} of {cap} minutes reserved ({percent})."
     return f"This month (UTC, from {start}): {used} minutes reserved; no monthly cap."
+
+
+def _preset_name(session: AvatarSession) -> str:
+    """The preset's name, as staff know it (its slug once the preset is gone)."""
+    return session.preset.name if session.preset else session.preset_slug or session.avatar_id
 
 
 def _range_query(start: date, end: date) -> str:
@@ -126,7 +131,9 @@ def _range_query(start: date, end: date) -> str:
 
 
 def live_page(request: HttpRequest, model_admin: admin.ModelAdmin, object_id: str) -> HttpResponse:
-    session = get_object_or_404(AvatarSession.objects.select_related("owner"), pk=object_id)
+    session = get_object_or_404(
+        AvatarSession.objects.select_related("owner", "preset"), pk=object_id
+    )
     if not model_admin.has_view_permission(request, session):
         raise PermissionDenied
     audit_url = reverse("admin:avatar_sessions_avatarsession_change", args=[session.pk])
@@ -143,7 +150,7 @@ def live_page(request: HttpRequest, model_admin: admin.ModelAdmin, object_id: st
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
-        "title": f"Live: {session.preset_slug or session.avatar_id} with {owner}",
+        "title": f"Live: {_preset_name(session)} with {owner}",
         "session": session,
         "owner": owner,
         "audit_url": audit_url,
