@@ -105,7 +105,8 @@ def spend_words(figure: spend.Figure) -> str:
         figure.period.start,
         figure.minutes,
         figure.period.cap,
-        display.percent(figure.percent),  # "18 %", as the usage tables write it
+        # "18 %", as the usage tables write it; none without a cap
+        "" if figure.percent is None else display.percent(figure.percent),
     )
     if figure.period.name == "day":
         if cap:

@@ -7,6 +7,7 @@ Screenshots: artifacts/screenshots/polish-*.png."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -225,3 +226,32 @@ def test_start_says_why_it_is_greyed_and_is_on_screen_with_the_notice(desk: Tab)
     expect(page.locator("#start-btn")).to_be_enabled()
     expect(hint).to_be_hidden()
     desk.watch.assert_clean()
+
+
+def test_staff_pages_name_the_preset_and_write_percents_one_way(browser, server, desk: Tab):
+    user = desk.page
+    sign_in(user)
+    start_session(user, "ada")
+    session_id = user.evaluate(
+        "fetch('/api/v1/sessions?status=active').then(r => r.json()).then(j => j.items[0].id)"
+    )
+    staff = _tab(browser, server, DESK)
+    try:
+        page = staff.page
+        page.goto("/admin/login/?next=/admin/")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", "admin-password")
+        page.click("input[type=submit]")
+        sessions = "/admin/avatar_sessions/avatarsession/"
+        page.goto(f"{sessions}{session_id}/live/")
+        expect(page).to_have_title(re.compile(r"^Live: Ada with demo"))
+        page.goto(f"{sessions}usage/")
+        per_preset = page.locator(".usage-table", has_text="Per preset")
+        expect(per_preset.locator("tbody th").first).to_have_text("Ada")
+        shares = page.locator("#usage-totals dd, .usage-table td").all_text_contents()
+        percents = [s.strip() for s in shares if "%" in s]
+        assert percents and all(re.fullmatch(r"\d+ %", p) for p in percents), percents
+        spending = page.locator("#usage-spending li").all_text_contents()
+        assert all(re.search(r"\(\d+ %\)", s) for s in spending if "%" in s), spending
+    finally:
+        close_tab(staff)
