@@ -44,8 +44,9 @@ export function createPage({
     status: el.status,
     error: el.error,
     close: el.errorClose,
-    // How long news ("Connected. Say hello!") stays over the page (NOTICE_FADE_SECONDS).
-    fadeMs: (Number(config.noticeFadeSeconds) || 5) * 1000,
+    // How long news ("Connected. Say hello!") stays over the page: NOTICE_FADE_SECONDS,
+    // the number's one home (without it, news stays).
+    fadeMs: (Number(config.noticeFadeSeconds) || 0) * 1000,
     now: clock.now,
     setInterval: clock.setInterval,
     clearInterval: clock.clearInterval,
