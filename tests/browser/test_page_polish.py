@@ -151,6 +151,11 @@ def test_notices_are_a_toast_news_fades_and_an_error_stays_until_closed(desk: Ta
     screenshot(page, "polish-desk-toast.png")
     expect(status).to_be_hidden(timeout=3000)
     assert _box(page, "#video-area") == stage
+
+    # Ended on a desk: the notice, and the (empty) conversation is not kept.
+    end_session(page)
+    expect(page.locator(".conversation")).to_be_hidden()
+    screenshot(page, "polish-desk-ended.png")
     desk.watch.assert_clean()
 
 
