@@ -310,6 +310,9 @@ CAMERA_ENABLED = env.bool("CAMERA_ENABLED", default=False)
 RECORDING_NOTICE = env.str("RECORDING_NOTICE", default="")
 # Seconds before a session's end at which the page warns (and offers Extend).
 SESSION_END_WARNING = max(1, env.int("SESSION_END_WARNING", default=60))
+# Seconds news ("Connected. Say hello!") stays over the avatar page before it fades
+# (static/js/notices.js); errors stay until closed.
+NOTICE_FADE_SECONDS = max(0.5, env.float("NOTICE_FADE_SECONDS", default=5.0))
 
 # --- Content-Security-Policy (django-csp) -------------------------------------
 # The page loads only its own scripts and styles (the Agora SDK is served from here),

@@ -113,3 +113,8 @@ def session_title(session: AvatarSession) -> str:
     )
     when = timezone.localtime(at).strftime("%Y-%m-%d %H:%M")
     return f"{who}: {status_name(session.status).lower()}, {since} {when}"
+
+
+def percent(value: float | int) -> str:
+    """A share as the staff pages write it, one style everywhere: "18 %" (rounded)."""
+    return f"{round(value)} %"

@@ -52,6 +52,7 @@ def page_config(request: HttpRequest) -> dict:
         # lead (static/js/extend.js).
         "recordingNotice": consent.recording_notice(),
         "endWarningSeconds": settings.SESSION_END_WARNING,
+        "noticeFadeSeconds": settings.NOTICE_FADE_SECONDS,  # static/js/notices.js
     }
 
 

@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce, Least, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from sessions import display
 from sessions.models import AvatarSession, CloseReason
 from sessions.staff.charts import BarChart, bar_chart
 
@@ -42,6 +43,12 @@ class Row:
         if not self.reserved_minutes:
             return None
         return self.used_minutes / self.reserved_minutes
+
+    @property
+    def percent(self) -> str:
+        """Used of reserved in words ("18 %"), empty when nothing was reserved."""
+        share = self.utilisation
+        return "" if share is None else display.percent(share * 100)
 
 
 @dataclass
@@ -159,8 +166,13 @@ def _users(sessions: QuerySet, now: datetime) -> list[Row]:
 
 def _presets(sessions: QuerySet, now: datetime) -> list[Row]:
     return [
-        _row(p["preset_slug"] or _("(none)"), p, f"preset_slug__exact={p['preset_slug']}")
-        for p in _figures(sessions.values("preset_slug"), now).order_by(
+        # The preset's name, as staff know it; its slug once the preset is gone.
+        _row(
+            p["preset__name"] or p["preset_slug"] or _("(none)"),
+            p,
+            f"preset_slug__exact={p['preset_slug']}",
+        )
+        for p in _figures(sessions.values("preset_slug", "preset__name"), now).order_by(
             F("used").desc(nulls_last=True), "-n", "preset_slug"
         )
     ]

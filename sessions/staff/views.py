@@ -105,24 +105,27 @@ def spend_words(figure: spend.Figure) -> str:
         figure.period.start,
         figure.minutes,
         figure.period.cap,
-        figure.percent,
+        # "18 %", as the usage tables write it; none without a cap
+        "" if figure.percent is None else display.percent(figure.percent),
     )
     words = {"start": start, "used": used, "cap": cap, "percent": percent}
     if figure.period.name == "day":
         if cap:
-            text = _(
-                "Today (UTC, %(start)s): %(used)d of %(cap)d minutes reserved (%(percent)d %%)."
-            )
+            text = _("Today (UTC, %(start)s): %(used)d of %(cap)d minutes reserved (%(percent)s).")
         else:
             text = _("Today (UTC, %(start)s): %(used)d minutes reserved; no daily cap.")
     elif cap:
         text = _(
-            "This month (UTC, from %(start)s): %(used)d of %(cap)d minutes reserved "
-            "(%(percent)d %%)."
+            "This month (UTC, from %(start)s): %(used)d of %(cap)d minutes reserved (%(percent)s)."
         )
     else:
         text = _("This month (UTC, from %(start)s): %(used)d minutes reserved; no monthly cap.")
     return text % words
+
+
+def _preset_name(session: AvatarSession) -> str:
+    """The preset's name, as staff know it (its slug once the preset is gone)."""
+    return session.preset.name if session.preset else session.preset_slug or session.avatar_id
 
 
 def _range_query(start: date, end: date) -> str:
@@ -135,7 +138,9 @@ def _range_query(start: date, end: date) -> str:
 
 
 def live_page(request: HttpRequest, model_admin: admin.ModelAdmin, object_id: str) -> HttpResponse:
-    session = get_object_or_404(AvatarSession.objects.select_related("owner"), pk=object_id)
+    session = get_object_or_404(
+        AvatarSession.objects.select_related("owner", "preset"), pk=object_id
+    )
     if not model_admin.has_view_permission(request, session):
         raise PermissionDenied
     audit_url = reverse("admin:avatar_sessions_avatarsession_change", args=[session.pk])
@@ -153,7 +158,7 @@ def live_page(request: HttpRequest, model_admin: admin.ModelAdmin, object_id: st
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
         "title": _("Live: %(preset)s with %(owner)s")
-        % {"preset": session.preset_slug or session.avatar_id, "owner": owner},
+        % {"preset": _preset_name(session), "owner": owner},
         "session": session,
         "owner": owner,
         "audit_url": audit_url,

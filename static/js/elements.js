@@ -5,12 +5,14 @@ export const PAGE_ELEMENTS = Object.freeze({
   app: "div#app",
   status: "div#status",
   error: "div#error",
+  errorClose: "button#error-close",
   // the start screen and the settings (setup.js)
   setupPanel: "section#setup",
   presetList: "div#preset-list",
   reloadPresetsBtn: "button#reload-presets-btn",
   startForm: "form#start-form",
   startBtn: "button#start-btn",
+  startHint: "p#start-hint",
   voiceSelect: "select#voice-select",
   languageSelect: "select#language-select",
   modeSelect: "select#mode-select",
@@ -26,6 +28,7 @@ export const PAGE_ELEMENTS = Object.freeze({
   sessionTitle: "h1#session-title",
   endBtn: "button#end-btn",
   transcript: "ol#transcript",
+  endedHistoryLink: "a#ended-history-link",
   // the stage (stage.js)
   quality: "span#quality",
   countdown: "time#countdown",

@@ -4,6 +4,12 @@
 // beside a new failure); only work still in progress (a busy status: "reconnecting…")
 // stays, because the error is about that work.
 //
+// Issue 17: the notices are a toast over the top of the content, so they must not sit
+// there for ever. News (a status that is not busy) fades after `fadeMs`; it only leaves
+// the eye (data-faded hides the box), the text stays, so what the page knows is unchanged.
+// Work in progress stays while it lasts; an error stays until its close button is pressed
+// or another notice replaces it.
+//
 // Small DOM needs (textContent, dataset, replaceChildren, append, ownerDocument), so node
 // tests drive it with a stand-in element.
 
@@ -12,20 +18,31 @@ export class Notices {
    * @param {object} options
    * @param {HTMLElement} options.status
    * @param {HTMLElement} options.error
+   * @param {HTMLElement} [options.close]  the error's close button
+   * @param {number} [options.fadeMs]  news fades after this long (0: it stays)
    */
   constructor({
     status,
     error,
+    close = null,
+    fadeMs = 0,
     now = () => Date.now(),
     setInterval: setI = globalThis.setInterval.bind(globalThis),
     clearInterval: clearI = globalThis.clearInterval.bind(globalThis),
+    setTimeout: setT = globalThis.setTimeout.bind(globalThis),
+    clearTimeout: clearT = globalThis.clearTimeout.bind(globalThis),
   }) {
     this.statusEl = status;
     this.errorEl = error;
     this.now = now;
     this.setI = setI;
     this.clearI = clearI;
+    this.setT = setT;
+    this.clearT = clearT;
+    this.fadeMs = fadeMs;
+    this.fader = null;
     this.ticker = null;
+    close?.addEventListener("click", () => this.clearError());
     this.current = { text: "", busy: false, since: null };
   }
 
@@ -42,6 +59,13 @@ export class Notices {
     this.#stopTicker();
     this.current = { text: text || "", busy, since };
     el.dataset.busy = String(busy);
+    el.dataset.faded = "false";
+    if (text && !busy && this.fadeMs > 0) {
+      this.fader = this.setT(() => {
+        this.fader = null;
+        el.dataset.faded = "true";
+      }, this.fadeMs);
+    }
     const doc = el.ownerDocument;
     // Nothing at all when empty, so #status:empty hides the box.
     el.replaceChildren(...(text ? [doc.createTextNode(text)] : []));
@@ -112,5 +136,7 @@ export class Notices {
   #stopTicker() {
     if (this.ticker !== null) this.clearI(this.ticker);
     this.ticker = null;
+    if (this.fader !== null) this.clearT(this.fader);
+    this.fader = null;
   }
 }

@@ -44,9 +44,15 @@ export function createPage({
   const notices = new Notices({
     status: el.status,
     error: el.error,
+    close: el.errorClose,
+    // How long news ("Connected. Say hello!") stays over the page: NOTICE_FADE_SECONDS,
+    // the number's one home (without it, news stays).
+    fadeMs: (Number(config.noticeFadeSeconds) || 0) * 1000,
     now: clock.now,
     setInterval: clock.setInterval,
     clearInterval: clock.clearInterval,
+    setTimeout: clock.setTimeout,
+    clearTimeout: clock.clearTimeout,
   });
   const speech = Boolean(config.speechSynthesis && "speechSynthesis" in win);
   const navigator = win.navigator;

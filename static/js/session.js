@@ -289,6 +289,7 @@ export class SessionRunner {
     const preset = this.setup.presetBySlug(session.preset);
     const view = kept ?? new this.TranscriptView(el.transcript);
     if (!kept) view.clear();
+    el.app.dataset.ended = "false";
     const live = new this.LiveSession({
       session,
       preset,
@@ -390,6 +391,7 @@ export class SessionRunner {
     // Ended here (not moved to another tab): a tab it was taken from stops offering it.
     if (id && !this.elsewhere) this.claims.ended(id);
     this.showPhase("setup");
+    this.#keepEnded(id);
     // Taken by another tab: offer it back here while it runs there.
     if (this.elsewhere) this.liveList.show("taken", { only: id });
     const text = typeof info === "string" ? info : describeEnd(info);
@@ -403,6 +405,19 @@ export class SessionRunner {
       this.notices.setStatus(`${text}${next}`);
     }
     this.setup.focusStart();
+  }
+
+  /**
+   * Issue 17: the ended conversation stays readable (read-only, CSS) under the notice until
+   * the next Start, with a link to it in History; the page goes back to its top, where the
+   * notice is (a phone had scrolled down to the chat box).
+   */
+  #keepEnded(id) {
+    const { el } = this;
+    const kept = Boolean(id) && el.transcript.children.length > 0;
+    el.app.dataset.ended = String(kept);
+    if (kept) el.endedHistoryLink.href = `/history/${id}/`;
+    globalThis.scrollTo?.(0, 0);
   }
 
   /** Stop everything that belongs to the running session (no server calls). */

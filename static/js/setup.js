@@ -231,11 +231,16 @@ export class Setup {
 
   /** Start is disabled while starting, before the page is ready, and until ticked. */
   refreshStart() {
-    this.el.startBtn.disabled = this.starting || !this.ready || (this.consent ? !this.consent.given : false);
+    const unticked = this.consent ? !this.consent.given : false;
+    this.el.startBtn.disabled = this.starting || !this.ready || unticked;
+    // Why Start is greyed, beside it (issue 17): the tick is the one reason a person can fix.
+    if (this.el.startHint) this.el.startHint.hidden = !unticked;
   }
 
   focusStart() {
-    this.el.startBtn.focus();
+    // Without scrolling: the page's top, where the notice is, stays in view (a phone's
+    // Start is far below it).
+    this.el.startBtn.focus({ preventScroll: true });
   }
 
   #radios() {

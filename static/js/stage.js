@@ -9,6 +9,9 @@ import { describeQuality } from "./format.js";
 import { SandboxFace, splitSentences } from "./sandbox_face.js";
 import { t } from "./i18n.js";
 
+/** How long the last caption stays after the avatar stops speaking (issue 17). */
+export const CAPTION_LINGER_MS = 1500;
+
 /** Where the captions' on/off is remembered ("off" or absent). */
 export const CAPTIONS_KEY = "avatarsite.captions";
 
@@ -19,11 +22,14 @@ export class Stage {
    *   countdown, enableAudioBtn (elements.js)
    * @param {(options: object) => object} [options.makeFace]  the sandbox's face
    * @param {object} [options.storage]  localStorage, where the captions' choice is kept
-   * @param {object} [options.win]  the window, scrolled to the stage when a session starts
+   * @param {object} [options.win]  the window, scrolled to the stage when a session starts;
+   *   its setTimeout clears the last caption after the avatar stops speaking
    */
   constructor({ el, makeFace = (options) => new SandboxFace(options), storage = globalThis.localStorage, win = globalThis }) {
     this.el = el;
     this.win = win;
+    this.captionTimer = null;
+    this.cutMid = null; // the line an interrupt cut: its late words get no caption
     this.makeFace = makeFace;
     this.face = null;
     this.storage = storage;
@@ -60,6 +66,7 @@ export class Stage {
     el.enableAudioBtn.hidden = true;
     this.setSpeaking(false);
     this.clearCaptions();
+    this.cutMid = null;
     // The stage replaces the start screen, whose Start button a phone has scrolled down
     // to: back to the top, where the stage, its time left and End are.
     this.win.scrollTo?.(0, 0);
@@ -80,6 +87,19 @@ export class Stage {
     speaking.dataset.speaking = String(Boolean(on));
     speaking.textContent = on ? t("Speaking…") : t("Listening");
     this.face?.setSpeaking(on);
+    // A caption left over the video after the words were said hides the face for nothing.
+    this.#stopCaptionTimer();
+    if (!on && this.el.captions.textContent) {
+      this.captionTimer = this.win.setTimeout?.(() => {
+        this.captionTimer = null;
+        this.clearCaptions();
+      }, CAPTION_LINGER_MS) ?? null;
+    }
+  }
+
+  #stopCaptionTimer() {
+    if (this.captionTimer !== null) this.win.clearTimeout?.(this.captionTimer);
+    this.captionTimer = null;
   }
 
   /** A parsed stream message from the avatar: the face follows it; speech shows. */
@@ -93,7 +113,10 @@ export class Stage {
 
   /** The captions: the sentence of the avatar's line (`mid`) that is being said now. */
   #caption(mid, text) {
+    // Words of an interrupted line still in flight: it was cut, its caption stays gone.
+    if (mid && mid === this.cutMid) return;
     if (mid !== this.captionMid) {
+      this.#stopCaptionTimer();
       this.captionMid = mid;
       this.captionText = "";
     }
@@ -104,6 +127,7 @@ export class Stage {
   }
 
   clearCaptions() {
+    this.#stopCaptionTimer();
     this.captionMid = null;
     this.captionText = "";
     this.el.captions.textContent = "";
@@ -168,6 +192,7 @@ export class Stage {
   // What the user does to the face (controls.js); nothing without one.
   interrupt() {
     this.face?.interrupt();
+    this.cutMid = this.captionMid;
     this.clearCaptions();
   }
 

@@ -40,7 +40,9 @@ WORDS = {
         "listening": "Escuchando",
         "nothing_to_stop": "No hay nada que detener: el avatar no está hablando.",
         "bad_background": "Escribe la dirección de la imagen de fondo, empezando por https://.",
-        "other_tab": "Esta sesión está abierta en otra pestaña. ¿Continuar aquí?",
+        "other_tab": (
+            "Esta sesión está abierta en otra pestaña o en otro dispositivo. ¿Continuar aquí?"
+        ),
         "time_to_go": "Quedan ",
         "continue": "Continuar aquí",
         "account": "Tu cuenta",
@@ -59,7 +61,7 @@ WORDS = {
         "listening": "Listening",
         "nothing_to_stop": "Nothing to stop: the avatar is not speaking.",
         "bad_background": "Enter the background image's address, starting with https://.",
-        "other_tab": "This session is open in another tab. Continue here?",
+        "other_tab": "This session is open in another tab or on another device. Continue here?",
         "time_to_go": " minutes left.",
         "continue": "Continue here",
         "account": "Your account",

@@ -89,3 +89,31 @@ test("since shows the running seconds for the eye only, and stops with the next 
   assert.equal(intervals.size, 0);
   assert.equal(status.textContent, "Connected.");
 });
+
+test("issue 17: news fades after fadeMs, work in progress and errors stay, close clears the error", async () => {
+  const { fakeClock, fire } = await import("./fakes.mjs");
+  const clock = fakeClock();
+  const status = new FakeElement("div");
+  const error = new FakeElement("div");
+  const close = new FakeElement("button");
+  const n = new Notices({ status, error, close, fadeMs: 1000, ...clock });
+  n.setStatus("Connected. Say hello!");
+  assert.equal(status.dataset.faded, "false");
+  await clock.advance(999);
+  assert.equal(status.dataset.faded, "false");
+  await clock.advance(1);
+  assert.equal(status.dataset.faded, "true");
+  assert.equal(n.statusText, "Connected. Say hello!"); // the eye only: the text stays
+
+  n.setStatus("Reconnecting…", { busy: true });
+  assert.equal(status.dataset.faded, "false");
+  await clock.advance(5000);
+  assert.equal(status.dataset.faded, "false");
+  assert.equal(clock.pending, 0);
+
+  n.showError("The avatar service did not answer.", "upstream");
+  await clock.advance(5000);
+  assert.equal(n.errorText, "The avatar service did not answer.");
+  fire(close, "click");
+  assert.equal(n.errorText, "");
+});

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 
 import { PAGE_ELEMENTS } from "../../static/js/elements.js";
 import { CAPTIONS_KEY, Stage } from "../../static/js/stage.js";
-import { fakeElements } from "./fakes.mjs";
+import { fakeClock, fakeElements } from "./fakes.mjs";
 import { fakeFace } from "./page.mjs";
 
 function stageWith() {
@@ -149,4 +149,33 @@ test("the captions toggle hides them and is remembered", () => {
   open.wire(() => {});
   open.el.captionsBtn.click(); // not remembered, but no error
   assert.equal(open.captionsOn, false);
+});
+
+test("issue 17: the last caption goes 1.5 s after speech ends; an interrupted line's late words stay uncaptioned", async () => {
+  const el = fakeElements(PAGE_ELEMENTS);
+  const clock = fakeClock();
+  const win = { setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout };
+  const stage = new Stage({ el, makeFace: fakeFace, storage: memoryStorage(), win });
+  stage.prepare({ sandbox: true });
+  stage.streamMessage({ type: "event", event: "audio_start" });
+  stage.streamMessage({ type: "chat", from: "bot", mid: "a", text: "All done.", fin: true });
+  stage.streamMessage({ type: "event", event: "audio_end" });
+  await clock.advance(1400);
+  assert.equal(el.captions.textContent, "All done.");
+  await clock.advance(100);
+  assert.equal(el.captions.textContent, "");
+  assert.equal(el.captions.hidden, true);
+
+  // Speaking again before the moment is up keeps the caption.
+  stage.streamMessage({ type: "chat", from: "bot", mid: "b", text: "One. ", fin: false });
+  stage.streamMessage({ type: "event", event: "audio_end" });
+  stage.streamMessage({ type: "event", event: "audio_start" });
+  await clock.advance(2000);
+  assert.equal(el.captions.textContent, "One.");
+
+  stage.interrupt();
+  stage.streamMessage({ type: "chat", from: "bot", mid: "b", text: "Two.", fin: true });
+  assert.equal(el.captions.textContent, "");
+  stage.streamMessage({ type: "chat", from: "bot", mid: "c", text: "Next line.", fin: true });
+  assert.equal(el.captions.textContent, "Next line.");
 });

@@ -37,6 +37,16 @@ def test_the_demo_seed_can_run_twice_without_duplicating_or_overwriting():
     assert get_user_model().objects.get(username="admin").is_staff
 
 
+def test_the_demo_user_has_an_email_so_a_password_reset_can_be_tried():
+    users = get_user_model().objects
+    users.create_user("demo", "", "demo-password")  # seeded before it had one
+    run("seed_demo")
+    assert users.get(username="demo").email == "demo@example.com"
+    users.filter(username="demo").update(email="me@example.org")  # a person's own
+    run("seed_demo")
+    assert users.get(username="demo").email == "me@example.org"
+
+
 def test_create_api_token_prints_a_token_stored_only_as_a_hash(world):
     raw = run("create_api_token", "alice", "--name", "ci").strip()
     token = ApiToken.objects.get(name="ci")

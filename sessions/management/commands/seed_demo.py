@@ -7,6 +7,8 @@ from django.core.management.base import BaseCommand
 from sessions.models import AvatarPreset, VoicePreset
 
 DEMO_USER = ("demo", "demo-password")
+# So "Forgot your password?" works in `make run` (the mail goes to the console there).
+DEMO_EMAIL = "demo@example.com"
 DEMO_STAFF = ("admin", "admin-password")
 
 VOICES = [
@@ -32,7 +34,9 @@ class Command(BaseCommand):
                 if staff:
                     users.objects.create_superuser(username, "", password)
                 else:
-                    users.objects.create_user(username, "", password)
+                    users.objects.create_user(username, DEMO_EMAIL, password)
+        # A demo account seeded before it had an email gets one; one a person set stays.
+        users.objects.filter(username=DEMO_USER[0], email="").update(email=DEMO_EMAIL)
         voices = {}
         for order, (slug, name, voice_id, language, gender) in enumerate(VOICES):
             voices[slug], _ = VoicePreset.objects.get_or_create(
