@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.test import Client
+from django.utils import translation
 
 from sessions.models import ApiToken, AvatarPreset, VoicePreset
 from sessions.providers import reset_providers
@@ -41,6 +42,9 @@ def _fresh_state(settings, monkeypatch):
     yield
     cache.clear()
     reset_providers()
+    # A request through LocaleMiddleware leaves its language active in this thread (a
+    # served process answers every request in the language it asks for; tests share one).
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 class World:
