@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import (
+    DESK,
     PHONE,
     Tab,
     close_tab,
@@ -26,8 +27,6 @@ from tests.support.browser import (
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.browser
-
-DESK = {"width": 1280, "height": 800}
 
 
 def _tab(browser: Browser, server: LiveServer, viewport: dict, scheme: str) -> Tab:

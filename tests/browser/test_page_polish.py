@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import (
+    DESK,
     PHONE,
     Tab,
     close_tab,
@@ -27,8 +28,6 @@ from tests.support.browser import (
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.browser
-
-DESK = {"width": 1280, "height": 800}
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 from sessions.providers.sandbox import phrases
 from sessions.providers.sandbox.provider import SANDBOX_LANGUAGES
 from tests.support.browser import (
+    DESK,
     PHONE,
     Tab,
     close_tab,
@@ -27,7 +28,6 @@ from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.browser
 
-DESK = {"width": 1280, "height": 800}
 
 # Points of the face on its 480 grid (backdrop, hair, skin, clothes), read from the face's
 # canvas as the page draws it, and the name tag's shape (see sandbox_face.js #drawName).

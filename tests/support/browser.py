@@ -41,6 +41,7 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+DESK = {"width": 1280, "height": 800}
 
 USER = ("demo", "demo-password")
 
