@@ -150,6 +150,8 @@ def live_server_proc(tmp_path_factory):
     """One served daphne process for the end-to-end tests of the run."""
     from tests.support.live import LiveServer
 
-    server = LiveServer(tmp_path_factory.mktemp("live")).start()
+    # Every browser and process test of the run starts its sessions here, as the demo
+    # user: the hourly quota is each test's own business (tests/api/test_limits*.py).
+    server = LiveServer(tmp_path_factory.mktemp("live"), SESSION_CREATES_PER_HOUR="100000").start()
     yield server
     server.stop()

@@ -54,7 +54,8 @@ async def hit_window(name: str, who: str, limit: int, window: int, message: str)
         retry_after = (index + 1) * window - now
         raise Refusal(
             f"{name}_limit",
-            f"{message} (limit {limit}). Try again in {int(retry_after) + 1} s.",
+            _("%(what)s (limit %(limit)d). Try again in %(seconds)d s.")
+            % {"what": message, "limit": limit, "seconds": int(retry_after) + 1},
             retry_after=retry_after,
             worth_recording=count == limit + 1,
         )
@@ -138,7 +139,7 @@ async def check_session_creation(principal_key: str) -> None:
         principal_key,
         settings.SESSION_CREATES_PER_HOUR,
         3600,
-        "Too many sessions started in the last hour",
+        _("Too many sessions started in the last hour"),
     )
 
 
@@ -156,7 +157,7 @@ async def check_chat(session_id: str, text: str) -> None:
         session_id,
         settings.CHAT_MESSAGES_PER_MINUTE,
         60,
-        "Too many messages this minute",
+        _("Too many messages this minute"),
     )
 
 
@@ -167,7 +168,7 @@ async def check_command(session_id: str) -> None:
         session_id,
         settings.COMMANDS_PER_MINUTE,
         60,
-        "Too many commands this minute",
+        _("Too many commands this minute"),
     )
 
 
@@ -178,7 +179,7 @@ async def check_new_line(session_id: str) -> None:
         session_id,
         settings.LINES_PER_MINUTE,
         60,
-        "Too many new transcript lines this minute",
+        _("Too many new transcript lines this minute"),
     )
 
 

@@ -132,7 +132,8 @@ export function explainFailure(err, action) {
   // Waiting never frees a slot of one's own: the message says to end a session first.
   if (err.code === "concurrent_sessions_limit") return said;
   if (err.status === 429) {
-    hint = err.retryAfter ? t("Try again in %(seconds)s s.", { seconds: err.retryAfter }) : t("Try again a little later.");
+    // The server's refusal already says when (its Retry-After): only a bare one gets a hint.
+    hint = err.retryAfter ? "" : t("Try again a little later.");
   } else if (err.status === 400 || err.status === 422) {
     hint = t("Check the settings and try again.");
   } else if (err.status >= 500) {

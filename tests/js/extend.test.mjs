@@ -97,7 +97,7 @@ test("a refused Extend says why, and the session goes on", async () => {
   await warned(p);
   const id = p.live.id;
   p.api.extendSession = async () => {
-    throw apiError(429, "Too many sessions started this hour.", { code: "session_rate_limit", retryAfter: 30 });
+    throw apiError(429, "Too many sessions started this hour. Try again in 30 s.", { code: "session_rate_limit", retryAfter: 30 });
   };
   fire(p.el.extendBtn, "click");
   await settle(p);

@@ -122,7 +122,9 @@ test("initials", () => {
 test("a failure says what failed, and what to do from its status", () => {
   const api = (status, message, extra = {}) => Object.assign(new Error(message), { name: "ApiError", status, code: "x", ...extra });
   const act = "Could not start the session";
-  assert.equal(explainFailure(api(429, "Too many requests", { retryAfter: 12 }), act), `${act}: Too many requests. Try again in 12 s.`);
+  // The server's refusal says when itself (limits.hit_window): said once, not twice.
+  const limited = api(429, "Too many requests (limit 30). Try again in 12 s.", { retryAfter: 12 });
+  assert.equal(explainFailure(limited, act), `${act}: Too many requests (limit 30). Try again in 12 s.`);
   assert.equal(explainFailure(api(429, "Too many requests."), act), `${act}: Too many requests. Try again a little later.`);
   assert.match(explainFailure(api(422, "Unknown voice"), act), /Unknown voice\. Check the settings and try again\.$/);
   assert.match(explainFailure(api(503, "Busy."), act), /Busy\. Try again in a minute; if it keeps failing, tell the site's operator\.$/);

@@ -58,6 +58,6 @@ async def test_after_a_reconnect_a_beacon_counts_again(world, settings, monkeypa
     assert await leave(world.alice_token, session["id"]) == 202
     assert started == ["close_if_abandoned"]
     await page.disconnect()
-    await wait_for_status(session["id"], "closed")
+    await wait_for_status(session["id"], "closed", timeout=10)  # 0.2 s grace; a busy machine
     assert await status_of(session["id"]) == ("closed", "page_closed")
     assert await beacons(session["id"]) == 2
