@@ -103,11 +103,16 @@ def session_words(session: AvatarSession, voices: dict[str, str] | None = None) 
 
 # A session's status as the staff pages and the admin say it (the stored values are
 # protocol words: "active" is a live session).
+def preset_name(session: AvatarSession) -> str:
+    """The session's preset as people know it: its name; its slug once the preset is gone
+    (empty when the session had none: each caller says what stands in)."""
+    return session.preset.name if session.preset else session.preset_slug
+
+
 def session_title(session: AvatarSession) -> str:
     """What the admin calls a session: "Guide: ended, started 2026-12-01 14:05" (its
     preset's name; its slug once the preset is gone; else its avatar)."""
-    who = session.preset.name if session.preset else session.preset_slug
-    who = who or f"Avatar {session.avatar_id}"
+    who = preset_name(session) or f"Avatar {session.avatar_id}"
     since, at = (
         ("started", session.started_at) if session.started_at else ("created", session.created_at)
     )

@@ -64,7 +64,7 @@ def avatar_page(request: HttpRequest) -> HttpResponse:
 
 def _history_row(session: AvatarSession, voices: dict[str, str] | None = None) -> dict:
     row = session.to_dict()
-    row["preset_name"] = session.preset.name if session.preset else session.preset_slug
+    row["preset_name"] = display.preset_name(session)
     row.update(display.session_words(session, voices))
     row["transcript_deleted_at"] = session.transcript_deleted_at
     return row
@@ -145,7 +145,7 @@ def export_history(request: HttpRequest) -> JsonResponse:
     for session in mine.select_related("preset").iterator():
         row = session.to_dict()
         del row["rtc"], row["ws_path"]  # join credentials and socket paths are no record
-        row["preset_name"] = session.preset.name if session.preset else session.preset_slug
+        row["preset_name"] = display.preset_name(session)
         row["transcript_deleted_at"] = session.transcript_deleted_at
         row["transcript"] = lines.get(session.pk, [])
         sessions.append(row)

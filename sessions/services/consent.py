@@ -18,11 +18,6 @@ from sessions.models import AvatarPreset
 from sessions.services.answers import llm_enabled
 
 
-def retention_days() -> int:
-    # The reaper's retention pass deletes old transcripts by this same setting.
-    return settings.TRANSCRIPT_RETENTION_DAYS
-
-
 def _kept_sentence(days: int) -> str:
     if days <= 0:
         return _("The transcript is kept until it is deleted.")
@@ -50,7 +45,11 @@ def recording_notice() -> dict[str, str]:
     """The notice's words: `text` always, `llm_text` for a preset our own assistant
     answers (empty when no LLM is configured). Each is whole sentences, for translation."""
     text = settings.RECORDING_NOTICE.strip() or " ".join(
-        [_("This conversation is recorded."), _kept_sentence(retention_days()), _service_sentence()]
+        [
+            _("This conversation is recorded."),
+            _kept_sentence(settings.TRANSCRIPT_RETENTION_DAYS),
+            _service_sentence(),
+        ]
     )
     host = llm_host()
     llm_text = (

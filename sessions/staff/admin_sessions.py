@@ -37,7 +37,7 @@ from sessions.staff import views as staff
 
 def preset_words(session: AvatarSession) -> str:
     """The preset as its filter names it; its slug only when the preset is gone."""
-    return session.preset.name if session.preset else session.preset_slug or "—"
+    return display.preset_name(session) or "—"
 
 
 @admin.register(AvatarSession)

@@ -125,7 +125,7 @@ def spend_words(figure: spend.Figure) -> str:
 
 def _preset_name(session: AvatarSession) -> str:
     """The preset's name, as staff know it (its slug once the preset is gone)."""
-    return session.preset.name if session.preset else session.preset_slug or session.avatar_id
+    return display.preset_name(session) or session.avatar_id
 
 
 def _range_query(start: date, end: date) -> str:
