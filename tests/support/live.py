@@ -104,6 +104,7 @@ class LiveServer:
                 raise RuntimeError(f"daphne exited: {self.log_path.read_text()[-2000:]}")
             try:
                 urllib.request.urlopen(f"{self.url}/accounts/login/", timeout=1).close()
+                secret_scan.serving(self, True)
                 return self
             except OSError:
                 time.sleep(0.1)
@@ -112,10 +113,12 @@ class LiveServer:
     def kill(self) -> None:
         """kill -9: no goodbye, no cleanup, as in a crash."""
         assert self.process is not None
+        secret_scan.serving(self, False)
         self.process.kill()
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
+        secret_scan.serving(self, False)
         try:
             services.stop_process(self.process)
             if getattr(self, "_log", None):

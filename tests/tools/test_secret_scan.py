@@ -177,6 +177,7 @@ def test_a_served_process_is_watched_its_address_and_the_secrets_it_was_handed()
     try:
         with scanning(Scanner(FAKE_SECRETS)) as scanner:
             secret_scan.watch_server(server, {"LLM_API_KEY": handed, "DEBUG": "true"})
+            secret_scan.serving(server, True)
             assert recording.is_ours(httpx.URL("http://127.0.0.1:1/api/v1/sessions"))
             assert not recording.is_ours(httpx.URL("http://127.0.0.1:2/"))
             secret_scan.record("captured output", f"migrated; key {handed}", "manage.py x")
@@ -184,6 +185,20 @@ def test_a_served_process_is_watched_its_address_and_the_secrets_it_was_handed()
         recording.servers.remove(server)
         recording.app_origins.discard(Server.url)
     assert found(scanner) == {("captured output", "LiveServer LLM_API_KEY")}
+
+
+def test_a_stopped_process_port_handed_to_a_fake_is_not_ours():
+    """CI once failed here: a fake AKool got a stopped server's port, and its answer,
+    which quotes the key on purpose, was counted as the app's."""
+
+    class Server:
+        url = "http://127.0.0.1:1"
+
+    server = Server()
+    secret_scan.serving(server, True)
+    assert recording.is_ours(httpx.URL("http://127.0.0.1:1/api/open/v4/x"))
+    secret_scan.serving(server, False)
+    assert not recording.is_ours(httpx.URL("http://127.0.0.1:1/api/open/v4/x"))
 
 
 def test_a_browser_page_is_caught_frames_headers_and_document():

@@ -33,6 +33,7 @@ from tools.secret_scan.recording import (
     record_pages,
     scan_server_log,
     scanning,
+    serving,
     watch_page,
     watch_server,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "scan_files",
     "scan_server_log",
     "scanning",
+    "serving",
     "watch_page",
     "watch_server",
 ]

@@ -82,10 +82,19 @@ def watch_server(server: Any, settings: dict[str, str]) -> None:
     """A served process (`url`, `log()`, `log_path`) was made with these settings: the
     secrets among them are learnt, its responses count, its log is scanned."""
     servers.append(server)
-    app_origins.add(server.url)
     if _scanner is not None:
         for name in SECRET_SETTINGS:
             _scanner.learn(settings.get(name, ""), f"LiveServer {name}")
+
+
+def serving(server: Any, up: bool) -> None:
+    """A watched process started (`up`) or stopped serving. Its origin counts only while
+    it serves: once it stops, a fake upstream may be handed the same port, and the fake's
+    answers (which quote keys on purpose) are not the app's output."""
+    if up:
+        app_origins.add(server.url)
+    else:
+        app_origins.discard(server.url)
 
 
 def scan_server_log(server: Any) -> None:
