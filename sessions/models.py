@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from sessions import keys
 from sessions.access import SessionQuerySet
+from sessions.providers.base import NETWORKS
 from sessions.states import LIVE_STATUSES, CloseReason, Status  # noqa: F401 (named from here too)
 from sessions.voice_params import checked_voice_params
 
@@ -36,7 +37,26 @@ class AvatarPreset(models.Model):
     language = models.CharField(max_length=20, default="en")
     mode = models.PositiveSmallIntegerField(choices=Mode.choices, default=Mode.DIALOGUE)
     background_url = models.URLField(max_length=1000, blank=True)
-    knowledge_id = models.CharField(max_length=200, blank=True)
+    # The RTC network AKool streams this avatar on (sent as `stream_type`).
+    network = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=[(name, label) for name, label in NETWORKS.items()],
+        help_text="Empty: the operator's default (AKOOL_STREAM_TYPE).",
+    )
+    knowledge = models.ForeignKey(
+        "KnowledgeBase",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="presets",
+        help_text="What the avatar knows: its opening line, instructions and documents.",
+    )
+    voice_url = models.URLField(
+        max_length=1000,
+        blank=True,
+        help_text="A cloned voice's URL (AKool's voice_url); used instead of the voice id.",
+    )
     voice_params = models.JSONField(default=dict, blank=True)
     system_prompt = models.TextField(blank=True)
     use_llm = models.BooleanField(
@@ -57,6 +77,29 @@ class AvatarPreset(models.Model):
     declined_topics = models.TextField(
         blank=True,
         help_text="Topics the operator's LLM must decline, one per line.",
+    )
+    # Spoken questions (own-LLM sessions; issue 19).
+    hear_quiet_ms = models.PositiveIntegerField(
+        "quiet that ends a spoken question (ms)",
+        default=800,
+        help_text="When recognised speech carries no final piece, this quiet after the "
+        "last one makes it a question.",
+    )
+    barge_in_min_chars = models.PositiveSmallIntegerField(
+        "shortest speech that interrupts (characters)",
+        default=4,
+        help_text="Shorter user speech (a cough, an 'mm') does not interrupt the avatar.",
+    )
+    tool_filler = models.CharField(
+        "line said while a tool runs",
+        max_length=200,
+        blank=True,
+    )
+    browser_speech = models.BooleanField(
+        "let the page use the browser's speech recognition",
+        default=False,
+        help_text="Sandbox only. The browser sends the microphone's audio to its vendor; "
+        "the page says so.",
     )
     active = models.BooleanField(default=True)
     order = models.IntegerField(default=0)
@@ -178,6 +221,8 @@ class AvatarSession(models.Model):
     )
     preset_slug = models.SlugField(blank=True)
     provider = models.CharField(max_length=20)
+    # The RTC network the session streams on (after a fallback: the one it fell back to).
+    network = models.CharField(max_length=10, blank=True)
     upstream_id = models.CharField(max_length=200, blank=True, db_index=True)
     avatar_id = models.CharField(max_length=200)
     voice_id = models.CharField(max_length=200, blank=True)
@@ -374,4 +419,6 @@ EventKind = SessionEvent.Kind
 
 # The trust records (issue 16) live in their own module; imported here so that Django
 # finds them and the rest of the code names every model from one place.
+from sessions.knowledge_models import KnowledgeBase  # noqa: E402, F401
+from sessions.tool_models import PresetTool, ToolCall, TurnTiming  # noqa: E402, F401
 from sessions.trust_models import SpendAlert, StaffAction  # noqa: E402, F401

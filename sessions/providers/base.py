@@ -64,6 +64,10 @@ class UpstreamTimeout(ProviderError):
         super().__init__(message, code="upstream_timeout", status=504)
 
 
+# The RTC networks AKool streams on (`stream_type`), with the names people know them by.
+NETWORKS = {"agora": "Agora", "livekit": "LiveKit", "trtc": "TRTC"}
+
+
 @dataclass(frozen=True)
 class RtcCredentials:
     """What the browser needs to join the avatar's data stream (and nothing more)."""
@@ -128,6 +132,8 @@ class SessionRequest:
     background_url: str = ""
     knowledge_id: str = ""
     voice_params: dict[str, Any] = field(default_factory=dict)
+    voice_url: str = ""
+    stream_type: str = "agora"  # one of NETWORKS
 
 
 class Provider(Protocol):

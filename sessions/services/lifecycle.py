@@ -156,7 +156,7 @@ async def _create_upstream(session: AvatarSession, provider: Any, preset: Avatar
         language=session.language,
         mode=session.mode,
         background_url=session.background_url,
-        knowledge_id=preset.knowledge_id,
+        knowledge_id=preset.knowledge.knowledge_id if preset.knowledge else "",
         # As a set-params would send them: never a preset's that the schema refuses.
         voice_params=usable_voice_params(preset.voice_params, preset_id=preset.pk),
     )

@@ -37,9 +37,11 @@ def change_form(preset: AvatarPreset, voice_params: str) -> dict[str, str]:
         "language": preset.language,
         "mode": str(preset.mode),
         "background_url": "",
-        "knowledge_id": "",
+        "knowledge": "",
         "voice_params": voice_params,
         "system_prompt": "",
+        "hear_quiet_ms": "800",
+        "barge_in_min_chars": "4",
         "active": "on",
         "order": "0",
     }
