@@ -130,7 +130,11 @@ class AvatarPreset(models.Model):
 class VoicePreset(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=100)
-    voice_id = models.CharField("AKool voice id", max_length=200)
+    voice_id = models.CharField("AKool voice id", max_length=200, blank=True)
+    # A cloned voice by URL (AKool's voice_url at create, vurl in set-params).
+    voice_url = models.URLField(
+        max_length=1000, blank=True, help_text="A cloned voice's URL; instead of the voice id."
+    )
     language = models.CharField(max_length=20, blank=True)
     gender = models.CharField(max_length=20, blank=True)
     preview_url = models.URLField(max_length=1000, blank=True)

@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,138 +16,289 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AvatarPreset',
+            name="AvatarPreset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('avatar_id', models.CharField(max_length=200, verbose_name='AKool avatar id')),
-                ('thumbnail_url', models.CharField(blank=True, max_length=1000)),
-                ('language', models.CharField(default='en', max_length=20)),
-                ('mode', models.PositiveSmallIntegerField(choices=[(1, 'Retelling (speaks the text sent)'), (2, "Dialogue (the avatar's own LLM answers)")], default=2)),
-                ('background_url', models.URLField(blank=True, max_length=1000)),
-                ('knowledge_id', models.CharField(blank=True, max_length=200)),
-                ('voice_params', models.JSONField(blank=True, default=dict)),
-                ('system_prompt', models.TextField(blank=True)),
-                ('use_llm', models.BooleanField(default=False, help_text="Answer with the operator's LLM (LLM_BASE_URL); sessions then run in mode 1.", verbose_name='answer with our LLM')),
-                ('active', models.BooleanField(default=True)),
-                ('order', models.IntegerField(default=0)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=100)),
+                ("avatar_id", models.CharField(max_length=200, verbose_name="AKool avatar id")),
+                ("thumbnail_url", models.CharField(blank=True, max_length=1000)),
+                ("language", models.CharField(default="en", max_length=20)),
+                (
+                    "mode",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (1, "Retelling (speaks the text sent)"),
+                            (2, "Dialogue (the avatar's own LLM answers)"),
+                        ],
+                        default=2,
+                    ),
+                ),
+                ("background_url", models.URLField(blank=True, max_length=1000)),
+                ("knowledge_id", models.CharField(blank=True, max_length=200)),
+                ("voice_params", models.JSONField(blank=True, default=dict)),
+                ("system_prompt", models.TextField(blank=True)),
+                (
+                    "use_llm",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Answer with the operator's LLM (LLM_BASE_URL); sessions then run in mode 1.",
+                        verbose_name="answer with our LLM",
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                ("order", models.IntegerField(default=0)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['order', 'name'],
+                "ordering": ["order", "name"],
             },
         ),
         migrations.CreateModel(
-            name='VoicePreset',
+            name="VoicePreset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('voice_id', models.CharField(max_length=200, verbose_name='AKool voice id')),
-                ('language', models.CharField(blank=True, max_length=20)),
-                ('gender', models.CharField(blank=True, max_length=20)),
-                ('preview_url', models.URLField(blank=True, max_length=1000)),
-                ('active', models.BooleanField(default=True)),
-                ('order', models.IntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=100)),
+                ("voice_id", models.CharField(max_length=200, verbose_name="AKool voice id")),
+                ("language", models.CharField(blank=True, max_length=20)),
+                ("gender", models.CharField(blank=True, max_length=20)),
+                ("preview_url", models.URLField(blank=True, max_length=1000)),
+                ("active", models.BooleanField(default=True)),
+                ("order", models.IntegerField(default=0)),
             ],
             options={
-                'ordering': ['order', 'name'],
+                "ordering": ["order", "name"],
             },
         ),
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('prefix', models.CharField(editable=False, help_text='For recognising it.', max_length=16)),
-                ('digest', models.CharField(editable=False, max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('last_used_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "prefix",
+                    models.CharField(
+                        editable=False, help_text="For recognising it.", max_length=16
+                    ),
+                ),
+                ("digest", models.CharField(editable=False, max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("last_used_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='AvatarSession',
+            name="AvatarSession",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('principal', models.CharField(db_index=True, max_length=100)),
-                ('visitor_key', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('preset_slug', models.SlugField(blank=True)),
-                ('provider', models.CharField(max_length=20)),
-                ('upstream_id', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('avatar_id', models.CharField(max_length=200)),
-                ('voice_id', models.CharField(blank=True, max_length=200)),
-                ('language', models.CharField(blank=True, max_length=20)),
-                ('mode', models.PositiveSmallIntegerField(default=2)),
-                ('background_url', models.URLField(blank=True, max_length=1000)),
-                ('use_llm', models.BooleanField(default=False)),
-                ('duration', models.PositiveIntegerField(help_text='Seconds reserved upstream.')),
-                ('status', models.CharField(choices=[('starting', 'Starting'), ('active', 'Active'), ('closing', 'Closing'), ('closed', 'Closed'), ('failed', 'Failed')], db_index=True, default='starting', max_length=10)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('expires_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('close_reason', models.CharField(blank=True, choices=[('user', 'ended by the user'), ('disconnect', 'the page went away'), ('expired', 'its time was up'), ('admin', 'ended by staff'), ('error', 'an error'), ('reaper', 'cleaned up after a restart')], max_length=12)),
-                ('error', models.TextField(blank=True)),
-                ('rtc', models.JSONField(blank=True, default=dict)),
-                ('slots', models.JSONField(blank=True, default=list)),
-                ('close_attempts', models.PositiveIntegerField(default=0)),
-                ('chat_count', models.PositiveIntegerField(default=0)),
-                ('frames_sent', models.PositiveIntegerField(default=0)),
-                ('bytes_sent', models.PositiveIntegerField(default=0)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='avatar_sessions', to=settings.AUTH_USER_MODEL)),
-                ('preset', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='sessions', to='avatar_sessions.avatarpreset')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("principal", models.CharField(db_index=True, max_length=100)),
+                ("visitor_key", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("preset_slug", models.SlugField(blank=True)),
+                ("provider", models.CharField(max_length=20)),
+                ("upstream_id", models.CharField(blank=True, db_index=True, max_length=200)),
+                ("avatar_id", models.CharField(max_length=200)),
+                ("voice_id", models.CharField(blank=True, max_length=200)),
+                ("language", models.CharField(blank=True, max_length=20)),
+                ("mode", models.PositiveSmallIntegerField(default=2)),
+                ("background_url", models.URLField(blank=True, max_length=1000)),
+                ("use_llm", models.BooleanField(default=False)),
+                ("duration", models.PositiveIntegerField(help_text="Seconds reserved upstream.")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("starting", "Starting"),
+                            ("active", "Active"),
+                            ("closing", "Closing"),
+                            ("closed", "Closed"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="starting",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("expires_at", models.DateTimeField(blank=True, db_index=True, null=True)),
+                (
+                    "close_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("user", "ended by the user"),
+                            ("disconnect", "the page went away"),
+                            ("expired", "its time was up"),
+                            ("admin", "ended by staff"),
+                            ("error", "an error"),
+                            ("reaper", "cleaned up after a restart"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("rtc", models.JSONField(blank=True, default=dict)),
+                ("slots", models.JSONField(blank=True, default=list)),
+                ("close_attempts", models.PositiveIntegerField(default=0)),
+                ("chat_count", models.PositiveIntegerField(default=0)),
+                ("frames_sent", models.PositiveIntegerField(default=0)),
+                ("bytes_sent", models.PositiveIntegerField(default=0)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="avatar_sessions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "preset",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="sessions",
+                        to="avatar_sessions.avatarpreset",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='SessionEvent',
+            name="SessionEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('state', 'State'), ('command', 'Command'), ('limit', 'Limit'), ('error', 'Error'), ('info', 'Info')], max_length=10)),
-                ('message', models.CharField(max_length=500)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='avatar_sessions.avatarsession')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("state", "State"),
+                            ("command", "Command"),
+                            ("limit", "Limit"),
+                            ("error", "Error"),
+                            ("info", "Info"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("message", models.CharField(max_length=500)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                (
+                    "created_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="avatar_sessions.avatarsession",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='TranscriptEntry',
+            name="TranscriptEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('user', 'User'), ('avatar', 'Avatar')], max_length=10)),
-                ('mid', models.CharField(max_length=100)),
-                ('text', models.TextField(blank=True)),
-                ('final', models.BooleanField(default=False)),
-                ('cut', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='transcript', to='avatar_sessions.avatarsession')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("user", "User"), ("avatar", "Avatar")], max_length=10
+                    ),
+                ),
+                ("mid", models.CharField(max_length=100)),
+                ("text", models.TextField(blank=True)),
+                ("final", models.BooleanField(default=False)),
+                ("cut", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="transcript",
+                        to="avatar_sessions.avatarsession",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.AddField(
-            model_name='avatarpreset',
-            name='default_voice',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='avatar_sessions.voicepreset'),
+            model_name="avatarpreset",
+            name="default_voice",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="avatar_sessions.voicepreset",
+            ),
         ),
         migrations.AddIndex(
-            model_name='avatarsession',
-            index=models.Index(fields=['principal', 'status'], name='avatar_sess_princip_6218e1_idx'),
+            model_name="avatarsession",
+            index=models.Index(
+                fields=["principal", "status"], name="avatar_sess_princip_6218e1_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='transcriptentry',
-            constraint=models.UniqueConstraint(fields=('session', 'role', 'mid'), name='one_line_per_mid'),
+            model_name="transcriptentry",
+            constraint=models.UniqueConstraint(
+                fields=("session", "role", "mid"), name="one_line_per_mid"
+            ),
         ),
     ]

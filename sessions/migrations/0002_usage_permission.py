@@ -4,14 +4,16 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('avatar_sessions', '0001_initial'),
+        ("avatar_sessions", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='avatarsession',
-            options={'ordering': ['-created_at'], 'permissions': [('view_usage', 'Can view usage reports')]},
+            name="avatarsession",
+            options={
+                "ordering": ["-created_at"],
+                "permissions": [("view_usage", "Can view usage reports")],
+            },
         ),
     ]

@@ -5,24 +5,44 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('avatar_sessions', '0002_usage_permission'),
+        ("avatar_sessions", "0002_usage_permission"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TranscriptPiece',
+            name="TranscriptPiece",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('user', 'User'), ('avatar', 'Avatar')], max_length=10)),
-                ('mid', models.CharField(max_length=100)),
-                ('idx', models.PositiveIntegerField()),
-                ('text', models.TextField(blank=True)),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pieces', to='avatar_sessions.avatarsession')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("user", "User"), ("avatar", "Avatar")], max_length=10
+                    ),
+                ),
+                ("mid", models.CharField(max_length=100)),
+                ("idx", models.PositiveIntegerField()),
+                ("text", models.TextField(blank=True)),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pieces",
+                        to="avatar_sessions.avatarsession",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('session', 'role', 'mid', 'idx'), name='one_piece_per_idx')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("session", "role", "mid", "idx"), name="one_piece_per_idx"
+                    )
+                ],
             },
         ),
     ]

@@ -14,26 +14,38 @@ def rename_reasons(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('avatar_sessions', '0003_transcript_piece'),
+        ("avatar_sessions", "0003_transcript_piece"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='avatarsession',
-            name='create_unanswered_at',
+            model_name="avatarsession",
+            name="create_unanswered_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='avatarsession',
-            name='served_by',
+            model_name="avatarsession",
+            name="served_by",
             field=models.CharField(blank=True, max_length=32),
         ),
         migrations.AlterField(
-            model_name='avatarsession',
-            name='close_reason',
-            field=models.CharField(blank=True, choices=[('user', 'ended by the user'), ('page_closed', 'the page was closed'), ('abandoned', 'no page was connected'), ('expired', 'its time was up'), ('admin', 'ended by staff'), ('error', 'an error'), ('upstream', 'ended by the avatar service'), ('crashed', 'our server stopped')], max_length=12),
+            model_name="avatarsession",
+            name="close_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("user", "ended by the user"),
+                    ("page_closed", "the page was closed"),
+                    ("abandoned", "no page was connected"),
+                    ("expired", "its time was up"),
+                    ("admin", "ended by staff"),
+                    ("error", "an error"),
+                    ("upstream", "ended by the avatar service"),
+                    ("crashed", "our server stopped"),
+                ],
+                max_length=12,
+            ),
         ),
         migrations.RunPython(rename_reasons, migrations.RunPython.noop),
     ]

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('avatar_sessions', '0005_state_events_say_their_state'),
+        ("avatar_sessions", "0005_state_events_say_their_state"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='transcriptpiece',
-            name='closing_half',
-            field=models.CharField(blank=True, default='', max_length=6),
+            model_name="transcriptpiece",
+            name="closing_half",
+            field=models.CharField(blank=True, default="", max_length=6),
         ),
         migrations.AddField(
-            model_name='transcriptpiece',
-            name='opening_half',
-            field=models.CharField(blank=True, default='', max_length=6),
+            model_name="transcriptpiece",
+            name="opening_half",
+            field=models.CharField(blank=True, default="", max_length=6),
         ),
     ]

@@ -19,22 +19,21 @@ def mark_and_empty(apps, schema_editor):
             session_id=OuterRef("session_id"), role=OuterRef("role"), mid=OuterRef("mid")
         )
     )
-    entry.objects.filter(
-        Q(has_pieces) | Q(role="avatar", session__use_llm=False)
-    ).update(reported_by_page=True)
+    entry.objects.filter(Q(has_pieces) | Q(role="avatar", session__use_llm=False)).update(
+        reported_by_page=True
+    )
     session.objects.filter(status__in=ENDED).exclude(rtc={}).update(rtc={})
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('avatar_sessions', '0006_transcript_piece_halves'),
+        ("avatar_sessions", "0006_transcript_piece_halves"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='transcriptentry',
-            name='reported_by_page',
+            model_name="transcriptentry",
+            name="reported_by_page",
             field=models.BooleanField(default=False),
         ),
         migrations.RunPython(mark_and_empty, migrations.RunPython.noop),

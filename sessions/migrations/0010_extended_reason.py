@@ -4,15 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('avatar_sessions', '0009_trust'),
+        ("avatar_sessions", "0009_trust"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='avatarsession',
-            name='close_reason',
-            field=models.CharField(blank=True, choices=[('user', 'ended by the user'), ('page_closed', 'the page was closed'), ('abandoned', 'no page was connected'), ('expired', 'its time was up'), ('admin', 'ended by staff'), ('error', 'an error'), ('upstream', 'ended by the avatar service'), ('crashed', 'our server stopped'), ('extended', 'it went on in a follow-on session')], max_length=12),
+            model_name="avatarsession",
+            name="close_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("user", "ended by the user"),
+                    ("page_closed", "the page was closed"),
+                    ("abandoned", "no page was connected"),
+                    ("expired", "its time was up"),
+                    ("admin", "ended by staff"),
+                    ("error", "an error"),
+                    ("upstream", "ended by the avatar service"),
+                    ("crashed", "our server stopped"),
+                    ("extended", "it went on in a follow-on session"),
+                ],
+                max_length=12,
+            ),
         ),
     ]
