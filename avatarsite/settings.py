@@ -299,6 +299,18 @@ LLM_MODERATION_TIMEOUT = env.float("LLM_MODERATION_TIMEOUT", default=3.0)
 # since a guardrail that opens whenever it fails is one anybody can open by overloading it.
 LLM_MODERATION_FAIL_CLOSED = env.bool("LLM_MODERATION_FAIL_CLOSED", default=True)
 
+# --- Tools the LLM may call (README "Tools") ---------------------------------------
+# Hosts a tool's endpoint may reach over plain http and on a private or loopback address
+# (exact host names or IPs, comma separated). Empty: https to public addresses only, so a
+# staff-entered URL cannot reach the site's own network.
+TOOL_HTTP_HOSTS = [h.strip().lower() for h in env.list("TOOL_HTTP_HOSTS", default=[]) if h.strip()]
+# Rounds of tool calls in one answer before the LLM must answer without them.
+TOOL_MAX_ROUNDS = max(env.int("TOOL_MAX_ROUNDS", default=3), 1)
+# The longest timeout staff may give a tool (a person waits for the avatar meanwhile).
+TOOL_MAX_TIMEOUT = max(env.float("TOOL_MAX_TIMEOUT", default=30.0), 0.5)
+# Bytes of a tool's answer handed to the LLM; the rest is cut off.
+TOOL_MAX_RESULT_BYTES = max(env.int("TOOL_MAX_RESULT_BYTES", default=16384), 256)
+
 # --- Page -------------------------------------------------------------------
 # Agora's SDK reports events to Agora's servers unless told not to.
 AGORA_EVENT_REPORT = env.bool("AGORA_EVENT_REPORT", default=False)

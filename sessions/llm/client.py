@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -35,6 +36,7 @@ from sessions import redaction
 from sessions.llm.conversation import CHARS_PER_TOKEN
 from sessions.llm.server_text import server_message
 from sessions.llm.sse import StreamFault, read_deltas
+from sessions.llm.tools import BadToolCalls, ToolCallAssembler, ToolCalls
 
 log = logging.getLogger("avatarsite.llm")
 
@@ -113,9 +115,12 @@ async def stream_chat(
     config: LlmConfig,
     messages: list[dict[str, Any]],
     *,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> AsyncIterator[str]:
-    """Yield the answer's text pieces as the server streams them.
+) -> AsyncIterator[str | ToolCalls]:
+    """Yield the answer's text pieces as the server streams them; with ``tools``, when
+    the LLM asks for calls, a last ``ToolCalls`` (sessions.llm.tools runs the rounds).
 
     Retries (with exponential backoff and jitter) on connection errors, timeouts and HTTP
     429/5xx, but only while nothing has been yielded: once a piece went out it may already
@@ -123,6 +128,9 @@ async def stream_chat(
     ``LlmError(partial=True)``.
     """
     url, body, headers = _request(config, messages)
+    if tools:
+        body["tools"] = tools
+        body["tool_choice"] = tool_choice or "auto"
     # A bound on the answer's length for servers that ignore max_tokens: generous, since
     # it only guards against a stream that never ends.
     max_chars = max(4096, config.max_tokens * CHARS_PER_TOKEN * 4)
@@ -130,12 +138,18 @@ async def stream_chat(
     attempt = 0
     async with httpx.AsyncClient(**_client_args(config, url, transport)) as client:
         while True:
+            calls = ToolCallAssembler()  # per attempt: a retry starts the calls again
+            text: list[str] = []
             try:
                 # aclosing: if our consumer stops (cancel, aclose), the attempt's own
                 # generator is closed here and now, not whenever it is garbage-collected,
                 # so the HTTP response is closed at once.
                 async with contextlib.aclosing(_attempt(client, url, body, headers, config)) as it:
                     async for piece in it:
+                        if isinstance(piece, list):
+                            _feed_calls(calls, piece)
+                            continue
+                        text.append(piece)
                         yielded += len(piece)
                         if yielded > max_chars:
                             raise LlmError(
@@ -143,6 +157,8 @@ async def stream_chat(
                                 "The language model's answer was far longer than allowed.",
                             )
                         yield piece
+                if calls:
+                    yield _asked(calls, text, config.secrets())
                 return
             except LlmError as exc:
                 if yielded:
@@ -157,6 +173,26 @@ async def stream_chat(
                     "llm: attempt %d failed (%s); retrying in %.2f s", attempt, exc.code, delay
                 )
                 await asyncio.sleep(delay)
+
+
+def _feed_calls(calls: ToolCallAssembler, deltas: list[Any]) -> None:
+    try:
+        calls.feed(deltas)
+    except BadToolCalls:
+        raise LlmError("llm_bad_stream", _UNREADABLE_ANSWER) from None
+
+
+def _asked(calls: ToolCallAssembler, text: list[str], secrets: Secrets) -> ToolCalls:
+    # Arguments go to a tool server and the audit: a key the model echoes is hidden there
+    # as in its text (whole, so a key split across deltas is found too).
+    asked = calls.result("".join(text))
+    return dataclasses.replace(
+        asked,
+        calls=tuple(
+            dataclasses.replace(c, arguments=redaction.redact(c.arguments, secrets))
+            for c in asked.calls
+        ),
+    )
 
 
 def _request(
@@ -220,7 +256,7 @@ async def _attempt(
     body: dict[str, Any],
     headers: dict[str, str],
     config: LlmConfig,
-) -> AsyncIterator[str]:
+) -> AsyncIterator[str | list]:
     """One request: yields pieces, raises LlmError (with ``retryable`` set) on failure."""
     answered = False  # headers received: a broken connection is now a cut stream
     try:
@@ -235,7 +271,7 @@ async def _attempt(
         raise _transport_error(exc, answered, config.secrets()) from None
 
 
-async def _pieces(response: httpx.Response, secrets: Secrets) -> AsyncIterator[str]:
+async def _pieces(response: httpx.Response, secrets: Secrets) -> AsyncIterator[str | list]:
     """The answer in one response: an HTTP error, one JSON answer, or an event stream."""
     if not 200 <= response.status_code < 300:
         raise await _http_error(response, secrets)
@@ -252,7 +288,9 @@ async def _pieces(response: httpx.Response, secrets: Secrets) -> AsyncIterator[s
     try:
         async with contextlib.aclosing(read_deltas(response.aiter_bytes())) as deltas:
             async for piece in deltas:
-                if safe := redactor.feed(piece):
+                if isinstance(piece, list):
+                    yield piece  # tool call deltas: put together (and redacted) above
+                elif safe := redactor.feed(piece):
                     yield safe
         if rest := redactor.flush():
             yield rest

@@ -98,8 +98,9 @@ class SseDecoder:
         return None
 
 
-async def read_deltas(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
-    """The answer's text pieces from the bytes of an event stream, until ``[DONE]``.
+async def read_deltas(chunks: AsyncIterable[bytes]) -> AsyncIterator[str | list[Any]]:
+    """The answer's text pieces from the bytes of an event stream, until ``[DONE]``; a
+    chunk's ``tool_calls`` deltas come as a list (sessions.llm.tools puts them together).
 
     A stream may also end cleanly after a chunk with a finish_reason. Raises StreamFault
     on anything else; errors of the byte source itself (httpx's) pass through.
@@ -118,6 +119,8 @@ async def read_deltas(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
             finished = finished or finish
             if content:
                 yield content
+            if calls := _tool_deltas(data):
+                yield calls
     if decoder.end() == "[DONE]" or finished:
         return
     # A clean end of the body without [DONE] or a finish_reason: a proxy or the server
@@ -163,3 +166,14 @@ def _delta(obj: Any) -> tuple[Any, bool]:
     if content is not None and not isinstance(content, str):
         return _BAD, False
     return content, choice.get("finish_reason") is not None
+
+
+def _tool_deltas(data: str) -> list[Any] | None:
+    """The ``tool_calls`` deltas of an event already read as a chunk, if any."""
+    if '"tool_calls"' not in data:
+        return None  # the common case: a text piece, not parsed twice
+    choices = json.loads(data).get("choices") or [{}]  # its shape was checked already
+    calls = (choices[0].get("delta") or {}).get("tool_calls")
+    if calls is not None and not isinstance(calls, list):
+        raise StreamFault("unreadable")
+    return calls or None

@@ -26,7 +26,7 @@ from django.conf import settings
 
 from sessions import errors, keys, shared_cache
 from sessions.llm import guardrails
-from sessions.llm.client import LlmConfig, LlmError, stream_chat
+from sessions.llm.client import LlmConfig, LlmError
 from sessions.llm.conversation import (
     Conversation,
     cache_key,
@@ -35,7 +35,7 @@ from sessions.llm.conversation import (
 )
 from sessions.llm.sentences import SentenceSplitter
 from sessions.models import Role, SessionEvent
-from sessions.services import lifecycle, limits, transcript
+from sessions.services import lifecycle, limits, tool_calls, transcript
 from sessions.services.transcript import Shown
 from sessions.stream.chunker import chat_frames
 from sessions.stream.codec import new_mid
@@ -180,9 +180,10 @@ class Answerer:
             if ruled_out := await self._moderation(question):
                 await self._decline(mid, reply, {"where": "question", "reason": ruled_out})
             else:
-                key, cached = await self._cached(question, first_question)
+                tools = await tool_calls.preset_tools(self.preset_slug)  # answers never cached
+                key, cached = await self._cached(question, first_question and not tools)
                 reply.spent = not cached
-                source = _replay(cached) if cached else stream_chat(llm_config(), messages)
+                source = _replay(cached) if cached else self._source(messages, tools, mid, reply)
                 await self._stream(mid, source, reply)
         except asyncio.CancelledError:
             await self._finish(mid, reply, messages, cut=True)
@@ -208,6 +209,17 @@ class Answerer:
         salt = f"{self.conversation.system_prompt}\n{settings.LLM_MODEL}"
         key = keys.llm_answer(cache_key(self.preset_slug, question, salt=salt))
         return key, await shared_cache.get(key)
+
+    def _source(self, messages: list[dict], tools, mid: str, reply: _Reply) -> AsyncIterator[str]:
+        """The LLM's answer, calling the preset's tools if it has any (the filler said)."""
+        return tool_calls.answer_stream(
+            llm_config(),
+            messages,
+            tools,
+            session_id=self.session_id,
+            principal_key=self.principal_key,
+            say=lambda line: self._release(mid, [line], reply),
+        )
 
     async def _stream(self, mid: str, source: AsyncIterator[str], reply: _Reply) -> None:
         """Release the answer sentence by sentence: each is checked against the declined

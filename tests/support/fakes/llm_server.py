@@ -19,9 +19,11 @@ to the first token; headers go out at once, as vLLM and OpenAI do), ``tokens_per
 (None: as fast as possible), ``fail_before_first``, ``fail_mid_stream``,
 ``malformed_after``, ``hang``, ``sse_style`` ("openai": one ``data:`` line per event;
 "tricky": CRLF line ends, comments, ``event:``/``id:`` fields, JSON spread over several
-``data:`` lines, all legal SSE), and for ``POST /v1/moderations`` (OpenAI's shape)
-``flagged`` (words whose presence in the input flags it), ``moderation_status`` (an error
-status instead of a verdict) and ``moderation_delay`` (seconds before the verdict).
+``data:`` lines, all legal SSE), ``call_tools`` (the next requests that list ``tools``,
+and do not say ``tool_choice: "none"``, ask for these calls instead of answering: a
+scripted tool call, then the answer), and for ``POST /v1/moderations`` (OpenAI's shape) ``flagged`` (words whose presence in the input
+flags it), ``moderation_status`` (an error status instead of a verdict) and
+``moderation_delay`` (seconds before the verdict).
 """
 
 from __future__ import annotations
@@ -133,6 +135,8 @@ class FakeLlm(LoopbackFake):
             self.moderation_status = 200
             self.moderation_delay = 0.0
             self._moderations: list[Any] = []
+            self._tool_script: list[tuple[str, Any]] = []
+            self._tool_times = 0
 
     def fail_before_first(
         self, status: int, times: int = 1, *, retry_after: float | None = None
@@ -146,6 +150,12 @@ class FakeLlm(LoopbackFake):
         headers), for ``times`` streams (None: every stream until reset)."""
         with self._lock:
             self._cut_after, self._cut_times = after_tokens, times
+
+    def call_tools(self, calls: list[tuple[str, Any]], times: int = 1) -> None:
+        """The next ``times`` requests offering tools get these (name, arguments) calls
+        (arguments: a dict sent as JSON in pieces, or a str sent as is) instead of text."""
+        with self._lock:
+            self._tool_script, self._tool_times = list(calls), times
 
     def malformed_after(self, n: int) -> None:
         """Send a data line that is not JSON after ``n`` tokens."""
@@ -278,10 +288,15 @@ class FakeLlm(LoopbackFake):
                 cut = None
             else:
                 self._cut_times -= 1
+        tool_calls = None
+        if self._tool_times > 0 and body.get("tools") and body.get("tool_choice") != "none":
+            self._tool_times -= 1
+            tool_calls = self._tool_script
         answer = self.answer
         text = answer(body["messages"]) if callable(answer) else answer
         return {
             "fail": fail,
+            "tool_calls": tool_calls,
             "hang": self._hang,
             "cut": cut,
             "malformed": self._malformed_after,
@@ -354,6 +369,10 @@ class FakeLlm(LoopbackFake):
             return
         if not send(chunk({"role": "assistant", "content": ""})):
             return
+        if plan["tool_calls"]:
+            self._send_tool_calls(plan["tool_calls"], chunk, send)
+            h.write_chunk(b"")
+            return
         first_at = started + plan["delay"]
         tps = plan["tps"]
         tokens = plan["tokens"]
@@ -377,6 +396,21 @@ class FakeLlm(LoopbackFake):
                 return
         if send(None, raw="[DONE]"):
             h.write_chunk(b"")
+
+    @staticmethod
+    def _send_tool_calls(calls: list[tuple[str, Any]], chunk: Any, send: Any) -> None:
+        """OpenAI's way: each call's id and name first, its arguments in small pieces."""
+        for i, (name, arguments) in enumerate(calls):
+            text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+            head = {"index": i, "id": f"call_fake_{i}", "type": "function"}
+            if not send(chunk({"tool_calls": [{**head, "function": {"name": name}}]})):
+                return
+            for at in range(0, len(text), 7):
+                piece = {"index": i, "function": {"arguments": text[at : at + 7]}}
+                if not send(chunk({"tool_calls": [piece]})):
+                    return
+        if send(chunk({}, "tool_calls")):
+            send(None, raw="[DONE]")
 
     def _whole(self, h: _Handler, body: dict[str, Any], plan: dict[str, Any]) -> None:
         # Generation takes as long as streaming would; the answer comes at the end.

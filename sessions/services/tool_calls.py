@@ -1,0 +1,282 @@
+"""Calling the operator's tools for the LLM (README "Tools"): the preset's tools loaded,
+each call checked, signed, made and recorded (one ToolCall row each: the audit).
+
+A call is a POST of the arguments (JSON) to the tool's endpoint, within its timeout, to
+the address sessions.services.tool_urls checked (no redirects followed), signed with
+HMAC-SHA256 over ``"<timestamp>.<body>"`` with the tool's secret::
+
+    X-Avatarsite-Timestamp: 1767225600
+    X-Avatarsite-Signature: sha256=<hex digest>
+
+The answer's body (at most TOOL_MAX_RESULT_BYTES) goes back to the LLM as the result. A
+call that fails or times out goes back to the LLM as a sentence saying so, so it can tell
+the user; the session goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import hmac
+import json
+import logging
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jsonschema_rs
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from sessions.llm import tools as llm_tools
+from sessions.llm.client import LlmConfig, stream_chat
+from sessions.llm.conversation import estimate_messages_tokens
+from sessions.models import AvatarPreset
+from sessions.services import limits, tool_urls
+from sessions.tool_models import PresetTool, ToolCall
+
+log = logging.getLogger("avatarsite.tools")
+
+TIMESTAMP_HEADER = "X-Avatarsite-Timestamp"
+SIGNATURE_HEADER = "X-Avatarsite-Signature"
+Outcome = ToolCall.Outcome
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    endpoint: str
+    secret: str = field(repr=False)  # never in a log line or a traceback
+    timeout: float = 5.0
+
+    def spec(self) -> llm_tools.ToolSpec:
+        return llm_tools.ToolSpec(self.name, self.description, self.parameters)
+
+
+@dataclass(frozen=True)
+class Toolset:
+    """A preset's active tools and the line said while one runs."""
+
+    tools: tuple[Tool, ...]
+    filler: str = ""
+
+    def find(self, name: str) -> Tool | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+
+@sync_to_async
+def preset_tools(preset_slug: str) -> Toolset | None:
+    """The preset's active tools, or None when it has none."""
+    rows = list(PresetTool.objects.filter(preset__slug=preset_slug, active=True))
+    if not rows:
+        return None
+    filler = AvatarPreset.objects.filter(slug=preset_slug).values_list("tool_filler", flat=True)
+    return Toolset(
+        tuple(
+            Tool(r.name, r.description, r.parameters, r.endpoint, r.secret, r.timeout_seconds)
+            for r in rows
+        ),
+        (filler.first() or "").strip(),
+    )
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()  # ~20 ms to build: once per process
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature header's value: what a tool server recomputes to trust a call."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+@dataclass
+class _Call:
+    """One call as it goes, and what the audit row records."""
+
+    tool_name: str
+    arguments: Any = None
+    outcome: str = Outcome.OK
+    result: str = ""
+    error: str = ""
+
+    def fail(self, outcome: str, error: str) -> None:
+        self.outcome, self.error = outcome, error
+
+    def for_llm(self) -> str:
+        if self.outcome == Outcome.OK:
+            return self.result
+        # The LLM reads this and tells the user in its own words.
+        return (
+            f"The tool {self.tool_name} did not answer: {self.error} "
+            "Tell the user that this information is not available right now."
+        )
+
+
+async def call(session_id: str, toolset: Toolset, request: llm_tools.ToolCallRequest) -> _Call:
+    """Make one call the LLM asked for and record it (``for_llm()``: what the LLM reads)."""
+    started = time.monotonic()
+    record = _Call(request.name, request.arguments)
+    tool = toolset.find(request.name)
+    arguments = llm_tools.parse_arguments(request.arguments)
+    if tool is None:
+        record.fail(Outcome.REFUSED, "There is no tool by that name.")
+    elif arguments is None:
+        record.fail(Outcome.REFUSED, "The arguments were not a JSON object.")
+    else:
+        record.arguments = arguments
+        if problem := _arguments_problem(tool, arguments):
+            record.fail(
+                Outcome.REFUSED, f"The arguments do not fit the tool's parameters: {problem}"
+            )
+        else:
+            await _post(tool, arguments, record)
+    ms = int((time.monotonic() - started) * 1000)
+    log.info("session %s: tool %s: %s in %d ms", session_id, request.name[:64], record.outcome, ms)
+    await ToolCall.objects.acreate(
+        session_id=session_id,
+        tool_name=request.name[:64],
+        arguments=record.arguments
+        if isinstance(record.arguments, dict)
+        else {"raw": record.arguments},
+        result=record.result,
+        outcome=record.outcome,
+        error=record.error,
+        duration_ms=ms,
+    )
+    return record
+
+
+def _arguments_problem(tool: Tool, arguments: dict[str, Any]) -> str | None:
+    if not tool.parameters:
+        return None
+    try:
+        jsonschema_rs.validate(tool.parameters, arguments)
+    except jsonschema_rs.ValidationError as exc:
+        return exc.message
+    except ValueError:  # the schema itself (staff checked it when saving)
+        return None
+    return None
+
+
+async def _post(tool: Tool, arguments: dict[str, Any], record: _Call) -> None:
+    try:
+        await asyncio.wait_for(_send(tool, arguments, record), timeout=tool.timeout)
+    except (asyncio.TimeoutError, httpx.TimeoutException):
+        record.fail(Outcome.TIMEOUT, f"It took longer than {tool.timeout:g} seconds.")
+    except tool_urls.UrlRefused as exc:
+        record.fail(Outcome.REFUSED, str(exc))
+    except httpx.HTTPError as exc:
+        record.fail(Outcome.FAILED, f"It could not be reached ({type(exc).__name__}).")
+
+
+async def _send(tool: Tool, arguments: dict[str, Any], record: _Call) -> None:
+    target = await asyncio.to_thread(tool_urls.resolve, tool.endpoint)
+    body = json.dumps(arguments, ensure_ascii=False).encode()
+    timestamp = str(int(time.time()))
+    default_port = 443 if target.scheme == "https" else 80
+    host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    headers = {
+        "Content-Type": "application/json",
+        "Host": host_header,
+        "User-Agent": "avatarsite-tools",
+        TIMESTAMP_HEADER: timestamp,
+    }
+    if tool.secret:
+        headers[SIGNATURE_HEADER] = sign(tool.secret, timestamp, body)
+    address = f"[{target.address}]" if ":" in target.address else target.address
+    # The checked address, not the name: a second lookup could answer differently.
+    url = f"{target.scheme}://{address}:{target.port}{target.path}"
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    async with httpx.AsyncClient(
+        verify=_ssl_context(), follow_redirects=False, timeout=tool.timeout, trust_env=False
+    ) as client:
+        request = client.build_request(
+            "POST", url, content=body, headers=headers, extensions=extensions
+        )
+        response = await client.send(request, stream=True)
+        try:
+            data = await _read_capped(response)
+        finally:
+            await response.aclose()
+    if 200 <= response.status_code < 300:
+        record.result = data.decode("utf-8", errors="replace")
+    elif 300 <= response.status_code < 400:
+        record.fail(Outcome.FAILED, f"It redirected (HTTP {response.status_code}); not followed.")
+    else:
+        record.fail(Outcome.FAILED, f"It answered with an error (HTTP {response.status_code}).")
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    limit = settings.TOOL_MAX_RESULT_BYTES
+    data = bytearray()
+    async for chunk in response.aiter_bytes():
+        data += chunk
+        if len(data) >= limit:
+            break
+    return bytes(data[:limit])
+
+
+Say = Callable[[str], Awaitable[Any]]
+
+
+def answer_stream(
+    config: LlmConfig,
+    messages: list[dict[str, Any]],
+    toolset: Toolset | None,
+    *,
+    session_id: str,
+    principal_key: str,
+    say: Say,
+) -> AsyncIterator[Any]:
+    """The LLM's answer, with the preset's tools when it has any (sessions.llm.tools runs
+    the rounds); ``say`` speaks the filler line while the first tool runs."""
+    if toolset is None:
+        return stream_chat(config, messages)
+    failed: list[str] = []
+
+    async def run(request: llm_tools.ToolCallRequest) -> str:
+        record = await call(session_id, toolset, request)
+        if record.outcome != Outcome.OK:
+            failed.append(request.name)
+        return record.for_llm()
+
+    async def spend(round_messages: list[dict[str, Any]]) -> None:
+        tokens = estimate_messages_tokens(round_messages)
+        await limits.spend_llm_tokens(session_id, principal_key, tokens)
+
+    async def filler() -> None:
+        await say(toolset.filler)
+
+    rounds = llm_tools.answer_rounds(
+        functools.partial(stream_chat, config),
+        messages,
+        [tool.spec() for tool in toolset.tools],
+        run=run,
+        max_rounds=settings.TOOL_MAX_ROUNDS,
+        before_first_call=filler if toolset.filler else None,
+        spend=spend,
+    )
+    return _with_fallback(rounds, failed)
+
+
+async def _with_fallback(rounds: AsyncIterator[str], failed: list[str]) -> AsyncIterator[str]:
+    """The rounds' text; when a tool failed and the LLM then said nothing, one sentence
+    saying so (the avatar never just falls silent)."""
+    said = False
+    try:
+        async for piece in rounds:
+            said = said or bool(piece.strip())
+            yield piece
+    finally:
+        await rounds.aclose()  # type: ignore[attr-defined]
+    if failed and not said:
+        yield _("Sorry, I could not get that information just now.")

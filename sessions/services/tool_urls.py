@@ -1,0 +1,102 @@
+"""Where a tool's endpoint may point: the only home of that rule.
+
+Staff type a tool's URL, and the server calls it: without a rule that is a way into the
+site's own network (server-side request forgery). The rule: https only, to public
+addresses only, except for the hosts listed in TOOL_HTTP_HOSTS (how the tests reach a fake
+on loopback, and how an operator allows a tool server on their own network). It is checked
+when staff save the tool (``endpoint_problem``) and again at each call (``resolve``), where
+the name is resolved once and the call connects to the address that was checked: a name
+that resolves to a public address at the check and to 127.0.0.1 at the connect (DNS
+rebinding) cannot slip through. Redirects are never followed (sessions.services.tool_calls).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+
+class UrlRefused(Exception):
+    """The endpoint may not be called; the message says why, for staff."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to connect: the checked ``address`` of ``host`` (sent as Host and TLS name)."""
+
+    scheme: str
+    host: str
+    port: int
+    address: str
+    path: str  # path and query, as typed
+
+
+def _listed(host: str) -> bool:
+    return host.lower() in settings.TOOL_HTTP_HOSTS
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    return ip.is_global and not ip.is_multicast
+
+
+def _addresses(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to now (a seam for tests)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def _parts(url: str) -> tuple[str, str, int, str]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise UrlRefused(_("The endpoint is not a valid URL.")) from None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if scheme not in ("http", "https") or not host:
+        raise UrlRefused(_("The endpoint must be an https:// address."))
+    if parts.username or parts.password:
+        raise UrlRefused(_("The endpoint may not carry a user name or password."))
+    if scheme == "http" and not _listed(host):
+        raise UrlRefused(_("The endpoint must use https (plain http only for TOOL_HTTP_HOSTS)."))
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return scheme, host, port or (443 if scheme == "https" else 80), path
+
+
+def resolve(url: str) -> Target:
+    """The checked address to call ``url`` at, now. Raises UrlRefused."""
+    scheme, host, port, path = _parts(url)
+    try:
+        addresses = _addresses(host, port)
+    except (OSError, UnicodeError):
+        raise UrlRefused(_("The endpoint's host name could not be found.")) from None
+    if not addresses:
+        raise UrlRefused(_("The endpoint's host name could not be found."))
+    if not _listed(host):
+        # Every address must be public: otherwise which one a connection uses decides.
+        if not all(_public(address) for address in addresses):
+            raise UrlRefused(
+                _(
+                    "The endpoint points to a private or local address; "
+                    "only hosts listed in TOOL_HTTP_HOSTS may."
+                )
+            )
+    return Target(scheme, host, port, addresses[0], path)
+
+
+def endpoint_problem(url: str) -> str | None:
+    """Why staff may not save ``url`` as a tool's endpoint, or None."""
+    try:
+        resolve(url)
+    except UrlRefused as exc:
+        return str(exc)
+    return None
