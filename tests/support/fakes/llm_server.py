@@ -21,9 +21,9 @@ to the first token; headers go out at once, as vLLM and OpenAI do), ``tokens_per
 "tricky": CRLF line ends, comments, ``event:``/``id:`` fields, JSON spread over several
 ``data:`` lines, all legal SSE), ``call_tools`` (the next requests that list ``tools``,
 and do not say ``tool_choice: "none"``, ask for these calls instead of answering: a
-scripted tool call, then the answer), and for ``POST /v1/moderations`` (OpenAI's shape) ``flagged`` (words whose presence in the input
-flags it), ``moderation_status`` (an error status instead of a verdict) and
-``moderation_delay`` (seconds before the verdict).
+scripted tool call, then the answer), and for ``POST /v1/moderations`` (OpenAI's shape)
+``flagged`` (words whose presence in the input flags it), ``moderation_status`` (an error
+status instead of a verdict) and ``moderation_delay`` (seconds before the verdict).
 """
 
 from __future__ import annotations
