@@ -292,7 +292,8 @@ class FakeLlm(LoopbackFake):
         if self._tool_times > 0 and body.get("tools") and body.get("tool_choice") != "none":
             self._tool_times -= 1
             tool_calls = self._tool_script
-        answer = self.answer
+        # Calls instead of an answer: a callable answer is not asked (it may expect results).
+        answer = "" if tool_calls else self.answer
         text = answer(body["messages"]) if callable(answer) else answer
         return {
             "fail": fail,
@@ -368,6 +369,12 @@ class FakeLlm(LoopbackFake):
         if style == "tricky" and not h.write_chunk(b"\xef\xbb\xbf: stream opened\n\n"):
             return
         if not send(chunk({"role": "assistant", "content": ""})):
+            return
+        if plan["tool_calls"] and plan["cut"] is not None:
+            # Cut mid-call: the call's name went out, its arguments did not.
+            name = plan["tool_calls"][0][0]
+            send(chunk({"tool_calls": [{"index": 0, "id": "c0", "function": {"name": name}}]}))
+            h.abort()
             return
         if plan["tool_calls"]:
             self._send_tool_calls(plan["tool_calls"], chunk, send)
