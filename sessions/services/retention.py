@@ -1,11 +1,11 @@
 """What is kept of a conversation, and for how long: the only home of deleting a
 session's words.
 
-A transcript (its lines and the pieces they were built from) and the details of its
-event log (each event's data, and any message that may quote what the page or the
-avatar said) are deleted when the session has been closed for longer than
-TRANSCRIPT_RETENTION_DAYS (the reaper's pass), when its owner deletes it from History,
-or when the owner's account is deleted. The session row stays, with
+A transcript (its lines and the pieces they were built from), the arguments and answers
+of its tool calls, and the details of its event log (each event's data, and any message
+that may quote what the page or the avatar said) are deleted when the session has been
+closed for longer than TRANSCRIPT_RETENTION_DAYS (the reaper's pass), when its owner
+deletes it from History, or when the owner's account is deleted. The session row stays, with
 `transcript_deleted_at` set, for the usage figures. A live session is never touched.
 """
 
@@ -29,6 +29,7 @@ from sessions.models import (
     TranscriptEntry,
     TranscriptPiece,
 )
+from sessions.tool_models import ToolCall
 
 log = logging.getLogger("avatarsite.retention")
 
@@ -74,6 +75,11 @@ def delete_transcripts(session_ids: Iterable[Any], why: str) -> int:
         return 0
     _delete_rows(TranscriptEntry, ids)
     _delete_rows(TranscriptPiece, ids)
+    # A tool call's arguments and answer may quote the user; which tool, when and how it
+    # went stay for the audit.
+    calls = ToolCall.objects.filter(session_id__in=ids)
+    calls.update(arguments={}, result="")
+    calls.exclude(error="").update(error=DETAILS_DELETED)
     events = SessionEvent.objects.filter(session_id__in=ids)
     events.update(data={})
     events.exclude(kind=SessionEvent.Kind.STATE).update(message=DETAILS_DELETED)

@@ -254,7 +254,7 @@ def answer_stream(
         await limits.spend_llm_tokens(session_id, principal_key, tokens)
 
     async def filler() -> None:
-        await say(toolset.filler)
+        await say(toolset.filler + " ")  # the answer's next sentence follows it
 
     rounds = llm_tools.answer_rounds(
         functools.partial(stream_chat, config),

@@ -47,8 +47,15 @@ def _public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def _literal(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
 def _addresses(host: str, port: int) -> list[str]:
-    """The addresses ``host`` resolves to now (a seam for tests)."""
+    """The addresses the name ``host`` resolves to now (a seam for tests)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
 
@@ -76,7 +83,8 @@ def resolve(url: str) -> Target:
     """The checked address to call ``url`` at, now. Raises UrlRefused."""
     scheme, host, port, path = _parts(url)
     try:
-        addresses = _addresses(host, port)
+        literal = _literal(host)
+        addresses = [literal] if literal else _addresses(host, port)
     except (OSError, UnicodeError):
         raise UrlRefused(_("The endpoint's host name could not be found.")) from None
     if not addresses:
