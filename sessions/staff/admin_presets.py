@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy
 
 from sessions.models import AvatarPreset, VoicePreset
-from sessions.staff import lookups
+from sessions.staff import admin_tools, lookups
 from sessions.staff import views as staff
 
 
@@ -138,6 +138,7 @@ class AvatarPresetAdmin(lookups.DeclaredFiltersOnly, CatalogImportMixin, admin.M
     autocomplete_fields = ["default_voice"]
     readonly_fields = ["thumbnail_preview"]
     actions = ["import_catalog"]
+    inlines = [admin_tools.PresetToolInline]
 
     class Media:
         js = [Script("js/staff_presets.js", type="module")]

@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy
 from sessions import display
 from sessions.models import LIVE_STATUSES, AvatarSession, Status
 from sessions.services import staff_actions
-from sessions.staff import audit, exports, lookups
+from sessions.staff import admin_tools, audit, exports, lookups
 from sessions.staff import views as staff
 
 
@@ -76,6 +76,7 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
     extra_lookups = ("id__exact", "preset_slug__exact")
     actions = ["close_live", "export_csv", "export_json"]
     exclude = ["rtc", "slots", "visitor_key"]
+    inlines = [admin_tools.ToolCallInline]
     fieldsets = [
         (None, {"fields": ["id", "owner", "principal", "preset", "status", "close_reason"]}),
         ("Time", {"fields": ["created_at", "started_at", "expires_at", "closed_at", "duration"]}),

@@ -44,6 +44,9 @@ def change_form(preset: AvatarPreset, voice_params: str) -> dict[str, str]:
         "barge_in_min_chars": "4",
         "active": "on",
         "order": "0",
+        # The tools inline's (sessions/staff/admin_tools.py) empty formset.
+        "tools-TOTAL_FORMS": "0",
+        "tools-INITIAL_FORMS": "0",
     }
 
 
