@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import json
 import logging
@@ -36,7 +35,7 @@ from sessions import redaction
 from sessions.llm.conversation import CHARS_PER_TOKEN
 from sessions.llm.server_text import server_message
 from sessions.llm.sse import StreamFault, read_deltas
-from sessions.llm.tools import BadToolCalls, ToolCallAssembler, ToolCalls
+from sessions.llm.tools import BadToolCalls, ToolCallAssembler, ToolCalls, request_fields
 
 log = logging.getLogger("avatarsite.llm")
 
@@ -128,9 +127,7 @@ async def stream_chat(
     ``LlmError(partial=True)``.
     """
     url, body, headers = _request(config, messages)
-    if tools:
-        body["tools"] = tools
-        body["tool_choice"] = tool_choice or "auto"
+    body.update(request_fields(tools, tool_choice))
     # A bound on the answer's length for servers that ignore max_tokens: generous, since
     # it only guards against a stream that never ends.
     max_chars = max(4096, config.max_tokens * CHARS_PER_TOKEN * 4)
@@ -138,18 +135,15 @@ async def stream_chat(
     attempt = 0
     async with httpx.AsyncClient(**_client_args(config, url, transport)) as client:
         while True:
-            calls = ToolCallAssembler()  # per attempt: a retry starts the calls again
-            text: list[str] = []
             try:
                 # aclosing: if our consumer stops (cancel, aclose), the attempt's own
                 # generator is closed here and now, not whenever it is garbage-collected,
                 # so the HTTP response is closed at once.
                 async with contextlib.aclosing(_attempt(client, url, body, headers, config)) as it:
                     async for piece in it:
-                        if isinstance(piece, list):
-                            _feed_calls(calls, piece)
+                        if isinstance(piece, ToolCalls):
+                            yield piece  # the last piece: the rounds go on in llm.tools
                             continue
-                        text.append(piece)
                         yielded += len(piece)
                         if yielded > max_chars:
                             raise LlmError(
@@ -157,8 +151,6 @@ async def stream_chat(
                                 "The language model's answer was far longer than allowed.",
                             )
                         yield piece
-                if calls:
-                    yield _asked(calls, text, config.secrets())
                 return
             except LlmError as exc:
                 if yielded:
@@ -175,32 +167,12 @@ async def stream_chat(
                 await asyncio.sleep(delay)
 
 
-def _feed_calls(calls: ToolCallAssembler, deltas: list[Any]) -> None:
-    try:
-        calls.feed(deltas)
-    except BadToolCalls:
-        raise LlmError("llm_bad_stream", _UNREADABLE_ANSWER) from None
-
-
-def _asked(calls: ToolCallAssembler, text: list[str], secrets: Secrets) -> ToolCalls:
-    # Arguments go to a tool server and the audit: a key the model echoes is hidden there
-    # as in its text (whole, so a key split across deltas is found too).
-    asked = calls.result("".join(text))
-    return dataclasses.replace(
-        asked,
-        calls=tuple(
-            dataclasses.replace(c, arguments=redaction.redact(c.arguments, secrets))
-            for c in asked.calls
-        ),
-    )
-
-
 def _request(
     config: LlmConfig, messages: list[dict[str, Any]]
 ) -> tuple[str, dict[str, Any], dict[str, str]]:
     """The URL, JSON body and headers of the streamed chat completion."""
     url = config.base_url.rstrip("/") + "/chat/completions"
-    body = {
+    body: dict[str, Any] = {
         "model": config.model,
         "messages": messages,
         "stream": True,
@@ -256,7 +228,7 @@ async def _attempt(
     body: dict[str, Any],
     headers: dict[str, str],
     config: LlmConfig,
-) -> AsyncIterator[str | list]:
+) -> AsyncIterator[str | ToolCalls]:
     """One request: yields pieces, raises LlmError (with ``retryable`` set) on failure."""
     answered = False  # headers received: a broken connection is now a cut stream
     try:
@@ -271,7 +243,7 @@ async def _attempt(
         raise _transport_error(exc, answered, config.secrets()) from None
 
 
-async def _pieces(response: httpx.Response, secrets: Secrets) -> AsyncIterator[str | list]:
+async def _pieces(response: httpx.Response, secrets: Secrets) -> AsyncIterator[str | ToolCalls]:
     """The answer in one response: an HTTP error, one JSON answer, or an event stream."""
     if not 200 <= response.status_code < 300:
         raise await _http_error(response, secrets)
@@ -285,17 +257,23 @@ async def _pieces(response: httpx.Response, secrets: Secrets) -> AsyncIterator[s
     # Streamed text is spoken and shown: redacted on its way, a key split across two
     # pieces included (the redactor holds back a tail that could start one).
     redactor = redaction.StreamRedactor(secrets)
+    calls = ToolCallAssembler()  # the tool calls asked for, if any (llm.tools)
     try:
         async with contextlib.aclosing(read_deltas(response.aiter_bytes())) as deltas:
             async for piece in deltas:
                 if isinstance(piece, list):
-                    yield piece  # tool call deltas: put together (and redacted) above
+                    calls.feed(piece)
                 elif safe := redactor.feed(piece):
                     yield safe
         if rest := redactor.flush():
             yield rest
     except StreamFault as fault:
         raise _fault_error(fault, secrets) from None
+    except BadToolCalls:
+        raise LlmError("llm_bad_stream", _UNREADABLE_ANSWER) from None
+    if calls:
+        # Arguments go to a tool server and the audit: redacted like the text, whole.
+        yield calls.result(lambda text: redaction.redact(text, secrets))
 
 
 def _transport_error(

@@ -9,6 +9,7 @@ caller's ``run`` (sessions.services.tool_calls).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,11 @@ class ToolSpec:
                 "parameters": parameters,
             },
         }
+
+
+def request_fields(tools: list[dict[str, Any]] | None, choice: str | None) -> dict[str, Any]:
+    """What a chat completion request adds to offer ``tools`` (nothing without any)."""
+    return {"tools": tools, "tool_choice": choice or "auto"} if tools else {}
 
 
 @dataclass(frozen=True)
@@ -95,12 +101,13 @@ class ToolCallAssembler:
     def __bool__(self) -> bool:
         return bool(self._calls)
 
-    def result(self, content: str = "") -> ToolCalls:
+    def result(self, redact: Callable[[str], str] = str) -> ToolCalls:
+        """The calls, in order; ``redact`` is applied to each one's whole arguments."""
         calls = tuple(
-            ToolCallRequest(c["id"] or f"call_{i}", c["name"], c["arguments"] or "{}")
+            ToolCallRequest(c["id"] or f"call_{i}", c["name"], redact(c["arguments"] or "{}"))
             for i, c in sorted(self._calls.items())
         )
-        return ToolCalls(calls, content)
+        return ToolCalls(calls)
 
 
 def assistant_message(calls: ToolCalls) -> dict[str, Any]:
@@ -160,7 +167,7 @@ async def answer_rounds(
         last = round_no == max_rounds
         if round_no and spend is not None:
             await spend(messages)
-        calls = None
+        calls, text = None, []
         # The last round keeps the tools listed (the history names them) but may not use them.
         choice = "none" if last else "auto"
         async with contextlib.aclosing(stream(messages, tools=entries, tool_choice=choice)) as it:
@@ -169,12 +176,13 @@ async def answer_rounds(
                     calls = piece
                 elif piece:
                     said = True
+                    text.append(piece)
                     yield piece
         if calls is None or last:
             return
         if not said and before_first_call is not None:
             await before_first_call()
             before_first_call = None
-        messages.append(assistant_message(calls))
+        messages.append(assistant_message(dataclasses.replace(calls, content="".join(text))))
         for call in calls.calls:
             messages.append(tool_message(call, await run(call)))
