@@ -99,7 +99,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 @dataclass
-class _Call:
+class CallRecord:
     """One call as it goes, and what the audit row records."""
 
     tool_name: str
@@ -107,24 +107,25 @@ class _Call:
     outcome: str = Outcome.OK
     result: str = ""
     error: str = ""
+    llm_error: str = ""  # what the LLM is told, when not the audit's error
 
-    def fail(self, outcome: str, error: str) -> None:
-        self.outcome, self.error = outcome, error
+    def fail(self, outcome: str, error: str, *, llm_error: str = "") -> None:
+        self.outcome, self.error, self.llm_error = outcome, error, llm_error
 
     def for_llm(self) -> str:
         if self.outcome == Outcome.OK:
             return self.result
         # The LLM reads this and tells the user in its own words.
         return (
-            f"The tool {self.tool_name} did not answer: {self.error} "
+            f"The tool {self.tool_name} did not answer: {self.llm_error or self.error} "
             "Tell the user that this information is not available right now."
         )
 
 
-async def call(session_id: str, toolset: Toolset, request: llm_tools.ToolCallRequest) -> _Call:
+async def call(session_id: str, toolset: Toolset, request: llm_tools.ToolCallRequest) -> CallRecord:
     """Make one call the LLM asked for and record it (``for_llm()``: what the LLM reads)."""
     started = time.monotonic()
-    record = _Call(request.name, request.arguments)
+    record = CallRecord(request.name, request.arguments)
     tool = toolset.find(request.name)
     arguments = llm_tools.parse_arguments(request.arguments)
     if tool is None:
@@ -140,7 +141,8 @@ async def call(session_id: str, toolset: Toolset, request: llm_tools.ToolCallReq
         else:
             await _post(tool, arguments, record)
     ms = int((time.monotonic() - started) * 1000)
-    log.info("session %s: tool %s: %s in %d ms", session_id, request.name[:64], record.outcome, ms)
+    # The name is the LLM's: %r keeps whatever it wrote on one log line.
+    log.info("session %s: tool %r: %s in %d ms", session_id, request.name[:64], record.outcome, ms)
     await ToolCall.objects.acreate(
         session_id=session_id,
         tool_name=request.name[:64],
@@ -167,18 +169,19 @@ def _arguments_problem(tool: Tool, arguments: dict[str, Any]) -> str | None:
     return None
 
 
-async def _post(tool: Tool, arguments: dict[str, Any], record: _Call) -> None:
+async def _post(tool: Tool, arguments: dict[str, Any], record: CallRecord) -> None:
     try:
         await asyncio.wait_for(_send(tool, arguments, record), timeout=tool.timeout)
     except (asyncio.TimeoutError, httpx.TimeoutException):
         record.fail(Outcome.TIMEOUT, f"It took longer than {tool.timeout:g} seconds.")
     except tool_urls.UrlRefused as exc:
-        record.fail(Outcome.REFUSED, str(exc))
+        # Staff's words about the site's network are not the LLM's (nor the user's) business.
+        record.fail(Outcome.REFUSED, str(exc), llm_error="It may not be called.")
     except httpx.HTTPError as exc:
         record.fail(Outcome.FAILED, f"It could not be reached ({type(exc).__name__}).")
 
 
-async def _send(tool: Tool, arguments: dict[str, Any], record: _Call) -> None:
+async def _send(tool: Tool, arguments: dict[str, Any], record: CallRecord) -> None:
     target = await asyncio.to_thread(tool_urls.resolve, tool.endpoint)
     body = json.dumps(arguments, ensure_ascii=False).encode()
     timestamp = str(int(time.time()))

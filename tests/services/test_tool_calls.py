@@ -186,6 +186,9 @@ async def test_a_name_that_rebinds_to_loopback_is_never_called(
     row = await ToolCall.objects.aget(session_id=session["id"])
     assert row.outcome == "refused" and "private or local" in row.error
     assert "not answering" in answers(talk)[0]
+    # The LLM is told it may not be called, not about the site's network.
+    told = llm.requests[-1]["messages"][-1]["content"]
+    assert "may not be called" in told and "TOOL_HTTP_HOSTS" not in told
 
 
 async def test_deleting_the_transcript_deletes_the_calls_arguments_and_results(
