@@ -25,7 +25,12 @@ export function offerFallback(notices, { from, to }) {
   const choice = new Promise((resolve) => {
     settle = resolve;
   });
+  // While the choice stands, the page's other tidying (a socket opening clears old
+  // errors) must not take it away: only the choice does.
+  const clearError = notices.clearError;
+  notices.clearError = () => {};
   const done = (value) => {
+    notices.clearError = clearError;
     notices.clearError(["network_unreachable"]);
     settle(value);
   };

@@ -170,12 +170,12 @@ export class LiveKitTransport extends Transport {
     return wrapped;
   }
 
-  publish(track) {
-    return this.room.localParticipant.publishTrack(track.sdkTrack);
+  publish(local) {
+    return this.room.localParticipant.publishTrack(local.sdkTrack);
   }
 
-  unpublish(track) {
-    return this.room.localParticipant.unpublishTrack(track.sdkTrack);
+  unpublish(local) {
+    return this.room.localParticipant.unpublishTrack(local.sdkTrack);
   }
 
   /** After a click: play the avatar's audio that autoplay blocked. */

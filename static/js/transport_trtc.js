@@ -44,6 +44,7 @@ export class TrtcTransport extends Transport {
     this.TRTC = null;
     this.trtc = null;
     this.connected = false;
+    this.everConnected = false;
     this.closing = false;
     this.remoteUsers = new Set();
     this.resumers = [];
@@ -86,6 +87,7 @@ export class TrtcTransport extends Transport {
     }
     if (this.closing) return;
     this.connected = true;
+    this.everConnected = true;
     this.#update();
   }
 
@@ -119,14 +121,17 @@ export class TrtcTransport extends Transport {
       }
       this.emit("message", text);
     });
-    trtc.on(E.CONNECTION_STATE_CHANGED, ({ state, prevState }) => {
-      if (this.closing || !this.connected && state !== "CONNECTED") return;
-      if (state === "CONNECTED") {
+    trtc.on(E.CONNECTION_STATE_CHANGED, ({ state }) => {
+      if (this.closing || !this.everConnected) return;
+      if (state === "CONNECTED" || state === "RECONNECTED") {
         this.connected = true;
         this.#update();
-      } else if (prevState === "CONNECTED") {
-        // The SDK reconnects on its own; ERROR or KICKED_OUT say when it gives up.
+      } else if (state === "RECONNECTING" || state === "CONNECTING") {
+        // The SDK reconnects on its own; DISCONNECTED, ERROR or KICKED_OUT: it gave up.
+        this.connected = false;
         this._setState("reconnecting", { reason: state });
+      } else if (state === "DISCONNECTED") {
+        this.#lost("disconnected");
       }
     });
     trtc.on(E.KICKED_OUT, ({ reason } = {}) => this.#lost(reason ?? "kicked"));
@@ -145,7 +150,7 @@ export class TrtcTransport extends Transport {
   }
 
   #lost(reason) {
-    if (this.closing || !this.connected) return;
+    if (this.closing || !this.everConnected || this.state === "failed") return;
     this.connected = false;
     this._setState("failed", { reason });
   }
