@@ -331,15 +331,18 @@ CSP_EXTRA_CONNECT_SRC = env.list("CSP_EXTRA_CONNECT_SRC", default=[])
 CSP_LIVEKIT_HOSTS = env.list(
     "CSP_LIVEKIT_HOSTS", default=["wss://*.livekit.cloud", "https://*.livekit.cloud"]
 )
-# TRTC (trtc-sdk-v5 5.17): signalling on wss://*.rtc.qq.com, quality reports to
-# yun.tim.qq.com (mainland app ids) or apisgp.my-imcloud.com (international ones).
+# TRTC (trtc-sdk-v5 5.17, read offline): it asks its schedule servers (cloud-rtc.com/.net)
+# where to connect, then signals on *.rtc.qq.com. It also posts quality reports to
+# Tencent (yun.tim.qq.com or apisgp.my-imcloud.com, by app id) that no option of the SDK
+# turns off: they are left out here, so the browser blocks them (README, "Networks").
 CSP_TRTC_HOSTS = env.list(
     "CSP_TRTC_HOSTS",
     default=[
+        "https://schedule.cloud-rtc.com",
+        "https://schedule.cloud-rtc.net",
+        "https://intl-schedule.cloud-rtc.com",
         "wss://*.rtc.qq.com",
         "https://*.rtc.qq.com",
-        "https://yun.tim.qq.com",
-        "https://apisgp.my-imcloud.com",
     ],
 )
 CSP_IMG_SRC = env.list("CSP_IMG_SRC", default=["'self'", "data:", "https:"])

@@ -42,6 +42,6 @@ export function createTransport(rtc, { sdkUrls = {}, eventReport = false, videoC
   if (rtc.provider === "sandbox") return new SandboxTransport({ rtc, settleMs: SANDBOX_SETTLE_MS, ...rest });
   if (rtc.provider === "agora") return new AgoraTransport({ rtc, sdkUrl, eventReport, videoContainer, ...rest });
   if (rtc.provider === "livekit") return new LiveKitTransport({ rtc, sdkUrl, videoContainer, ...rest });
-  if (rtc.provider === "trtc") return new TrtcTransport({ rtc, sdkUrl, uploadLogs: eventReport, videoContainer, ...rest });
+  if (rtc.provider === "trtc") return new TrtcTransport({ rtc, sdkUrl, videoContainer, ...rest });
   throw new Error(t("Unknown media provider “%(provider)s”.", { provider: rtc.provider }));
 }
