@@ -34,7 +34,8 @@ pytestmark = pytest.mark.browser
 JOIN = """async (rtc) => {
   const config = JSON.parse(document.getElementById("page-config").textContent);
   const { createTransport } = await import("/static/js/transport.js");
-  const sdkUrls = { agora: config.agoraSdkUrl, livekit: config.livekitSdkUrl, trtc: config.trtcSdkUrl };
+  const { agoraSdkUrl: agora, livekitSdkUrl: livekit, trtcSdkUrl: trtc } = config;
+  const sdkUrls = { agora, livekit, trtc };
   const transport = createTransport(rtc, { sdkUrls, videoContainer: document.body });
   const states = [];
   transport.on("state", (s) => states.push(s));
