@@ -84,7 +84,7 @@ export const encodeText = (text) => new TextEncoder().encode(text);
 
 /**
  * A local track another SDK gives in its own shape, as mic.js and camera.js use it
- * (getMediaStreamTrack, setMuted, play, stop, close): `parts` supplies the SDK's calls.
+ * (getMediaStreamTrack, setMuted, play, stop, close), from the SDK calls given.
  */
 export function localTrack({ mediaTrack, setMuted = async () => {}, play = () => {}, stop = () => {} }) {
   let stopped = false;
