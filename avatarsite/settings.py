@@ -202,6 +202,14 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 AGORA_SDK_DIR = BASE_DIR / "node_modules" / "agora-rtc-sdk-ng"
 if AGORA_SDK_DIR.is_dir():
     STATICFILES_DIRS.append(("vendor/agora", AGORA_SDK_DIR))
+# LiveKit's and TRTC's, likewise (issue 18): only the files the page loads. TRTC's ESM
+# build imports webrtc-adapter by bare name, so the page loads its UMD build, trtc.js.
+for _prefix, _dir in (
+    ("vendor/livekit", BASE_DIR / "node_modules" / "livekit-client" / "dist"),
+    ("vendor/trtc", BASE_DIR / "node_modules" / "trtc-sdk-v5"),
+):
+    if _dir.is_dir():
+        STATICFILES_DIRS.append((_prefix, _dir))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -330,6 +338,25 @@ NOTICE_FADE_SECONDS = max(0.5, env.float("NOTICE_FADE_SECONDS", default=5.0))
 # The page loads only its own scripts and styles (the Agora SDK is served from here),
 # talks to its own API and sockets, and to Agora's edge servers for audio and video.
 CSP_EXTRA_CONNECT_SRC = env.list("CSP_EXTRA_CONNECT_SRC", default=[])
+# LiveKit: the room's server comes with each session (`rtc.url`); AKool's rooms are on
+# LiveKit Cloud. An operator whose own LiveKit server is elsewhere lists its host here.
+CSP_LIVEKIT_HOSTS = env.list(
+    "CSP_LIVEKIT_HOSTS", default=["wss://*.livekit.cloud", "https://*.livekit.cloud"]
+)
+# TRTC (trtc-sdk-v5 5.17, read offline): it asks its schedule servers (cloud-rtc.com/.net)
+# where to connect, then signals on *.rtc.qq.com. It also posts quality reports to
+# Tencent (yun.tim.qq.com or apisgp.my-imcloud.com, by app id) that no option of the SDK
+# turns off: they are left out here, so the browser blocks them (README, "Networks").
+CSP_TRTC_HOSTS = env.list(
+    "CSP_TRTC_HOSTS",
+    default=[
+        "https://schedule.cloud-rtc.com",
+        "https://schedule.cloud-rtc.net",
+        "https://intl-schedule.cloud-rtc.com",
+        "wss://*.rtc.qq.com",
+        "https://*.rtc.qq.com",
+    ],
+)
 CSP_IMG_SRC = env.list("CSP_IMG_SRC", default=["'self'", "data:", "https:"])
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -344,6 +371,8 @@ CONTENT_SECURITY_POLICY = {
             "wss://*.agora.io",
             "https://*.sd-rtn.com",
             "wss://*.sd-rtn.com",
+            *CSP_LIVEKIT_HOSTS,
+            *CSP_TRTC_HOSTS,
             *CSP_EXTRA_CONNECT_SRC,
         ],
         "worker-src": ["'self'", "blob:"],

@@ -36,6 +36,9 @@ def page_config(request: HttpRequest) -> dict:
         "apiBase": "/api/v1",
         "agoraSdkUrl": static("vendor/agora/AgoraRTC_N-production.esm.mjs"),
         "agoraEventReport": settings.AGORA_EVENT_REPORT,
+        # Each network's SDK, fetched only when a session uses it (static/js/transport.js).
+        "livekitSdkUrl": static("vendor/livekit/livekit-client.esm.mjs"),
+        "trtcSdkUrl": static("vendor/trtc/trtc.js"),
         "cameraEnabled": settings.CAMERA_ENABLED,
         # The start page's cards preview the sandbox's drawn faces (thumbnails otherwise).
         "sandboxFaces": settings.AVATAR_PROVIDER == "sandbox",

@@ -133,6 +133,12 @@ export function createApi({
         body: consent ? { consent: true } : {},
         timeout: Math.max(timeoutMs, 90000),
       }),
+    /** Its join failed: go on on another network (`network`, or the first it may use). */
+    fallbackSession: (id, network = null) =>
+      request("POST", `${sessionPath(id)}/fallback`, {
+        body: network ? { network } : {},
+        timeout: Math.max(timeoutMs, 90000),
+      }),
     transcript: (id) => request("GET", `${sessionPath(id)}/transcript`),
     /** The beacon's URL (POST with a FormData carrying csrfmiddlewaretoken). */
     leaveUrl: (id) => `${base}${sessionPath(id)}/leave`,

@@ -52,6 +52,13 @@ export class LiveMedia {
     await transport.connect();
   }
 
+  /** The join failed and the session moved to another network: join that one instead. */
+  async replace(session) {
+    this.transportScope?.close();
+    await this.transport?.close().catch(() => {});
+    await this.connect(session);
+  }
+
   #wire(transport, scope) {
     const { notices, stage } = this.live;
     scope.on(transport, "message", (text) => {

@@ -33,7 +33,7 @@ export function buildLive({
   makeRelay = (session) => new Relay({ url: wsUrl(session.ws_path, win.location), rateWindow }),
   makeTransport = (rtc) =>
     createTransport(rtc, {
-      sdkUrl: config.agoraSdkUrl,
+      sdkUrls: { agora: config.agoraSdkUrl, livekit: config.livekitSdkUrl, trtc: config.trtcSdkUrl },
       eventReport: Boolean(config.agoraEventReport),
       videoContainer: el.remote,
     }),
@@ -47,5 +47,12 @@ export function buildLive({
   const controls = new Controls({ el, notices, setup, stage, speech, cameraEnabled, chatMaxChars, makeMic, makeCamera });
   stage.wire(resumeAudio);
   controls.wire();
-  return { stage, controls, makeRelay, makeTransport, LiveSession, TranscriptView };
+  // A failed join may go on on another network, as the site's AKOOL_FALLBACK says.
+  const fallback = config.fallback ?? "offer";
+  const Live = class extends LiveSession {
+    constructor(options) {
+      super({ fallback, ...options });
+    }
+  };
+  return { stage, controls, makeRelay, makeTransport, LiveSession: Live, TranscriptView };
 }

@@ -9,6 +9,7 @@
 
 import { systemClock, SessionClock, WARN_BEFORE_MS } from "./clock.js";
 import { warnBeforeFor } from "./extend.js";
+import { autoText, offerFallback } from "./fallback.js";
 import { describeServerError } from "./format.js";
 import { CLOSE_TAKEN_OVER, LiveMedia, TAKEN_OVER_TEXT } from "./live_media.js";
 import { routeServerMessage } from "./messages.js";
@@ -16,6 +17,7 @@ import { Outage } from "./outage.js";
 import { Scope } from "./scope.js";
 import { SendProgress } from "./send_progress.js";
 import { t } from "./i18n.js";
+import { networkName as networkNameOf } from "./transport_base.js";
 
 export {
   CLOSE_TAKEN_OVER,
@@ -49,6 +51,8 @@ export class LiveSession {
    * @param {object} [options.clock]  now and timers (clock.js systemClock)
    * @param {object} [options.endWarning]  extend.js EndWarning: the warning before the end
    * @param {number} [options.warnBeforeMs]  how long before the end it comes (a minute)
+   * @param {string} [options.fallback]  after a failed join: "offer" another network,
+   *   go to it at once ("auto"), or not ("off"); the site's AKOOL_FALLBACK
    */
   constructor({
     session,
@@ -65,6 +69,7 @@ export class LiveSession {
     clock = systemClock,
     endWarning = null,
     warnBeforeMs = undefined,
+    fallback = "offer",
   }) {
     Object.assign(this, { session, preset, view, api, notices, stage, controls, makeRelay, makeTransport, params, onEnd });
     this.clock = clock;
@@ -79,6 +84,8 @@ export class LiveSession {
     this.ending = false;
     this.stopTicking = null;
     this.media = new LiveMedia(this);
+    this.fallback = fallback;
+    this.cancelOffer = null;
   }
 
   /** The media transport now (the controls' microphone joins it; rebuilt on failure). */
@@ -109,7 +116,15 @@ export class LiveSession {
     } catch (err) {
       // Ended meanwhile (the server closed it, or the user pressed End): already reported.
       if (this.over) return false;
-      throw err;
+      const next = await this.#fallBack(err);
+      if (this.over) return false;
+      this.session = next;
+      try {
+        await this.media.replace(next);
+      } catch (again) {
+        if (this.over) return false;
+        throw again;
+      }
     }
     if (this.over) return false;
     if (this.sandbox) {
@@ -118,6 +133,30 @@ export class LiveSession {
       this.media.waitForVideo(since);
     }
     return true;
+  }
+
+  /**
+   * The join failed: when the session may go on over another network (and the site
+   * allows it), offer that (or go at once) and resolve with the session on its new
+   * network; otherwise, or if the user ends it, rethrow `err` (the page ends it as failed).
+   */
+  async #fallBack(err) {
+    const to = this.session.fallback_networks?.[0];
+    if (!err?.joinFailed || !to || this.fallback === "off") throw err;
+    const from = this.session.network ?? this.session.rtc?.network ?? "";
+    if (this.fallback === "auto") {
+      this.notices.setStatus(autoText(networkNameOf(to)), { busy: true, since: this.clock.now() });
+    } else {
+      const offer = offerFallback(this.notices, { from, to });
+      this.cancelOffer = offer.cancel;
+      const go = await offer.choice;
+      this.cancelOffer = null;
+      if (!go || this.over) throw err;
+    }
+    this.notices.setStatus(t("Trying %(network)s…", { network: networkNameOf(to) }), { busy: true, since: this.clock.now() });
+    const next = await this.api.fallbackSession(this.id, to);
+    if (next?.status !== "active" || !next.rtc) throw err;
+    return next;
   }
 
   /** The server or the user ended it: stop, and let the page say why (once). */
@@ -131,6 +170,7 @@ export class LiveSession {
   /** Let go of everything (no server calls); the page tidies its own parts. */
   async stop() {
     this.ending = true;
+    this.cancelOffer?.();
     this.endWarning?.hide();
     this.scope.close();
     this.relay?.close();
