@@ -38,7 +38,7 @@ from sessions.providers.base import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from sessions.services import limits, presence, spend
+from sessions.services import catalog, limits, presence, spend
 from sessions.services.transcript import finish_avatar_lines
 from sessions.services.upstream_errors import upstream_failed, upstream_kind
 from sessions.voice_params import usable_voice_params
@@ -87,6 +87,7 @@ async def open_session(
     mode: int,
     duration: int,
     use_llm: bool = False,
+    voice_url: str = "",  # a cloned voice, sent instead of voice_id
     continues: AvatarSession | None = None,  # Extend: the background it had, its link
 ) -> AvatarSession:
     """Reserve limits, create the upstream session and record it. Raises DomainError."""
@@ -110,7 +111,7 @@ async def open_session(
     await record_event(
         session.id, EventKind.STATE, "starting", state=Status.STARTING, provider=provider.name
     )
-    upstream = await _create_upstream(session, provider, preset)
+    upstream = await _create_upstream(session, provider, preset, voice_url)
     try:
         now = timezone.now()
         session.upstream_id = upstream.id
@@ -146,7 +147,9 @@ async def _reserve(session: AvatarSession, limit_keys: tuple[str, ...]) -> None:
         raise
 
 
-async def _create_upstream(session: AvatarSession, provider: Any, preset: AvatarPreset) -> Any:
+async def _create_upstream(
+    session: AvatarSession, provider: Any, preset: AvatarPreset, voice_url: str = ""
+) -> Any:
     """Ask the upstream for the session; on failure the row records why (and whether
     the upstream may have made a session anyway)."""
     request = SessionRequest(
@@ -156,7 +159,8 @@ async def _create_upstream(session: AvatarSession, provider: Any, preset: Avatar
         language=session.language,
         mode=session.mode,
         background_url=session.background_url,
-        knowledge_id=preset.knowledge.knowledge_id if preset.knowledge else "",
+        knowledge_id=await catalog.knowledge_id(preset),
+        voice_url=voice_url,
         # As a set-params would send them: never a preset's that the schema refuses.
         voice_params=usable_voice_params(preset.voice_params, preset_id=preset.pk),
     )
