@@ -8,7 +8,6 @@ from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext as _
 
 from sessions import errors
-from sessions.knowledge_models import KnowledgeBase
 from sessions.models import AvatarPreset, VoicePreset
 from sessions.providers.sandbox.provider import SANDBOX_LANGUAGES
 
@@ -96,15 +95,3 @@ async def start_voice(preset: AvatarPreset, chosen: VoicePreset | None = None) -
     if chosen is None:
         return "", ""
     return (chosen.voice_id, "") if chosen.voice_id else ("", chosen.voice_url)
-
-
-async def knowledge_id(preset: AvatarPreset) -> str:
-    """The upstream id of the preset's knowledge base (sent as `knowledge_id`), or ""."""
-    if preset.knowledge_id is None:
-        return ""
-    found = (
-        await KnowledgeBase.objects.filter(pk=preset.knowledge_id)
-        .values_list("knowledge_id", flat=True)
-        .afirst()
-    )
-    return found or ""

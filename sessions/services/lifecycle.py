@@ -38,7 +38,7 @@ from sessions.providers.base import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from sessions.services import catalog, limits, presence, spend
+from sessions.services import knowledge, limits, presence, spend
 from sessions.services.transcript import finish_avatar_lines
 from sessions.services.upstream_errors import upstream_failed, upstream_kind
 from sessions.voice_params import usable_voice_params
@@ -159,7 +159,7 @@ async def _create_upstream(
         language=session.language,
         mode=session.mode,
         background_url=session.background_url,
-        knowledge_id=await catalog.knowledge_id(preset),
+        knowledge_id=await knowledge.upstream_id(preset),
         voice_url=voice_url,
         # As a set-params would send them: never a preset's that the schema refuses.
         voice_params=usable_voice_params(preset.voice_params, preset_id=preset.pk),
