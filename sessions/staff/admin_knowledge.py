@@ -30,7 +30,7 @@ from sessions.staff import lookups
 from sessions.staff.admin_presets import CatalogImportMixin
 
 # What AKool holds of a knowledge base: a change to any of these needs a new one upstream.
-UPSTREAM_FIELDS = ("name", "prologue", "prompt", "doc_urls")
+UPSTREAM_FIELDS = ("name", "prologue", "prompt")  # and the document URLs
 MAX_URL_CHARS = 1000
 _HTTP_URL = URLValidator(schemes=["http", "https"])
 
@@ -91,30 +91,32 @@ class KnowledgeBaseForm(forms.ModelForm):
         cleaned = super().clean()
         if self.errors:
             return cleaned
-        self.instance.doc_urls = cleaned["documents"]
-        changed = not self.instance.knowledge_id or any(
-            name in self.changed_data for name in (*UPSTREAM_FIELDS, "documents")
+        changed = (
+            not self.instance.knowledge_id
+            or any(name in self.changed_data for name in UPSTREAM_FIELDS)
+            or cleaned["documents"] != list(self.instance.doc_urls or [])
         )
         if changed:
-            self._create_upstream()
+            self._create_upstream(cleaned)
+        self.instance.doc_urls = cleaned["documents"]
         return cleaned
 
-    def _create_upstream(self) -> None:
-        base = self.instance
+    def _create_upstream(self, cleaned: dict[str, Any]) -> None:
         request = KnowledgeRequest(
-            name=base.name,
-            prologue=base.prologue,
-            prompt=base.prompt,
-            doc_urls=tuple(base.doc_urls),
+            name=cleaned["name"],
+            prologue=cleaned.get("prologue", ""),
+            prompt=cleaned.get("prompt", ""),
+            doc_urls=tuple(cleaned["documents"]),
         )
         try:
-            base.knowledge_id = async_to_sync(get_provider().create_knowledge)(request)
+            knowledge_id = async_to_sync(get_provider().create_knowledge)(request)
         except ProviderError as exc:
             raise ValidationError(
                 _("AKool could not create the knowledge base, so nothing was saved: %(why)s")
                 % {"why": exc.message}
             ) from exc
-        base.source = KnowledgeBase.Source.CREATED
+        self.instance.knowledge_id = knowledge_id
+        self.instance.source = KnowledgeBase.Source.CREATED
         self.created_upstream = True
 
 
@@ -123,6 +125,7 @@ class KnowledgeBaseAdmin(lookups.DeclaredFiltersOnly, CatalogImportMixin, admin.
     form = KnowledgeBaseForm
     list_display = ["name", "prologue", "source", "knowledge_id", "preset_count", "updated_at"]
     list_filter = ["source"]
+    ordering = ["name"]
     search_fields = ["name", "knowledge_id", "prologue"]
     readonly_fields = ["knowledge_id", "source", "created_at", "updated_at"]
     actions = ["import_catalog"]
