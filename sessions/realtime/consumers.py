@@ -113,7 +113,7 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
         if principal is None:
             return await self._refuse(CLOSE_UNAUTHENTICATED, "not_authenticated", str(SIGN_IN))
         self.session_id = str(self.scope["url_route"]["kwargs"]["session_id"])
-        visible = AvatarSession.objects.visible_to(principal).select_related("preset__knowledge")
+        visible = AvatarSession.objects.visible_to(principal).select_related("preset")
         session = await visible.filter(pk=self.session_id).afirst()
         if session is None:
             return await self._refuse(CLOSE_NOT_FOUND, "session_not_found", _("No such session."))

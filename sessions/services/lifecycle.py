@@ -196,7 +196,8 @@ async def _undo_upstream(session: AvatarSession, provider: Any, upstream_id: str
 async def resume(session_id: Any, *, owner: bool) -> AvatarSession:
     """A socket (re)connects: the session as it stands now, claimed for this process
     when it is the owner's (an observer claims nothing)."""
-    session = await AvatarSession.objects.select_related("preset").aget(pk=session_id)
+    # With the knowledge base: its instructions join an own-LLM session's system prompt.
+    session = await AvatarSession.objects.select_related("preset__knowledge").aget(pk=session_id)
     if not owner or session.status != Status.ACTIVE:
         return session
     session = await claim_for_this_process(session)

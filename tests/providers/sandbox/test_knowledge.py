@@ -14,7 +14,8 @@ from sessions.models import AvatarPreset, TranscriptEntry
 from sessions.providers.sandbox import responder
 from sessions.providers.sandbox.avatar import SandboxAvatar
 from tests.providers.sandbox.helpers import Client, ends, make, say
-from tests.support.wsutil import create_session, open_sandbox
+from tests.support.fakes.llm_server import serving
+from tests.support.wsutil import Conversation, create_session, open_page, open_sandbox
 
 OPENING = "Welcome to the museum! What would you like to see first?"
 INSTRUCTIONS = "Talk about the museum's paintings.\nNever talk about prices."
@@ -110,3 +111,30 @@ def test_long_instructions_are_quoted_short_and_other_languages_stay_whole():
     assert len(quoted) <= responder.MAX_FOCUS + 1 and quoted.endswith("…")
     french = responder.reply("bonjour", turn=1, language="fr", instructions=INSTRUCTIONS)
     assert french == responder.reply("bonjour", turn=1, language="fr")
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_in_own_llm_sessions_the_instructions_follow_the_system_prompt(world, settings):
+    await AvatarPreset.objects.acreate(
+        slug="guide",
+        name="Guide",
+        avatar_id="sandbox_ada",
+        use_llm=True,
+        system_prompt="You are the museum's guide.",
+        knowledge=await KnowledgeBase.objects.acreate(name="Museum", prompt=INSTRUCTIONS),
+    )
+    with serving(settings, "The museum opens at nine.", retries=0) as llm:
+        settings.LLM_MODERATION_URL = ""
+        session = await create_session(world.alice_token, preset="guide")
+        page = await open_page(session, world.alice_token)
+        avatar = await open_sandbox(session)
+        async with Conversation(page, avatar) as talk:
+            await page.send_json_to({"type": "chat", "text": "When do you open?"})
+            await talk.wait_for(lambda m: m["type"] == "transcript" and m["role"] == "avatar")
+        await page.disconnect()
+        await avatar.disconnect()
+        system = llm.requests[0]["messages"][0]
+
+    assert system["role"] == "system"
+    assert system["content"] == f"You are the museum's guide.\n\n{INSTRUCTIONS}"
