@@ -66,3 +66,6 @@ HEARTBEAT_INTERVAL = env.float("HEARTBEAT_INTERVAL", default=15.0)
 # How often each served process runs the reaper (0 turns the in-process reaper off;
 # `manage.py reap_sessions` does one pass, for cron).
 REAPER_INTERVAL = env.float("REAPER_INTERVAL", default=60.0)
+# Document URLs one knowledge base may list (AKool caps each document at 100 MB and all of
+# them at 500 MB, which we cannot weigh from a URL; this keeps the list within reason).
+KNOWLEDGE_MAX_DOCUMENTS = env.int("KNOWLEDGE_MAX_DOCUMENTS", default=20)

@@ -227,3 +227,9 @@ def deleted_principal(marker: str) -> str:
     """What a deleted account's sessions are counted under: the same marker for all of
     them (usage counts per principal hold), naming nobody."""
     return f"deleted:{marker}"
+
+
+def sandbox_greeted(session_id: Any) -> str:
+    """Taken when the sandbox avatar says its knowledge base's opening line: once a
+    session, not again when the page reconnects."""
+    return f"sandbox-greeted:{session_id}"

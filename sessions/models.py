@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from sessions import keys
 from sessions.access import SessionQuerySet
@@ -146,6 +147,13 @@ class VoicePreset(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """A voice is either AKool's (its id) or a cloned one (its URL): exactly one."""
+        if bool(self.voice_id) == bool(self.voice_url):
+            raise ValidationError(
+                _("Give either the AKool voice id or the cloned voice's URL, not both or neither.")
+            )
 
 
 class AvatarSession(models.Model):

@@ -257,7 +257,8 @@ class AvatarPresetOut(Schema):
 class VoicePresetOut(Schema):
     slug: str
     name: str
-    voice_id: str
+    # Empty for a cloned voice: AKool gets its URL (kept on the server) instead.
+    voice_id: str = Field(description="AKool's voice id; empty for a cloned voice (by URL).")
     language: str
     gender: str
     preview_url: str

@@ -78,9 +78,8 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
         )
     consent.require_consent(preset, payload.consent)
     modes.check_mode(preset, payload.mode)  # dialogue would skip its guardrails
-    voice_id = preset.default_voice.voice_id if preset.default_voice else ""
-    if payload.voice is not None:
-        voice_id = (await catalog.voice(payload.voice)).voice_id
+    chosen = None if payload.voice is None else await catalog.voice(payload.voice)
+    voice_id, voice_url = await catalog.start_voice(preset, chosen)
     language = payload.language or preset.language
     catalog.check_language(language)  # the preset's may not be one the provider speaks
     duration = settings.SESSION_DEFAULT_DURATION if payload.duration is None else payload.duration
@@ -99,6 +98,7 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
         principal_of(request),
         preset=preset,
         voice_id=voice_id,
+        voice_url=voice_url,
         language=language,
         mode=mode,
         duration=min(duration, high),

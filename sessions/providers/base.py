@@ -121,6 +121,28 @@ class CatalogLanguage:
 
 
 @dataclass(frozen=True)
+class CatalogKnowledge:
+    """A knowledge base as the upstream lists it (AKool's `knowledge_id` for sessions)."""
+
+    knowledge_id: str
+    name: str
+    prologue: str = ""  # the avatar's opening line
+    prompt: str = ""  # its instructions
+    doc_urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class KnowledgeRequest:
+    """A knowledge base to create upstream: a name, an opening line, instructions and the
+    URLs of its documents."""
+
+    name: str
+    prologue: str = ""
+    prompt: str = ""
+    doc_urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SessionRequest:
     """What we ask the upstream for when creating a session."""
 
@@ -152,3 +174,9 @@ class Provider(Protocol):
     async def list_voices(self) -> list[CatalogVoice]: ...
 
     async def list_languages(self) -> list[CatalogLanguage]: ...
+
+    async def list_knowledge(self) -> list[CatalogKnowledge]: ...
+
+    async def create_knowledge(self, request: KnowledgeRequest) -> str:
+        """Create a knowledge base upstream; its id (never retried: not idempotent)."""
+        ...

@@ -24,7 +24,7 @@ from sessions.access import Caller, InvalidToken, Principal, resolve
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
 from sessions.realtime import frames
 from sessions.realtime.client_frames import ClientFrames
-from sessions.services import answers, lifecycle, presence, revocation, staff_actions
+from sessions.services import answers, knowledge, lifecycle, presence, revocation, staff_actions
 from sessions.services.avatar_feed import AvatarFeed
 from sessions.services.commands import Ack, Commands, SessionSettings
 from sessions.services.limits import MessageBudget, Refusal
@@ -170,7 +170,8 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
                 # (behind a proxy a visitor's socket may resolve to the proxy's address).
                 principal_key=self.budget_key,
                 preset_slug=session.preset_slug,
-                system_prompt=session.preset.system_prompt if session.preset else "",
+                # The preset's prompt and its knowledge base's instructions.
+                system_prompt=knowledge.system_prompt(session.preset),
                 pacer=self.pacer,
                 show=self.shown,
                 warn=lambda code, text: self._fan_out(frames.error(code, text)),

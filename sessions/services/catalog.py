@@ -82,3 +82,16 @@ async def active_preset(slug: str) -> AvatarPreset | None:
         .select_related("default_voice")
         .afirst()
     )
+
+
+async def start_voice(preset: AvatarPreset, chosen: VoicePreset | None = None) -> tuple[str, str]:
+    """The voice a session starts with, as (voice_id, voice_url), one of them empty: the
+    caller's choice, else the preset's own cloned voice (its voice_url wins over its
+    default voice), else its default voice. A cloned voice is sent by its URL."""
+    if chosen is None and preset.voice_url:
+        return "", preset.voice_url
+    if chosen is None and preset.default_voice_id is not None:
+        chosen = await VoicePreset.objects.filter(pk=preset.default_voice_id).afirst()
+    if chosen is None:
+        return "", ""
+    return (chosen.voice_id, "") if chosen.voice_id else ("", chosen.voice_url)

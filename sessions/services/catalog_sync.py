@@ -1,4 +1,4 @@
-"""Import avatars and voices from the provider's catalog into presets.
+"""Import avatars, voices and knowledge bases from the provider's catalog.
 
 New entries become presets; on a refresh, what staff edited (name, order, active,
 defaults, prompts) is kept, and only what comes from upstream and was left empty is
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.utils.text import slugify
 
+from sessions.knowledge_models import KnowledgeBase
 from sessions.models import AvatarPreset, VoicePreset
 from sessions.providers import get_provider
 
@@ -21,11 +22,14 @@ class SyncResult:
     avatars_updated: int = 0
     voices_created: int = 0
     voices_updated: int = 0
+    knowledge_created: int = 0
+    knowledge_updated: int = 0
 
     def __str__(self) -> str:
         return (
             f"avatars: {self.avatars_created} new, {self.avatars_updated} refreshed; "
-            f"voices: {self.voices_created} new, {self.voices_updated} refreshed"
+            f"voices: {self.voices_created} new, {self.voices_updated} refreshed; "
+            f"knowledge bases: {self.knowledge_created} new, {self.knowledge_updated} refreshed"
         )
 
 
@@ -42,7 +46,36 @@ async def sync_catalog() -> SyncResult:
     provider = get_provider()
     avatars = await provider.list_avatars()
     voices = await provider.list_voices()
-    return await sync_to_async(_apply)(avatars, voices)
+    bases = await provider.list_knowledge()
+    result = await sync_to_async(_apply)(avatars, voices)
+    await sync_to_async(_apply_knowledge)(bases, result)
+    return result
+
+
+def _apply_knowledge(bases: list, result: SyncResult) -> None:
+    """New knowledge bases become ours (source "imported"); a known one keeps what staff
+    edited and gets only what it lacks (its opening line, instructions, documents)."""
+    for base in bases:
+        row = KnowledgeBase.objects.filter(knowledge_id=base.knowledge_id).first()
+        if row is None:
+            KnowledgeBase.objects.create(
+                name=base.name[:100],
+                knowledge_id=base.knowledge_id[:200],
+                prologue=base.prologue[:100],
+                prompt=base.prompt[:10000],
+                doc_urls=list(base.doc_urls),
+                source=KnowledgeBase.Source.IMPORTED,
+            )
+            result.knowledge_created += 1
+            continue
+        upstream = {"prologue": base.prologue[:100], "prompt": base.prompt[:10000]}
+        upstream["doc_urls"] = list(base.doc_urls)
+        changed = [k for k, v in upstream.items() if v and not getattr(row, k)]
+        for name in changed:
+            setattr(row, name, upstream[name])
+        if changed:
+            row.save(update_fields=[*changed, "updated_at"])
+            result.knowledge_updated += 1
 
 
 def _apply(avatars: list, voices: list) -> SyncResult:

@@ -160,8 +160,10 @@ class Commands:
         if "mode" in params:  # dialogue would skip a guarded preset's checks
             preset = await AvatarPreset.objects.filter(pk=self.settings.preset_id).afirst()
             modes.check_mode(preset, params["mode"])
+        voice_url = ""  # a cloned voice goes as `vurl` (not a row field: frame only)
         if "voice" in params:
-            changes["voice_id"] = (await catalog.voice(params["voice"])).voice_id
+            voice = await catalog.voice(params["voice"])
+            changes["voice_id"], voice_url = voice.voice_id, voice.voice_url
         for name in ("language", "mode", "background_url"):
             if name in params:
                 changes[name] = params[name]
@@ -171,7 +173,9 @@ class Commands:
         if not changes and voice_params is None:
             raise errors.BadInput("bad_message", _("'params' must be a non-empty object."))
         mid = new_mid()
-        frame = set_params_frame(mid=mid, **self._frame_values(changes, voice_params))
+        frame = set_params_frame(
+            mid=mid, voice_url=voice_url, **self._frame_values(changes, voice_params)
+        )
         size = encoded_size(frame)
         if size > MAX_FRAME_BYTES:
             code = "invalid_background" if "background_url" in params else "invalid_params"
@@ -211,7 +215,8 @@ class Commands:
         one, else the current one), so that vparams always names it."""
         values = dict(changes)
         if voice_params is not None:
-            values["voice_id"] = changes.get("voice_id") or self.settings.voice_id
+            # A cloned voice (voice_id "") must not carry the previous voice's id along.
+            values["voice_id"] = changes.get("voice_id", self.settings.voice_id)
             values["voice_params"] = voice_params
         return values
 

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from sessions import errors, keys, shared_cache
 from sessions.access import Principal
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
-from sessions.services import lifecycle
+from sessions.services import catalog, lifecycle
 from sessions.services.consent import require_consent
 
 log = logging.getLogger("avatarsite.extend")
@@ -65,13 +65,18 @@ async def extend_session(
     if not await shared_cache.add(lock, 1, EXTEND_LOCK_SECONDS):
         raise errors.Conflict("extend_in_progress", _("This session is already being extended."))
     try:
+        # A cloned voice (sent by URL) leaves no voice id in the row: the preset's again.
+        voice_id, voice_url = (
+            (old.voice_id, "") if old.voice_id else await catalog.start_voice(old.preset)
+        )
         new = await lifecycle.open_session(
             # The caller's own principal (this sign-in or token), never the old
             # session's: that token may have been revoked since. A token's sessions count
             # against its user's caps too, so the caps hold either way.
             principal,
             preset=old.preset,
-            voice_id=old.voice_id,
+            voice_id=voice_id,
+            voice_url=voice_url,
             language=old.language,
             mode=old.mode,
             duration=old.duration,

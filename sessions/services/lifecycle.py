@@ -38,7 +38,7 @@ from sessions.providers.base import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from sessions.services import limits, presence, spend
+from sessions.services import knowledge, limits, presence, spend
 from sessions.services.transcript import finish_avatar_lines
 from sessions.services.upstream_errors import upstream_failed, upstream_kind
 from sessions.voice_params import usable_voice_params
@@ -87,6 +87,7 @@ async def open_session(
     mode: int,
     duration: int,
     use_llm: bool = False,
+    voice_url: str = "",  # a cloned voice, sent instead of voice_id
     continues: AvatarSession | None = None,  # Extend: the background it had, its link
 ) -> AvatarSession:
     """Reserve limits, create the upstream session and record it. Raises DomainError."""
@@ -110,7 +111,7 @@ async def open_session(
     await record_event(
         session.id, EventKind.STATE, "starting", state=Status.STARTING, provider=provider.name
     )
-    upstream = await _create_upstream(session, provider, preset)
+    upstream = await _create_upstream(session, provider, preset, voice_url)
     try:
         now = timezone.now()
         session.upstream_id = upstream.id
@@ -146,7 +147,9 @@ async def _reserve(session: AvatarSession, limit_keys: tuple[str, ...]) -> None:
         raise
 
 
-async def _create_upstream(session: AvatarSession, provider: Any, preset: AvatarPreset) -> Any:
+async def _create_upstream(
+    session: AvatarSession, provider: Any, preset: AvatarPreset, voice_url: str = ""
+) -> Any:
     """Ask the upstream for the session; on failure the row records why (and whether
     the upstream may have made a session anyway)."""
     request = SessionRequest(
@@ -156,7 +159,8 @@ async def _create_upstream(session: AvatarSession, provider: Any, preset: Avatar
         language=session.language,
         mode=session.mode,
         background_url=session.background_url,
-        knowledge_id=preset.knowledge.knowledge_id if preset.knowledge else "",
+        knowledge_id=await knowledge.upstream_id(preset),
+        voice_url=voice_url,
         # As a set-params would send them: never a preset's that the schema refuses.
         voice_params=usable_voice_params(preset.voice_params, preset_id=preset.pk),
     )
@@ -192,7 +196,8 @@ async def _undo_upstream(session: AvatarSession, provider: Any, upstream_id: str
 async def resume(session_id: Any, *, owner: bool) -> AvatarSession:
     """A socket (re)connects: the session as it stands now, claimed for this process
     when it is the owner's (an observer claims nothing)."""
-    session = await AvatarSession.objects.select_related("preset").aget(pk=session_id)
+    # With the knowledge base: its instructions join an own-LLM session's system prompt.
+    session = await AvatarSession.objects.select_related("preset__knowledge").aget(pk=session_id)
     if not owner or session.status != Status.ACTIVE:
         return session
     session = await claim_for_this_process(session)

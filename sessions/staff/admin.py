@@ -19,6 +19,9 @@ from django.utils.translation import gettext_lazy
 # staff action log with the spend alerts.
 from sessions.staff import admin_log, admin_presets, admin_sessions, admin_tokens  # noqa: F401
 
+# Knowledge bases (issue 18), registered like the rest.
+from sessions.staff import admin_knowledge  # noqa: F401, E402  isort: skip
+
 admin.site.site_header = "avatarsite staff"
 admin.site.site_title = "avatarsite staff"
 admin.site.index_title = gettext_lazy("Staff tools")

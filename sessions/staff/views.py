@@ -33,12 +33,14 @@ from sessions.services.catalog_sync import SyncResult, sync_catalog
 from sessions.staff import usage
 
 USAGE_PERMISSION = "avatar_sessions.view_usage"
-# The import creates and refreshes presets of both kinds.
+# The import creates and refreshes presets of both kinds, and knowledge bases.
 CATALOG_PERMISSIONS = (
     "avatar_sessions.add_avatarpreset",
     "avatar_sessions.change_avatarpreset",
     "avatar_sessions.add_voicepreset",
     "avatar_sessions.change_voicepreset",
+    "avatar_sessions.add_knowledgebase",
+    "avatar_sessions.change_knowledgebase",
 )
 USAGE_RANGES = (7, 30, 90, 365)
 

@@ -177,7 +177,8 @@ def test_staff_import_audit_watch_live_close_and_usage(staff_tab, user_tab, staf
     expect(staff.locator("#result_list")).not_to_contain_text("Lyon")
     staff.click("text=Import from the sandbox catalog")
     expect(staff.locator("ul.messagelist li.success")).to_have_text(
-        "Imported the sandbox catalog: avatars: 0 new, 0 refreshed; voices: 1 new, 0 refreshed."
+        "Imported the sandbox catalog: avatars: 0 new, 0 refreshed; voices: 1 new, 0 refreshed; "
+        "knowledge bases: 1 new, 0 refreshed."
     )
     expect(staff.locator("ul.messagelist li.info")).to_contain_text(
         "Languages offered upstream: English (en)"

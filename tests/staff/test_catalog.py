@@ -49,7 +49,8 @@ def test_the_import_button_pages_through_130_akool_avatars(staff, world, akool):
     said = import_from(staff, AVATARS)
 
     assert said[0] == (
-        "Imported the AKool catalog: avatars: 130 new, 0 refreshed; voices: 5 new, 0 refreshed."
+        "Imported the AKool catalog: avatars: 130 new, 0 refreshed; voices: 5 new, 0 refreshed; "
+        "knowledge bases: 2 new, 0 refreshed."
     )
     assert said[1].startswith("Languages offered upstream: English (en), French (fr)")
     assert [r.query["page"] for r in akool.requests_to("avatars")] == ["1", "2"]
@@ -78,7 +79,8 @@ def test_a_refresh_keeps_what_staff_edited_and_adds_what_is_new(staff, world, ak
     said = import_from(staff, VOICES)
 
     assert said[0] == (
-        "Imported the AKool catalog: avatars: 1 new, 0 refreshed; voices: 0 new, 0 refreshed."
+        "Imported the AKool catalog: avatars: 1 new, 0 refreshed; voices: 0 new, 0 refreshed; "
+        "knowledge bases: 0 new, 0 refreshed."
     )
     star.refresh_from_db()
     assert (star.name, star.active, star.order) == ("Our star", False, -5)
@@ -139,7 +141,8 @@ def test_the_sandbox_catalog_imports_without_an_account(staff, world):
     # The named world has ada and cleo (without a voice: filled in); ben and two voices
     # are new.
     assert said[0] == (
-        "Imported the sandbox catalog: avatars: 1 new, 1 refreshed; voices: 2 new, 0 refreshed."
+        "Imported the sandbox catalog: avatars: 1 new, 1 refreshed; voices: 2 new, 0 refreshed; "
+        "knowledge bases: 1 new, 0 refreshed."
     )
     assert said[1] == (
         "Languages offered upstream: English (en), French (fr), German (de), Spanish (es), "

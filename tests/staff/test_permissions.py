@@ -88,7 +88,7 @@ def test_usage_needs_its_own_permission(world):
     assert f'href="{SESSIONS}?' not in client.get(f"{SESSIONS}usage/").content.decode()
 
 
-def test_the_import_needs_add_and_change_on_both_preset_models(world):
+def test_the_import_needs_add_and_change_on_both_preset_models_and_knowledge_bases(world):
     grant(world.staff, "view_avatarpreset", "add_avatarpreset", "change_avatarpreset")
     client = client_for(world.staff)
     listing = client.get("/admin/avatar_sessions/avatarpreset/").content.decode()
@@ -96,6 +96,9 @@ def test_the_import_needs_add_and_change_on_both_preset_models(world):
     assert client.post("/admin/avatar_sessions/avatarpreset/import/").status_code == 403
     grant(world.staff, "add_voicepreset", "change_voicepreset")
     client = client_for(world.staff)  # permissions are cached per user object
+    assert client.post("/admin/avatar_sessions/avatarpreset/import/").status_code == 403
+    grant(world.staff, "add_knowledgebase", "change_knowledgebase")
+    client = client_for(world.staff)
     listing = client.get("/admin/avatar_sessions/avatarpreset/").content.decode()
     assert "Import from the sandbox catalog" in listing
     assert client.post("/admin/avatar_sessions/avatarpreset/import/").status_code == 302

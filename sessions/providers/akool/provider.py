@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from sessions.providers.akool import knowledge
 from sessions.providers.akool.http import AkoolHttp
 from sessions.providers.akool.parsing import (
     avatar_key,
@@ -22,8 +23,10 @@ from sessions.providers.akool.parsing import (
 )
 from sessions.providers.base import (
     CatalogAvatar,
+    CatalogKnowledge,
     CatalogLanguage,
     CatalogVoice,
+    KnowledgeRequest,
     ProviderError,
     SessionRequest,
     UpstreamProtocolError,
@@ -94,6 +97,7 @@ class AkoolProvider:
             "background_url": request.background_url,
             "knowledge_id": request.knowledge_id,
             "voice_params": request.voice_params,
+            "voice_url": request.voice_url,
         }
         # AKool reads an empty string as a value (e.g. an empty voice_id), so leave them out.
         body.update({key: value for key, value in optional.items() if value})
@@ -147,6 +151,23 @@ class AkoolProvider:
     async def list_languages(self) -> list[CatalogLanguage]:
         answer = await self._http.call("GET", LANGUAGE_LIST_PATH, idempotent=True)
         return parse_languages(answer)
+
+    # -- knowledge bases --------------------------------------------------------------------
+
+    async def list_knowledge(self) -> list[CatalogKnowledge]:
+        # `data.knowledge_list[]`: the page's one list, as result_list reads it.
+        items = await self._paged(knowledge.KNOWLEDGE_LIST_PATH, {}, knowledge.knowledge_key)
+        return [knowledge.parse_knowledge(item) for item in items]
+
+    async def create_knowledge(self, request: KnowledgeRequest) -> str:
+        # Never retried: a create that timed out may have made the knowledge base.
+        answer = await self._http.call(
+            "POST",
+            knowledge.KNOWLEDGE_CREATE_PATH,
+            body=knowledge.create_body(request),
+            idempotent=False,
+        )
+        return knowledge.created_id(answer)
 
     # -- plumbing ---------------------------------------------------------------------------
 

@@ -38,9 +38,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from sessions.providers.sandbox import responder
+from sessions.providers.sandbox.params import validate_params
 from sessions.stream.chunker import split_text
 from sessions.stream.codec import (
     MAX_FRAME_BYTES,
@@ -75,9 +75,6 @@ WORDS_PER_PIECE = 4
 # pieces gives the answer back exactly.
 _TOKEN = re.compile(r"\s*\S+\s*|\s+")
 
-_MAX_SHORT = 200
-_MAX_URL = 2048
-
 
 class Refused(Exception):  # noqa: N818 (a refusal, not an error of the avatar's)
     """A chat the avatar does not answer; `reason` goes to the page in an event."""
@@ -108,6 +105,7 @@ class SandboxAvatar:
         mode: int = 2,
         language: str = "",
         answer: Callable[[str], Awaitable[str]] | None = None,
+        instructions: str = "",
         admit: Callable[[int, str], Awaitable[None]] | None = None,
         allow: Callable[[str, dict[str, Any]], Awaitable[bool]] | None = None,
         max_queued: int = MAX_QUEUED,
@@ -126,6 +124,7 @@ class SandboxAvatar:
         self._send = send
         self.mode = mode
         self._answer = answer or self._builtin_answer
+        self._instructions = instructions  # a knowledge base's: steer the built-in answers
         self._admit = admit
         self._allow = allow
         self._max_queued = max_queued
@@ -139,7 +138,7 @@ class SandboxAvatar:
         # [t, t + 1 s). (Senders keep a wider window, 1 s plus the jitter allowance.)
         self._rate = SlidingWindow(rate_limit, 1.0)
         self._chats: collections.OrderedDict[str | None, _PartialChat] = collections.OrderedDict()
-        self._queue: collections.deque[tuple[int, str]] = collections.deque()
+        self._queue: collections.deque[tuple[int, str, bool]] = collections.deque()
         self._worker: asyncio.Task[None] | None = None
         self._turns = itertools.count(1)
         self._closed = False
@@ -244,19 +243,25 @@ class SandboxAvatar:
     async def _refused(self, reason: str) -> None:
         await self._send(event_frame("sandbox_refused", reason=reason))
 
-    def _enqueue(self, mode: int, text: str) -> None:
-        self._queue.append((mode, text))
+    def greet(self, text: str) -> None:
+        """Say ``text`` first, as it is (a knowledge base's opening line), in any mode."""
+        self._enqueue(self.mode, text, as_is=True)
+
+    def _enqueue(self, mode: int, text: str, as_is: bool = False) -> None:
+        self._queue.append((mode, text, as_is))
         if not self.speaking:
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
     async def _builtin_answer(self, text: str) -> str:
-        return responder.reply(text, turn=next(self._turns), language=self.params.get("lang", ""))
+        language = self.params.get("lang", "")
+        turn = next(self._turns)
+        return responder.reply(text, turn=turn, language=language, instructions=self._instructions)
 
     async def _work(self) -> None:
         while self._queue and not self._closed:
-            mode, text = self._queue.popleft()
+            mode, text, as_is = self._queue.popleft()
             try:
-                reply = await self._answer(text) if mode == 2 else text
+                reply = await self._answer(text) if mode == 2 and not as_is else text
                 await self._speak(mode, reply)
             except Refused as exc:
                 await self._refused(exc.reason)
@@ -322,7 +327,7 @@ class SandboxAvatar:
     async def _on_command(self, msg: CommandMessage) -> None:
         mid = msg.mid or ""
         if msg.cmd == "set-params":
-            errors = _validate_params(msg.data)
+            errors = validate_params(msg.data)
             if errors:
                 await self._ack(msg.cmd, mid, 1001, "invalid set-params: " + "; ".join(errors))
                 return
@@ -364,36 +369,3 @@ class SandboxAvatar:
         self._closed = True
         self._chats.clear()
         await self.interrupt()
-
-
-def _is_short_str(value: Any) -> bool:
-    return isinstance(value, str) and len(value) <= _MAX_SHORT
-
-
-def _is_http_url(value: Any) -> bool:
-    if not isinstance(value, str) or len(value) > _MAX_URL:
-        return False
-    if value == "":
-        return True  # empty means "no change", as the sender leaves empty values out
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
-def _validate_params(data: dict[str, Any]) -> list[str]:
-    """What is wrong with a set-params payload; unknown keys are accepted and kept, since
-    AKool adds parameters over time."""
-    errors = []
-    for key in ("vid", "lang"):
-        if key in data and not _is_short_str(data[key]):
-            errors.append(f"{key} must be a string of at most {_MAX_SHORT} characters")
-    for key in ("bgurl", "vurl"):
-        if key in data and not _is_http_url(data[key]):
-            errors.append(f"{key} must be an http(s) URL of at most {_MAX_URL} characters")
-    if "mode" in data and not (type(data["mode"]) is int and data["mode"] in (1, 2)):
-        errors.append("mode must be 1 or 2")
-    if "vparams" in data and not isinstance(data["vparams"], dict):
-        errors.append("vparams must be an object")
-    return errors

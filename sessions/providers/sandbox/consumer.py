@@ -64,6 +64,7 @@ class SandboxAvatarConsumer(SocketConsumer):
             # sends no set-params on arriving in the sandbox.
             language=side.settings.language,
             answer=side.llm_answer(),  # None: its built-in responder
+            instructions=side.instructions,
             admit=side.admit,
             allow=side.sent_by_server,
             max_queued=settings.SANDBOX_QUEUE_MAX,
@@ -72,6 +73,8 @@ class SandboxAvatarConsumer(SocketConsumer):
             words_per_second=settings.SANDBOX_WORDS_PER_SECOND,
         )
         await self.accept()
+        if await side.greets():
+            self.avatar.greet(side.greeting)
 
     async def disconnect(self, code: int) -> None:
         if self.avatar is not None:

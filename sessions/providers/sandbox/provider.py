@@ -17,8 +17,10 @@ from django.core import signing
 from sessions import keys, shared_cache
 from sessions.providers.base import (
     CatalogAvatar,
+    CatalogKnowledge,
     CatalogLanguage,
     CatalogVoice,
+    KnowledgeRequest,
     ProviderError,
     RtcCredentials,
     SessionRequest,
@@ -80,6 +82,16 @@ SANDBOX_LANGUAGES = [
     CatalogLanguage("ja", "Japanese"),
 ]
 
+# One knowledge base of its own, so the import brings one in without an account.
+SANDBOX_KNOWLEDGE = [
+    CatalogKnowledge(
+        "sandbox_kb_tour",
+        "Sandbox city tour",
+        prologue="Welcome! I am your guide to the old town. Where shall we start?",
+        prompt="You are a city guide. Talk about the old town, its museums and its food.",
+    ),
+]
+
 
 class SandboxProvider:
     name = "sandbox"
@@ -137,3 +149,11 @@ class SandboxProvider:
 
     async def list_languages(self) -> list[CatalogLanguage]:
         return list(SANDBOX_LANGUAGES)
+
+    async def list_knowledge(self) -> list[CatalogKnowledge]:
+        return list(SANDBOX_KNOWLEDGE)
+
+    async def create_knowledge(self, request: KnowledgeRequest) -> str:
+        # Nothing upstream to create: the knowledge base lives in our row, the sandbox
+        # avatar reads it from there (its opening line and instructions).
+        return "sbx_kb_" + uuid.uuid4().hex

@@ -22,6 +22,10 @@ LONG_INPUT = 600
 #: reply.
 MAX_TOPIC = 40
 
+#: How much of a knowledge base's instructions a reply quotes.
+MAX_FOCUS = 80
+_STEERED_KINDS = ("greeting", "generic_question", "generic_statement")
+
 _WORD = re.compile(r"\w+(?:['’-]\w+)*", re.UNICODE)
 
 _GREETINGS = {
@@ -192,9 +196,22 @@ def _kind(stripped: str, words: list[str], topic: str | None) -> str:
     return "statement" if topic else "generic_statement"
 
 
-def reply(text: str, *, turn: int, language: str = "en") -> str:
+def _steered(answer: str, kind: str, language: str, instructions: str) -> str:
+    """A knowledge base's instructions steer the reply: one that finds no topic of its own
+    (a greeting, a question or statement without a telling word) says what it is there
+    for, quoting the instructions' first line. English only: a reply in another language
+    stays wholly in it."""
+    focus = instructions.strip().split("\n", 1)[0].strip()
+    if not focus or kind not in _STEERED_KINDS or _primary(language) not in ("", "en"):
+        return answer
+    if len(focus) > MAX_FOCUS:
+        focus = focus[:MAX_FOCUS].rsplit(" ", 1)[0] + "…"
+    return f'{answer} I follow my instructions: "{focus}"'
+
+
+def reply(text: str, *, turn: int, language: str = "en", instructions: str = "") -> str:
     """A short (1-3 sentence) reply to ``text`` in ``language``; the same (text, turn,
-    language) gives the same reply."""
+    language, instructions) gives the same reply."""
     said = phrases_for(language)
     digest = hashlib.sha256(f"{turn}\x00{text}".encode("utf-8", "replace")).digest()
     seed = int.from_bytes(digest[:8], "big")
@@ -212,4 +229,4 @@ def reply(text: str, *, turn: int, language: str = "en") -> str:
         answer = _fill(answer, topic or "")
     if kind == "statement":
         answer += _pick(said["closers"], seed, salt=1)
-    return answer
+    return _steered(answer, kind, language, instructions)

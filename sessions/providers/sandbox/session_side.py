@@ -35,6 +35,8 @@ log = logging.getLogger("avatarsite.sandbox")
 
 # What our mids look like (codec.new_mid), with room to change it; anything else is not ours.
 _OUR_MID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# How long the "greeted" marker is kept: longer than any session lives.
+SESSION_KEY_SECONDS = 2 * 3600
 APOLOGY = "Sorry, I could not think of an answer just now. Please ask me again."
 
 
@@ -45,6 +47,10 @@ class SessionSide:
         self.session_id = str(session.pk)
         self.principal_key = session.budget_key  # who pays, whoever talks
         self.settings = SessionSettings.of(session)
+        # The preset's knowledge base: its opening line greets, its instructions steer.
+        knowledge = session.preset.knowledge if session.preset else None
+        self.greeting = knowledge.prologue if knowledge else ""
+        self.instructions = knowledge.prompt if knowledge else ""
         self._line = ("", "")  # the line being said: (its mid, its text so far)
         self._full = False  # the transcript reached TRANSCRIPT_MAX_CHARS
         self._capped = ""  # the mid of a line that reached its length cap
@@ -56,10 +62,19 @@ class SessionSide:
         info = await live_channel(channel)
         if info is None:
             return None
-        session = await AvatarSession.objects.filter(
-            provider="sandbox", upstream_id=info["upstream_id"]
-        ).afirst()
+        session = (
+            await AvatarSession.objects.filter(provider="sandbox", upstream_id=info["upstream_id"])
+            .select_related("preset__knowledge")
+            .afirst()
+        )
         return None if session is None else cls(session)
+
+    async def greets(self) -> bool:
+        """Whether the avatar says its opening line now: once a session, on the first
+        socket (a page that reconnects is not greeted again)."""
+        return bool(self.greeting) and await shared_cache.add(
+            keys.sandbox_greeted(self.session_id), 1, SESSION_KEY_SECONDS
+        )
 
     async def admit(self, mode: int, text: str) -> None:
         """A chat to answer (mode 2), or to say and record as the avatar's (mode 1): the
@@ -91,7 +106,9 @@ class SessionSide:
         the session's and the principal's token budgets. None without an LLM."""
         if not llm_enabled():
             return None
-        conversation = Conversation(DEFAULT_SYSTEM_PROMPT, token_budget=settings.LLM_CONTEXT_TOKENS)
+        # AKool's LLM follows the knowledge base's instructions: so does its stand-in.
+        prompt = self.instructions or DEFAULT_SYSTEM_PROMPT
+        conversation = Conversation(prompt, token_budget=settings.LLM_CONTEXT_TOKENS)
 
         async def answer(question: str) -> str:
             try:

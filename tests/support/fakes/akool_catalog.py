@@ -38,6 +38,16 @@ def make_voice(index: int) -> dict[str, Any]:
     }
 
 
+def make_knowledge(index: int) -> dict[str, Any]:
+    return {
+        "_id": f"fake_kb_import_{index:03d}",
+        "name": f"Fake Knowledge {index}",
+        "prologue": f"Hello from knowledge base {index}.",
+        "prompt": f"Answer questions about product line {index}.",
+        "docs": [{"name": f"guide{index}.pdf", "url": f"https://fake.akool.test/docs/{index}.pdf"}],
+    }
+
+
 def page_of(items: list[Any], query: dict[str, str]) -> list[Any]:
     try:
         page = max(1, int(query.get("page", "1")))

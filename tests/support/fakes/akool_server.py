@@ -35,7 +35,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.fakes import LoopbackFake
-from tests.support.fakes.akool_catalog import LANGUAGES, make_avatar, make_voice, page_of
+from tests.support.fakes.akool_catalog import (
+    LANGUAGES,
+    make_avatar,
+    make_knowledge,
+    make_voice,
+    page_of,
+)
 
 DEFAULT_API_KEY = "fake-akool-key-DO-NOT-LEAK-7f3a"
 DEFAULT_CLIENT_ID = "fake-akool-client-id"
@@ -52,6 +58,9 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("GET", "/api/open/v4/liveAvatar/avatar/list"): "avatars",
     ("GET", "/api/open/v4/voice/list"): "voices",
     ("GET", "/api/open/v3/language/list"): "languages",
+    # Knowledge bases (issue 18): _knowledge_list / _knowledge_create below.
+    ("GET", "/api/open/v4/knowledge/list"): "knowledge_list",
+    ("POST", "/api/open/v4/knowledge/create"): "knowledge_create",
 }
 FAIL_MODES = {"http500", "hang", "code", "malformed", "empty", "nocode", "drop", "json"}
 # How a session's creation time is spelled in answers (see FakeAkool.created_time_format).
@@ -135,6 +144,8 @@ class FakeAkool(LoopbackFake):
         self.created_time_format = "ms"
         self.set_avatar_count(avatar_count)
         self.set_voice_count(voice_count)
+        # Knowledge bases AKool lists; a create appends to it (`{_id, name, prologue, ...}`).
+        self.knowledge: list[dict[str, Any]] = [make_knowledge(i) for i in (1, 2)]
 
         self._lock = threading.Lock()
         self._failures: dict[str, _Failure] = {}
@@ -421,6 +432,38 @@ class FakeAkool(LoopbackFake):
 
     def _languages(self, request: RecordedRequest) -> _Reply:
         return _json(200, {"code": 1000, "msg": "OK", "data": {"lang_list": self.languages}})
+
+    # -- knowledge bases (issue 18) -----------------------------------------------------------
+
+    def _knowledge_list(self, request: RecordedRequest) -> _Reply:
+        page = page_of(self.knowledge, request.query)
+        data = {"count": len(self.knowledge), "knowledge_list": page}
+        return _json(200, {"code": 1000, "msg": "OK", "data": data})
+
+    def _knowledge_create(self, request: RecordedRequest) -> _Reply:
+        body = request.json if isinstance(request.json, dict) else {}
+        refusal = knowledge_refusal(body)
+        if refusal:
+            return _json(200, {"code": 1003, "msg": refusal})
+        item = {
+            "_id": f"fake_kb_{next(self._ids):04d}",
+            **{k: body[k] for k in ("name", "prologue", "prompt", "docs", "urls") if k in body},
+        }
+        self.knowledge.append(item)
+        return _json(200, {"code": 1000, "msg": "OK", "data": item})
+
+
+def knowledge_refusal(body: dict[str, Any]) -> str:
+    """What AKool's documented limits refuse in a knowledge base create, or ""."""
+    name = body.get("name")
+    if not isinstance(name, str) or not 1 <= len(name) <= 100:
+        return "name is required, at most 100 characters"
+    if len(str(body.get("prologue", ""))) > 100 or len(str(body.get("prompt", ""))) > 10000:
+        return "prologue or prompt too long"
+    docs = body.get("docs", [])
+    if not isinstance(docs, list) or not all(isinstance(d, dict) and d.get("url") for d in docs):
+        return "docs must be a list of {name, url, size}"
+    return ""
 
 
 def _json(status: int, body: Any) -> _Reply:
