@@ -83,6 +83,25 @@ class Conversation:
         return groups
 
 
+def letters(text: str) -> int:
+    """Letters and digits in `text`: how far along an answer the avatar is, counted the
+    same whether its own pieces come back with other spaces or punctuation."""
+    return sum(1 for ch in text if ch.isalnum())
+
+
+def begun(sentences: list[str], heard_letters: int) -> list[str]:
+    """The sentences the avatar began speaking, given the letters of its own words that
+    came back (`from: "bot"` pieces carry no sentence id; they are matched by position)."""
+    out: list[str] = []
+    before = 0
+    for sentence in sentences:
+        if heard_letters <= before:
+            break
+        out.append(sentence)
+        before += letters(sentence)
+    return out
+
+
 def _fit(system: list[dict[str, str]], groups: list[list[dict[str, str]]], budget: int) -> None:
     """Drop the oldest exchanges, then the newest one's answers, then shorten its question,
     until the messages fit ``budget`` (in place)."""
