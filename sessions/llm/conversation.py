@@ -52,6 +52,15 @@ class Conversation:
         if text.strip():
             self.turns.append(Turn("assistant", text, cut))
 
+    def cut_last_answer(self, heard: str) -> None:
+        """The last answer was interrupted after it had all gone out: it keeps only what
+        the user heard (`heard`), marked cut; nothing heard, and it is gone."""
+        if self.turns and self.turns[-1].role == "assistant":
+            if heard.strip():
+                self.turns[-1] = Turn("assistant", heard, cut=True)
+            else:
+                self.turns.pop()
+
     def messages(self) -> list[dict[str, str]]:
         """System prompt first, then the newest turns that fit the budget.
 

@@ -76,6 +76,8 @@ class ClientFrames:
         released, and the avatar's speech. Synchronous up to the submit: nothing of the
         old answer can slip in between."""
         dropped = self.answerer.cancel() if self.answerer else self.pacer.drop_pending()
+        if self.answerer is not None and self.avatar_speaking:
+            await self.answerer.cut_heard()  # an answer all sent, still being spoken
         self.feed.interrupted = True
         self.avatar_speaking = False  # it stops now: what the user says next is no barge-in
         if self.turns is not None:

@@ -143,6 +143,7 @@ class Answerer:
         # keeps only the sentences it began (what the user heard).
         self.heard = 0
         self.echoes = False
+        self.last: tuple[str, list[str]] | None = None  # the last whole answer: (mid, sentences)
 
     async def load_history(self) -> None:
         """Rebuild the conversation from the transcript (a reconnect, another process)."""
@@ -169,6 +170,18 @@ class Answerer:
         self.echoes = True
         self.heard += letters(text)
 
+    async def cut_heard(self) -> None:
+        """An interrupt while the avatar still spoke an answer that had all gone out: the
+        LLM remembers the sentences it began, and the transcript marks the line cut."""
+        last, self.last = self.last, None
+        if last is None or not self.echoes:
+            return
+        mid, said = last
+        self.conversation.cut_last_answer("".join(begun(said, self.heard)))
+        shown = await transcript.cut_answer(self.session_id, mid)
+        if shown is not None:
+            await self.show(shown)
+
     async def start(self, text: str) -> None:
         """Answer `text` (already recorded as the user's line). Refuses over budget."""
         await limits.check_llm_budget(self.session_id, self.principal_key)
@@ -179,7 +192,7 @@ class Answerer:
         first_question = not self.conversation.turns
         self.conversation.add_user(text)
         self.mid = new_mid()
-        self.heard = 0
+        self.heard, self.last = 0, None
         self.task = asyncio.get_running_loop().create_task(self._answer(text, first_question))
 
     async def _answer(self, question: str, first_question: bool) -> None:
@@ -311,6 +324,7 @@ class Answerer:
             # keeps all that was released, marked cut.
             heard = begun(reply.said, self.heard) if interrupted and self.echoes else reply.said
             self.conversation.add_assistant("".join(heard), cut=cut)
+            self.last = None if cut else (mid, list(reply.said))
             await limits.add_transcript_chars(self.session_id, len(text))
             await self.show(await transcript.end_answer(self.session_id, mid, text, cut=cut))
 

@@ -137,8 +137,11 @@ class Hearing:
         if line is None or line["cut"] or not line["reported_by_page"]:
             return
         text = line["text"].strip()
-        if text and not self._echo(mid, text):
-            await self._ask(mid, text, utterance.last_at)
+        if not text or self._echo(mid, text):
+            return
+        if len(text) < self.min_chars and self._answering():
+            return  # a cough while the avatar answers: neither a barge-in nor a question
+        await self._ask(mid, text, utterance.last_at)
 
     def _forget(self, mid: str) -> _Utterance | None:
         utterance = self._open.pop(mid, None)
