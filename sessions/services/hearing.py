@@ -17,6 +17,7 @@ import collections
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sessions.llm.conversation import normalize_question
 from sessions.models import TranscriptEntry
@@ -28,6 +29,9 @@ ECHO_SECONDS = 30.0
 REMEMBERED = 200
 
 Ask = Callable[[str, str, float], Awaitable[None]]  # (mid, text, ended at monotonic)
+Line = Callable[
+    [str], Awaitable[dict[str, Any] | None]
+]  # a user line's text, cut, reported_by_page
 
 
 @dataclass
@@ -50,6 +54,7 @@ class Hearing:
         ask: Ask,
         barge_in: Callable[[], Awaitable[None]],
         answering: Callable[[], bool],
+        line: Line | None = None,
     ) -> None:
         self.session_id = session_id
         self.quiet = quiet_ms / 1000
@@ -57,6 +62,7 @@ class Hearing:
         self._ask = ask
         self._barge_in = barge_in
         self._answering = answering
+        self._line = line or self._recorded_line
         self._open: collections.OrderedDict[str, _Utterance] = collections.OrderedDict()
         self._done: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._typed: collections.deque[tuple[str, str, float]] = collections.deque(maxlen=20)
@@ -125,15 +131,7 @@ class Hearing:
         if utterance is None:
             return
         _remember(self._done, mid)
-        # The line as recorded: whole (halves of characters joined), and not cut at the
-        # length cap (a question too long was refused with the line, not half-asked).
-        line = await (
-            TranscriptEntry.objects.filter(
-                session_id=self.session_id, role=TranscriptEntry.Role.USER, mid=mid
-            )
-            .values("text", "cut", "reported_by_page")
-            .afirst()
-        )
+        line = await self._line(mid)
         if line is None or line["cut"] or not line["reported_by_page"]:
             return
         text = line["text"].strip()
@@ -142,6 +140,15 @@ class Hearing:
         if len(text) < self.min_chars and self._answering():
             return  # a cough while the avatar answers: neither a barge-in nor a question
         await self._ask(mid, text, utterance.last_at)
+
+    async def _recorded_line(self, mid: str) -> dict[str, Any] | None:
+        """The line as recorded: whole (halves of characters joined), and whether it was
+        cut at the length cap (a question too long is refused with its line, not asked
+        in half) or typed here (an echo)."""
+        lines = TranscriptEntry.objects.filter(
+            session_id=self.session_id, role=TranscriptEntry.Role.USER, mid=mid
+        )
+        return await lines.values("text", "cut", "reported_by_page").afirst()
 
     def _forget(self, mid: str) -> _Utterance | None:
         utterance = self._open.pop(mid, None)
