@@ -1,8 +1,9 @@
 """The sandbox avatar's ears: `sandbox-hear` (a sandbox-only command, DESIGN.md's "The
 sandbox transport") makes it send a text as the user's recognised speech, the way AKool
 sends it: `chat` pieces with `from: "user"`, a few words each, one `mid`, numbered by
-`idx`, the last with `fin: true` (the command's own frame, at most 1 KB, bounds the text). The page feeds it from the browser's own speech
-recognition; tests send it directly."""
+`idx`, the last with `fin: true` (the command's own frame, at most 1 KB, bounds the
+text). The page feeds it from the browser's own speech recognition; tests send it
+directly."""
 
 from __future__ import annotations
 
