@@ -144,9 +144,12 @@ async def test_an_echo_of_typed_text_is_not_a_question(world, guide, llm):
         await page.send_json_to(user_piece(typed["mid"], 0, "When does the museum open?", fin=True))
         await page.send_json_to(user_piece("echo", 0, "when does the museum open", fin=True))
         await asyncio.sleep(0.4)
+        await until(lambda: TurnTiming.objects.filter(audio_start_ms__isnull=False).aexists())
     await page.disconnect()
     await avatar.disconnect()
     assert len(llm.requests) == 1
+    turn = await TurnTiming.objects.aget()  # the typed turn is timed too
+    assert not turn.spoken and turn.first_frame_ms <= turn.audio_start_ms
 
 
 async def test_short_speech_does_not_interrupt(world, guide, llm):
