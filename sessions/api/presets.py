@@ -30,6 +30,7 @@ async def presets(request: HttpRequest):
             "consent_required": p.consent_required,
             "extend_allowed": p.extend_allowed,
             "modes": list(modes.allowed_modes(p)),
+            "browser_speech": p.browser_speech,
         }
         async for p in AvatarPreset.objects.filter(active=True).select_related("default_voice")
     ]

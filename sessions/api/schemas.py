@@ -252,6 +252,9 @@ class AvatarPresetOut(Schema):
     # The modes a session of it may use: [1] alone for a preset whose own assistant's
     # answers are checked (declined topics, moderation): dialogue would skip the checks.
     modes: list[int]
+    # In the sandbox only, the page may hear through the browser's own speech recognition
+    # (which sends the audio to the browser's vendor): the preset's opt-in, off by default.
+    browser_speech: bool
 
 
 class VoicePresetOut(Schema):

@@ -52,6 +52,15 @@ class Conversation:
         if text.strip():
             self.turns.append(Turn("assistant", text, cut))
 
+    def cut_last_answer(self, heard: str) -> None:
+        """The last answer was interrupted after it had all gone out: it keeps only what
+        the user heard (`heard`), marked cut; nothing heard, and it is gone."""
+        if self.turns and self.turns[-1].role == "assistant":
+            if heard.strip():
+                self.turns[-1] = Turn("assistant", heard, cut=True)
+            else:
+                self.turns.pop()
+
     def messages(self) -> list[dict[str, str]]:
         """System prompt first, then the newest turns that fit the budget.
 
@@ -81,6 +90,25 @@ class Conversation:
             else:
                 groups[-1].append(message)
         return groups
+
+
+def letters(text: str) -> int:
+    """Letters and digits in `text`: how far along an answer the avatar is, counted the
+    same whether its own pieces come back with other spaces or punctuation."""
+    return sum(1 for ch in text if ch.isalnum())
+
+
+def begun(sentences: list[str], heard_letters: int) -> list[str]:
+    """The sentences the avatar began speaking, given the letters of its own words that
+    came back (`from: "bot"` pieces carry no sentence id; they are matched by position)."""
+    out: list[str] = []
+    before = 0
+    for sentence in sentences:
+        if heard_letters <= before:
+            break
+        out.append(sentence)
+        before += letters(sentence)
+    return out
 
 
 def _fit(system: list[dict[str, str]], groups: list[list[dict[str, str]]], budget: int) -> None:

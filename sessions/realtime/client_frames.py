@@ -4,6 +4,7 @@ output they use."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +41,7 @@ class ClientFrames:
             raise limits.stream_backlog(exc.retry_after) from None
 
     async def on_chat(self, message: dict[str, Any]) -> None:
+        received = time.monotonic()  # the end of the user's words, for the turn's timing
         text = frames.chat_text(message)
         self._refuse_if_ending()
         await check_chat(self.session_id, text)
@@ -52,6 +54,7 @@ class ClientFrames:
         mid = new_mid()
         self._refuse_if_ending()  # again: the checks above may have waited on the cache
         if not llm:
+            self._typed_turn(mid, text, received)
             # The frames go first (the pacer releases them from its own task), so the
             # first is on its way while the line is recorded.
             self._submit(chat_frames(text, mid=mid, budget=settings.STREAM_FRAME_BUDGET))
@@ -61,6 +64,7 @@ class ClientFrames:
             if self.answerer.answering:
                 # A new message cuts the answer in progress short, as a person would.
                 await self._interrupt_avatar("new message")
+            self._typed_turn(mid, text, received)
             await self.answerer.start(text)
 
     async def on_interrupt(self, message: dict[str, Any]) -> None:
@@ -72,7 +76,12 @@ class ClientFrames:
         released, and the avatar's speech. Synchronous up to the submit: nothing of the
         old answer can slip in between."""
         dropped = self.answerer.cancel() if self.answerer else self.pacer.drop_pending()
+        if self.answerer is not None and self.avatar_speaking:
+            await self.answerer.cut_heard()  # an answer all sent, still being spoken
         self.feed.interrupted = True
+        self.avatar_speaking = False  # it stops now: what the user says next is no barge-in
+        if self.turns is not None:
+            self.turns.interrupted()
         self.pacer.submit([self.commands.interrupt()])
         await lifecycle.record_event(
             self.session_id, SessionEvent.Kind.COMMAND, "interrupt", why=why, dropped_frames=dropped

@@ -24,7 +24,15 @@ from sessions.access import Caller, InvalidToken, Principal, resolve
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
 from sessions.realtime import frames
 from sessions.realtime.client_frames import ClientFrames
-from sessions.services import answers, knowledge, lifecycle, presence, revocation, staff_actions
+from sessions.realtime.spoken import SpokenTurns
+from sessions.services import (
+    answers,
+    knowledge,
+    lifecycle,
+    presence,
+    revocation,
+    staff_actions,
+)
 from sessions.services.avatar_feed import AvatarFeed
 from sessions.services.commands import Ack, Commands, SessionSettings
 from sessions.services.limits import MessageBudget, Refusal
@@ -47,7 +55,7 @@ CLOSE_RECONNECT = 3000
 SIGN_IN = gettext_lazy("Sign in to use this session.")
 
 
-class SessionConsumer(ClientFrames, JsonSocketConsumer):
+class SessionConsumer(SpokenTurns, ClientFrames, JsonSocketConsumer):
     session_id: str
     principal: Principal
     observer: bool  # staff watching someone else's session: read-only
@@ -181,6 +189,7 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
                 language=lambda: self.commands.settings.language,
             )
             await self.answerer.load_history()
+        self._start_hearing(session)  # spoken questions (realtime/spoken.py), turn timings
         self.feed = AvatarFeed(
             self.session_id, self.commands, self, lambda: self.answerer and self.answerer.mid
         )
@@ -190,6 +199,7 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
             self.watch.cancel()
         if self.feed is not None:
             await self.feed.aclose()
+        self._stop_hearing()
         if self.answerer is not None:
             await self.answerer.aclose()
         if self.pacer is not None:
@@ -273,6 +283,9 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
             )
 
     async def speaking(self, speaking: bool) -> None:
+        self.avatar_speaking = speaking
+        if speaking and self.turns is not None:
+            self.turns.audio_started()
         await self._fan_out(frames.avatar(speaking))
 
     async def violation(self, reason: str) -> None:
@@ -290,6 +303,8 @@ class SessionConsumer(ClientFrames, JsonSocketConsumer):
 
     async def _emit_frame(self, frame: str) -> None:
         self.frames_sent += 1
+        if self.turns is not None:
+            self.turns.frame_sent()
         self.bytes_sent += encoded_size(frame)
         await self.send_json(frames.rtc_send(frame))
 

@@ -29,9 +29,11 @@ from sessions.llm import guardrails
 from sessions.llm.client import LlmConfig, LlmError
 from sessions.llm.conversation import (
     Conversation,
+    begun,
     cache_key,
     estimate_messages_tokens,
     estimate_tokens,
+    letters,
 )
 from sessions.llm.sentences import SentenceSplitter
 from sessions.models import Role, SessionEvent
@@ -136,6 +138,12 @@ class Answerer:
         self.conversation = Conversation(prompt, token_budget=settings.LLM_CONTEXT_TOKENS)
         self.task: asyncio.Task | None = None
         self.mid: str | None = None  # the transcript line of the answer in progress
+        # The avatar's own words that came back while this answer went out (letters),
+        # and whether it sends its words back at all: on an interrupt the conversation
+        # keeps only the sentences it began (what the user heard).
+        self.heard = 0
+        self.echoes = False
+        self.last: tuple[str, list[str]] | None = None  # the last whole answer: (mid, sentences)
 
     async def load_history(self) -> None:
         """Rebuild the conversation from the transcript (a reconnect, another process)."""
@@ -157,6 +165,23 @@ class Answerer:
             self.task.cancel()
         return self.pacer.drop_pending()
 
+    def avatar_said(self, text: str) -> None:
+        """A piece of the avatar's speech (`from: "bot"`) came back: it got this far."""
+        self.echoes = True
+        self.heard += letters(text)
+
+    async def cut_heard(self) -> None:
+        """An interrupt while the avatar still spoke an answer that had all gone out: the
+        LLM remembers the sentences it began, and the transcript marks the line cut."""
+        last, self.last = self.last, None
+        if last is None or not self.echoes:
+            return
+        mid, said = last
+        self.conversation.cut_last_answer("".join(begun(said, self.heard)))
+        shown = await transcript.cut_answer(self.session_id, mid)
+        if shown is not None:
+            await self.show(shown)
+
     async def start(self, text: str) -> None:
         """Answer `text` (already recorded as the user's line). Refuses over budget."""
         await limits.check_llm_budget(self.session_id, self.principal_key)
@@ -167,6 +192,7 @@ class Answerer:
         first_question = not self.conversation.turns
         self.conversation.add_user(text)
         self.mid = new_mid()
+        self.heard, self.last = 0, None
         self.task = asyncio.get_running_loop().create_task(self._answer(text, first_question))
 
     async def _answer(self, question: str, first_question: bool) -> None:
@@ -186,7 +212,7 @@ class Answerer:
                 source = _replay(cached) if cached else self._source(messages, tools, mid, reply)
                 await self._stream(mid, source, reply)
         except asyncio.CancelledError:
-            await self._finish(mid, reply, messages, cut=True)
+            await self._finish(mid, reply, messages, cut=True, interrupted=True)
             raise
         except LlmError as exc:
             await self._finish(mid, reply, messages, cut=True)
@@ -292,7 +318,9 @@ class Answerer:
     async def _show(self, mid: str, piece: str) -> None:
         await self.show(await transcript.extend_answer(self.session_id, mid, piece))
 
-    async def _finish(self, mid: str, reply: _Reply, messages: list[dict], *, cut: bool) -> None:
+    async def _finish(
+        self, mid: str, reply: _Reply, messages: list[dict], *, cut: bool, interrupted: bool = False
+    ) -> None:
         # Shielded: this runs while the task is being cancelled, and what was already
         # said must still be recorded as said (and as cut), and paid for.
         async def finish() -> None:
@@ -303,7 +331,12 @@ class Answerer:
                     "".join(reply.streamed)
                 )
                 await limits.spend_llm_tokens(self.session_id, self.principal_key, tokens)
-            self.conversation.add_assistant(text, cut=cut)
+            # Interrupted: the LLM remembers what the user heard, the sentences the avatar
+            # began (when it tells us its words; else all that went out). The transcript
+            # keeps all that was released, marked cut.
+            heard = begun(reply.said, self.heard) if interrupted and self.echoes else reply.said
+            self.conversation.add_assistant("".join(heard), cut=cut)
+            self.last = None if cut else (mid, list(reply.said))
             await limits.add_transcript_chars(self.session_id, len(text))
             await self.show(await transcript.end_answer(self.session_id, mid, text, cut=cut))
 

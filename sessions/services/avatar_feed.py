@@ -48,6 +48,8 @@ class Listener(Protocol):
     async def violation(self, reason: str) -> None: ...
     async def failed(self) -> None: ...
     async def refused(self, refusal: errors.DomainError) -> None: ...
+    async def heard(self, message: ChatMessage) -> None: ...  # the user's speech, recorded
+    def avatar_said(self, text: str) -> None: ...  # our LLM's answer, coming back spoken
 
 
 def _storable(message: StreamMessage) -> bool:
@@ -155,7 +157,10 @@ class AvatarFeed:
             TranscriptEntry.Role.USER if message.sender == "user" else TranscriptEntry.Role.AVATAR
         )
         if role == TranscriptEntry.Role.AVATAR and self.commands.settings.our_llm_answers:
-            return  # the avatar speaking our LLM's answer: streamed into the transcript already
+            # The avatar speaking our LLM's answer: streamed into the transcript already;
+            # how far it got is what the LLM remembers of an interrupted answer.
+            self.listener.avatar_said(message.text)
+            return
         if role == TranscriptEntry.Role.AVATAR and self.commands.settings.sandbox_witnesses:
             return  # the sandbox records its avatar's words itself: the page is no witness
         line = (role, message.mid)
@@ -179,6 +184,8 @@ class AvatarFeed:
             return
         if update is not None:
             await self.listener.shown(update)
+        if role == TranscriptEntry.Role.USER:
+            await self.listener.heard(message)  # a spoken question, in own-LLM sessions
 
     async def _admit(self, role: str, message: ChatMessage) -> None:
         """A line the transcript does not hold yet is a new line, within the session's

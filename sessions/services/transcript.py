@@ -294,6 +294,17 @@ async def end_answer(session_id: Any, mid: str, said: str, *, cut: bool) -> Show
     return Shown(Role.AVATAR, mid, "", True, cut=True if cut else None)
 
 
+async def cut_answer(session_id: Any, mid: str) -> Shown | None:
+    """An answer that had all gone out was interrupted while the avatar spoke it: marked
+    cut short (the page's note says the rest went unsaid). The whole line goes back, as
+    a final update of a final line replaces its text."""
+    line = await _lines(session_id, Role.AVATAR, mid).values_list("text", flat=True).afirst()
+    if line is None:
+        return None
+    await _lines(session_id, Role.AVATAR, mid).aupdate(cut=True)
+    return Shown(Role.AVATAR, mid, line, True, cut=True)
+
+
 # Extend chains sessions; a conversation goes back this many sessions at most.
 MAX_CONTINUED = 50
 

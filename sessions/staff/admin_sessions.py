@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy
 from sessions import display
 from sessions.models import LIVE_STATUSES, AvatarSession, Status
 from sessions.services import staff_actions
-from sessions.staff import admin_tools, audit, exports, lookups
+from sessions.staff import admin_tools, audit, exports, lookups, turn_timings
 from sessions.staff import views as staff
 
 
@@ -243,7 +243,8 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
             extra.update(
                 title=_("Session %(id)s: %(preset)s with %(owner)s")
                 % {"id": str(session.pk)[:8], "preset": preset_words(session), "owner": owner},
-                timings=audit.display_rows(audit.session_timings(session)),
+                timings=audit.display_rows(audit.session_timings(session))
+                + turn_timings.session_rows(session),
                 **audit.record_pages(session, request.GET),
                 event_counts=audit.event_counts(session),
                 speaker=session.owner.get_username() if session.owner else "visitor",

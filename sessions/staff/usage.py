@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from sessions import display
 from sessions.models import AvatarSession, CloseReason
 from sessions.staff.charts import BarChart, bar_chart
+from sessions.staff.turn_timings import PresetTurns, per_preset
 
 TOP_ROWS = 25
 MAX_DAYS = 366
@@ -67,6 +68,7 @@ class Report:
     presets: list[Row]
     reasons: list[Row]
     charts: list[BarChart] = field(default_factory=list)
+    turns: list[PresetTurns] = field(default_factory=list)  # turn latency per preset
 
 
 def _minutes(value: Any) -> float:
@@ -130,6 +132,7 @@ def report(start: date, end: date) -> Report:
         reasons=_reasons(sessions, now),
     )
     result.charts = charts(days)
+    result.turns = per_preset(sessions)
     return result
 
 

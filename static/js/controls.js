@@ -7,6 +7,7 @@ import { t } from "./i18n.js";
 import { AckLog, ackText, renderAcks } from "./acks.js";
 import { Camera } from "./camera.js";
 import { Mic } from "./mic.js";
+import { BROWSER_SENDS_AUDIO, Hearing, mayHear } from "./hearing.js";
 
 const NOT_CONNECTED = t("Not connected to the server right now; try again in a moment.");
 export const NOTHING_TO_STOP = t("Nothing to stop: the avatar is not speaking.");
@@ -53,6 +54,7 @@ export class Controls {
     this.live = null;
     this.mic = null;
     this.camera = null;
+    this.hearing = null; // the browser's recogniser, in the sandbox (hearing.js)
     this.acks = new AckLog();
   }
 
@@ -99,6 +101,9 @@ export class Controls {
     this.pendingChat = null;
     el.acks.replaceChildren();
     el.micNote.hidden = !live.sandbox;
+    this.hearing = null;
+    // The preset lets the browser's own recogniser hear in the sandbox: say where the audio goes.
+    if (mayHear(live)) el.micNote.textContent = BROWSER_SENDS_AUDIO;
     el.cameraBtn.hidden = !this.cameraEnabled;
     this.#micUi(false);
     this.#cameraUi(false);
@@ -117,6 +122,8 @@ export class Controls {
     const { mic, camera } = this;
     this.mic = null;
     this.camera = null;
+    this.hearing?.stop();
+    this.hearing = null;
     await Promise.allSettled([mic?.stop(), camera?.stop()]);
     this.#micUi(false);
     this.#cameraUi(false);
@@ -244,10 +251,12 @@ export class Controls {
       if (!mic.active) {
         notices.setStatus(t("Starting the microphone…"), { busy: true });
         await mic.start();
+        this.#hear(true);
         this.#micUi(true);
         notices.setStatus(micOnText(live));
       } else {
         await mic.setMuted(!mic.muted);
+        this.#hear(!mic.muted);
         this.#micUi(!mic.muted);
         // The status follows the button: never "Microphone on" beside "Microphone off".
         notices.setStatus(mic.muted ? t("Microphone off.") : micOnText(live));
@@ -328,6 +337,25 @@ export class Controls {
     const { text, level } = chatCount(chatInput.value.length, this.chatMaxChars);
     counter.textContent = text;
     counter.dataset.level = level;
+  }
+
+  /** The browser's recogniser follows the microphone, where the session may use it. */
+  #hear(on) {
+    const { live } = this;
+    if (!on || !mayHear(live)) {
+      this.hearing?.stop();
+      return;
+    }
+    this.hearing ??= new Hearing({
+      send: (frame) => live.transport.send(frame),
+      lang: this.el.languageSelect.value || live.preset?.language || "",
+      onError: (code) => {
+        if (code === "not-allowed" || code === "service-not-allowed") {
+          this.notices.showError(t("The browser did not allow speech recognition; type to talk."), "microphone");
+        }
+      },
+    });
+    this.hearing.start();
   }
 
   #micUi(on) {

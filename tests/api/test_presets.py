@@ -34,6 +34,7 @@ def test_it_gives_each_avatar_its_defaults(alice_api, world):
         "consent_required": False,
         "extend_allowed": False,
         "modes": [1, 2],
+        "browser_speech": False,  # the page hears through the browser only when opted in
     }
     assert avatars["cleo"]["default_voice"] is None
     assert avatars["cleo"]["mode"] == 1

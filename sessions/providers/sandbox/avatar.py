@@ -1,9 +1,8 @@
 """The simulated avatar behind the sandbox transport (the README's "Sandbox avatar socket").
 
-It speaks the AKool data-stream protocol over one websocket: every frame it receives is one
-message the page would pass to ``sendStreamMessage``, every frame it sends is one message
-the avatar would send. A thin Channels consumer feeds ``receive`` and provides ``send``;
-nothing here imports Django or Channels, so it is tested as plain asyncio.
+It speaks the AKool data-stream protocol over one websocket (a frame is one message, as
+``sendStreamMessage`` passes it); a thin Channels consumer feeds ``receive`` and provides
+``send``: no Django here, tested as plain asyncio.
 
 Decisions (the real avatar's behaviour is undocumented, so the sandbox picks the simplest
 one that exercises the client):
@@ -20,8 +19,8 @@ one that exercises the client):
   it and sends a ``sandbox_refused`` event, which pages ignore. Mode 1 text is spoken as
   given: it costs no answer.
 - A set-params is applied only if ``allow`` (given its mid and data) says our server sent
-  it; otherwise it fails with `ACK_NOT_SENT` and changes nothing. ``interrupt`` is always
-  obeyed: it only stops the avatar.
+  it; else it fails (`ACK_NOT_SENT`). ``interrupt`` is always obeyed: it only stops the
+  avatar. ``sandbox-hear`` sends its text back as the user's speech (hear.py).
 - Each piece the avatar says is handed to ``said`` once sent (the session's transcript),
   and its recording finishes before an interrupt takes effect; an answer stopped before
   its ``fin`` piece is handed to ``cut``, before its ``audio_end``.
@@ -39,7 +38,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sessions.providers.sandbox import responder
+from sessions.providers.sandbox import hear, responder
 from sessions.providers.sandbox.params import validate_params
 from sessions.stream.chunker import split_text
 from sessions.stream.codec import (
@@ -58,11 +57,9 @@ log = logging.getLogger(__name__)
 
 #: Chats being reassembled at once; a client that opens more loses the oldest.
 MAX_PENDING_CHATS = 8
-#: A reassembled chat longer than this is dropped (memory bound, and far above any
-#: per-message limit the site itself applies).
+#: A reassembled chat longer than this is dropped (memory bound, far above site limits).
 MAX_CHAT_CHARS = 20_000
-#: Highest chunk index accepted: 20,000 characters never need more frames than this at
-#: any sane budget, and it bounds the per-chat index table.
+#: Highest chunk index accepted (20,000 characters never need more; bounds the table).
 MAX_CHUNK_IDX = 4096
 #: Chats waiting to be said, by default (the consumer passes SANDBOX_QUEUE_MAX).
 MAX_QUEUED = 50
@@ -71,8 +68,7 @@ ACK_NOT_SENT = 1003
 #: Words per spoken piece: "a few words", like the real avatar's streamed answer.
 WORDS_PER_PIECE = 4
 
-# A word with the whitespace that follows it (plus any leading whitespace), so joining the
-# pieces gives the answer back exactly.
+# A word with its whitespace: joining the pieces gives the answer back exactly.
 _TOKEN = re.compile(r"\s*\S+\s*|\s+")
 
 
@@ -343,6 +339,11 @@ class SandboxAvatar:
         elif msg.cmd == "interrupt":
             await self.interrupt()
             await self._ack(msg.cmd, mid, 1000, "ok")
+        elif msg.cmd == "sandbox-hear":  # the user's speech, as AKool's recogniser sends it
+            frames, refusal = hear.heard_frames(msg.data, self._frame_limit)
+            for frame in frames:
+                await self._send(frame)
+            await self._ack(msg.cmd, mid, 1001 if refusal else 1000, refusal or "ok")
         else:
             await self._ack(msg.cmd, mid, 1002, "unknown command")
 
