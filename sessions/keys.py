@@ -227,3 +227,8 @@ def deleted_principal(marker: str) -> str:
     """What a deleted account's sessions are counted under: the same marker for all of
     them (usage counts per principal hold), naming nobody."""
     return f"deleted:{marker}"
+
+
+def falling_back(session_id: Any) -> str:
+    """A session's fallback to another network is under way (one per session)."""
+    return f"fallback:{session_id}"

@@ -45,6 +45,7 @@ class SessionSide:
         self.session_id = str(session.pk)
         self.principal_key = session.budget_key  # who pays, whoever talks
         self.settings = SessionSettings.of(session)
+        self.network = session.network  # the one the sandbox plays
         self._line = ("", "")  # the line being said: (its mid, its text so far)
         self._full = False  # the transcript reached TRANSCRIPT_MAX_CHARS
         self._capped = ""  # the mid of a line that reached its length cap
