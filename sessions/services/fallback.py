@@ -13,7 +13,6 @@ import logging
 import math
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
