@@ -299,3 +299,17 @@ def test_the_reconciliation_closes_the_new_upstream_session_of_a_closed_row(alic
 
     assert fake.live_ids() == set()
     assert fake.requests_to("close")[-1].json["id"] == second_id
+
+
+def test_a_dedicated_accounts_reaper_spares_a_fallbacks_create_in_flight(alice_api, fake, settings):
+    settings.AKOOL_ACCOUNT_DEDICATED = True
+    create(alice_api)
+    # Mid-fallback: the first upstream session closed, the second made but not yet recorded.
+    AvatarSession.objects.update(upstream_id="", rtc={})
+    for upstream_id in list(fake.sessions):
+        fake.set_status(upstream_id, 3)
+    in_flight = fake.add_session()
+
+    async_to_sync(reap)()
+
+    assert fake.live_ids() == {in_flight}  # left for the next pass, when it is recorded

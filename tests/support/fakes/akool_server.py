@@ -143,7 +143,8 @@ class FakeAkool(LoopbackFake):
         # spell them ("docs": trtc_sdk_*) or as its official demo reads them ("demo": trtc_*).
         self.trtc_spelling = "docs"
         # Misbehaviour of a create's answer: claim another `stream_type` than the one asked
-        # for (None: the one asked for), and leave these keys out of its credentials.
+        # for (None: the one asked for; "": none), and leave these keys out of its
+        # credentials.
         self.answer_stream_type: str | None = None
         self.omit_credentials: tuple[str, ...] = ()
         self.set_avatar_count(avatar_count)
@@ -371,7 +372,7 @@ class FakeAkool(LoopbackFake):
             "uid": 100000 + number,
             "type": 2,
             "status": 2,
-            "stream_type": self.answer_stream_type or body.get("stream_type", "agora"),
+            "stream_type": body.get("stream_type", "agora"),
             "avatar_id": body["avatar_id"],
             "duration": duration,
             "request": body,
@@ -379,6 +380,10 @@ class FakeAkool(LoopbackFake):
             "_created_at": time.time(),
             "_expires_at": time.time() + duration,
         }
+        if self.answer_stream_type is not None:
+            session["stream_type"] = self.answer_stream_type
+            if not self.answer_stream_type:  # "": the answer leaves it out
+                del session["stream_type"]
         self.sessions[session_id] = session
         return session
 
