@@ -257,6 +257,9 @@ if AVATAR_PROVIDER == "akool" and not _has_akool_credentials:
         "AVATAR_PROVIDER is 'akool' but no credentials are set: set AKOOL_API_KEY, or "
         "AKOOL_CLIENT_ID and AKOOL_CLIENT_SECRET."
     )
+# --- RTC networks (issue 18): the default, the fallbacks, the sandbox's unreachable ones.
+from avatarsite.network_settings import *  # noqa: E402, F403
+
 # The sandbox avatar's speaking pace (words per second) for its bot chat pieces.
 SANDBOX_WORDS_PER_SECOND = env.float("SANDBOX_WORDS_PER_SECOND", default=4.0)
 # Chats the sandbox avatar holds waiting to be said; more are refused (queue_full).

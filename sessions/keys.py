@@ -233,3 +233,8 @@ def sandbox_greeted(session_id: Any) -> str:
     """Taken when the sandbox avatar says its knowledge base's opening line: once a
     session, not again when the page reconnects."""
     return f"sandbox-greeted:{session_id}"
+
+
+def falling_back(session_id: Any) -> str:
+    """A session's fallback to another network is under way (one per session)."""
+    return f"fallback:{session_id}"

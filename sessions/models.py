@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from sessions import keys
+from sessions import keys, networks
 from sessions.access import SessionQuerySet
 from sessions.providers.base import NETWORKS
 from sessions.states import LIVE_STATUSES, CloseReason, Status  # noqa: F401 (named from here too)
@@ -277,7 +277,15 @@ class AvatarSession(models.Model):
             "error": self.error or None,
             "background_url": self.background_url,
             "ws_path": self.ws_path,
-            "rtc": self.rtc if include_rtc and self.status == Status.ACTIVE and self.rtc else None,
+            "rtc": (
+                networks.public_rtc(self.rtc)
+                if include_rtc and self.status == Status.ACTIVE and self.rtc
+                else None
+            ),
+            # The network it streams on (in the sandbox: the one it plays), and those it
+            # may still fall back to if the page cannot join it (sessions.networks).
+            "network": self.network or None,
+            "fallback_networks": networks.fallback_networks(self),
         }
 
 

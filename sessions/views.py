@@ -40,6 +40,9 @@ def page_config(request: HttpRequest) -> dict:
         "livekitSdkUrl": static("vendor/livekit/livekit-client.esm.mjs"),
         "trtcSdkUrl": static("vendor/trtc/trtc.js"),
         "cameraEnabled": settings.CAMERA_ENABLED,
+        # When the page cannot join a session's network: "offer" a retry on another,
+        # retry at once ("auto"), or not at all ("off") (README "Networks").
+        "fallback": settings.AKOOL_FALLBACK,
         # The start page's cards preview the sandbox's drawn faces (thumbnails otherwise).
         "sandboxFaces": settings.AVATAR_PROVIDER == "sandbox",
         "llmAvailable": llm_enabled(),

@@ -17,8 +17,11 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_v
 from pydantic import ValidationError as PydanticError
 
 from sessions.models import CloseReason
+from sessions.networks import NETWORKS
 from sessions.services import catalog
 from sessions.stream.codec import encode, encoded_size, is_storable
+
+Network = Literal[tuple(NETWORKS)]  # type: ignore[valid-type]
 
 
 class ErrorDetail(Schema):
@@ -30,12 +33,43 @@ class ErrorOut(Schema):
     error: ErrorDetail
 
 
-class RtcOut(Schema):
-    provider: Literal["agora", "sandbox"]
+# The join fields of each network (DESIGN.md "Transports"), told apart by `provider`.
+class AgoraRtcOut(Schema):
+    provider: Literal["agora"]
     app_id: str
     channel: str
     token: str
     uid: int | str
+
+
+class LiveKitRtcOut(Schema):
+    provider: Literal["livekit"]
+    url: str
+    token: str
+    room: str
+    identity: str
+    avatar_identity: str  # the participant that is the avatar
+
+
+class TrtcRtcOut(Schema):
+    provider: Literal["trtc"]
+    app_id: int | str
+    room: int | str
+    user_id: str
+    user_sig: str
+
+
+class SandboxRtcOut(Schema):
+    provider: Literal["sandbox"]
+    channel: str
+    token: str
+    uid: int | str
+    network: Network  # the network whose page and limits the sandbox plays
+
+
+RtcOut = Annotated[
+    AgoraRtcOut | LiveKitRtcOut | TrtcRtcOut | SandboxRtcOut, Field(discriminator="provider")
+]
 
 
 class SessionOut(Schema):
@@ -56,6 +90,10 @@ class SessionOut(Schema):
     background_url: str
     ws_path: str
     rtc: RtcOut | None
+    # The network it streams on, and those it may still move to when the page cannot join
+    # it (POST .../fallback): the other networks of AKOOL_NETWORKS; none after a fallback.
+    network: Network | None
+    fallback_networks: list[Network]
     # A page of the owner has this live session's socket open now (any tab or device):
     # the page asks before joining a session another page holds.
     connected: bool = False
@@ -235,6 +273,15 @@ class CloseSessionIn(Schema):
         Field(max_length=300, json_schema_extra={"pattern": "^[^\\u0000]*$"}),
         AfterValidator(_storable),
     ] = ""
+
+
+class FallbackIn(Schema):
+    """Optional: the network to move to (default: the first of `fallback_networks`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Checked by the service (400 `unknown_network`), so a wrong name gets words of ours.
+    network: Annotated[str, Field(max_length=40)] | None = None
 
 
 class AvatarPresetOut(Schema):

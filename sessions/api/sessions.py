@@ -1,4 +1,4 @@
-"""The session endpoints: start, list, read, close, leave, transcript."""
+"""The session endpoints: start, extend, fall back, list, read, close, leave, transcript."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from sessions.api.schemas import (
     CloseSessionIn,
     CreateSessionIn,
     ExtendSessionIn,
+    FallbackIn,
     SessionOut,
     SessionPage,
     TranscriptOut,
@@ -28,6 +29,7 @@ from sessions.models import AvatarSession, CloseReason, Mode, SessionEvent, Stat
 from sessions.services import catalog, consent, lifecycle, modes, presence, staff_actions
 from sessions.services.answers import llm_enabled
 from sessions.services.extend import extend_session
+from sessions.services.fallback import fall_back
 from sessions.services.transcript import finish_avatar_lines
 
 router = Router(tags=["sessions"])
@@ -127,6 +129,22 @@ async def extend(
     consent = (payload or ExtendSessionIn()).consent
     session = await extend_session(principal_of(request), session_id, consent=consent)
     return Reply(201, _session_out(request, session))
+
+
+@router.post(
+    "/sessions/{session_id}/fallback",
+    response={200: SessionOut, **error_map(*TAKES_BODY, 409, *ONE_SESSION, *CALLS_UPSTREAM)},
+)
+async def fallback(request: HttpRequest, session_id: uuid.UUID, payload: FallbackIn | None = None):
+    """The page could not join the session's network: move the same session (id, socket,
+    slot, transcript) to another network, once. The body is optional: `{"network": ...}`
+    picks one of `fallback_networks` (default: the first). The first upstream session is
+    closed, then one is made on the other network; the answer carries the new `rtc`. 409
+    `session_not_live`, `fallback_used` (one per session) or `no_fallback`; 400
+    `unknown_network`; an upstream failure (502/503/504) fails the session."""
+    network = (payload or FallbackIn()).network
+    session = await fall_back(principal_of(request), session_id, network)
+    return _session_out(request, session)
 
 
 @router.get("/sessions", response={200: SessionPage, **error_map(422)})

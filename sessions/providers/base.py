@@ -6,9 +6,9 @@ sandbox and AKool stay interchangeable and tests can fake exactly one seam.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 
 class ProviderError(Exception):
@@ -69,14 +69,58 @@ NETWORKS = {"agora": "Agora", "livekit": "LiveKit", "trtc": "TRTC"}
 
 
 @dataclass(frozen=True)
-class RtcCredentials:
-    """What the browser needs to join the avatar's data stream (and nothing more)."""
+class AgoraRtc:
+    """Agora's join fields (AKool's `agora_*` credentials)."""
 
-    provider: str  # "agora" or "sandbox"
+    provider: ClassVar[str] = "agora"
     app_id: str
     channel: str
     token: str
     uid: int | str
+
+
+@dataclass(frozen=True)
+class LiveKitRtc:
+    """LiveKit's join fields: the page joins `url` with `token`; `avatar_identity` is the
+    participant that is the avatar (AKool's `livekit_server_identity`)."""
+
+    provider: ClassVar[str] = "livekit"
+    url: str
+    token: str
+    room: str = ""
+    identity: str = ""
+    avatar_identity: str = ""
+
+
+@dataclass(frozen=True)
+class TrtcRtc:
+    """TRTC's join fields (AKool's `trtc_sdk_*` or `trtc_*` credentials)."""
+
+    provider: ClassVar[str] = "trtc"
+    app_id: int | str
+    room: int | str
+    user_id: str
+    user_sig: str
+
+
+@dataclass(frozen=True)
+class SandboxRtc:
+    """The sandbox avatar's socket; `network` is the one whose limits and page it plays."""
+
+    provider: ClassVar[str] = "sandbox"
+    channel: str
+    token: str
+    uid: int
+    network: str
+
+
+# What the browser needs to join the avatar's data stream (and nothing more), per network:
+# `rtc_dict` gives the page's `rtc` (DESIGN.md "Transports").
+RtcCredentials = AgoraRtc | LiveKitRtc | TrtcRtc | SandboxRtc
+
+
+def rtc_dict(rtc: RtcCredentials | None) -> dict[str, Any]:
+    return {} if rtc is None else {"provider": rtc.provider, **asdict(rtc)}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from sessions import errors, keys
+from sessions import errors, keys, networks
 from sessions.access import Principal
 from sessions.models import (
     AvatarPreset,
@@ -37,6 +37,7 @@ from sessions.providers.base import (
     UpstreamRefused,
     UpstreamTimeout,
     UpstreamUnavailable,
+    rtc_dict,
 )
 from sessions.services import knowledge, limits, presence, spend
 from sessions.services.transcript import finish_avatar_lines
@@ -98,6 +99,8 @@ async def open_session(
         preset_slug=preset.slug,
         provider=provider.name,
         avatar_id=preset.avatar_id,
+        # A follow-on stays on the network its session ended up on (after a fallback too).
+        network=(continues and continues.network) or networks.network_for(preset),
         voice_id=voice_id,
         language=language,
         mode=mode,
@@ -111,11 +114,11 @@ async def open_session(
     await record_event(
         session.id, EventKind.STATE, "starting", state=Status.STARTING, provider=provider.name
     )
-    upstream = await _create_upstream(session, provider, preset, voice_url)
+    upstream = await create_upstream(session, provider, preset, voice_url=voice_url)
     try:
         now = timezone.now()
         session.upstream_id = upstream.id
-        session.rtc = _rtc_dict(upstream.rtc)
+        session.rtc = rtc_dict(upstream.rtc)
         session.status = Status.ACTIVE
         session.started_at = now
         session.expires_at = now + timedelta(seconds=duration)
@@ -147,22 +150,30 @@ async def _reserve(session: AvatarSession, limit_keys: tuple[str, ...]) -> None:
         raise
 
 
-async def _create_upstream(
-    session: AvatarSession, provider: Any, preset: AvatarPreset, voice_url: str = ""
+async def create_upstream(
+    session: AvatarSession,
+    provider: Any,
+    preset: AvatarPreset | None,
+    duration: int = 0,
+    voice_url: str = "",
 ) -> Any:
-    """Ask the upstream for the session; on failure the row records why (and whether
-    the upstream may have made a session anyway)."""
+    """Ask the upstream for the session (on its `network`, for `duration` seconds, else
+    the session's; a cloned voice by `voice_url`); on failure the row records why (and
+    whether the upstream may have made a session anyway)."""
     request = SessionRequest(
         avatar_id=session.avatar_id,
-        duration=session.duration,
+        duration=duration or session.duration,
+        stream_type=session.network or networks.network_for(preset),
         voice_id=session.voice_id,
         language=session.language,
         mode=session.mode,
         background_url=session.background_url,
-        knowledge_id=await knowledge.upstream_id(preset),
+        knowledge_id=await knowledge.upstream_id(preset) if preset else "",
         voice_url=voice_url,
         # As a set-params would send them: never a preset's that the schema refuses.
-        voice_params=usable_voice_params(preset.voice_params, preset_id=preset.pk),
+        voice_params=(
+            usable_voice_params(preset.voice_params, preset_id=preset.pk) if preset else {}
+        ),
     )
     sent_at = timezone.now()
     try:
@@ -176,7 +187,7 @@ async def _create_upstream(
             if isinstance(exc, UpstreamTimeout | UpstreamUnavailable | UpstreamProtocolError)
             else None
         )
-        await _fail(session, exc.message, create_unanswered_at=unanswered)
+        await fail(session, exc.message, create_unanswered_at=unanswered)
         raise upstream_failed(exc) from exc
 
 
@@ -188,7 +199,7 @@ async def _undo_upstream(session: AvatarSession, provider: Any, upstream_id: str
     except ProviderError:
         log.error("could not close upstream %s after a local failure", upstream_id)
     try:
-        await _fail(session, "internal error while starting the session")
+        await fail(session, "internal error while starting the session")
     except Exception:
         log.exception("recording the failure of session %s failed too", session.id)
 
@@ -243,19 +254,7 @@ async def claim_for_this_process(session: AvatarSession) -> AvatarSession:
     return session
 
 
-def _rtc_dict(rtc: Any) -> dict[str, Any]:
-    if rtc is None:
-        return {}
-    return {
-        "provider": rtc.provider,
-        "app_id": rtc.app_id,
-        "channel": rtc.channel,
-        "token": rtc.token,
-        "uid": rtc.uid,
-    }
-
-
-async def _fail(
+async def fail(
     session: AvatarSession, error: str, *, create_unanswered_at: datetime | None = None
 ) -> None:
     # Slots first: if the database is what failed, the slots must still come free.
@@ -297,7 +296,7 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
     if session.upstream_id:
         provider = get_provider(session.provider)
         try:
-            await _close_upstream(provider, session.upstream_id)
+            await close_upstream(provider, session.upstream_id)
         except ProviderError as exc:
             await AvatarSession.objects.filter(pk=session.pk).aupdate(
                 close_attempts=session.close_attempts + 1, error=exc.message[:2000]
@@ -345,7 +344,7 @@ async def close_quietly(session_id: Any, reason: str) -> AvatarSession:
         return await AvatarSession.objects.aget(pk=session_id)
 
 
-async def _close_upstream(provider: Any, upstream_id: str) -> None:
+async def close_upstream(provider: Any, upstream_id: str) -> None:
     """Close upstream; a refusal for a session the upstream already ended counts as done
     (AKool documents no code for "already closed", so ask it for the session's state)."""
     try:

@@ -51,11 +51,12 @@ async def reconcile(result: ReapResult, now: datetime) -> None:
     # Creates in flight first, rows by upstream id second: a create that finishes meanwhile
     # (it records its upstream id in the same save that ends `starting`) is then seen by one
     # of the two queries. The reaper settles creates stuck starting before it reconciles,
-    # so every row still starting without an upstream id is a create in flight.
+    # so every row still starting without an upstream id is a create in flight; so is an
+    # active one without (a fallback between its close and its create: services.fallback).
     in_flight = [
         created
         async for created in AvatarSession.objects.filter(
-            status=Status.STARTING, upstream_id=""
+            status__in=(Status.STARTING, Status.ACTIVE), upstream_id=""
         ).values_list("created_at", flat=True)
     ]
     live_here, recorded = await _rows_of(upstream)

@@ -26,6 +26,8 @@ SESSION_FIELDS = {
     "background_url",
     "ws_path",
     "rtc",
+    "network",
+    "fallback_networks",
     "connected",
 }
 

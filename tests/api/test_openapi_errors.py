@@ -30,6 +30,11 @@ DECLARED = {
         *(400, 401, 403, 404, 409, 413, 422, 429),
         *(500, 502, 503, 504),
     },
+    # 400 unknown_network; 409 session_not_live, fallback_used, no_fallback.
+    ("post", "/api/v1/sessions/{session_id}/fallback"): {
+        *(400, 401, 403, 404, 409, 413, 422),
+        *(500, 502, 503, 504),
+    },
 }
 
 

@@ -38,11 +38,12 @@ def test_it_creates_a_session_with_every_field(alice_api, world):
 def test_it_gives_the_owner_the_sandbox_rtc_credentials(alice_api):
     rtc = create(alice_api)["rtc"]
 
+    assert set(rtc) == {"provider", "channel", "token", "uid", "network"}
     assert rtc["provider"] == "sandbox"
-    assert rtc["app_id"] == "sandbox"
     assert rtc["channel"].startswith("sbx-")
     assert rtc["token"]
     assert rtc["uid"] == 1
+    assert rtc["network"] == "agora"  # the network it plays: the operator's default
 
 
 def test_it_records_the_session_in_the_database(alice_api, world):

@@ -152,7 +152,7 @@ def test_the_join_credentials_are_emptied_when_a_session_ends(world, how):
     if how == "close":
         async_to_sync(lifecycle.close_session)(session.pk, CloseReason.USER)
     else:
-        async_to_sync(lifecycle._fail)(session, "the upstream went away")
+        async_to_sync(lifecycle.fail)(session, "the upstream went away")
     ended = AvatarSession.objects.get(pk=session.pk)
     assert ended.status == ("closed" if how == "close" else "failed")
     assert ended.rtc == {}

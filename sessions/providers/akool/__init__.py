@@ -2,7 +2,8 @@
 
 - provider.py: AkoolProvider, base.Provider's calls (sessions and the catalog);
 - http.py: the authenticated request, its retries, the reading of every answer, redaction;
-- parsing.py: sessions (with Agora credentials and creation time) and catalog items.
+- parsing.py: sessions (with each network's join credentials and creation time) and catalog
+  items.
 
 Nothing here imports Django: the factory passes the settings in, and tests point `base_url`
 at a fake server on loopback.

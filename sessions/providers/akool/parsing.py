@@ -1,5 +1,5 @@
-"""Reading AKool's answers: the data object, list pages, sessions with their Agora
-credentials and creation time, and catalog items.
+"""Reading AKool's answers: the data object, list pages, sessions with their join
+credentials (per network) and creation time, and catalog items.
 
 AKool documents few field names, so each reader accepts the spellings seen in its answers
 and raises UpstreamProtocolError only where a wrong guess would mislead a caller.
@@ -12,10 +12,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sessions.providers.base import (
+    AgoraRtc,
     CatalogAvatar,
     CatalogLanguage,
     CatalogVoice,
+    LiveKitRtc,
     RtcCredentials,
+    TrtcRtc,
     UpstreamProtocolError,
     UpstreamSession,
 )
@@ -76,7 +79,8 @@ def session_key(item: dict[str, Any]) -> str:
     return _text(item.get("_id", item.get("id")))
 
 
-def parse_session(data: dict[str, Any]) -> UpstreamSession:
+def parse_session(data: dict[str, Any], asked: str = "agora") -> UpstreamSession:
+    """A session answer; its `rtc` on the network it names (else `asked`), if it fits."""
     session_id = session_key(data)
     if not session_id:
         raise UpstreamProtocolError("AKool's session answer carried no session id.")
@@ -89,7 +93,7 @@ def parse_session(data: dict[str, Any]) -> UpstreamSession:
     return UpstreamSession(
         id=session_id,
         status=status,
-        rtc=_parse_rtc(data),
+        rtc=parse_rtc(data, session_network(data, asked)),
         created_at=_parse_created_at(data),
         raw=data,
     )
@@ -134,19 +138,70 @@ def _plausible(moment: datetime) -> datetime | None:
     return moment if PLAUSIBLE_YEARS[0] <= moment.year < PLAUSIBLE_YEARS[1] else None
 
 
-def _parse_rtc(data: dict[str, Any]) -> RtcCredentials | None:
+def session_network(data: dict[str, Any], asked: str = "agora") -> str:
+    """The network a session answer says it streams on (`stream_type`), else the one asked
+    for; may be a name we do not know (the caller refuses it)."""
+    return _text(data.get("stream_type")) or asked
+
+
+def parse_rtc(data: dict[str, Any], network: str) -> RtcCredentials | None:
+    """The join fields of `network` from the answer's credentials, or None when they are
+    missing or incomplete (or the network is not one we know)."""
     credentials = data.get("credentials")
-    if not isinstance(credentials, dict):
+    reader = _RTC_READERS.get(network)
+    if not isinstance(credentials, dict) or reader is None:
         return None
+    return reader(credentials)
+
+
+def _agora(credentials: dict[str, Any]) -> AgoraRtc | None:
     app_id = _text(credentials.get("agora_app_id"))
     channel = _text(credentials.get("agora_channel"))
     token = _text(credentials.get("agora_token"))
-    uid = credentials.get("agora_uid")
-    if not (app_id and channel and token) or uid in (None, "") or isinstance(uid, bool):
+    uid = _id_value(credentials.get("agora_uid"))
+    if not (app_id and channel and token) or uid is None:
         return None
-    if not isinstance(uid, int | str):
-        uid = str(uid)
-    return RtcCredentials(provider="agora", app_id=app_id, channel=channel, token=token, uid=uid)
+    return AgoraRtc(app_id=app_id, channel=channel, token=token, uid=uid)
+
+
+def _livekit(credentials: dict[str, Any]) -> LiveKitRtc | None:
+    url = _text(credentials.get("livekit_url"))
+    token = _text(credentials.get("livekit_token"))
+    # The page connects to this URL: a secure websocket (or https) server, nothing else.
+    if not token or not url.lower().startswith(("wss://", "https://")):
+        return None
+    return LiveKitRtc(
+        url=url,
+        token=token,
+        room=_text(credentials.get("livekit_room_name")),
+        identity=_text(credentials.get("livekit_client_identity")),
+        avatar_identity=_text(credentials.get("livekit_server_identity")),
+    )
+
+
+def _trtc(credentials: dict[str, Any]) -> TrtcRtc | None:
+    # AKool's docs spell them trtc_sdk_*, its official demo reads trtc_*: either will do.
+    def field(name: str) -> Any:
+        value = credentials.get(f"trtc_sdk_{name}")
+        return credentials.get(f"trtc_{name}") if value in (None, "") else value
+
+    app_id, room = _id_value(field("app_id")), _id_value(field("room_id"))
+    user_id, user_sig = _text(field("user_id")), _text(field("user_sig"))
+    if app_id is None or room is None or not (user_id and user_sig):
+        return None
+    return TrtcRtc(app_id=app_id, room=room, user_id=user_id, user_sig=user_sig)
+
+
+_RTC_READERS = {"agora": _agora, "livekit": _livekit, "trtc": _trtc}
+
+
+def _id_value(value: Any) -> int | str | None:
+    """A numeric or text id as given (Agora's uid, TRTC's app and room ids), else None."""
+    if isinstance(value, bool) or value in (None, ""):
+        return None
+    if isinstance(value, int):
+        return value
+    return _text(value) or None
 
 
 # -- catalog --------------------------------------------------------------------------------

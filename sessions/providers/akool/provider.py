@@ -15,13 +15,16 @@ from sessions.providers.akool.parsing import (
     data_object,
     parse_avatar,
     parse_languages,
+    parse_rtc,
     parse_session,
     parse_voice,
     result_list,
     session_key,
+    session_network,
     voice_key,
 )
 from sessions.providers.base import (
+    NETWORKS,
     CatalogAvatar,
     CatalogKnowledge,
     CatalogLanguage,
@@ -98,19 +101,20 @@ class AkoolProvider:
             "knowledge_id": request.knowledge_id,
             "voice_params": request.voice_params,
             "voice_url": request.voice_url,
+            "stream_type": request.stream_type,
         }
         # AKool reads an empty string as a value (e.g. an empty voice_id), so leave them out.
         body.update({key: value for key, value in optional.items() if value})
         # Never retried: a create that timed out may still have started (and billed) a
         # session; the reaper reconciles such orphans with the upstream list instead.
         answer = await self._http.call("POST", SESSION_CREATE_PATH, body=body, idempotent=False)
-        session = parse_session(data_object(answer))
-        if session.rtc is None:
+        data = data_object(answer)
+        session = parse_session(data, request.stream_type)
+        problem = _unusable(data, request.stream_type)
+        if problem:
             # A session we cannot join still runs and bills until its duration ends.
             await self._close_quietly(session.id)
-            raise UpstreamProtocolError(
-                "AKool created the session but sent no Agora credentials to join it."
-            )
+            raise UpstreamProtocolError(problem)
         return session
 
     async def close_session(self, upstream_id: str) -> None:
@@ -211,3 +215,18 @@ class AkoolProvider:
             await self.close_session(upstream_id)
         except ProviderError as exc:
             logger.warning("AKool: could not close unusable session %s: %s", upstream_id, exc)
+
+
+def _unusable(data: dict[str, Any], asked: str) -> str:
+    """Why a create answer cannot be joined on the network asked for ("" when it can)."""
+    network = session_network(data, asked)
+    if network not in NETWORKS:
+        return f"AKool created the session on a network we do not know ({network[:40]!r})."
+    if network != asked:
+        return (
+            f"AKool created the session on {NETWORKS[network]}, not on the"
+            f" {NETWORKS.get(asked, asked)} it was asked for."
+        )
+    if parse_rtc(data, network) is None:
+        return f"AKool created the session but sent no {NETWORKS[network]} credentials to join it."
+    return ""

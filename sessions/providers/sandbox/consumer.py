@@ -26,6 +26,8 @@ log = logging.getLogger("avatarsite.sandbox")
 CLOSE_FORBIDDEN = 4403
 CLOSE_TAKEN_OVER = 4409
 CLOSE_ENDED = 4410
+# The session plays a network listed in SANDBOX_UNREACHABLE_NETWORKS: as a join that failed.
+CLOSE_UNREACHABLE = 4503
 # How long a channel's socket count is kept: longer than any session (and its token) lives.
 SOCKET_COUNT_SECONDS = 2 * 3600
 
@@ -47,6 +49,13 @@ class SandboxAvatarConsumer(SocketConsumer):
         )
         if side is None:
             await self.close(code=CLOSE_FORBIDDEN)
+            return
+        if side.network in settings.SANDBOX_UNREACHABLE_NETWORKS:
+            # Accepted first, so the page sees this code (a refused handshake shows none):
+            # its join fails as on a network a firewall blocks, and the fallback can be
+            # seen and tested offline.
+            await self.accept()
+            await self.close(code=CLOSE_UNREACHABLE, reason="network unreachable")
             return
         self.group = keys.sandbox_group(self.channel)
         self.number = await shared_cache.counter_add(

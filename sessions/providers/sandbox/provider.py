@@ -22,7 +22,7 @@ from sessions.providers.base import (
     CatalogVoice,
     KnowledgeRequest,
     ProviderError,
-    RtcCredentials,
+    SandboxRtc,
     SessionRequest,
     UpstreamSession,
 )
@@ -109,12 +109,12 @@ class SandboxProvider:
             timeout=ttl,
         )
         await shared_cache.set(keys.sandbox_upstream_channel(upstream_id), channel, timeout=ttl)
-        rtc = RtcCredentials(
-            provider="sandbox",
-            app_id="sandbox",
+        rtc = SandboxRtc(
             channel=channel,
             token=make_token(channel, ttl),
             uid=1,
+            # The network it stands in for: the page runs that network's UI against it.
+            network=request.stream_type,
         )
         return UpstreamSession(id=upstream_id, status=LIVE, rtc=rtc)
 

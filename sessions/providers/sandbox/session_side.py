@@ -47,6 +47,7 @@ class SessionSide:
         self.session_id = str(session.pk)
         self.principal_key = session.budget_key  # who pays, whoever talks
         self.settings = SessionSettings.of(session)
+        self.network = session.network  # the one the sandbox plays
         # The preset's knowledge base: its opening line greets, its instructions steer.
         knowledge = session.preset.knowledge if session.preset else None
         self.greeting = knowledge.prologue if knowledge else ""

@@ -25,8 +25,13 @@ async def test_create_returns_the_session_and_its_agora_credentials(fake: FakeAk
     [sent] = fake.requests_to("create")
     assert sent.headers["x-api-key"] == fake.api_key
     assert "authorization" not in sent.headers
-    # Mode 2 is SessionRequest's default; the empty optional fields are left out.
-    assert sent.json == {"avatar_id": "fake_avatar_001", "duration": 600, "mode_type": 2}
+    # Mode 2 and Agora are SessionRequest's defaults; the empty optional fields are left out.
+    assert sent.json == {
+        "avatar_id": "fake_avatar_001",
+        "duration": 600,
+        "mode_type": 2,
+        "stream_type": "agora",
+    }
 
 
 @pytest.mark.asyncio
@@ -40,6 +45,7 @@ async def test_create_sends_every_given_option(fake: FakeAkool) -> None:
             background_url="https://example.test/bg.png",
             knowledge_id="kb1",
             voice_params=voice_params,
+            stream_type="trtc",
         )
     )
 
@@ -53,6 +59,7 @@ async def test_create_sends_every_given_option(fake: FakeAkool) -> None:
         "background_url": "https://example.test/bg.png",
         "knowledge_id": "kb1",
         "voice_params": voice_params,
+        "stream_type": "trtc",
     }
 
 

@@ -17,6 +17,10 @@ makes a session "from elsewhere" (AKool's console, another deployment), and
 `fail(..., after=True)` lets a request take effect before it fails: a create that made its
 session and then timed out or dropped.
 
+A create answers each `stream_type` with that network's credentials (`trtc_spelling`
+picks TRTC's documented or demo keys); `answer_stream_type` and `omit_credentials` make an
+answer that does not fit the network asked for.
+
 Codes the fake invents where AKool documents none: 1003 for bad input or an unknown
 session, 1005 when `max_live_sessions` is reached.
 """
@@ -62,6 +66,8 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("GET", "/api/open/v4/knowledge/list"): "knowledge_list",
     ("POST", "/api/open/v4/knowledge/create"): "knowledge_create",
 }
+# The networks AKool streams on (create's `stream_type`); another name is refused (1003).
+STREAM_TYPES = {"agora", "livekit", "trtc"}
 FAIL_MODES = {"http500", "hang", "code", "malformed", "empty", "nocode", "drop", "json"}
 # How a session's creation time is spelled in answers (see FakeAkool.created_time_format).
 TIME_FORMATS = {"ms", "s", "iso"}
@@ -142,6 +148,14 @@ class FakeAkool(LoopbackFake):
         # "ms" (unix milliseconds), "s" (unix seconds) or "iso" (ISO-8601, UTC, with "Z").
         self.created_time_key: str | None = "create_time"
         self.created_time_format = "ms"
+        # Each `stream_type` gets its own credentials' shape. TRTC's keys as AKool's docs
+        # spell them ("docs": trtc_sdk_*) or as its official demo reads them ("demo": trtc_*).
+        self.trtc_spelling = "docs"
+        # Misbehaviour of a create's answer: claim another `stream_type` than the one asked
+        # for (None: the one asked for; "": none), and leave these keys out of its
+        # credentials.
+        self.answer_stream_type: str | None = None
+        self.omit_credentials: tuple[str, ...] = ()
         self.set_avatar_count(avatar_count)
         self.set_voice_count(voice_count)
         # Knowledge bases AKool lists; a create appends to it (`{_id, name, prologue, ...}`).
@@ -351,6 +365,8 @@ class FakeAkool(LoopbackFake):
             return _json(200, {"code": 1003, "msg": "avatar_id is required"})
         if not isinstance(duration, int) or not 1 <= duration <= 3600:
             return _json(200, {"code": 1003, "msg": "duration must be 1 to 3600 seconds"})
+        if body.get("stream_type", "agora") not in STREAM_TYPES:
+            return _json(200, {"code": 1003, "msg": "unknown stream_type"})
         live = sum(1 for s in self.sessions.values() if s["status"] in (1, 2))
         if self.max_live_sessions is not None and live >= self.max_live_sessions:
             return _json(200, {"code": 1005, "msg": "concurrent session limit reached"})
@@ -371,17 +387,43 @@ class FakeAkool(LoopbackFake):
             "avatar_id": body["avatar_id"],
             "duration": duration,
             "request": body,
-            "credentials": {
+            "credentials": self._credentials(body.get("stream_type", "agora"), number, session_id),
+            "_created_at": time.time(),
+            "_expires_at": time.time() + duration,
+        }
+        if self.answer_stream_type is not None:
+            session["stream_type"] = self.answer_stream_type
+            if not self.answer_stream_type:  # "": the answer leaves it out
+                del session["stream_type"]
+        self.sessions[session_id] = session
+        return session
+
+    def _credentials(self, stream_type: str, number: int, session_id: str) -> dict[str, Any]:
+        """The join credentials of `stream_type`, keyed as AKool's answers key them."""
+        if stream_type == "livekit":
+            credentials: dict[str, Any] = {
+                "livekit_url": "wss://fake-livekit.invalid",
+                "livekit_token": f"fake-livekit-token-{secrets.token_hex(8)}",
+                "livekit_room_name": f"fake-room-{session_id}",
+                "livekit_server_identity": f"fake-avatar-{number}",
+                "livekit_client_identity": f"fake-client-{number}",
+            }
+        elif stream_type == "trtc":
+            prefix = "trtc_sdk_" if self.trtc_spelling == "docs" else "trtc_"
+            credentials = {
+                f"{prefix}app_id": 1400000001,
+                f"{prefix}room_id": 300000 + number,
+                f"{prefix}user_id": f"fake-client-{number}",
+                f"{prefix}user_sig": f"fake-trtc-sig-{secrets.token_hex(8)}",
+            }
+        else:
+            credentials = {
                 "agora_uid": 200000 + number,
                 "agora_app_id": "fake-agora-app-id",
                 "agora_channel": f"fake-channel-{session_id}",
                 "agora_token": f"fake-agora-token-{secrets.token_hex(8)}",
-            },
-            "_created_at": time.time(),
-            "_expires_at": time.time() + duration,
-        }
-        self.sessions[session_id] = session
-        return session
+            }
+        return {k: v for k, v in credentials.items() if k not in self.omit_credentials}
 
     def _close(self, request: RecordedRequest) -> _Reply:
         body = request.json if isinstance(request.json, dict) else {}
