@@ -123,13 +123,7 @@ async def _move(session: AvatarSession, target: str) -> AvatarSession:
     if not await AvatarSession.objects.filter(pk=session.pk, status=Status.ACTIVE).aupdate(
         upstream_id=upstream.id, rtc=rtc
     ):
-        # Ended (its user, its time, staff) while the new one was made: close that too,
-        # its id on the row first, so the reaper's reconciliation closes it if we cannot.
-        await AvatarSession.objects.filter(pk=session.pk).aupdate(upstream_id=upstream.id)
-        try:
-            await lifecycle.close_upstream(provider, upstream.id)
-        except ProviderError as exc:
-            log.warning("session %s: closing upstream %s failed: %s", session.pk, upstream.id, exc)
+        await _close_orphan(session, provider, upstream.id)
         raise _ended_meanwhile()
     await lifecycle.record_event(
         session.pk,
@@ -145,6 +139,16 @@ async def _move(session: AvatarSession, target: str) -> AvatarSession:
         *(session.pk, old_network, old_id, target, upstream.id),
     )
     return await AvatarSession.objects.aget(pk=session.pk)
+
+
+async def _close_orphan(session: AvatarSession, provider: Any, upstream_id: str) -> None:
+    """Ended (its user, its time, staff) while the new one was made: close that too, its
+    id on the row first, so the reaper's reconciliation closes it if we cannot."""
+    await AvatarSession.objects.filter(pk=session.pk).aupdate(upstream_id=upstream_id)
+    try:
+        await lifecycle.close_upstream(provider, upstream_id)
+    except ProviderError as exc:
+        log.warning("session %s: closing upstream %s failed: %s", session.pk, upstream_id, exc)
 
 
 async def _voice_url(session: AvatarSession) -> str:
