@@ -64,8 +64,10 @@ export function joinError(err, timeoutMs) {
     ? t("Could not join the video channel within %(seconds)s s. Check your network (a firewall or VPN may block WebRTC), then start again.", {
         seconds: Math.round(timeoutMs / 1000),
       })
-    : t("Could not join the video channel: %(reason)s. Start again.", { reason: err?.message ?? err });
-  return Object.assign(new Error(message), { joinFailed: true });
+    : t("Could not join the video channel. Check your network (a firewall or VPN may block WebRTC), then start again.");
+  // The SDK's own words (codes, its docs' links) are for the console, not for a person.
+  if (!err?.joinTimeout) console.warn("join failed:", err?.message ?? err);
+  return Object.assign(new Error(message), { joinFailed: true, detail: String(err?.message ?? err) });
 }
 
 /** Join with the SDK's own `join` promise, bounded: offline, SDKs retry for ever. */
