@@ -55,7 +55,9 @@ export class LiveMedia {
   /** The join failed and the session moved to another network: join that one instead. */
   async replace(session) {
     this.transportScope?.close();
-    await this.transport?.close().catch(() => {});
+    // A microphone or camera track belongs to the transport that goes: released with it,
+    // as when a failed transport is rebuilt (#recover), so the user turns them on again.
+    await Promise.allSettled([this.live.controls?.releaseDevices(), this.transport?.close()]);
     await this.connect(session);
   }
 

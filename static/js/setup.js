@@ -138,7 +138,8 @@ export class Setup {
     const radio = this.#radios().find((i) => i.value === session.preset);
     if (radio) radio.checked = true;
     this.applyPreset(this.presetBySlug(session.preset));
-    const voice = this.catalog.voices.find((v) => v.voice_id === session.voice_id);
+    // A cloned voice has no voice id (it goes by URL): an empty id matches none.
+    const voice = session.voice_id && this.catalog.voices.find((v) => v.voice_id === session.voice_id);
     if (voice) setSelect(el.voiceSelect, voice.slug);
     if (session.language && !setSelect(el.languageSelect, session.language)) {
       el.languageSelect.append(this.#option(session.language, session.language));
