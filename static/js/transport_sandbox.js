@@ -114,8 +114,11 @@ export class SandboxTransport extends Transport {
           if (settle !== null) this.clearTimeout(settle);
           this._setState("failed", { code });
           if (code === CLOSE_NETWORK_UNREACHABLE) {
-            const network = networkName(this.network) || t("its network");
-            reject(Object.assign(new Error(t("Could not reach the avatar over %(network)s.", { network })), { joinFailed: true }));
+            const network = networkName(this.network);
+            const text = network
+              ? t("Could not reach the avatar over %(network)s.", { network })
+              : t("Could not reach the avatar over its network.");
+            reject(Object.assign(new Error(text), { joinFailed: true }));
             return;
           }
           reject(
