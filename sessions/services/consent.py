@@ -31,6 +31,14 @@ def _kept_sentence(days: int) -> str:
 def _service_sentence() -> str:
     if settings.AVATAR_PROVIDER == "akool":
         return _("What you say and what the avatar says go to AKool, the avatar service.")
+    # The sandbox's dialogue mode answers through the operator's LLM when one is set (it
+    # stands in for AKool's own): then what is said does leave the site.
+    host = llm_host()
+    if host:
+        return _(
+            "The avatar is simulated on this site; in dialogue its answers come from the "
+            "assistant at %(host)s, which receives what you say."
+        ) % {"host": host}
     return _("The avatar is simulated on this site: what you say goes to no avatar service.")
 
 

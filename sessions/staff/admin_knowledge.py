@@ -63,7 +63,7 @@ def checked_doc_urls(text: str) -> list[str]:
 
 class KnowledgeBaseForm(forms.ModelForm):
     documents = forms.CharField(
-        label=gettext_lazy("document URLs"),
+        label=gettext_lazy("Document URLs"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text=gettext_lazy(

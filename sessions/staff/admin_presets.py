@@ -135,7 +135,7 @@ class AvatarPresetAdmin(lookups.DeclaredFiltersOnly, CatalogImportMixin, admin.M
     list_select_related = ["default_voice"]
     search_fields = ["name", "slug", "avatar_id"]
     prepopulated_fields = {"slug": ["name"]}
-    autocomplete_fields = ["default_voice", "knowledge"]
+    autocomplete_fields = ["default_voice"]
     readonly_fields = ["thumbnail_preview"]
     actions = ["import_catalog"]
     inlines = [admin_tools.PresetToolInline]

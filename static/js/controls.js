@@ -20,7 +20,12 @@ export function chatCount(length, max) {
   return { text: `${length} / ${max}`, level };
 }
 
-const micOnText = (live) => (live.sandbox ? t("Microphone on (measured only in the sandbox).") : t("Microphone on."));
+const micOnText = (live) => {
+  // Heard through the browser's speech service (the note under the button says where the
+  // audio goes), or only measured (the sandbox hears nothing else), or sent to the avatar.
+  if (mayHear(live)) return t("Microphone on: your browser's speech service hears you.");
+  return live.sandbox ? t("Microphone on (measured only in the sandbox).") : t("Microphone on.");
+};
 
 export class Controls {
   /**

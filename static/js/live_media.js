@@ -75,7 +75,7 @@ export class LiveMedia {
       // Another tab or window of ours took the avatar's channel (one media user per
       // session: the newest wins, as with the session socket): it goes on there.
       if (state === "failed" && info.code === CLOSE_TAKEN_OVER) {
-        return this.live.end(TAKEN_OVER_TEXT, { isError: false, next: "" });
+        return this.live.end(TAKEN_OVER_TEXT, { isError: false, offerNew: false });
       }
       const wasConnected = this.connectedOnce;
       if (state === "joined") this.connectedOnce = true;
@@ -95,7 +95,7 @@ export class LiveMedia {
       if (mediaType === "video" && !this.avatarVideo) {
         this.avatarVideo = true;
         stage.waitForVideo(false);
-        notices.setStatus(t("Connected. Say hello!"));
+        notices.setStatus(this.live.connectedText ?? t("Connected. Say hello!"));
       }
       // Stream messages sent before the avatar was there were lost: set its params again.
       this.cancelResend?.();

@@ -34,6 +34,14 @@ const ENDED = new Set(["closed", "failed"]);
 export const CLOSE_SIGNED_OUT = 4401;
 export const SIGNED_OUT_TEXT = t("You are no longer signed in here, so the session stopped on this page.");
 
+/** After a fallback: the network it is on now, and the one that could not be reached. */
+function connectedAfterFallback(now, before) {
+  if (!now) return null;
+  return before
+    ? t("Connected over %(network)s, since %(other)s could not be reached. Say hello!", { network: now, other: before })
+    : t("Connected over %(network)s. Say hello!", { network: now });
+}
+
 export class LiveSession {
   /**
    * @param {object} options
@@ -116,8 +124,11 @@ export class LiveSession {
     } catch (err) {
       // Ended meanwhile (the server closed it, or the user pressed End): already reported.
       if (this.over) return false;
+      const from = this.session.network ?? this.session.rtc?.network ?? "";
       const next = await this.#fallBack(err);
       if (this.over) return false;
+      // Said once connected (and kept as the page's news): where it went, and why.
+      this.connectedText = connectedAfterFallback(networkNameOf(next.network ?? ""), networkNameOf(from));
       this.session = next;
       try {
         await this.media.replace(next);
@@ -128,7 +139,7 @@ export class LiveSession {
     }
     if (this.over) return false;
     if (this.sandbox) {
-      this.notices.setStatus(resumed ? t("Session resumed.") : t("Connected. Say hello!"));
+      this.notices.setStatus(resumed ? t("Session resumed.") : this.connectedText ?? t("Connected. Say hello!"));
     } else if (!this.media.avatarVideo) {
       this.media.waitForVideo(since);
     }
@@ -212,9 +223,9 @@ export class LiveSession {
     });
     scope.on(relay, "ended", ({ code } = {}) => {
       // Another tab or window of ours holds the session now: it goes on there, untouched.
-      if (code === CLOSE_TAKEN_OVER) return this.end(TAKEN_OVER_TEXT, { isError: false, next: "" });
+      if (code === CLOSE_TAKEN_OVER) return this.end(TAKEN_OVER_TEXT, { isError: false, offerNew: false });
       // Signed out (here or elsewhere), or the password changed: the API would refuse too.
-      if (code === CLOSE_SIGNED_OUT) return this.end(SIGNED_OUT_TEXT, { isError: true, next: "", signIn: true });
+      if (code === CLOSE_SIGNED_OUT) return this.end(SIGNED_OUT_TEXT, { isError: true, offerNew: false, signIn: true });
       // 4404, 4410 and friends: ask the API why, for a useful message.
       const closed = t("The server closed the connection to this session.");
       const gone = t("This session is no longer available: it ended, or it belongs to another account.");

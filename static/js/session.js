@@ -68,7 +68,7 @@ export class SessionRunner {
     this.el.endBtn.addEventListener("click", () => this.end());
     // Another tab took the session this tab runs: it goes on there; this tab lets go.
     this.claims.onTaken = (id) => {
-      if (this.live?.id === id) this.live.end(TAKEN_OVER_TEXT, { isError: false, next: "" });
+      if (this.live?.id === id) this.live.end(TAKEN_OVER_TEXT, { isError: false, offerNew: false });
     };
     // A session ended in another tab (or with End in a list there): stop offering it here.
     this.claims.onEnded = (id) => this.#sawEnd(id);
@@ -379,11 +379,11 @@ export class SessionRunner {
   }
 
   /** The server or the user ended the running session: say why, back to the start. */
-  async #ended(info, { isError = null, next = " You can start a new session.", signIn = false } = {}) {
+  async #ended(info, { isError = null, offerNew = true, signIn = false } = {}) {
     const id = this.live?.id ?? null;
     // Extend under way: the old session closing as "extended" is the move, not an end.
     if (id && id === this.extending && info?.close_reason === "extended") {
-      this.extendedEnd = [info, { isError, next, signIn }];
+      this.extendedEnd = [info, { isError, offerNew, signIn }];
       return;
     }
     await this.#teardown();
@@ -394,15 +394,17 @@ export class SessionRunner {
     this.#keepEnded(id);
     // Taken by another tab: offer it back here while it runs there.
     if (this.elsewhere) this.liveList.show("taken", { only: id });
-    const text = typeof info === "string" ? info : describeEnd(info);
+    const why = typeof info === "string" ? info : describeEnd(info);
+    // One sentence to translate, the reason inside it (never two fragments joined).
+    const text = offerNew ? t("%(ended)s You can start a new session.", { ended: why }) : why;
     const failed = isError ?? (typeof info === "object" && endedInFailure(info));
     if (failed) {
       this.notices.setStatus("");
       const link = signIn && this.loginUrl ? { href: this.loginUrl, text: t("Sign in again") } : null;
-      this.notices.showError(`${text}${next}`, "session_ended", link);
+      this.notices.showError(text, "session_ended", link);
     } else {
       this.notices.clearError();
-      this.notices.setStatus(`${text}${next}`);
+      this.notices.setStatus(text);
     }
     this.setup.focusStart();
   }

@@ -140,7 +140,7 @@ export class TranscriptView {
       if (!item.querySelector(".cut-note")) {
         const note = this.list.ownerDocument.createElement("span");
         note.className = "cut-note";
-        note.textContent = "(interrupted)";
+        note.textContent = t("(interrupted)");
         item.append(note);
       }
     }

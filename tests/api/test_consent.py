@@ -98,3 +98,14 @@ def test_the_llm_host_is_named_never_its_key_or_path(settings, world):
 def test_the_operators_own_words_replace_the_default(settings):
     settings.RECORDING_NOTICE = "Calls are recorded for training. Ask us to delete yours."
     assert recording_notice()["text"] == "Calls are recorded for training. Ask us to delete yours."
+
+
+def test_in_the_sandbox_with_an_llm_the_notice_says_dialogue_goes_there(settings):
+    """The sandbox's dialogue answers through the operator's LLM when one is set (a new
+    user saw "goes to no avatar service" while their words went to it)."""
+    settings.AVATAR_PROVIDER = "sandbox"
+    settings.LLM_BASE_URL = "https://llm.example.net/v1"
+    text = recording_notice()["text"]
+    assert "llm.example.net" in text and "no avatar service" not in text
+    settings.LLM_BASE_URL = ""
+    assert "no avatar service" in recording_notice()["text"]
