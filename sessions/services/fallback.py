@@ -66,9 +66,7 @@ def _lock_seconds() -> float:
 
 
 def _moving() -> errors.DomainError:
-    return errors.Conflict(
-        "fallback_used", _("This session is already moving to another network.")
-    )
+    return errors.Conflict("fallback_used", _("This session is already moving to another network."))
 
 
 def _target(session: AvatarSession, network: str | None) -> str:
@@ -114,10 +112,9 @@ async def _move(session: AvatarSession, target: str) -> AvatarSession:
     except ProviderError as exc:
         # The first upstream session may still run: its id stays on the failed row, so
         # the reaper's reconciliation closes it (unless another fallback took the row).
-        if await _still(session, old_id, old_network).aexists():
-            await lifecycle.fail(
-                session, f"moving to {target}: closing upstream failed: {exc.message}"
-            )
+        if not await _still(session, old_id, old_network).aexists():
+            raise await _lost(session) from exc
+        await lifecycle.fail(session, f"moving to {target}: closing upstream failed: {exc.message}")
         raise upstream_failed(exc) from exc
     # The claim, compare-and-set: only while the row still holds the session we closed, so
     # of two fallbacks (or a fallback and a close) that raced past the lock one moves.
@@ -126,7 +123,7 @@ async def _move(session: AvatarSession, target: str) -> AvatarSession:
     if not await _still(session, old_id, old_network).aupdate(
         upstream_id="", network=target, rtc={}
     ):
-        raise _ended_meanwhile()
+        raise await _lost(session)
     session.upstream_id, session.network, session.rtc = "", target, {}
     await lifecycle.record_event(
         session.pk,
@@ -169,7 +166,7 @@ async def _record(
     rtc = {**rtc_dict(upstream.rtc), networks.FELL_BACK_FROM: old_network}
     if not await _still(session, "", session.network).aupdate(upstream_id=upstream.id, rtc=rtc):
         await _close_orphan(session, provider, upstream.id)
-        raise _ended_meanwhile()
+        raise await _lost(session)
     await lifecycle.record_event(
         session.pk,
         SessionEvent.Kind.STATE,
@@ -195,8 +192,13 @@ async def _undo(session: AvatarSession, provider: Any, upstream_id: str) -> None
     except Exception:
         log.error("session %s: could not close upstream %s", session.pk, upstream_id)
         session.upstream_id = upstream_id
+    # Ours to fail unless another fallback took it (it holds neither "" nor this id then).
+    ours = AvatarSession.objects.filter(
+        pk=session.pk, status=Status.ACTIVE, network=session.network
+    ).filter(upstream_id__in=("", upstream_id))
     try:
-        await lifecycle.fail(session, "internal error while moving to another network")
+        if await ours.aexists():
+            await lifecycle.fail(session, "internal error while moving to another network")
     except Exception:
         log.exception("recording the failure of session %s failed too", session.pk)
 
@@ -205,9 +207,11 @@ async def _close_orphan(session: AvatarSession, provider: Any, upstream_id: str)
     """Ended (its user, its time, staff) while the new one was made, or taken by another
     fallback: close that too. The id goes on an ended row first, so the reaper's
     reconciliation closes it if we cannot (never on a live row: that is another's)."""
-    await AvatarSession.objects.filter(pk=session.pk, upstream_id="").exclude(
-        status=Status.ACTIVE
-    ).aupdate(upstream_id=upstream_id)
+    await (
+        AvatarSession.objects.filter(pk=session.pk, upstream_id="")
+        .exclude(status=Status.ACTIVE)
+        .aupdate(upstream_id=upstream_id)
+    )
     try:
         await lifecycle.close_upstream(provider, upstream_id)
     except ProviderError as exc:
@@ -221,7 +225,11 @@ async def _voice_url(session: AvatarSession) -> str:
     return (await catalog.start_voice(session.preset))[1]
 
 
-def _ended_meanwhile() -> errors.DomainError:
+async def _lost(session: AvatarSession) -> errors.DomainError:
+    """Why a fallback lost its row: the session ended meanwhile, or another fallback (one
+    that outlived its lock) moved it first."""
+    if await AvatarSession.objects.filter(pk=session.pk, status=Status.ACTIVE).aexists():
+        return _moving()
     return errors.Conflict(
         "session_not_live", _("This session ended while it was moving to another network.")
     )
