@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.db import DataError
+from django.db import DataError, connection
 
 from sessions import keys, shared_cache
+from sessions.providers.akool import parsing
 from sessions.services import fallback as fallback_service
 from sessions.services.reaper import reap
 from tests.api.test_fallback import assert_failed_and_slot_freed, create, fallback, row
@@ -100,6 +101,19 @@ def test_a_failure_recording_the_new_session_closes_it(alice_api, fake, monkeypa
         async_to_sync(reap)()
     assert fake.live_ids() == set()
     assert_failed_and_slot_freed(alice_api, fake)
+
+
+def test_a_nul_the_database_refuses_after_the_second_create_closes_it(alice_api, fake, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite stores a NUL; PostgreSQL (the second pass) refuses it")
+    # Past the parser (as a rule it does not know yet would be): PostgreSQL refuses the NUL.
+    monkeypatch.setattr(parsing, "_credential", lambda value, limit=0: parsing._text(value))
+    session = create(alice_api)
+    fake.credential_values = {"livekit_token": "tok\u0000en"}
+
+    assert_error(fallback(alice_api, session), 503, "internal_error")
+
+    assert row().status == "failed" and fake.live_ids() == set()
 
 
 # --- races past the lock -------------------------------------------------------------------------
