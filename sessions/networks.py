@@ -30,8 +30,12 @@ def fell_back(session: Any) -> bool:
 
 def fallback_networks(session: Any) -> list[str]:
     """The networks a live session may still fall back to: the other members of
-    AKOOL_NETWORKS, in order; none once it fell back, or with AKOOL_FALLBACK "off"."""
+    AKOOL_NETWORKS, in order; none once it fell back, while it moves (no upstream session
+    between the close of its first and the create of its second), or with AKOOL_FALLBACK
+    "off"."""
     if session.status != Status.ACTIVE or settings.AKOOL_FALLBACK == "off" or fell_back(session):
+        return []
+    if not session.upstream_id:
         return []
     return [name for name in settings.AKOOL_NETWORKS if name != session.network]
 

@@ -91,7 +91,8 @@ class SessionOut(Schema):
     ws_path: str
     rtc: RtcOut | None
     # The network it streams on, and those it may still move to when the page cannot join
-    # it (POST .../fallback): the other networks of AKOOL_NETWORKS; none after a fallback.
+    # it (POST .../fallback): the other networks of AKOOL_NETWORKS; none after a fallback
+    # or while one runs.
     network: Network | None
     fallback_networks: list[Network]
     # A page of the owner has this live session's socket open now (any tab or device):

@@ -135,7 +135,7 @@ def test_credentials_that_do_not_fit_fail_the_session_clearly(alice_api, fake, w
         alice_api.post("/sessions", {"preset": "ada"}), 502, "upstream_bad_response"
     )
 
-    assert "no TRTC credentials" in error["message"]
+    assert "no usable TRTC credentials" in error["message"]
     assert fake.live_ids() == set()
 
 

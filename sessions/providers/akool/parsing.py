@@ -8,6 +8,7 @@ and raises UpstreamProtocolError only where a wrong guess would mislead a caller
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime, timezone
 from typing import Any
 
@@ -40,6 +41,14 @@ CREATED_AT_KEYS = (
 MILLISECONDS_ABOVE = 1e11
 # A creation time outside these years is garbage, not a session of ours.
 PLAUSIBLE_YEARS = (2001, 2100)
+# Join credentials are stored in the session's row and sent to its page: each must be text
+# a database stores and a page can use. Real ones are a few hundred characters (a LiveKit
+# token, a TRTC signature under 1 KB); anything far longer is no credential.
+CREDENTIAL_MAX_CHARS = 4096
+CREDENTIAL_URL_MAX_CHARS = 2048
+# A numeric id (Agora's uid, TRTC's app and room ids) reaches the page's JavaScript, whose
+# numbers are exact up to 2**53 - 1 (Agora's uids and TRTC's ids are 32-bit).
+CREDENTIAL_MAX_NUMBER = 2**53 - 1
 
 
 def data_object(answer: dict[str, Any]) -> dict[str, Any]:
@@ -155,9 +164,9 @@ def parse_rtc(data: dict[str, Any], network: str) -> RtcCredentials | None:
 
 
 def _agora(credentials: dict[str, Any]) -> AgoraRtc | None:
-    app_id = _text(credentials.get("agora_app_id"))
-    channel = _text(credentials.get("agora_channel"))
-    token = _text(credentials.get("agora_token"))
+    app_id = _credential(credentials.get("agora_app_id"))
+    channel = _credential(credentials.get("agora_channel"))
+    token = _credential(credentials.get("agora_token"))
     uid = _id_value(credentials.get("agora_uid"))
     if not (app_id and channel and token) or uid is None:
         return None
@@ -165,17 +174,18 @@ def _agora(credentials: dict[str, Any]) -> AgoraRtc | None:
 
 
 def _livekit(credentials: dict[str, Any]) -> LiveKitRtc | None:
-    url = _text(credentials.get("livekit_url"))
-    token = _text(credentials.get("livekit_token"))
+    url = _credential(credentials.get("livekit_url"), CREDENTIAL_URL_MAX_CHARS)
+    token = _credential(credentials.get("livekit_token"))
+    names = [
+        _credential(credentials.get(key))
+        for key in ("livekit_room_name", "livekit_client_identity", "livekit_server_identity")
+    ]
     # The page connects to this URL: a secure websocket (or https) server, nothing else.
-    if not token or not url.lower().startswith(("wss://", "https://")):
+    if not token or None in names or not (url or "").lower().startswith(("wss://", "https://")):
         return None
+    room, identity, avatar_identity = (name or "" for name in names)
     return LiveKitRtc(
-        url=url,
-        token=token,
-        room=_text(credentials.get("livekit_room_name")),
-        identity=_text(credentials.get("livekit_client_identity")),
-        avatar_identity=_text(credentials.get("livekit_server_identity")),
+        url=url or "", token=token, room=room, identity=identity, avatar_identity=avatar_identity
     )
 
 
@@ -186,7 +196,7 @@ def _trtc(credentials: dict[str, Any]) -> TrtcRtc | None:
         return credentials.get(f"trtc_{name}") if value in (None, "") else value
 
     app_id, room = _id_value(field("app_id")), _id_value(field("room_id"))
-    user_id, user_sig = _text(field("user_id")), _text(field("user_sig"))
+    user_id, user_sig = _credential(field("user_id")), _credential(field("user_sig"))
     if app_id is None or room is None or not (user_id and user_sig):
         return None
     return TrtcRtc(app_id=app_id, room=room, user_id=user_id, user_sig=user_sig)
@@ -196,12 +206,23 @@ _RTC_READERS = {"agora": _agora, "livekit": _livekit, "trtc": _trtc}
 
 
 def _id_value(value: Any) -> int | str | None:
-    """A numeric or text id as given (Agora's uid, TRTC's app and room ids), else None."""
+    """A numeric or text id as given (Agora's uid, TRTC's app and room ids), else None
+    (missing or unusable)."""
     if isinstance(value, bool) or value in (None, ""):
         return None
     if isinstance(value, int):
-        return value
-    return _text(value) or None
+        return value if 0 <= value <= CREDENTIAL_MAX_NUMBER else None
+    return _credential(value) or None
+
+
+def _credential(value: Any, limit: int = CREDENTIAL_MAX_CHARS) -> str | None:
+    """A credential's text ("" when missing), or None when it is unusable: longer than
+    `limit`, or holding a control character (a NUL, which PostgreSQL cannot store, and any
+    other the page has no use for) or a lone surrogate (which UTF-8 cannot encode)."""
+    text = _text(value)
+    if len(text) > limit or any(unicodedata.category(char) in ("Cc", "Cs") for char in text):
+        return None
+    return text
 
 
 # -- catalog --------------------------------------------------------------------------------

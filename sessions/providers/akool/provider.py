@@ -228,5 +228,8 @@ def _unusable(data: dict[str, Any], asked: str) -> str:
             f" {NETWORKS.get(asked, asked)} it was asked for."
         )
     if parse_rtc(data, network) is None:
-        return f"AKool created the session but sent no {NETWORKS[network]} credentials to join it."
+        return (
+            f"AKool created the session but sent no usable {NETWORKS[network]}"
+            " credentials to join it."
+        )
     return ""

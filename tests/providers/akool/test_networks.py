@@ -127,7 +127,7 @@ async def test_credentials_that_do_not_fit_the_network_are_refused_and_closed(
 
     message = await refused(fake, stream_type)
 
-    assert message == f"AKool created the session but sent no {name} credentials to join it."
+    assert message == f"AKool created the session but sent no usable {name} credentials to join it."
 
 
 async def test_a_livekit_url_that_is_no_secure_websocket_is_refused(fake: FakeAkool) -> None:
@@ -139,7 +139,7 @@ async def test_a_livekit_url_that_is_no_secure_websocket_is_refused(fake: FakeAk
 
     fake._credentials = insecure  # type: ignore[method-assign]
 
-    assert "no LiveKit credentials" in await refused(fake, "livekit")
+    assert "no usable LiveKit credentials" in await refused(fake, "livekit")
 
 
 async def test_agora_credentials_are_no_trtc_credentials(fake: FakeAkool) -> None:
@@ -147,4 +147,4 @@ async def test_agora_credentials_are_no_trtc_credentials(fake: FakeAkool) -> Non
     original = fake._credentials
     fake._credentials = lambda _type, *rest: original("agora", *rest)  # type: ignore[method-assign]
 
-    assert "no TRTC credentials" in await refused(fake, "trtc")
+    assert "no usable TRTC credentials" in await refused(fake, "trtc")

@@ -156,6 +156,8 @@ class FakeAkool(LoopbackFake):
         # credentials.
         self.answer_stream_type: str | None = None
         self.omit_credentials: tuple[str, ...] = ()
+        # ... and give these credentials these values instead (a hostile answer's).
+        self.credential_values: dict[str, Any] = {}
         self.set_avatar_count(avatar_count)
         self.set_voice_count(voice_count)
         # Knowledge bases AKool lists; a create appends to it (`{_id, name, prologue, ...}`).
@@ -163,6 +165,7 @@ class FakeAkool(LoopbackFake):
 
         self._lock = threading.Lock()
         self._failures: dict[str, _Failure] = {}
+        self._holds: dict[str, tuple[threading.Event, threading.Event]] = {}
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -218,6 +221,17 @@ class FakeAkool(LoopbackFake):
                 body=body,
                 after=after,
             )
+
+    def hold(self, endpoint: str) -> tuple[threading.Event, threading.Event]:
+        """Make the next request to `endpoint` wait, before it takes effect, until the test
+        sets the second event returned; the first is set when that request arrives. For
+        interleaving two callers deterministically (a slow upstream, without sleeping)."""
+        if endpoint not in ENDPOINTS.values():
+            raise ValueError(f"unknown endpoint {endpoint!r}")
+        arrived, release = threading.Event(), threading.Event()
+        with self._lock:
+            self._holds[endpoint] = (arrived, release)
+        return arrived, release
 
     def heal(self, endpoint: str | None = None) -> None:
         """Stop every failure (or the one of `endpoint`)."""
@@ -278,6 +292,10 @@ class FakeAkool(LoopbackFake):
             if request.endpoint is None:
                 return _Reply(404, b"Not Found", "text/plain")
             failure = self._take_failure(request.endpoint)
+            hold = self._holds.pop(request.endpoint, None)
+        if hold is not None:
+            hold[0].set()
+            hold[1].wait(timeout=60)  # never longer than a test could take
         if failure is not None and not failure.after:
             return self._failure_reply(failure)
         reply = self._serve_request(request)
@@ -423,6 +441,7 @@ class FakeAkool(LoopbackFake):
                 "agora_channel": f"fake-channel-{session_id}",
                 "agora_token": f"fake-agora-token-{secrets.token_hex(8)}",
             }
+        credentials.update(self.credential_values)
         return {k: v for k, v in credentials.items() if k not in self.omit_credentials}
 
     def _close(self, request: RecordedRequest) -> _Reply:
