@@ -202,9 +202,7 @@ def test_after_the_fallback_a_trtc_join_that_fails_too_ends_the_session_as_faile
         expect(error.get_by_role("button", name="Try TRTC")).to_be_visible(timeout=8_000)
         error.get_by_role("button", name="Try TRTC").click()
         wait_for_setup(t.page)
-        expect(error).to_contain_text(
-            re.compile(r"Could not join the video channel\. Check your network.*start again", re.S)
-        )
+        expect(error).to_contain_text(re.compile(r"Could not join the video channel\. Check your network.*start again", re.S))
         session = newest_session(t)
         assert (session["status"], session["close_reason"]) == ("closed", "error"), session
         assert session["network"] == "trtc" and session["fallback_networks"] == [], session
