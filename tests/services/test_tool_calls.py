@@ -306,3 +306,11 @@ async def test_a_compressed_answer_is_not_inflated(world, guide, llm, tool):
     row = await ToolCall.objects.aget(session_id=session["id"])
     assert row.outcome == "failed" and "compressed (gzip)" in row.error
     assert "not answering" in answers(talk)[0]
+
+
+async def test_a_result_with_a_nul_is_recorded_all_the_same(world, guide, llm, tool):
+    # PostgreSQL refuses a NUL in text: the audit stores a replacement character instead.
+    tool.body = b'{"temp": "2\x001"}'
+    session, _ = await ask(world, "What is the weather in Paris?")
+    row = await ToolCall.objects.aget(session_id=session["id"])
+    assert row.outcome == "ok" and row.result == '{"temp": "2\ufffd1"}'
