@@ -40,3 +40,7 @@ TOOL_MAX_ROUNDS = max(env.int("TOOL_MAX_ROUNDS", default=3), 1)
 TOOL_MAX_TIMEOUT = max(env.float("TOOL_MAX_TIMEOUT", default=30.0), 0.5)
 # Bytes of a tool's answer handed to the LLM; the rest is cut off.
 TOOL_MAX_RESULT_BYTES = max(env.int("TOOL_MAX_RESULT_BYTES", default=16384), 256)
+# Tool calls one answer may make: in one reply of the LLM, and in all its rounds together;
+# the calls past either are refused (the LLM is told, the audit records them).
+TOOL_MAX_CALLS_PER_ROUND = max(env.int("TOOL_MAX_CALLS_PER_ROUND", default=5), 1)
+TOOL_MAX_CALLS_PER_ANSWER = max(env.int("TOOL_MAX_CALLS_PER_ANSWER", default=10), 1)

@@ -44,6 +44,9 @@ class ToolCall(models.Model):
         FAILED = "failed", "Failed"
         TIMEOUT = "timeout", "Timed out"
         REFUSED = "refused", "Refused"
+        # Written before the POST, so a call an interrupt cuts off is still audited.
+        PENDING = "pending", "Under way"
+        CANCELLED = "cancelled", "Cancelled"
 
     session = models.ForeignKey(
         "AvatarSession", on_delete=models.CASCADE, related_name="tool_calls"

@@ -141,7 +141,25 @@ def parse_arguments(text: str) -> dict[str, Any] | None:
 
 Stream = Callable[..., AsyncIterator[Any]]  # stream_chat(messages, tools=..., tool_choice=...)
 Run = Callable[[ToolCallRequest], Awaitable[str]]  # a call's result, for the LLM
+Refuse = Callable[[ToolCallRequest, str], Awaitable[str]]  # (call, why) -> for the LLM
 Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class CallLimits:
+    """How many calls one answer may make: per round (one reply of the LLM) and in all."""
+
+    per_round: int
+    per_answer: int
+
+    def refusal(self, position: int, made: int) -> str:
+        """Why the call at ``position`` in its round may not be made ("" when it may),
+        ``made`` calls having been made in the answer before it."""
+        if position >= self.per_round:
+            return f"Only {self.per_round} tool calls are allowed at once."
+        if made >= self.per_answer:
+            return f"Only {self.per_answer} tool calls are allowed in one answer."
+        return ""
 
 
 async def answer_rounds(
@@ -153,16 +171,19 @@ async def answer_rounds(
     max_rounds: int,
     before_first_call: Hook | None = None,
     spend: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None,
+    limits: CallLimits | None = None,
+    refuse: Refuse | None = None,
 ) -> AsyncIterator[str]:
     """The answer's text, across as many rounds as the LLM calls tools (at most
     ``max_rounds`` with tools; then one more round in which it may not call any).
 
     ``before_first_call`` runs once, before the first tool, when the LLM said nothing yet
     (the avatar's filler line). ``spend`` is given each extra round's messages (the first
-    round is paid for by the caller)."""
+    round is paid for by the caller). Calls past ``limits`` go to ``refuse`` instead of
+    ``run`` (the LLM reads why)."""
     entries = [spec.request_entry() for spec in specs]
     messages = list(messages)
-    said = False
+    said, made = False, 0
     for round_no in range(max_rounds + 1):
         last = round_no == max_rounds
         if round_no and spend is not None:
@@ -184,5 +205,11 @@ async def answer_rounds(
             await before_first_call()
             before_first_call = None
         messages.append(assistant_message(dataclasses.replace(calls, content="".join(text))))
-        for call in calls.calls:
-            messages.append(tool_message(call, await run(call)))
+        for position, call in enumerate(calls.calls):
+            why = limits.refusal(position, made) if limits else ""
+            if why and refuse is not None:
+                result = await refuse(call, why)
+            else:
+                made += 1
+                result = await run(call)
+            messages.append(tool_message(call, result))

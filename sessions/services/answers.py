@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from sessions import errors, keys, shared_cache
 from sessions.llm import guardrails
@@ -221,6 +222,14 @@ class Answerer:
             if reply.said and "cut short" not in message:
                 message += " The answer was cut short."
             await self.warn(exc.code, message)
+            return
+        except Exception:
+            # Anything else (a bug, the database refusing a row): the line still ends, cut,
+            # what was streamed is still paid for, and the page is told; never a silent,
+            # unfinished, unpaid answer.
+            log.exception("session %s: the answer failed", self.session_id)
+            await self._finish(mid, reply, messages, cut=True)
+            await self.warn("answer_failed", _("Something went wrong; the answer was cut short."))
             return
         answer = "".join(reply.said)
         if reply.spent and key and not reply.declined and answer.strip():

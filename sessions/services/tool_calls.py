@@ -3,14 +3,19 @@ each call checked, signed, made and recorded (one ToolCall row each: the audit).
 
 A call is a POST of the arguments (JSON) to the tool's endpoint, within its timeout, to
 the address sessions.services.tool_urls checked (no redirects followed), signed with
-HMAC-SHA256 over ``"<timestamp>.<body>"`` with the tool's secret::
+HMAC-SHA256 over ``"<timestamp>.<call id>.<tool name>.<body>"`` with the tool's secret
+(the call id lets a tool server drop a repeated call; the name, a call replayed to another
+tool that shares the secret)::
 
     X-Avatarsite-Timestamp: 1767225600
+    X-Avatarsite-Call-Id: 3f2b...
+    X-Avatarsite-Tool: get_weather
     X-Avatarsite-Signature: sha256=<hex digest>
 
-The answer's body (at most TOOL_MAX_RESULT_BYTES) goes back to the LLM as the result. A
-call that fails or times out goes back to the LLM as a sentence saying so, so it can tell
-the user; the session goes on.
+The answer's body (at most TOOL_MAX_RESULT_BYTES, uncompressed) goes back to the LLM as the
+result. A call that fails or times out goes back to the LLM as a sentence saying so, so it
+can tell the user; the session goes on. Each call's audit row is written before the POST
+(pending) and completed after it, even when an interrupt cancels the call.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import json
 import logging
 import ssl
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +50,8 @@ log = logging.getLogger("avatarsite.tools")
 
 TIMESTAMP_HEADER = "X-Avatarsite-Timestamp"
 SIGNATURE_HEADER = "X-Avatarsite-Signature"
+CALL_ID_HEADER = "X-Avatarsite-Call-Id"
+TOOL_HEADER = "X-Avatarsite-Tool"
 Outcome = ToolCall.Outcome
 
 
@@ -92,10 +100,33 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()  # ~20 ms to build: once per process
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
+def sign(secret: str, timestamp: str, call_id: str, tool_name: str, body: bytes) -> str:
     """The signature header's value: what a tool server recomputes to trust a call."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    signed = f"{timestamp}.{call_id}.{tool_name}.".encode() + body
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256)
     return "sha256=" + digest.hexdigest()
+
+
+def _storable(text: str) -> str:
+    """``text`` as the audit can hold it: no NUL (PostgreSQL refuses it in text and JSON)
+    and no lone surrogate (not UTF-8)."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode()
+
+
+def _unsendable(arguments: dict[str, Any]) -> bool:
+    """Whether a key or value holds a character that can be neither sent as UTF-8 nor
+    stored: a NUL or a lone surrogate (JSON escapes let the LLM write both)."""
+    stack: list[Any] = [arguments]
+    while stack:  # not recursive: the nesting is the LLM's to choose
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and _storable(value) != value:
+            return True
+    return False
 
 
 @dataclass
@@ -122,39 +153,66 @@ class CallRecord:
         )
 
 
-async def call(session_id: str, toolset: Toolset, request: llm_tools.ToolCallRequest) -> CallRecord:
-    """Make one call the LLM asked for and record it (``for_llm()``: what the LLM reads)."""
+async def call(
+    session_id: str,
+    toolset: Toolset,
+    request: llm_tools.ToolCallRequest,
+    *,
+    refused: str = "",
+) -> CallRecord:
+    """Make one call the LLM asked for and record it (``for_llm()``: what the LLM reads);
+    ``refused``: why it may not be made at all (still recorded)."""
     started = time.monotonic()
-    record = CallRecord(request.name, request.arguments)
+    record = CallRecord(request.name, request.arguments, outcome=Outcome.PENDING)
     tool = toolset.find(request.name)
     arguments = llm_tools.parse_arguments(request.arguments)
-    if tool is None:
+    if refused:
+        record.fail(Outcome.REFUSED, refused)
+    elif tool is None:
         record.fail(Outcome.REFUSED, "There is no tool by that name.")
     elif arguments is None:
         record.fail(Outcome.REFUSED, "The arguments were not a JSON object.")
+    elif _unsendable(arguments):
+        record.fail(Outcome.REFUSED, "The arguments hold a NUL or an unpaired surrogate.")
     else:
         record.arguments = arguments
         if problem := _arguments_problem(tool, arguments):
             record.fail(
                 Outcome.REFUSED, f"The arguments do not fit the tool's parameters: {problem}"
             )
-        else:
-            await _post(tool, arguments, record)
-    ms = int((time.monotonic() - started) * 1000)
-    # The name is the LLM's: %r keeps whatever it wrote on one log line.
-    log.info("session %s: tool %r: %s in %d ms", session_id, request.name[:64], record.outcome, ms)
-    await ToolCall.objects.acreate(
+    # Written before the POST: a call cut off by an interrupt is audited all the same.
+    row = await ToolCall.objects.acreate(
         session_id=session_id,
-        tool_name=request.name[:64],
+        tool_name=_storable(request.name[:64]),
         arguments=record.arguments
         if isinstance(record.arguments, dict)
-        else {"raw": record.arguments},
-        result=record.result,
-        outcome=record.outcome,
-        error=record.error,
-        duration_ms=ms,
+        else {"raw": _storable(str(record.arguments))},
+        outcome=Outcome.PENDING,
     )
+    try:
+        if record.outcome == Outcome.PENDING:
+            assert tool is not None and arguments is not None
+            await _post(tool, arguments, record)
+    except asyncio.CancelledError:
+        record.fail(Outcome.CANCELLED, "The answer was interrupted before the tool answered.")
+        raise
+    finally:
+        await asyncio.shield(_recorded(session_id, row, record, started))
     return record
+
+
+async def _recorded(session_id: str, row: ToolCall, record: CallRecord, started: float) -> None:
+    """The audit row completed with how the call went."""
+    if record.outcome == Outcome.PENDING:  # an unexpected exception: the answer reports it
+        record.fail(Outcome.FAILED, "The call failed unexpectedly.")
+    row.duration_ms = int((time.monotonic() - started) * 1000)
+    row.result, row.error = _storable(record.result), _storable(record.error)
+    row.outcome = record.outcome
+    # The name is the LLM's: %r keeps whatever it wrote on one log line.
+    log.info(
+        "session %s: tool %r: %s in %d ms", session_id, row.tool_name, row.outcome, row.duration_ms
+    )
+    await row.asave(update_fields=["duration_ms", "result", "error", "outcome"])
 
 
 def _arguments_problem(tool: Tool, arguments: dict[str, Any]) -> str | None:
@@ -179,22 +237,29 @@ async def _post(tool: Tool, arguments: dict[str, Any], record: CallRecord) -> No
         record.fail(Outcome.REFUSED, str(exc), llm_error="It may not be called.")
     except httpx.HTTPError as exc:
         record.fail(Outcome.FAILED, f"It could not be reached ({type(exc).__name__}).")
+    else:
+        if record.outcome == Outcome.PENDING:
+            record.outcome = Outcome.OK
 
 
 async def _send(tool: Tool, arguments: dict[str, Any], record: CallRecord) -> None:
     target = await asyncio.to_thread(tool_urls.resolve, tool.endpoint)
     body = json.dumps(arguments, ensure_ascii=False).encode()
-    timestamp = str(int(time.time()))
+    timestamp, call_id = str(int(time.time())), uuid.uuid4().hex
     default_port = 443 if target.scheme == "https" else 80
     host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
     headers = {
         "Content-Type": "application/json",
         "Host": host_header,
         "User-Agent": "avatarsite-tools",
+        # Compressed answers are not asked for: the cap below counts the bytes that arrive.
+        "Accept-Encoding": "identity",
         TIMESTAMP_HEADER: timestamp,
+        CALL_ID_HEADER: call_id,
+        TOOL_HEADER: tool.name,
     }
     if tool.secret:
-        headers[SIGNATURE_HEADER] = sign(tool.secret, timestamp, body)
+        headers[SIGNATURE_HEADER] = sign(tool.secret, timestamp, call_id, tool.name, body)
     address = f"[{target.address}]" if ":" in target.address else target.address
     # The checked address, not the name: a second lookup could answer differently.
     url = f"{target.scheme}://{address}:{target.port}{target.path}"
@@ -210,7 +275,10 @@ async def _send(tool: Tool, arguments: dict[str, Any], record: CallRecord) -> No
             data = await _read_capped(response)
         finally:
             await response.aclose()
-    if 200 <= response.status_code < 300:
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        record.fail(Outcome.FAILED, f"It answered compressed ({encoding[:32]}), not asked for.")
+    elif 200 <= response.status_code < 300:
         record.result = data.decode("utf-8", errors="replace")
     elif 300 <= response.status_code < 400:
         record.fail(Outcome.FAILED, f"It redirected (HTTP {response.status_code}); not followed.")
@@ -219,9 +287,11 @@ async def _send(tool: Tool, arguments: dict[str, Any], record: CallRecord) -> No
 
 
 async def _read_capped(response: httpx.Response) -> bytes:
+    """At most TOOL_MAX_RESULT_BYTES of the body as it arrives (raw: never inflated, so a
+    small compressed answer cannot grow into a large one in memory)."""
     limit = settings.TOOL_MAX_RESULT_BYTES
     data = bytearray()
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.aiter_raw():
         data += chunk
         if len(data) >= limit:
             break
@@ -246,8 +316,8 @@ def answer_stream(
         return stream_chat(config, messages)
     failed: list[str] = []
 
-    async def run(request: llm_tools.ToolCallRequest) -> str:
-        record = await call(session_id, toolset, request)
+    async def run(request: llm_tools.ToolCallRequest, refused: str = "") -> str:
+        record = await call(session_id, toolset, request, refused=refused)
         if record.outcome != Outcome.OK:
             failed.append(request.name)
         return record.for_llm()
@@ -267,6 +337,10 @@ def answer_stream(
         max_rounds=settings.TOOL_MAX_ROUNDS,
         before_first_call=filler if toolset.filler else None,
         spend=spend,
+        limits=llm_tools.CallLimits(
+            settings.TOOL_MAX_CALLS_PER_ROUND, settings.TOOL_MAX_CALLS_PER_ANSWER
+        ),
+        refuse=run,
     )
     return _with_fallback(rounds, failed)
 

@@ -40,10 +40,31 @@ def _listed(host: str) -> bool:
     return host.lower() in settings.TOOL_HTTP_HOSTS
 
 
+# IPv6 ranges whose last 32 bits carry an IPv4 address a gateway forwards to (NAT64,
+# RFC 6052 and 8215) or that a host reads as one (IPv4-compatible, deprecated).
+_LAST_32_BITS_IPV4 = tuple(
+    ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96")
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address ``ip`` leads to, when it carries one."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped  # ::ffff:127.0.0.1
+    if ip.sixtofour is not None:
+        return ip.sixtofour  # 2002:7f00:1::
+    if any(ip in network for network in _LAST_32_BITS_IPV4):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)  # 64:ff9b::7f00:1, ::127.0.0.1
+    return None
+
+
 def _public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(ip)
+        # Both must be public: the IPv6 one (which network it is) and the IPv4 it reaches.
+        if inner is not None and not (inner.is_global and not inner.is_multicast):
+            return False
     return ip.is_global and not ip.is_multicast
 
 

@@ -119,8 +119,21 @@ class PresetToolInline(admin.StackedInline):
         "timeout_seconds",
         "active",
     ]
+    readonly_fields = ["secret_state"]
     verbose_name = gettext_lazy("tool the LLM may call")
     verbose_name_plural = gettext_lazy("tools the LLM may call")
+
+    def get_fields(self, request, obj=None) -> list[str]:
+        fields = list(super().get_fields(request, obj))
+        if self.has_change_permission(request, obj):
+            return [f for f in fields if f != "secret_state"]
+        # Read-only, Django shows each field's stored value, the secret's too (a view-only
+        # staff user would read it): only whether one is set is shown instead.
+        return ["secret_state" if f == "secret" else f for f in fields if f != "secret_state"]
+
+    @admin.display(description=gettext_lazy("signing secret"))
+    def secret_state(self, tool: PresetTool) -> str:
+        return _("A secret is set.") if tool.secret else _("No secret is set.")
 
 
 class ToolCallInline(admin.TabularInline):

@@ -5,13 +5,16 @@ on. Every call is one audit row; deleting the transcript deletes its arguments/r
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import json
 
 import pytest
 from asgiref.sync import sync_to_async
 
+from sessions import keys, shared_cache
 from sessions.models import AvatarPreset, AvatarSession, TranscriptEntry
-from sessions.services import retention, tool_urls
+from sessions.services import retention, tool_calls, tool_urls
 from sessions.tool_models import PresetTool, ToolCall
 from tests.support.fakes.llm_server import serving
 from tests.support.fakes.tool_server import FakeTool
@@ -200,3 +203,114 @@ async def test_deleting_the_transcript_deletes_the_calls_arguments_and_results(
     row = await ToolCall.objects.aget(session_id=session["id"])
     assert (row.tool_name, row.outcome, row.arguments, row.result) == ("get_weather", "ok", {}, "")
     assert not await TranscriptEntry.objects.filter(session_id=session["id"]).aexists()
+
+
+@pytest.mark.parametrize("character", ["\\ud800", "\\u0000"], ids=["lone-surrogate", "nul"])
+async def test_arguments_no_tool_could_take_are_refused_and_audited(
+    world, guide, llm, tool, character
+):
+    # JSON escapes let the LLM write a lone surrogate (not UTF-8) or a NUL (PostgreSQL
+    # stores neither): refused before sending, whatever the database.
+    llm.call_tools([("get_weather", '{"city": "Pa' + character + 'ris"}')])
+    session, talk = await ask(world, "What is the weather in Paris?", "Thanks!")
+    assert tool.calls == []
+    row = await ToolCall.objects.aget(session_id=session["id"])
+    assert row.outcome == "refused" and "NUL or an unpaired surrogate" in row.error
+    assert answers(talk) == [
+        f"{FILLER} Sorry, the weather service is not answering right now.",
+        "Hello again.",
+    ]
+    assert not talk.of_type("error")
+
+
+async def test_an_unexpected_failure_ends_the_answer_cut_charged_and_told(
+    world, guide, llm, tool, monkeypatch
+):
+    async def broken(tool, arguments, record):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(tool_calls, "_send", broken)
+    session = await create_session(world.alice_token, preset="guide")
+    page = await open_page(session, world.alice_token)
+    await page.receive_from()
+    avatar = await open_sandbox(session)
+    async with Conversation(page, avatar) as talk:
+        await page.send_json_to({"type": "chat", "text": "What is the weather in Paris?"})
+        error = await talk.wait_for(lambda m: m["type"] == "error")
+        line = await talk.wait_for(final_avatar)
+    await page.disconnect()
+    await avatar.disconnect()
+    assert error["code"] == "answer_failed" and "cut short" in error["message"]
+    assert line["cut"] is True
+    assert (await shared_cache.get(keys.llm_tokens_of_session(session["id"])) or 0) > 0
+    row = await ToolCall.objects.aget(session_id=session["id"])
+    assert row.outcome == "failed" and "unexpectedly" in row.error
+
+
+async def test_a_call_cut_off_by_an_interrupt_is_audited_as_cancelled(world, guide, llm, tool):
+    tool.delay = 5.0
+    session = await create_session(world.alice_token, preset="guide")
+    page = await open_page(session, world.alice_token)
+    await page.receive_from()
+    avatar = await open_sandbox(session)
+    async with Conversation(page, avatar) as talk:
+        await page.send_json_to({"type": "chat", "text": "What is the weather in Paris?"})
+        await talk.wait_for(lambda m: m["type"] == "transcript" and m["role"] == "avatar")
+        for _ in range(100):  # the signed POST is out: the tool holds its answer back
+            if tool.calls:
+                break
+            await asyncio.sleep(0.02)
+        row = await ToolCall.objects.aget(session_id=session["id"])
+        assert row.outcome == "pending"  # written before the POST
+        await page.send_json_to({"type": "interrupt"})
+        await talk.wait_for(final_avatar)
+    await page.disconnect()
+    await avatar.disconnect()
+    await row.arefresh_from_db()
+    assert row.outcome == "cancelled" and "interrupted" in row.error
+    assert row.arguments == PARIS and row.duration_ms < 4000
+
+
+async def test_calls_past_the_limits_are_refused_and_audited(world, guide, llm, tool, settings):
+    settings.TOOL_MAX_CALLS_PER_ROUND = 2
+    settings.TOOL_MAX_CALLS_PER_ANSWER = 3
+    llm.call_tools([("get_weather", PARIS)] * 3, times=2)  # 3 calls in each of 2 rounds
+    session, talk = await ask(world, "What is the weather in Paris?")
+    assert len(tool.calls) == 3  # 2 in the first round, 1 in the second
+    rows = [r async for r in ToolCall.objects.filter(session_id=session["id"]).order_by("pk")]
+    assert [r.outcome for r in rows] == ["ok", "ok", "refused", "ok", "refused", "refused"]
+    assert "2 tool calls are allowed at once" in rows[2].error
+    assert "3 tool calls are allowed in one answer" in rows[4].error
+    told = [m for m in llm.requests[1]["messages"] if m["role"] == "tool"]
+    assert "allowed at once" in told[-1]["content"]
+
+
+async def test_each_call_has_its_own_id_and_is_signed_for_this_tool_only(world, guide, llm, tool):
+    llm.call_tools([("get_weather", PARIS)] * 2)
+    await ask(world, "What is the weather in Paris?")
+    first, second = tool.calls
+    assert first["verified"] and second["verified"]
+    assert first["call_id"] and first["call_id"] != second["call_id"]
+    # Another tool sharing the secret does not accept a call signed for this one.
+    tool.name = "get_time"
+    llm.call_tools([("get_weather", PARIS)])
+    await ask(world, "What is the weather in Paris?")
+    assert tool.calls[-1]["verified"] is False
+
+
+async def test_a_compressed_answer_is_not_inflated(world, guide, llm, tool):
+    tool.body = gzip.compress(b"\0" * (4 << 20))  # 4 MB of zeros in a few KB
+    tool.headers = {"Content-Encoding": "gzip"}
+    session, talk = await ask(world, "What is the weather in Paris?")
+    assert tool.calls[0]["accept_encoding"] == "identity"
+    row = await ToolCall.objects.aget(session_id=session["id"])
+    assert row.outcome == "failed" and "compressed (gzip)" in row.error
+    assert "not answering" in answers(talk)[0]
+
+
+async def test_a_result_with_a_nul_is_recorded_all_the_same(world, guide, llm, tool):
+    # PostgreSQL refuses a NUL in text: the audit stores a replacement character instead.
+    tool.body = b'{"temp": "2\x001"}'
+    session, _ = await ask(world, "What is the weather in Paris?")
+    row = await ToolCall.objects.aget(session_id=session["id"])
+    assert row.outcome == "ok" and row.result == '{"temp": "2\ufffd1"}'

@@ -65,6 +65,21 @@ def test_private_and_local_addresses_are_refused(dns, address):
     assert "private or local" in tool_urls.endpoint_problem(f"https://{host}/x")
 
 
+@pytest.mark.parametrize(
+    "address",
+    ["64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a00:1", "2002:7f00:1::",
+     "2002:a9fe:a9fe::1", "::127.0.0.1", "::a00:5"],
+)  # fmt: skip
+def test_ipv6_carrying_a_private_ipv4_is_refused(dns, address):
+    # NAT64, 6to4 and IPv4-compatible addresses lead to the IPv4 they carry.
+    assert "private or local" in tool_urls.endpoint_problem(f"https://[{address}]/x")
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::5db8:d70e", "2002:5db8:d70e::1"])
+def test_ipv6_carrying_a_public_ipv4_is_allowed(dns, address):
+    assert tool_urls.endpoint_problem(f"https://[{address}]/x") is None
+
+
 def test_one_private_address_among_public_ones_is_enough_to_refuse(dns):
     dns["tools.example.com"] = [PUBLIC, "127.0.0.1"]
     assert tool_urls.endpoint_problem("https://tools.example.com/x")

@@ -79,6 +79,32 @@ def test_staff_add_a_tool_and_its_secret_is_never_shown_back(world):
     assert "0 avatar presets" in client.get(f"{CHANGELIST}?q={SECRET}").content.decode()
 
 
+def test_staff_who_may_only_view_see_whether_a_secret_is_set_never_the_secret(world):
+    PresetTool.objects.create(
+        preset=world.preset,
+        name="get_weather",
+        description="The weather.",
+        endpoint="https://tools.example.com/weather",
+        secret=SECRET,
+    )
+    PresetTool.objects.create(
+        preset=world.preset,
+        name="no_secret",
+        description="Unsigned.",
+        endpoint="https://tools.example.com/other",
+    )
+    viewer = client_for(grant(world.staff, "view_avatarpreset", "view_presettool"))
+    response = viewer.get(f"{CHANGELIST}{world.preset.pk}/change/")
+    body = response.content.decode()
+    assert response.status_code == 200 and "get_weather" in body
+    assert SECRET not in body and SECRET[:12] not in body
+    assert "A secret is set." in body and "No secret is set." in body
+    # Who may change the tools gets the write-only field, not the read-only note.
+    body = superuser_client(world).get(f"{CHANGELIST}{world.preset.pk}/change/").content.decode()
+    assert SECRET not in body and "A secret is set." not in body
+    assert 'name="tools-0-secret"' in body
+
+
 def test_an_empty_secret_keeps_the_stored_one_and_a_new_one_replaces_it(world):
     client = superuser_client(world)
     save(client, world.preset)

@@ -1,5 +1,5 @@
 """A fake tool server on loopback: what an operator's tool endpoint does, signature check
-included (README "Tools": HMAC-SHA256 over "<timestamp>.<body>").
+included (README "Tools": HMAC-SHA256 over "<timestamp>.<call id>.<tool name>.<body>").
 
     with FakeTool(secret="s3cret", reply={"temperature": 21}) as tool:
         ...  # endpoint: tool.url
@@ -26,15 +26,20 @@ DEFAULT_SECRET = "tool-secret-DO-NOT-LEAK-7c1d"
 MAX_SKEW = 300  # seconds: an old signed request is a replay
 
 
-def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+def verify(secret: str, tool_name: str, headers: Any, body: bytes) -> bool:
     """What a tool server does with a call, exactly as the README shows it."""
+    timestamp = headers.get("X-Avatarsite-Timestamp", "")
+    call_id = headers.get("X-Avatarsite-Call-Id", "")
     try:
         if abs(time.time() - int(timestamp)) > MAX_SKEW:
             return False
     except ValueError:
         return False
-    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return hmac.compare_digest("sha256=" + expected.hexdigest(), signature)
+    signed = f"{timestamp}.{call_id}.{tool_name}.".encode() + body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256)
+    return hmac.compare_digest(
+        "sha256=" + expected.hexdigest(), headers.get("X-Avatarsite-Signature", "")
+    )
 
 
 class _Server(ThreadingHTTPServer):
@@ -46,10 +51,18 @@ class FakeTool(LoopbackFake):
     thread_name = "fake-tool"
 
     def __init__(
-        self, *, secret: str = DEFAULT_SECRET, reply: Any = None, host="127.0.0.1"
+        self,
+        *,
+        secret: str = DEFAULT_SECRET,
+        reply: Any = None,
+        host="127.0.0.1",
+        name: str = "get_weather",
     ) -> None:
         self.host = host
         self.secret = secret
+        self.name = name  # the tool it is: a call signed for another tool does not verify
+        self.headers: dict[str, str] = {}  # extra answer headers (e.g. Content-Encoding)
+        self.body: bytes | None = None  # raw answer body instead of the JSON reply
         self.reply: Any = {"ok": True} if reply is None else reply
         self.delay = 0.0
         self.status = 200
@@ -74,12 +87,7 @@ class FakeTool(LoopbackFake):
 
     def _serve(self, h: _Handler) -> None:
         raw = h.rfile.read(int(h.headers.get("Content-Length") or 0))
-        verified = verify(
-            self.secret,
-            h.headers.get("X-Avatarsite-Timestamp", ""),
-            raw,
-            h.headers.get("X-Avatarsite-Signature", ""),
-        )
+        verified = verify(self.secret, self.name, h.headers, raw)
         try:
             arguments = json.loads(raw)
         except ValueError:
@@ -91,6 +99,8 @@ class FakeTool(LoopbackFake):
                     "host": h.headers.get("Host"),
                     "arguments": arguments,
                     "verified": verified,
+                    "call_id": h.headers.get("X-Avatarsite-Call-Id"),
+                    "accept_encoding": h.headers.get("Accept-Encoding"),
                 }
             )
         if not verified:
@@ -101,8 +111,11 @@ class FakeTool(LoopbackFake):
         if self.status != 200:
             h.answer(self.status, {"error": "fake failure"})
             return
+        if self.body is not None:
+            h.answer(200, self.body, self.headers)
+            return
         reply = self.reply(arguments) if callable(self.reply) else self.reply
-        h.answer(200, reply)
+        h.answer(200, reply, self.headers)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -112,14 +125,19 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.fake._serve(self)
 
-    def answer(self, status: int, body: Any) -> None:
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    def answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        if isinstance(body, bytes):
+            data = body
+        else:
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.close_connection = True
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Connection", "close")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
         except OSError:
