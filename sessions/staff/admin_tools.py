@@ -28,7 +28,7 @@ MIN_TIMEOUT = 0.5  # seconds: below it a call can hardly connect
 
 class PresetToolForm(forms.ModelForm):
     secret = forms.CharField(
-        label=gettext_lazy("signing secret"),
+        label=gettext_lazy("Signing secret"),
         required=False,
         max_length=200,
         strip=True,
@@ -42,6 +42,8 @@ class PresetToolForm(forms.ModelForm):
     endpoint = forms.URLField(
         max_length=1000,
         assume_scheme="https",
+        # The admin's own wide URL input: a whole endpoint is readable at a glance.
+        widget=forms.URLInput(attrs={"class": "vURLField"}),
         help_text=gettext_lazy(
             "Called with a POST of the arguments as JSON. https only, on a public address, "
             "unless the host is listed in TOOL_HTTP_HOSTS."
@@ -98,6 +100,10 @@ class PresetToolForm(forms.ModelForm):
         # The stored secret is not even the form's initial value: nothing can render it,
         # and an empty field is no change.
         self.initial["secret"] = ""
+        # Whether one is set (never what it is), so staff know what an empty field keeps.
+        if self.instance.pk:
+            state = _("A secret is set.") if self.instance.secret else _("No secret is set.")
+            self.fields["secret"].help_text = f"{state} {self.fields['secret'].help_text}"
 
     def clean_secret(self) -> str:
         # Empty keeps what is stored: the form never shows it, so it cannot send it back.
@@ -131,7 +137,7 @@ class PresetToolInline(admin.StackedInline):
         # staff user would read it): only whether one is set is shown instead.
         return ["secret_state" if f == "secret" else f for f in fields if f != "secret_state"]
 
-    @admin.display(description=gettext_lazy("signing secret"))
+    @admin.display(description=gettext_lazy("Signing secret"))
     def secret_state(self, tool: PresetTool) -> str:
         return _("A secret is set.") if tool.secret else _("No secret is set.")
 

@@ -99,9 +99,11 @@ def test_staff_who_may_only_view_see_whether_a_secret_is_set_never_the_secret(wo
     assert response.status_code == 200 and "get_weather" in body
     assert SECRET not in body and SECRET[:12] not in body
     assert "A secret is set." in body and "No secret is set." in body
-    # Who may change the tools gets the write-only field, not the read-only note.
+    # Who may change the tools gets the write-only field (its help says whether one is
+    # set, so an empty field's "keep" is clear), never the secret.
     body = superuser_client(world).get(f"{CHANGELIST}{world.preset.pk}/change/").content.decode()
-    assert SECRET not in body and "A secret is set." not in body
+    assert SECRET not in body and 'type="password"' in body
+    assert "A secret is set. Signs each call" in body and "No secret is set. Signs" in body
     assert 'name="tools-0-secret"' in body
 
 
