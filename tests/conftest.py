@@ -23,6 +23,14 @@ pytest_plugins = ["tools.secret_scan.plugin"]
 secret_scan.look_for(FAKE_SECRETS)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "second_pass: a long run whose findings need one setup, not both: make test runs it "
+        "only in its second pass (PostgreSQL + Redis)",
+    )
+
+
 @pytest.fixture(autouse=True)
 def _fresh_state(settings, monkeypatch):
     # Limits live in the cache, providers are built once per configuration.
