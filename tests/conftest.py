@@ -24,6 +24,14 @@ secret_scan.look_for(FAKE_SECRETS)
 
 
 def pytest_configure(config):
+    # make test runs the suite twice (embedded defaults, then PostgreSQL + Redis); a test
+    # whose outcome cannot depend on the run's setup, or that means most on one of them,
+    # runs in one pass only.
+    config.addinivalue_line(
+        "markers",
+        "first_pass: sees nothing of the run's database or cache (a fresh interpreter with "
+        "an environment of its own): make test runs it only in its first pass",
+    )
     config.addinivalue_line(
         "markers",
         "second_pass: a long run whose findings need one setup, not both: make test runs it "
