@@ -43,9 +43,10 @@ def _on_postgres() -> bool:
 _template_url: str | None = None  # the run's migrated, seeded database (made on first use)
 
 
-def _template(env: dict[str, str]) -> str:
+def _template() -> str:
     """The URL of the run's template database: migrated and seeded the first time a
-    process needs it (with `env`'s settings but its own database), dropped at exit."""
+    process needs it, dropped at exit. On the run's own settings (not the first test's:
+    the template is the same whichever test comes first)."""
     global _template_url
     if _template_url is None:
         if _on_postgres():
@@ -56,7 +57,8 @@ def _template(env: dict[str, str]) -> str:
             folder = tempfile.mkdtemp(prefix="live-template-")
             atexit.register(shutil.rmtree, folder, ignore_errors=True)
             url = f"sqlite:///{folder}/template.sqlite3"
-        template_env = {**env, "DATABASE_URL": url}
+        template_env = {**os.environ, "DEBUG": "true", "DATABASE_URL": url}
+        template_env.pop("DJANGO_SETTINGS_MODULE", None)
         for command in (("migrate", "--noinput"), ("seed_demo",)):
             output = manage(template_env, *command)
             secret_scan.record("captured output", output, f"manage.py {' '.join(command)}")
@@ -118,9 +120,9 @@ class LiveServer:
         }
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
         if self.own_database is not None:
-            _copy_postgres(_template(self.env), self.own_database)
+            _copy_postgres(_template(), self.own_database)
         elif not self.migrate_at_start:
-            _copy_sqlite(_template(self.env), workdir / "live.sqlite3")
+            _copy_sqlite(_template(), workdir / "live.sqlite3")
         self.process: subprocess.Popen | None = None
         # Its responses, its log and the secrets it is handed are the secret scan's too.
         secret_scan.watch_server(self, settings)
