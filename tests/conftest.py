@@ -29,14 +29,23 @@ def pytest_configure(config):
     # runs in one pass only.
     config.addinivalue_line(
         "markers",
-        "first_pass: sees nothing of the run's database or cache (a fresh interpreter with "
-        "an environment of its own): make test runs it only in its first pass",
+        "first_pass: sees nothing of the run's database or cache (plain functions, or a "
+        "fresh interpreter with an environment of its own): make test runs it only in its "
+        "first pass",
     )
     config.addinivalue_line(
         "markers",
         "second_pass: a long run whose findings need one setup, not both: make test runs it "
         "only in its second pass (PostgreSQL + Redis)",
     )
+
+
+def pytest_collection_modifyitems(items):
+    # sessions.stream is plain Python (no Django, no Channels: lint-imports' first
+    # contract), so its tests cannot meet the run's database or cache either.
+    for item in items:
+        if item.nodeid.startswith("tests/stream/"):
+            item.add_marker(pytest.mark.first_pass)
 
 
 @pytest.fixture(autouse=True)
