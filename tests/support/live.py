@@ -4,8 +4,9 @@ of its own, migrated and seeded like `make run` does.
 Migrating and seeding cost ~4 s a process, and a run starts dozens: the run does them once,
 into a template database, and each process gets a copy (a SQLite file copied with SQLite's
 backup, or a PostgreSQL database created from the template). A restarted process keeps
-its database. A test that hands a process a DATABASE_URL of its own (two processes on
-one database) gets `migrate` and `seed_demo` at every start, as before.
+its database (and migrates and seeds it, as before). A test that hands a process a
+DATABASE_URL of its own (two processes on one database) gets `migrate` and `seed_demo`
+at every start, as before.
 
 On the embedded defaults that is a SQLite file in its work directory. When the run itself
 is on PostgreSQL and Redis (make test's second pass sets DATABASE_URL and REDIS_URL), the
@@ -149,7 +150,9 @@ class LiveServer:
         return output
 
     def start(self) -> LiveServer:
-        if self.migrate_at_start:
+        # A restart migrates and seeds again, as `make run` does: the restart tests'
+        # timings (tests/processes/test_crash_recovery.py) were set with that delay.
+        if self.migrate_at_start or self.process is not None:
             self.manage("migrate", "--noinput")
             self.manage("seed_demo")
         self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
