@@ -60,17 +60,22 @@ scaleout-deps: $(VENV)/.installed-test
 
 # The whole suite on the embedded defaults (SQLite, local-memory cache, in-memory channel
 # layer); then everything but the browser tests again on PostgreSQL and Redis, with the
-# two-process tests (tests/processes/test_scaleout.py, test_spend_two_processes.py) and the browser test of a
+# two-process tests (tests/processes/test_scaleout.py, test_spend_two_processes.py,
+# tests/realtime/test_caps_across_processes.py: run alone they start a PostgreSQL and a
+# Redis of their own, ~45 s, for what the second pass shows anyway) and the browser test of a
 # server restart (marked `restart`: there the session resumes). --reuse-db: the cluster is
 # thrown away after the run, and dropping the test database would wait on connections that
-# asgiref's worker threads still hold.
+# asgiref's worker threads still hold. Tests marked `second_pass` (the ~60 s schemathesis
+# run) run once, in the second pass, where the served process is on PostgreSQL and Redis;
+# those marked `first_pass` (fresh interpreters with environments of their own, which see
+# nothing of the run's database or cache) only in the first.
 test: install-test messages scaleout-deps
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/lint-imports
 	$(PY) tools/check_size.py
 	node --test tests/js/
-	$(PY) -m pytest --durations=15 --ignore=tests/processes/test_scaleout.py --ignore=tests/processes/test_spend_two_processes.py
-	$(PY) -m tools.services run -- $(PY) -m pytest --durations=15 -m "not browser or restart" --reuse-db
+	$(PY) -m pytest --durations=15 -m "not second_pass" --ignore=tests/processes/test_scaleout.py --ignore=tests/processes/test_spend_two_processes.py --ignore=tests/realtime/test_caps_across_processes.py
+	$(PY) -m tools.services run -- $(PY) -m pytest --durations=15 -m "(not browser or restart) and not first_pass" --reuse-db
 
 ci: lint test
 

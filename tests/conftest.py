@@ -23,6 +23,31 @@ pytest_plugins = ["tools.secret_scan.plugin"]
 secret_scan.look_for(FAKE_SECRETS)
 
 
+def pytest_configure(config):
+    # make test runs the suite twice (embedded defaults, then PostgreSQL + Redis); a test
+    # whose outcome cannot depend on the run's setup, or that means most on one of them,
+    # runs in one pass only.
+    config.addinivalue_line(
+        "markers",
+        "first_pass: sees nothing of the run's database or cache (plain functions, or a "
+        "fresh interpreter with an environment of its own): make test runs it only in its "
+        "first pass",
+    )
+    config.addinivalue_line(
+        "markers",
+        "second_pass: a long run whose findings need one setup, not both: make test runs it "
+        "only in its second pass (PostgreSQL + Redis)",
+    )
+
+
+def pytest_collection_modifyitems(items):
+    # sessions.stream is plain Python (no Django, no Channels: lint-imports' first
+    # contract), so its tests cannot meet the run's database or cache either.
+    for item in items:
+        if item.nodeid.startswith("tests/stream/"):
+            item.add_marker(pytest.mark.first_pass)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_state(settings, monkeypatch):
     # Limits live in the cache, providers are built once per configuration.

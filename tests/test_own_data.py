@@ -228,6 +228,7 @@ def test_reset_mails_are_throttled_per_address(world, settings):
     assert len(mail.outbox) == 2
 
 
+@pytest.mark.first_pass  # fresh interpreters with clean environments (tests/test_settings.py)
 def test_mail_goes_to_the_console_only_in_development():
     from tests.test_settings import PRODUCTION, started
 

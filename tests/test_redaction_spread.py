@@ -9,6 +9,9 @@ import pytest
 from sessions.redaction import REDACTED, StreamRedactor, redact
 from tools.secret_scan.scanner import leak_pattern
 
+# Plain functions: the same outcome on either pass of make test.
+pytestmark = pytest.mark.first_pass
+
 KEY = "sk-test-DO-NOT-LEAK-0123456789"
 SPREADS = [
     " " * 4,

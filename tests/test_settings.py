@@ -16,6 +16,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Fresh interpreters with clean environments: the same outcome on either pass of make test.
+pytestmark = pytest.mark.first_pass
+
 # Print the settings a case wants to look at, as JSON on the last line.
 PROBE = """
 import json, django

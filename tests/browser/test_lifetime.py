@@ -1,8 +1,8 @@
 """A session lives exactly as long as its user wants it, in real Chromium (issue 12).
 
 Signed in with a password (the cookie, as people use the page), against a served process
-whose clocks are shortened: heartbeats every 0.5 s, a reaper pass every second after a
-2 s grace. A page left open keeps its session through many beats and passes; a server
+whose clocks are shortened: heartbeats every 0.5 s, a reaper pass every half second
+after a 2 s grace. A page left open keeps its session through many beats and passes; a server
 that stops mid-session shows one notice while it is gone, and then either resumes the
 session (Redis + PostgreSQL: make test's second pass) or says plainly that it ended and
 why (the embedded defaults, whose sandbox lives in the process's memory).
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.browser
 
 
 HEARTBEAT = 0.5
-REAPER = 1.0
+REAPER = 0.5
 GRACE = 2.0
 RESTART_GRACE = 30.0
 ON_REDIS = bool(os.environ.get("REDIS_URL"))
@@ -87,9 +87,9 @@ def test_a_page_left_open_keeps_its_session_and_still_answers(tab: Tab, server: 
     send_chat(page, "Are you still there?")
     answered(tab, 1)
 
-    # Chatting: a message every two seconds, through as many beats and passes again.
+    # Chatting: a message every second, through as many beats and passes again.
     for n in range(2, 5):
-        page.wait_for_timeout(2000)
+        page.wait_for_timeout(1000)
         send_chat(page, f"Question number {n}?")
         answered(tab, n)
 

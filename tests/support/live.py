@@ -1,5 +1,12 @@
-"""A real served process for end-to-end tests: `manage.py serve` on loopback, migrated and
-seeded like `make run` does, on a database of its own.
+"""A real served process for end-to-end tests: `manage.py serve` on loopback, on a database
+of its own, migrated and seeded like `make run` does.
+
+Migrating and seeding cost ~4 s a process, and a run starts dozens: the run does them once,
+into a template database, and each process gets a copy (a SQLite file copied with SQLite's
+backup, or a PostgreSQL database created from the template). A restarted process keeps
+its database (and migrates and seeds it, as before). A test that hands a process a
+DATABASE_URL of its own (two processes on one database) gets `migrate` and `seed_demo`
+at every start, as before.
 
 On the embedded defaults that is a SQLite file in its work directory. When the run itself
 is on PostgreSQL and Redis (make test's second pass sets DATABASE_URL and REDIS_URL), the
@@ -9,10 +16,13 @@ own, so the end-to-end tests run on both setups too.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -31,6 +41,53 @@ def _on_postgres() -> bool:
     return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
 
+_template_url: str | None = None  # the run's migrated, seeded database (made on first use)
+
+
+def _template() -> str:
+    """The URL of the run's template database: migrated and seeded the first time a
+    process needs it, dropped at exit. On the run's own settings (not the first test's:
+    the template is the same whichever test comes first)."""
+    global _template_url
+    if _template_url is None:
+        if _on_postgres():
+            name = f"live_template_{uuid.uuid4().hex[:10]}"
+            url = services.create_database(os.environ["DATABASE_URL"], name)
+            atexit.register(services.drop_database, os.environ["DATABASE_URL"], name)
+        else:
+            folder = tempfile.mkdtemp(prefix="live-template-")
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            url = f"sqlite:///{folder}/template.sqlite3"
+        template_env = {**os.environ, "DEBUG": "true", "DATABASE_URL": url}
+        template_env.pop("DJANGO_SETTINGS_MODULE", None)
+        for command in (("migrate", "--noinput"), ("seed_demo",)):
+            output = manage(template_env, *command)
+            secret_scan.record("captured output", output, f"manage.py {' '.join(command)}")
+        _template_url = url
+    return _template_url
+
+
+def _copy_sqlite(template_url: str, path: Path) -> None:
+    source = sqlite3.connect(f"file:{template_url.removeprefix('sqlite:///')}?mode=ro", uri=True)
+    target = sqlite3.connect(path)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+
+
+def _copy_postgres(template_url: str, name: str) -> None:
+    """A new database `name` on the run's PostgreSQL, a copy of the template's.
+    (CREATE DATABASE ... TEMPLATE needs the template without connections: only the
+    finished `migrate` and `seed_demo` ever connected to it.)"""
+    import psycopg
+
+    template = template_url.rsplit("/", 1)[1]
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+
+
 class LiveServer:
     def __init__(self, workdir: Path, **settings: str) -> None:
         self.port = services.free_port()
@@ -38,12 +95,13 @@ class LiveServer:
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.log_path = workdir / f"daphne-{self.port}.log"
         self.own_database: str | None = None
+        # Migrated and seeded at every start only on a database the test chose.
+        self.migrate_at_start = "DATABASE_URL" in settings
         backends = {"DATABASE_URL": f"sqlite:///{workdir / 'live.sqlite3'}"}
-        if "DATABASE_URL" not in settings and _on_postgres():
+        if not self.migrate_at_start and _on_postgres():
             self.own_database = f"live_{uuid.uuid4().hex[:10]}"
-            backends["DATABASE_URL"] = services.create_database(
-                os.environ["DATABASE_URL"], self.own_database
-            )
+            base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+            backends["DATABASE_URL"] = f"{base}/{self.own_database}"
             if os.environ.get("REDIS_URL"):
                 backends["REDIS_URL"] = services.with_redis_db(
                     os.environ["REDIS_URL"], next(_redis_dbs)
@@ -62,6 +120,10 @@ class LiveServer:
             **settings,
         }
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        if self.own_database is not None:
+            _copy_postgres(_template(), self.own_database)
+        elif not self.migrate_at_start:
+            _copy_sqlite(_template(), workdir / "live.sqlite3")
         self.process: subprocess.Popen | None = None
         # Its responses, its log and the secrets it is handed are the secret scan's too.
         secret_scan.watch_server(self, settings)
@@ -88,8 +150,11 @@ class LiveServer:
         return output
 
     def start(self) -> LiveServer:
-        self.manage("migrate", "--noinput")
-        self.manage("seed_demo")
+        # A restart migrates and seeds again, as `make run` does: the restart tests'
+        # timings (tests/processes/test_crash_recovery.py) were set with that delay.
+        if self.migrate_at_start or self.process is not None:
+            self.manage("migrate", "--noinput")
+            self.manage("seed_demo")
         self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             daphne_command(self.port),

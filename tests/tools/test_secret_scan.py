@@ -303,6 +303,7 @@ def run_inner_pytest(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.first_pass  # the plugin's own run; the run's database and cache play no part
 def test_a_run_that_leaks_fails_and_one_that_does_not_passes(tmp_path):
     """End to end: the plugin in a pytest run of its own."""
     leaky = run_inner_pytest(
