@@ -2,7 +2,7 @@
 // from /static/vendor/agora/ and imported only when a session uses it).
 
 import { decodePayload } from "./messages.js";
-import { Transport, joinWithin, realTimers, sdkLoadError } from "./transport_base.js";
+import { Transport, realTimers, sdkLoadError } from "./transport_base.js";
 
 export class AgoraTransport extends Transport {
   kind = "agora";
@@ -70,13 +70,7 @@ export class AgoraTransport extends Transport {
     this.#wire(client);
 
     const { app_id, channel, token, uid } = this.rtc;
-    try {
-      await joinWithin(client.join(app_id, channel, token ?? null, uid ?? null), this.joinTimeoutMs, this.timers);
-    } catch (err) {
-      this._setState("failed", { reason: "join" });
-      this.#teardown();
-      throw err;
-    }
+    await this._join(client.join(app_id, channel, token ?? null, uid ?? null));
     if (this.closing) return;
     this.connected = true;
     this.everConnected = true;
@@ -188,20 +182,13 @@ export class AgoraTransport extends Transport {
     for (const user of this.client?.remoteUsers ?? []) user.audioTrack?.play();
   }
 
-  #teardown() {
+  _teardown() {
     if (this.statsTimer !== null) this.timers.clearI(this.statsTimer);
     this.statsTimer = null;
     const client = this.client;
     if (!client) return Promise.resolve();
     client.removeAllListeners?.();
     return Promise.resolve(client.leave()).catch(() => {});
-  }
-
-  async close() {
-    this.closing = true;
-    this.connected = false;
-    this._setState("closed");
-    await this.#teardown();
   }
 }
 

@@ -16,6 +16,30 @@ export class Transport extends Emitter {
     this.state = state;
     this.emit("state", state, info);
   }
+
+  /** Join with the SDK's own `join` promise within the join timeout; a failure lets go
+   * of the SDK's client (the page may then offer another network). */
+  async _join(join) {
+    try {
+      await joinWithin(join, this.joinTimeoutMs, this.timers);
+    } catch (err) {
+      this._setState("failed", { reason: "join" });
+      this._teardown();
+      throw err;
+    }
+  }
+
+  async close() {
+    this.closing = true;
+    this.connected = false;
+    this._setState("closed");
+    await this._teardown();
+  }
+
+  /** Let go of the SDK's client: each network's own (nothing to let go of here). */
+  _teardown() {
+    return Promise.resolve();
+  }
 }
 
 /** Resolve with `promise`, or reject with `makeError()` after `ms`. */

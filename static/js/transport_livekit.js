@@ -5,7 +5,7 @@
 // `rtc.avatar_identity`.
 
 import { decodePayload } from "./messages.js";
-import { Transport, encodeText, joinWithin, localTrack, realTimers, sdkLoadError } from "./transport_base.js";
+import { Transport, encodeText, localTrack, realTimers, sdkLoadError } from "./transport_base.js";
 
 /** LiveKit's connection quality in Agora's numbers, which the stage shows (format.js). */
 const QUALITY = { excellent: 1, good: 2, poor: 4, lost: 6, unknown: 0 };
@@ -53,13 +53,7 @@ export class LiveKitTransport extends Transport {
     const room = new Room({ adaptiveStream: true, dynacast: true });
     this.room = room;
     this.#wire(room, this.sdk.RoomEvent);
-    try {
-      await joinWithin(room.connect(this.rtc.url, this.rtc.token), this.joinTimeoutMs, this.timers);
-    } catch (err) {
-      this._setState("failed", { reason: "join" });
-      this.#teardown();
-      throw err;
-    }
+    await this._join(room.connect(this.rtc.url, this.rtc.token));
     if (this.closing) return;
     this.connected = true;
     if (!room.canPlaybackAudio) this.emit("autoplay-blocked");
@@ -183,17 +177,10 @@ export class LiveKitTransport extends Transport {
     return Promise.resolve(this.room?.startAudio()).catch(() => {});
   }
 
-  #teardown() {
+  _teardown() {
     const room = this.room;
     if (!room) return Promise.resolve();
     room.removeAllListeners?.();
     return Promise.resolve(room.disconnect()).catch(() => {});
-  }
-
-  async close() {
-    this.closing = true;
-    this.connected = false;
-    this._setState("closed");
-    await this.#teardown();
   }
 }

@@ -5,7 +5,7 @@
 // sends); the frames are the relay's, at most 1 KB and 6 KB/s, as on every network.
 
 import { decodePayload } from "./messages.js";
-import { Transport, encodeText, joinWithin, localTrack, realTimers, sdkLoadError } from "./transport_base.js";
+import { Transport, encodeText, localTrack, realTimers, sdkLoadError } from "./transport_base.js";
 
 /** The custom message channel AKool's avatar reads and writes. */
 export const TRTC_CMD_ID = 1;
@@ -78,13 +78,7 @@ export class TrtcTransport extends Transport {
       ...roomFields(room),
       enableAutoPlayDialog: false, // the page offers its own button
     });
-    try {
-      await joinWithin(enter, this.joinTimeoutMs, this.timers);
-    } catch (err) {
-      this._setState("failed", { reason: "join" });
-      this.#teardown();
-      throw err;
-    }
+    await this._join(enter);
     if (this.closing) return;
     this.connected = true;
     this.everConnected = true;
@@ -213,19 +207,12 @@ export class TrtcTransport extends Transport {
     for (const resume of resumers) Promise.resolve(resume()).catch(() => {});
   }
 
-  #teardown() {
+  _teardown() {
     const trtc = this.trtc;
     if (!trtc) return Promise.resolve();
     trtc.off?.("*");
     return Promise.resolve(trtc.exitRoom())
       .catch(() => {})
       .then(() => trtc.destroy());
-  }
-
-  async close() {
-    this.closing = true;
-    this.connected = false;
-    this._setState("closed");
-    await this.#teardown();
   }
 }
