@@ -20,6 +20,9 @@ AKOOL_NETWORKS = list(
         if name.strip()
     )
 )
+# How long the page waits for a network's join before it gives up (and may offer another
+# network): offline or behind a firewall that drops WebRTC, the SDKs retry for ever.
+RTC_JOIN_TIMEOUT_SECONDS = max(1.0, env.float("RTC_JOIN_TIMEOUT_SECONDS", default=15.0))
 # "offer": the page offers one retry on another network; "auto": it retries at once; "off".
 AKOOL_FALLBACK = env.str("AKOOL_FALLBACK", default="offer").strip().lower()
 # Sandbox only: sessions playing these networks cannot join (their avatar socket closes

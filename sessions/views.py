@@ -43,6 +43,7 @@ def page_config(request: HttpRequest) -> dict:
         # When the page cannot join a session's network: "offer" a retry on another,
         # retry at once ("auto"), or not at all ("off") (README "Networks").
         "fallback": settings.AKOOL_FALLBACK,
+        "joinTimeoutMs": int(settings.RTC_JOIN_TIMEOUT_SECONDS * 1000),
         # The start page's cards preview the sandbox's drawn faces (thumbnails otherwise).
         "sandboxFaces": settings.AVATAR_PROVIDER == "sandbox",
         "llmAvailable": llm_enabled(),

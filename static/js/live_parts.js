@@ -36,6 +36,8 @@ export function buildLive({
       sdkUrls: { agora: config.agoraSdkUrl, livekit: config.livekitSdkUrl, trtc: config.trtcSdkUrl },
       eventReport: Boolean(config.agoraEventReport),
       videoContainer: el.remote,
+      // RTC_JOIN_TIMEOUT_SECONDS; each transport's own default when the page has none.
+      ...(Number(config.joinTimeoutMs) > 0 ? { joinTimeoutMs: Number(config.joinTimeoutMs) } : {}),
     }),
   makeFace,
   makeMic,
