@@ -66,6 +66,13 @@ def command_acked(session_id: Any, mid: str) -> str:
     return f"command-acked:{session_id}:{mid}"
 
 
+def spoken_asked(session_id: Any, mid: str) -> str:
+    """Taken when a session's spoken line `mid` is asked of our LLM: asked once, whichever
+    socket or process hears its end. The id is the page's: the key carries its hash."""
+    digest = hashlib.sha256(mid.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return f"spoken-asked:{session_id}:{digest}"
+
+
 def llm_answer(digest: str) -> str:
     """A cached LLM answer to a preset's first question (digest: llm.conversation.cache_key)."""
     return f"llm-answer:{digest}"

@@ -68,8 +68,13 @@ class ClientFrames:
             await self.answerer.start(text)
 
     async def on_interrupt(self, message: dict[str, Any]) -> None:
+        await self._interrupt_asked("interrupt")
+
+    async def _interrupt_asked(self, why: str) -> None:
+        """An interrupt the user asks for (the page's Interrupt, or their speech cutting
+        the avatar short): a command, within the session's command rate."""
         await check_command(self.session_id)
-        await self._interrupt_avatar("interrupt")
+        await self._interrupt_avatar(why)
 
     async def _interrupt_avatar(self, why: str) -> None:
         """Stop the answer in progress: the LLM stream (if any), the frames not yet

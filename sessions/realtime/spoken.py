@@ -6,9 +6,9 @@ state and output it uses; the rules live in services.hearing and services.turn_t
 
 from __future__ import annotations
 
-from sessions import errors
 from sessions.models import AvatarSession
 from sessions.services.hearing import Hearing
+from sessions.services.limits import check_chat
 from sessions.services.turn_timing import TurnClock
 from sessions.stream.parser import ChatMessage
 
@@ -28,7 +28,9 @@ class SpokenTurns:
             quiet_ms=preset.hear_quiet_ms if preset else 800,
             barge_in_min_chars=preset.barge_in_min_chars if preset else 4,
             ask=self._ask_spoken,
-            barge_in=lambda: self._interrupt_avatar("barge-in"),
+            # The page's Interrupt by voice: within the same command limit, refused in
+            # words (an error frame), never a flood of interrupts and event rows.
+            barge_in=lambda: self._guarded(self._interrupt_asked("barge-in")),
             answering=self._avatar_busy,
         )
 
@@ -47,16 +49,19 @@ class SpokenTurns:
             self.answerer.avatar_said(text)
 
     async def _ask_spoken(self, mid: str, text: str, ended_at: float) -> None:
-        """A finished utterance: a question, as if typed (the line is recorded already,
-        its length and rate checked as the feed admitted it; the LLM budget here)."""
-        try:
-            self._refuse_if_ending()
-            if self._avatar_busy():
-                await self._interrupt_avatar("new question")
-            self.turns.asked(spoken=True, ended_at=ended_at)
-            await self.answerer.start(text)
-        except errors.DomainError as exc:
-            await self._error(exc.code, exc.message, retry_after=exc.retry_after)
+        """A finished utterance, asked once in the session (services.hearing): a question
+        as if typed. The line is recorded already (its length capped as it grew); the
+        chat's rate is counted here, before the LLM (or the moderation endpoint) is asked,
+        and a refusal is an error frame."""
+        await self._guarded(self._spoken_question(text, ended_at))
+
+    async def _spoken_question(self, text: str, ended_at: float) -> None:
+        self._refuse_if_ending()
+        await check_chat(self.session_id, text)
+        if self._avatar_busy():
+            await self._interrupt_avatar("new question")
+        self.turns.asked(spoken=True, ended_at=ended_at)
+        await self.answerer.start(text)
 
     def _typed_turn(self, mid: str, text: str, received: float) -> None:
         """A typed line starts a turn; its echo from the avatar's side is no question."""

@@ -191,10 +191,12 @@ class AvatarFeed:
         """A line the transcript does not hold yet is a new line, within the session's
         rate of them; a user's (the avatar side's transcript of the user's speech) also
         within the chat's rate and length, as if typed. An echo of a typed line is no
-        new line."""
+        new line. Where our LLM answers, a user's line is a question, counted against
+        the chat's rate when it is asked (realtime/spoken.py), once: counted here too, a
+        spoken question would cost two."""
         if not await transcript.has_line(self.session_id, role, message.mid):
             await limits.check_new_line(self.session_id)
-            if role == TranscriptEntry.Role.USER:
+            if role == TranscriptEntry.Role.USER and not self.commands.settings.our_llm_answers:
                 await limits.check_chat(self.session_id, message.text)
         _remember(self._admitted, (role, message.mid))
 

@@ -4,10 +4,13 @@ speech (`chat` pieces with `from: "user"`), turned into questions for our LLM.
 The feed records every piece (the transcript shows it live) and hands it here. A piece
 with `fin: true` ends its utterance; when the avatar sends pieces without any `fin`, a
 quiet of the preset's `hear_quiet_ms` after the last piece ends it. A finished utterance
-is asked, once; an echo of a line the user typed (same id, or the same words a moment
-later) is not. While the avatar answers, an utterance that reaches the preset's
-`barge_in_min_chars` interrupts it at once (barge-in), so the user need not wait for
-their own last word to be heard; shorter sounds (a cough, an "mm") do not.
+is asked once in the session (whichever socket, or process, hears its end: a page that
+reconnects and sends old lines again asks nothing) and, as a typed line is, within the
+chat's rate (realtime/spoken.py); an echo of a line the user typed (same id, or the same
+words a moment later) is not. While the avatar answers, an utterance that reaches the
+preset's `barge_in_min_chars` interrupts it at once (barge-in, within the command limit
+as the page's Interrupt is), so the user need not wait for their own last word to be
+heard; shorter sounds (a cough, an "mm") do not.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sessions import keys, shared_cache
 from sessions.llm.conversation import normalize_question
 from sessions.models import TranscriptEntry
 from sessions.stream.parser import ChatMessage
@@ -27,6 +31,8 @@ from sessions.stream.parser import ChatMessage
 ECHO_SECONDS = 30.0
 #: Utterances remembered (answered, or in progress): enough for any live conversation.
 REMEMBERED = 200
+#: How long a line asked stays asked: longer than any session (an hour at most).
+ASKED_SECONDS = 2 * 3600
 
 Ask = Callable[[str, str, float], Awaitable[None]]  # (mid, text, ended at monotonic)
 Line = Callable[
@@ -139,7 +145,16 @@ class Hearing:
             return
         if len(text) < self.min_chars and self._answering():
             return  # a cough while the avatar answers: neither a barge-in nor a question
+        if not await self._first_ask(mid):
+            return  # asked already, by this socket before a reconnect or by another one
         await self._ask(mid, text, utterance.last_at)
+
+    async def _first_ask(self, mid: str) -> bool:
+        """Whether the line `mid` is asked here: it is taken in the shared cache, so each
+        line of the session is asked once, across sockets and processes (this socket's
+        own memory of lines answered forgets them when the page reconnects)."""
+        key = keys.spoken_asked(self.session_id, mid)
+        return await shared_cache.add(key, 1, timeout=ASKED_SECONDS)
 
     async def _recorded_line(self, mid: str) -> dict[str, Any] | None:
         """The line as recorded: whole (halves of characters joined), and whether it was
