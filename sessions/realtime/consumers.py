@@ -187,8 +187,9 @@ class SessionConsumer(SpokenTurns, ClientFrames, JsonSocketConsumer):
                 # language its decline line is said in.
                 declined_topics=session.preset.declined_topics if session.preset else "",
                 language=lambda: self.commands.settings.language,
+                opening=knowledge.opening_line(session.preset),
             )
-            await self.answerer.load_history()
+            await self.answerer.open()  # the history, then (once) the opening line
         self._start_hearing(session)  # spoken questions (realtime/spoken.py), turn timings
         self.feed = AvatarFeed(
             self.session_id, self.commands, self, lambda: self.answerer and self.answerer.mid

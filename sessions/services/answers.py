@@ -101,6 +101,9 @@ async def _replay(text: str) -> AsyncIterator[str]:
     yield text
 
 
+# How long the "opening line said" marker is kept: longer than any session lives.
+OPENING_KEY_SECONDS = 2 * 3600
+
 Show = Callable[[Shown], Awaitable[None]]  # a transcript update for the session's pages
 Warn = Callable[[str, str], Awaitable[None]]  # an error (code, message) for the page
 
@@ -120,6 +123,7 @@ class Answerer:
         warn: Warn,
         declined_topics: str = "",
         language: Callable[[], str] = lambda: "",
+        opening: str = "",
     ) -> None:
         self.session_id = session_id
         self.principal_key = principal_key
@@ -144,6 +148,7 @@ class Answerer:
         self.heard = 0
         self.echoes = False
         self.last: tuple[str, list[str]] | None = None  # the last whole answer: (mid, sentences)
+        self.opening = opening  # the knowledge base's opening line, said first
 
     async def load_history(self) -> None:
         """Rebuild the conversation from the transcript (a reconnect, another process)."""
@@ -152,6 +157,36 @@ class Answerer:
                 self.conversation.add_user(entry.text)
             else:
                 self.conversation.add_assistant(entry.text, cut=entry.cut)
+
+    async def open(self) -> None:
+        """Rebuild the conversation, then, in a session that has none yet, have the avatar
+        say the opening line (once a session: AKool's knowledge base greets in dialogue
+        only, so our server says it in own-LLM sessions, on any provider)."""
+        await self.load_history()
+        if not self.opening or self.conversation.turns:
+            return
+        if not await shared_cache.add(keys.opening_said(self.session_id), 1, OPENING_KEY_SECONDS):
+            return
+        self.mid = new_mid()
+        self.heard, self.last = 0, None
+        self.task = asyncio.get_running_loop().create_task(self._say_opening(self.opening))
+
+    async def _say_opening(self, line: str) -> None:
+        """Said and recorded as an answer is (an interrupt cuts it alike); costs no tokens."""
+        mid = self.mid
+        assert mid is not None
+        await transcript.start_answer(self.session_id, mid)
+        reply = _Reply()
+        try:
+            await self._release(mid, [line], reply)
+        except asyncio.CancelledError:
+            await self._finish(mid, reply, [], cut=True, interrupted=True)
+            raise
+        except LlmError as exc:  # the stream's backlog is full: it waits for nobody
+            await self._finish(mid, reply, [], cut=True)
+            await self.warn(exc.code, exc.message)
+            return
+        await self._finish(mid, reply, [], cut=False)
 
     @property
     def answering(self) -> bool:
@@ -189,7 +224,8 @@ class Answerer:
             # A cancelled answer records what it said before the next question goes in,
             # so the conversation keeps its order.
             await asyncio.wait({self.task})
-        first_question = not self.conversation.turns
+        # The opening line is no question: a first question after it may be cached.
+        first_question = not any(turn.role == "user" for turn in self.conversation.turns)
         self.conversation.add_user(text)
         self.mid = new_mid()
         self.heard, self.last = 0, None

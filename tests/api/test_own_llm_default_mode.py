@@ -54,3 +54,14 @@ def test_without_an_llm_configured_the_presets_own_mode_stands(alice_api, world,
     world.preset.save()
     assert mode_of(alice_api, "ada") == world.preset.mode == 2
     assert alice_api.post("/sessions", {"preset": "ada"}).json()["mode"] == 2
+
+
+@pytest.mark.django_db
+def test_the_preset_form_says_our_llm_starts_in_retelling(world):
+    from tests.staff.helpers import superuser_client
+
+    page = superuser_client(world).get(
+        f"/admin/avatar_sessions/avatarpreset/{world.preset.pk}/change/"
+    )
+    assert page.status_code == 200
+    assert "answers with our LLM starts its sessions in mode 1" in page.content.decode()
