@@ -278,6 +278,8 @@ async def transcript(request: HttpRequest, session_id: uuid.UUID):
     )
     lines = [
         entry.to_dict()
-        async for entry in session.transcript.exclude(text="").order_by("created_at", "id")
+        async for entry in session.transcript.exclude(text="", unspoken="").order_by(
+            "created_at", "id"
+        )
     ]
     return {"messages": lines}

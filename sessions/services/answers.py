@@ -212,8 +212,10 @@ class Answerer:
         if last is None or not self.echoes:
             return
         mid, said = last
-        self.conversation.cut_last_answer("".join(begun(said, self.heard)))
-        shown = await transcript.cut_answer(self.session_id, mid)
+        heard = begun(said, self.heard)
+        self.conversation.cut_last_answer("".join(heard))
+        unspoken = "".join(said[len(heard) :])
+        shown = await transcript.cut_answer(self.session_id, mid, "".join(heard), unspoken)
         if shown is not None:
             await self.show(shown)
 
@@ -369,12 +371,17 @@ class Answerer:
                 await limits.spend_llm_tokens(self.session_id, self.principal_key, tokens)
             # Interrupted: the LLM remembers what the user heard, the sentences the avatar
             # began (when it tells us its words; else all that went out). The transcript
-            # keeps all that was released, marked cut.
+            # keeps the rest that was released apart, marked as never said.
             heard = begun(reply.said, self.heard) if interrupted and self.echoes else reply.said
             self.conversation.add_assistant("".join(heard), cut=cut)
             self.last = None if cut else (mid, list(reply.said))
             await limits.add_transcript_chars(self.session_id, len(text))
-            await self.show(await transcript.end_answer(self.session_id, mid, text, cut=cut))
+            unspoken = "".join(reply.said[len(heard) :])
+            await self.show(
+                await transcript.end_answer(
+                    self.session_id, mid, "".join(heard), cut=cut, unspoken=unspoken
+                )
+            )
 
         await asyncio.shield(finish())
 
