@@ -123,7 +123,6 @@ class Answerer:
         warn: Warn,
         declined_topics: str = "",
         language: Callable[[], str] = lambda: "",
-        opening: str = "",
     ) -> None:
         self.session_id = session_id
         self.principal_key = principal_key
@@ -148,7 +147,6 @@ class Answerer:
         self.heard = 0
         self.echoes = False
         self.last: tuple[str, list[str]] | None = None  # the last whole answer: (mid, sentences)
-        self.opening = opening  # the knowledge base's opening line, said first
 
     async def load_history(self) -> None:
         """Rebuild the conversation from the transcript (a reconnect, another process)."""
@@ -158,18 +156,17 @@ class Answerer:
             else:
                 self.conversation.add_assistant(entry.text, cut=entry.cut)
 
-    async def open(self) -> None:
-        """Rebuild the conversation, then, in a session that has none yet, have the avatar
-        say the opening line (once a session: AKool's knowledge base greets in dialogue
-        only, so our server says it in own-LLM sessions, on any provider)."""
-        await self.load_history()
-        if not self.opening or self.conversation.turns:
+    async def greet(self, opening: str) -> None:
+        """In a session with no conversation yet (the history loaded), have the avatar say
+        the knowledge base's opening line, once a session: AKool's knowledge base greets
+        in dialogue only, so our server says it in own-LLM sessions, on any provider."""
+        if not opening or self.conversation.turns:
             return
         if not await shared_cache.add(keys.opening_said(self.session_id), 1, OPENING_KEY_SECONDS):
             return
         self.mid = new_mid()
         self.heard, self.last = 0, None
-        self.task = asyncio.get_running_loop().create_task(self._say_opening(self.opening))
+        self.task = asyncio.get_running_loop().create_task(self._say_opening(opening))
 
     async def _say_opening(self, line: str) -> None:
         """Said and recorded as an answer is (an interrupt cuts it alike); costs no tokens."""

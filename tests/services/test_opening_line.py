@@ -1,7 +1,7 @@
 """The knowledge base's opening line in own-LLM sessions (mode 1, "Own assistant"):
 AKool's knowledge base greets in dialogue only, so our server has the avatar say it, as a
 retelling chat, recorded in the transcript, once a session (services/answers.py,
-Answerer.open). The sandbox, standing in for AKool, does not greet such a session itself."""
+Answerer.greet). The sandbox, standing in for AKool, does not greet such a session itself."""
 
 from __future__ import annotations
 
