@@ -236,6 +236,12 @@ def deleted_principal(marker: str) -> str:
     return f"deleted:{marker}"
 
 
+def opening_said(session_id: Any) -> str:
+    """Taken when our server has the avatar say an own-LLM session's opening line: once
+    a session, whichever socket (or process) gets there first."""
+    return f"opening-said:{session_id}"
+
+
 def sandbox_greeted(session_id: Any) -> str:
     """Taken when the sandbox avatar says its knowledge base's opening line: once a
     session, not again when the page reconnects."""

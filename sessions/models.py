@@ -301,6 +301,9 @@ class TranscriptEntry(models.Model):
     final = models.BooleanField(default=False)
     # The avatar's answer was cut short (interrupt or failure).
     cut = models.BooleanField(default=False)
+    # Of an answer of ours cut short: what was sent but never said (the avatar did not
+    # begin it); `text` is then what it said. Kept apart, so nobody reads it as said.
+    unspoken = models.TextField(blank=True, default="")
     # Only the page witnessed it (nothing else hears an AKool avatar): marked in exports.
     reported_by_page = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
@@ -318,6 +321,7 @@ class TranscriptEntry(models.Model):
             "text": self.text,
             "at": self.created_at,
             "cut": self.cut,
+            "unspoken": self.unspoken,
         }
 
 

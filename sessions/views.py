@@ -110,7 +110,7 @@ def _own_session(request: HttpRequest, session_id: uuid.UUID) -> AvatarSession:
 @login_required
 def history_detail(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
     session = _own_session(request, session_id)
-    messages = [e.to_dict() for e in session.transcript.exclude(text="")]
+    messages = [e.to_dict() for e in session.transcript.exclude(text="", unspoken="")]
     return render(
         request, "history_detail.html", {"session": _history_row(session), "messages": messages}
     )
@@ -145,7 +145,7 @@ def export_history(request: HttpRequest) -> JsonResponse:
     and their transcripts, as one JSON download; nobody else's."""
     mine = AvatarSession.objects.owned_by(user_principal(request.user)).order_by("created_at")
     lines: dict[Any, list[dict]] = {}
-    entries = TranscriptEntry.objects.filter(session__in=mine).exclude(text="")
+    entries = TranscriptEntry.objects.filter(session__in=mine).exclude(text="", unspoken="")
     for entry in entries.order_by("created_at", "id").iterator():
         lines.setdefault(entry.session_id, []).append(entry.to_dict())
     sessions = []

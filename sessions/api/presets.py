@@ -24,7 +24,7 @@ async def presets(request: HttpRequest):
             "thumbnail_url": p.thumbnail_url,
             "default_voice": p.default_voice.slug if p.default_voice else None,
             "language": p.language,
-            "mode": p.mode,
+            "mode": modes.default_mode(p),  # our LLM answers in mode 1
             "background_url": p.background_url,
             "use_llm": p.use_llm,
             "consent_required": p.consent_required,

@@ -332,6 +332,9 @@ class TranscriptLine(Schema):
     text: str
     at: datetime
     cut: bool  # the avatar was cut short (an interrupt, the end of the time, a reload)
+    # Of our LLM's answer cut short: what went out but the avatar never said (`text` is
+    # what it said).
+    unspoken: str = ""
 
 
 class TranscriptOut(Schema):

@@ -93,9 +93,9 @@ async def create_session(request: HttpRequest, payload: CreateSessionIn):
             % {"low": low, "high": high},
         )
     # A preset that answers with our LLM runs in retelling mode (the avatar speaks our
-    # answer) unless the caller asks for the avatar's own dialogue mode.
-    use_llm = preset.use_llm and llm_enabled() and payload.mode != Mode.DIALOGUE
-    mode = Mode.RETELLING if use_llm else (payload.mode or preset.mode)
+    # answer) unless the caller asks for the avatar's own dialogue mode (modes.default_mode).
+    mode = payload.mode or modes.default_mode(preset)
+    use_llm = preset.use_llm and llm_enabled() and mode != Mode.DIALOGUE
     session = await lifecycle.open_session(
         principal_of(request),
         preset=preset,
@@ -278,6 +278,8 @@ async def transcript(request: HttpRequest, session_id: uuid.UUID):
     )
     lines = [
         entry.to_dict()
-        async for entry in session.transcript.exclude(text="").order_by("created_at", "id")
+        async for entry in session.transcript.exclude(text="", unspoken="").order_by(
+            "created_at", "id"
+        )
     ]
     return {"messages": lines}

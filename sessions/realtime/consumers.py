@@ -25,14 +25,7 @@ from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
 from sessions.realtime import frames
 from sessions.realtime.client_frames import ClientFrames
 from sessions.realtime.spoken import SpokenTurns
-from sessions.services import (
-    answers,
-    knowledge,
-    lifecycle,
-    presence,
-    revocation,
-    staff_actions,
-)
+from sessions.services import answers, knowledge, lifecycle, presence, revocation, staff_actions
 from sessions.services.avatar_feed import AvatarFeed
 from sessions.services.commands import Ack, Commands, SessionSettings
 from sessions.services.limits import MessageBudget, Refusal
@@ -100,6 +93,8 @@ class SessionConsumer(SpokenTurns, ClientFrames, JsonSocketConsumer):
             if frame["type"] == "transcript":  # how much of each line, for session_shown
                 mid = frame["mid"]
                 self.replayed[mid] = self.replayed.get(mid, 0) + len(frame["text"])
+        if self.answerer is not None:  # after the replay, so the page sees it once
+            await self.answerer.greet(knowledge.opening_line(session.preset))
         watch = presence.SocketPresence(
             self.session_id,
             self.principal,

@@ -48,10 +48,13 @@ def transcript(
     final: bool,
     cut: bool | None = None,
     replay: bool = False,
+    unspoken: str = "",
 ) -> Frame:
     frame: Frame = {"type": "transcript", "role": role, "mid": mid, "text": text, "final": final}
     if cut is not None:
         frame["cut"] = cut
+    if unspoken:  # of an answer cut short: what went out but was never said
+        frame["unspoken"] = unspoken
     if replay:
         frame["replay"] = True
     return frame
@@ -61,6 +64,8 @@ def shown(update: Shown) -> list[Frame]:
     """A transcript update, in frames under the frame limit: a long one (a late piece
     brings its whole line) in pieces, as a replay sends it."""
     role, mid, text, final, cut = update.role, update.mid, update.text, update.final, update.cut
+    if update.unspoken:  # the line as said now, in place of what the page has
+        return replayed_line(role, mid, text, final=True, cut=True, unspoken=update.unspoken)
     if len(text) <= REPLAY_PIECE_CHARS:
         return [transcript(role, mid, text, final=final, cut=cut)]
     if final:  # the whole line (or a new one): put in place, as replayed
@@ -110,25 +115,32 @@ async def replay(session_id: str) -> AsyncIterator[Frame]:
     """What a (re)connecting page needs to show the whole session again: the transcript
     (lines cut short marked) and the last confirmed commands."""
     async for line in lines(session_id):
-        for frame in replayed_line(line.role, line.mid, line.text, final=line.final, cut=line.cut):
+        for frame in replayed_line(
+            line.role, line.mid, line.text, final=line.final, cut=line.cut, unspoken=line.unspoken
+        ):
             yield frame
     for ack in await recent_acks(session_id):
         yield command_result(ack, replay=True)
 
 
-def replayed_line(role: str, mid: str, text: str, *, final: bool, cut: bool) -> list[Frame]:
+def replayed_line(
+    role: str, mid: str, text: str, *, final: bool, cut: bool, unspoken: str = ""
+) -> list[Frame]:
     """One line as replayed: its real state (an answer still being spoken stays open on
     the page, so the pieces that follow append to it; a final frame would stand for the
     whole line). A long line goes in pieces under the frame limit: the first replayed
     (it puts the line in place), the rest appended as pieces, then, for a line that is
-    over, an empty final frame (the page appends it, whatever the last piece holds)."""
+    over, an empty final frame (the page appends it, whatever the last piece holds).
+    The unsaid rest of a cut answer rides on the line's last frame, its first
+    REPLAY_PIECE_CHARS (the API's transcript has it whole)."""
     pieces = _pieces(text)
-    if len(pieces) == 1:
-        return [transcript(role, mid, text, final=final, cut=cut, replay=True)]
+    if len(text) + len(unspoken) <= REPLAY_PIECE_CHARS:
+        return [transcript(role, mid, text, final=final, cut=cut, replay=True, unspoken=unspoken)]
     out = [transcript(role, mid, pieces[0], final=False, cut=False, replay=True)]
     out += [transcript(role, mid, piece, final=False) for piece in pieces[1:]]
     if final:
-        out.append(transcript(role, mid, "", final=True, cut=cut))
+        rest = unspoken[:REPLAY_PIECE_CHARS]
+        out.append(transcript(role, mid, "", final=True, cut=cut, unspoken=rest))
     return out
 
 

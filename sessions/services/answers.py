@@ -102,6 +102,9 @@ async def _replay(text: str) -> AsyncIterator[str]:
     yield text
 
 
+# How long the "opening line said" marker is kept: longer than any session lives.
+OPENING_KEY_SECONDS = 2 * 3600
+
 Show = Callable[[Shown], Awaitable[None]]  # a transcript update for the session's pages
 Warn = Callable[[str, str], Awaitable[None]]  # an error (code, message) for the page
 
@@ -154,6 +157,35 @@ class Answerer:
             else:
                 self.conversation.add_assistant(entry.text, cut=entry.cut)
 
+    async def greet(self, opening: str) -> None:
+        """In a session with no conversation yet (the history loaded), have the avatar say
+        the knowledge base's opening line, once a session: AKool's knowledge base greets
+        in dialogue only, so our server says it in own-LLM sessions, on any provider."""
+        if not opening or self.conversation.turns:
+            return
+        if not await shared_cache.add(keys.opening_said(self.session_id), 1, OPENING_KEY_SECONDS):
+            return
+        self.mid = new_mid()
+        self.heard, self.last = 0, None
+        self.task = asyncio.get_running_loop().create_task(self._say_opening(opening))
+
+    async def _say_opening(self, line: str) -> None:
+        """Said and recorded as an answer is (an interrupt cuts it alike); costs no tokens."""
+        mid = self.mid
+        assert mid is not None
+        await transcript.start_answer(self.session_id, mid)
+        reply = _Reply()
+        try:
+            await self._release(mid, [line], reply)
+        except asyncio.CancelledError:
+            await self._finish(mid, reply, [], cut=True, interrupted=True)
+            raise
+        except LlmError as exc:  # the stream's backlog is full: it waits for nobody
+            await self._finish(mid, reply, [], cut=True)
+            await self.warn(exc.code, exc.message)
+            return
+        await self._finish(mid, reply, [], cut=False)
+
     @property
     def answering(self) -> bool:
         return self.task is not None and not self.task.done()
@@ -178,8 +210,10 @@ class Answerer:
         if last is None or not self.echoes:
             return
         mid, said = last
-        self.conversation.cut_last_answer("".join(begun(said, self.heard)))
-        shown = await transcript.cut_answer(self.session_id, mid)
+        heard = begun(said, self.heard)
+        self.conversation.cut_last_answer("".join(heard))
+        unspoken = "".join(said[len(heard) :])
+        shown = await transcript.cut_answer(self.session_id, mid, "".join(heard), unspoken)
         if shown is not None:
             await self.show(shown)
 
@@ -190,7 +224,8 @@ class Answerer:
             # A cancelled answer records what it said before the next question goes in,
             # so the conversation keeps its order.
             await asyncio.wait({self.task})
-        first_question = not self.conversation.turns
+        # The opening line is no question: a first question after it may be cached.
+        first_question = not any(turn.role == "user" for turn in self.conversation.turns)
         self.conversation.add_user(text)
         self.mid = new_mid()
         self.heard, self.last = 0, None
@@ -342,12 +377,17 @@ class Answerer:
                 await limits.spend_llm_tokens(self.session_id, self.principal_key, tokens)
             # Interrupted: the LLM remembers what the user heard, the sentences the avatar
             # began (when it tells us its words; else all that went out). The transcript
-            # keeps all that was released, marked cut.
+            # keeps the rest that was released apart, marked as never said.
             heard = begun(reply.said, self.heard) if interrupted and self.echoes else reply.said
             self.conversation.add_assistant("".join(heard), cut=cut)
             self.last = None if cut else (mid, list(reply.said))
             await limits.add_transcript_chars(self.session_id, len(text))
-            await self.show(await transcript.end_answer(self.session_id, mid, text, cut=cut))
+            unspoken = "".join(reply.said[len(heard) :])
+            await self.show(
+                await transcript.end_answer(
+                    self.session_id, mid, "".join(heard), cut=cut, unspoken=unspoken
+                )
+            )
 
         await asyncio.shield(finish())
 

@@ -1,5 +1,6 @@
-"""What a preset's knowledge base gives a session: its upstream id at create, and its
-instructions in the operator's LLM's system prompt (own-LLM sessions)."""
+"""What a preset's knowledge base gives a session: its upstream id at create, and, in
+own-LLM sessions, its instructions in the operator's LLM's system prompt and its opening
+line (which AKool's knowledge base says in dialogue only)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,11 @@ def system_prompt(preset: AvatarPreset | None) -> str:
     knowledge = preset.knowledge if preset.knowledge_id is not None else None
     parts = [preset.system_prompt.strip(), knowledge.prompt.strip() if knowledge else ""]
     return "\n\n".join(part for part in parts if part)
+
+
+def opening_line(preset: AvatarPreset | None) -> str:
+    """The knowledge base's opening line, said first in an own-LLM session (loaded as for
+    `system_prompt`), or ""."""
+    if preset is None or preset.knowledge_id is None:
+        return ""
+    return preset.knowledge.prologue.strip()

@@ -33,6 +33,16 @@ def allowed_modes(preset: AvatarPreset | None) -> tuple[int, ...]:
     return (Mode.RETELLING.value,) if guarded(preset) else ALL_MODES
 
 
+def default_mode(preset: AvatarPreset) -> int:
+    """The mode a session of `preset` starts in when nobody chooses one (the presets API
+    reports it as the preset's `mode`; a session create without `mode` uses it). A preset
+    that answers with our LLM starts in retelling (1), where our LLM answers, whatever its
+    own mode says: in dialogue the avatar's own assistant would answer instead."""
+    if preset.use_llm and llm_enabled():
+        return Mode.RETELLING.value
+    return preset.mode
+
+
 def check_mode(preset: AvatarPreset | None, mode: int | None) -> None:
     """Refuse (BadInput: 400 / an error frame) a mode `preset` does not allow; None (the
     preset's own) is always fine."""

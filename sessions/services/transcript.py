@@ -50,6 +50,9 @@ class Shown:
     text: str
     final: bool
     cut: bool | None = None  # said on a line's final update when it was cut short
+    # An answer of ours cut short: what went out but was never said (`text` is then the
+    # whole line as said, put in place of what the page has).
+    unspoken: str = ""
 
 
 def _lines(session_id: Any, role: str, mid: str) -> QuerySet[TranscriptEntry]:
@@ -284,9 +287,15 @@ async def extend_answer(session_id: Any, mid: str, piece: str) -> Shown:
     return Shown(Role.AVATAR, mid, piece, False)
 
 
-async def end_answer(session_id: Any, mid: str, said: str, *, cut: bool) -> Shown:
-    """The answer is over (or was cut short): final, or gone if nothing was said."""
+async def end_answer(
+    session_id: Any, mid: str, said: str, *, cut: bool, unspoken: str = ""
+) -> Shown:
+    """The answer is over (or was cut short): final, or gone if nothing went out.
+    `unspoken`: of an interrupted answer, the sentences sent that the avatar never began;
+    the line is then `said` (what it began), with that rest kept apart."""
     answer = _lines(session_id, Role.AVATAR, mid)
+    if unspoken:
+        return await _split(answer, mid, said, unspoken)
     if said:
         await answer.aupdate(final=True, cut=cut)
     else:
@@ -294,15 +303,23 @@ async def end_answer(session_id: Any, mid: str, said: str, *, cut: bool) -> Show
     return Shown(Role.AVATAR, mid, "", True, cut=True if cut else None)
 
 
-async def cut_answer(session_id: Any, mid: str) -> Shown | None:
+async def cut_answer(session_id: Any, mid: str, said: str, unspoken: str) -> Shown | None:
     """An answer that had all gone out was interrupted while the avatar spoke it: marked
-    cut short (the page's note says the rest went unsaid). The whole line goes back, as
-    a final update of a final line replaces its text."""
-    line = await _lines(session_id, Role.AVATAR, mid).values_list("text", flat=True).afirst()
-    if line is None:
+    cut short, its line what the avatar began (`said`) and the rest kept apart as unsaid
+    (the avatar's words coming back tell how far it got; "" when they do not)."""
+    answer = _lines(session_id, Role.AVATAR, mid)
+    if not await answer.aexists():
         return None
-    await _lines(session_id, Role.AVATAR, mid).aupdate(cut=True)
-    return Shown(Role.AVATAR, mid, line, True, cut=True)
+    if unspoken:
+        return await _split(answer, mid, said, unspoken)
+    await answer.aupdate(cut=True)
+    return Shown(Role.AVATAR, mid, said, True, cut=True)
+
+
+async def _split(answer: QuerySet[TranscriptEntry], mid: str, said: str, unspoken: str) -> Shown:
+    """An answer cut short: what was said, and apart from it the rest that was not."""
+    await answer.aupdate(text=said, unspoken=unspoken, final=True, cut=True)
+    return Shown(Role.AVATAR, mid, said, True, cut=True, unspoken=unspoken)
 
 
 # Extend chains sessions; a conversation goes back this many sessions at most.

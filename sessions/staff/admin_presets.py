@@ -115,6 +115,13 @@ DECLINED_TOPICS_HELP = (
     ' "politics" and "political"). Applies to presets answered with our LLM.'
 )
 
+# The mode field's help: what modes.default_mode does with it.
+MODE_HELP = gettext_lazy(
+    "The mode a session starts in when the visitor does not choose one. A preset that"
+    " answers with our LLM starts its sessions in mode 1 (our own assistant) whatever is set"
+    " here; the visitor may still choose the avatar's own dialogue."
+)
+
 
 @admin.register(AvatarPreset)
 class AvatarPresetAdmin(lookups.DeclaredFiltersOnly, CatalogImportMixin, admin.ModelAdmin):
@@ -148,6 +155,8 @@ class AvatarPresetAdmin(lookups.DeclaredFiltersOnly, CatalogImportMixin, admin.M
             kwargs["help_text"] = VOICE_PARAMS_HELP
         elif db_field.name == "declined_topics":
             kwargs["help_text"] = DECLINED_TOPICS_HELP
+        elif db_field.name == "mode":
+            kwargs["help_text"] = MODE_HELP
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description="")

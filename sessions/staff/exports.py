@@ -94,6 +94,7 @@ def session_record(session: AvatarSession) -> dict[str, Any]:
                 "at": e.created_at,
                 "final": e.final,
                 "cut": e.cut,
+                "unspoken": e.unspoken,  # of an answer cut short: sent, never said
                 # Only the user's page witnessed it (audit.PAGE_REPORTED_NOTE).
                 "reported_by_page": e.reported_by_page,
             }
@@ -119,9 +120,10 @@ def _transcript_text(lines: list[dict[str, Any]]) -> str:
     return "\n".join(
         f"[{line['at']:%Y-%m-%d %H:%M:%S}] {line['role']}: {line['text']}"
         + (" (interrupted)" if line["cut"] else "")
+        + (f" [not said: {line['unspoken']}]" if line.get("unspoken") else "")
         + (f" ({audit.PAGE_REPORTED_NOTE})" if line["reported_by_page"] else "")
         for line in lines
-        if line["text"]
+        if line["text"] or line.get("unspoken")
     )
 
 

@@ -58,6 +58,8 @@ export function parseServerMessage(raw) {
         final: m.final === true,
         cut: m.cut === true,
         replay: m.replay === true,
+        // Of an answer cut short: what went out but was never said.
+        unspoken: isStr(m.unspoken) ? m.unspoken : "",
       };
     case "avatar":
       return { type: "avatar", speaking: m.speaking === true };

@@ -9,7 +9,9 @@
 //    being spoken stays open, and its next pieces append to it).
 // So a replay puts the whole line in place; a final frame for a line we already have is
 // the whole text when it extends what we have and the last piece otherwise; a line is
-// never shown twice.
+// never shown twice. An answer of our LLM cut short comes back as a replay of what the
+// avatar said, with `unspoken`: the rest that went out but was never said, shown apart
+// and struck through.
 
 import { t } from "./i18n.js";
 
@@ -17,7 +19,7 @@ const key = (role, mid) => `${role}:${mid}`;
 
 export class Transcript {
   constructor() {
-    /** Lines in order of first appearance: {role, mid, text, final, cut}. */
+    /** Lines in order of first appearance: {role, mid, text, final, cut, unspoken}. */
     this.lines = [];
     this.byKey = new Map();
   }
@@ -30,17 +32,18 @@ export class Transcript {
    * Apply one transcript frame {role, mid, text, final, cut?}. Returns
    * {line, added: bool, changed: bool}, or null for a frame without role or mid.
    */
-  apply({ role, mid, text = "", final = false, cut = false, replay = false }) {
+  apply({ role, mid, text = "", final = false, cut = false, replay = false, unspoken = "" }) {
     if ((role !== "user" && role !== "avatar") || !mid) return null;
     const k = key(role, mid);
     let line = this.byKey.get(k);
     if (!line) {
-      line = { role, mid, text, final: Boolean(final), cut: Boolean(cut) };
+      line = { role, mid, text, final: Boolean(final), cut: Boolean(cut), unspoken };
       this.byKey.set(k, line);
       this.lines.push(line);
       return { line, added: true, changed: true };
     }
-    const before = `${line.text}\u0000${line.final}\u0000${line.cut}`;
+    const state = () => `${line.text}\u0000${line.final}\u0000${line.cut}\u0000${line.unspoken}`;
+    const before = state();
     if (replay) {
       // The whole line as recorded, and whether it is over.
       line.text = text;
@@ -60,7 +63,8 @@ export class Transcript {
       line.final = false;
     }
     if (cut) line.cut = true;
-    const changed = before !== `${line.text}\u0000${line.final}\u0000${line.cut}`;
+    if (unspoken) line.unspoken = unspoken;
+    const changed = before !== state();
     return { line, added: false, changed };
   }
 
@@ -134,6 +138,7 @@ export class TranscriptView {
     item.dataset.final = String(line.final);
     // Screen readers wait for a streaming answer to settle before reading it.
     item.setAttribute("aria-busy", String(!line.final));
+    if (line.unspoken) this.#showUnspoken(item, line.unspoken);
     if (line.cut) {
       item.classList.add("cut");
       item.dataset.cut = "true";
@@ -151,6 +156,24 @@ export class TranscriptView {
     this.model.clear();
     this.items.clear();
     this.list.replaceChildren();
+  }
+
+  // What went out but the avatar never said: after what it said, struck through, and
+  // named for screen readers (which do not read strike-through).
+  #showUnspoken(item, rest) {
+    let box = item.querySelector(".unspoken");
+    if (!box) {
+      const doc = this.list.ownerDocument;
+      box = doc.createElement("span");
+      box.className = "unspoken";
+      const label = doc.createElement("span");
+      label.className = "visually-hidden";
+      label.textContent = t("Not said:");
+      box.append(label, doc.createElement("s"));
+      // Before the "(interrupted)" note, which an interrupt may have put there first.
+      item.insertBefore(box, item.querySelector(".cut-note"));
+    }
+    box.querySelector("s").textContent = rest;
   }
 
   #nearBottom() {

@@ -26,7 +26,9 @@ def server(tmp_path_factory) -> Iterator[LiveServer]:
         "shell",
         "-c",
         "from sessions.models import AvatarPreset as P\n"
-        "P.objects.filter(slug='cleo').update(use_llm=True, declined_topics='politics')",
+        "P.objects.filter(slug='cleo').update(use_llm=True, declined_topics='politics')\n"
+        # Our LLM ticked, Mode left at Dialogue (the new user's preset).
+        "P.objects.filter(slug='ada').update(use_llm=True, mode=2)",
     )
     yield live
     live.stop()
@@ -56,4 +58,18 @@ def test_a_guarded_avatar_offers_no_dialogue_mode_and_says_why(tab: Tab, server:
     start_session(page, "cleo")
     rows = server.query("SELECT mode, use_llm FROM avatar_sessions_avatarsession")
     assert [(int(mode), bool(llm)) for mode, llm in rows] == [(1, True)]
+    tab.watch.assert_clean()
+
+
+def test_an_own_llm_avatar_left_at_dialogue_starts_with_our_assistant(tab: Tab, server: LiveServer):
+    # Staff ticked "answer with our LLM" and left Mode at Dialogue: the page starts in
+    # the mode where our assistant answers (modes.default_mode), dialogue still offered.
+    page = tab.page
+    sign_in(page)
+    page.click(".preset-card[data-slug=ada]")
+    expect(page.locator("#mode-select")).to_have_value("1")
+    expect(page.locator("#mode-select option")).to_have_count(2)
+    start_session(page, "ada")
+    rows = server.query("SELECT mode, use_llm FROM avatar_sessions_avatarsession")
+    assert [(int(mode), bool(llm)) for mode, llm in rows][-1:] == [(1, True)]
     tab.watch.assert_clean()

@@ -46,10 +46,20 @@ test("parseServerMessage checks each server message type", () => {
     final: false,
     cut: false,
     replay: false,
+    unspoken: "",
   });
   assert.deepEqual(
     parseServerMessage('{"type":"transcript","role":"avatar","mid":"m1","text":"Hi","final":true,"cut":true,"replay":true}'),
-    { type: "transcript", role: "avatar", mid: "m1", text: "Hi", final: true, cut: true, replay: true },
+    { type: "transcript", role: "avatar", mid: "m1", text: "Hi", final: true, cut: true, replay: true, unspoken: "" },
+  );
+  // An answer cut short: the rest that was never said, kept apart (text only).
+  assert.equal(
+    parseServerMessage('{"type":"transcript","role":"avatar","mid":"m1","text":"Hi.","final":true,"cut":true,"unspoken":"Bye."}').unspoken,
+    "Bye.",
+  );
+  assert.equal(
+    parseServerMessage('{"type":"transcript","role":"avatar","mid":"m1","text":"Hi.","final":true,"unspoken":5}').unspoken,
+    "",
   );
   assert.equal(parseServerMessage('{"type":"transcript","role":"robot","mid":"m1","text":"x"}'), null);
   assert.equal(parseServerMessage('{"type":"transcript","role":"user","text":"x"}'), null);

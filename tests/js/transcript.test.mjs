@@ -183,3 +183,38 @@ test("a replayed answer still being spoken stays open: its pieces and its end ad
   assert.equal(line.final, true);
   assert.equal(line.cut, true);
 });
+
+test("an interrupted answer shows what was said, and the rest struck through as not said", () => {
+  const list = new FakeElement("ol");
+  const view = new TranscriptView(list);
+  // The whole answer went out, sentence by sentence, before the avatar got far.
+  view.apply({ role: "avatar", mid: "a1", text: "The museum opens at nine. " });
+  view.apply({ role: "avatar", mid: "a1", text: "Tickets cost twelve euros. " });
+  view.apply({ role: "avatar", mid: "a1", text: "Enjoy!" });
+  view.cutOpen(); // the page's own interrupt marks it first
+  // The server: the avatar began the first sentence only.
+  const frame = {
+    role: "avatar", mid: "a1", text: "The museum opens at nine. ", final: true, cut: true,
+    replay: true, unspoken: "Tickets cost twelve euros. Enjoy!",
+  };
+  view.apply(frame);
+  view.apply(frame); // a reconnect replays it again: not doubled
+  const line = list.children[0];
+  assert.equal(line.querySelector(".text").textContent, "The museum opens at nine. ");
+  const rests = line.querySelectorAll(".unspoken");
+  assert.equal(rests.length, 1);
+  assert.equal(rests[0].querySelector("s").textContent, "Tickets cost twelve euros. Enjoy!");
+  // Named for screen readers, which do not read strike-through.
+  assert.equal(rests[0].querySelector(".visually-hidden").textContent, "Not said:");
+  const order = line.children.map((c) => c.className);
+  assert.ok(order.indexOf("unspoken") < order.indexOf("cut-note"), order.join(" "));
+  assert.equal(line.querySelectorAll(".cut-note").length, 1);
+  assert.deepEqual(view.model.get("avatar", "a1").unspoken, "Tickets cost twelve euros. Enjoy!");
+});
+
+test("a line without an unsaid rest shows none", () => {
+  const list = new FakeElement("ol");
+  const view = new TranscriptView(list);
+  view.apply({ role: "avatar", mid: "a1", text: "Once upon a", final: true, cut: true, replay: true });
+  assert.equal(list.children[0].querySelector(".unspoken"), null);
+});

@@ -191,7 +191,9 @@ async def test_barge_in_cuts_the_answer_and_the_llm_remembers_only_what_was_spok
     }
     assert talk.avatar_text()[second["mid"]] == SECOND
     cut = await TranscriptEntry.objects.aget(mid=first["mid"])
-    assert cut.cut and cut.text == ANSWER  # the transcript marks it cut short
+    # The transcript marks it cut short: what was said, and apart, the rest never said.
+    assert cut.cut and cut.text == "The museum opens at nine. "
+    assert cut.text + cut.unspoken == ANSWER
     assert await TurnTiming.objects.filter(spoken=True).aexists()
 
 

@@ -20,7 +20,8 @@ one that exercises the client):
   given: it costs no answer.
 - A set-params is applied only if ``allow`` (given its mid and data) says our server sent
   it; else it fails (`ACK_NOT_SENT`). ``interrupt`` is always obeyed: it only stops the
-  avatar. ``sandbox-hear`` sends its text back as the user's speech (hear.py).
+  avatar. ``sandbox-hear`` sends its text back as the user's speech (hear.py), and in
+  mode 2 answers it as it answers a chat.
 - Each piece the avatar says is handed to ``said`` once sent (the session's transcript),
   and its recording finishes before an interrupt takes effect; an answer stopped before
   its ``fin`` piece is handed to ``cut``, before its ``audio_end``.
@@ -344,6 +345,10 @@ class SandboxAvatar:
             for frame in frames:
                 await self._send(frame)
             await self._ack(msg.cmd, mid, 1001 if refusal else 1000, refusal or "ok")
+            if frames and self.mode == 2:
+                # In dialogue the avatar's own assistant answers what it heard, as AKool's
+                # does: the path (and the limits) of a chat sent to it.
+                await self._take(2, msg.data["text"].strip())
         else:
             await self._ack(msg.cmd, mid, 1002, "unknown command")
 

@@ -72,7 +72,10 @@ class SessionSide:
 
     async def greets(self) -> bool:
         """Whether the avatar says its opening line now: once a session, on the first
-        socket (a page that reconnects is not greeted again)."""
+        socket (a page that reconnects is not greeted again). Not when our LLM answers: as
+        AKool's knowledge base, it greets in dialogue; our server says the line then."""
+        if self.settings.our_llm_answers:
+            return False
         return bool(self.greeting) and await shared_cache.add(
             keys.sandbox_greeted(self.session_id), 1, SESSION_KEY_SECONDS
         )
