@@ -162,8 +162,17 @@ def upstream_closed(fake: FakeAkool, count: int) -> list[dict[str, Any]]:
     return list(fake.sessions.values())
 
 
-def newest_session(tab: Tab) -> dict[str, Any]:
-    return tab.page.request.get("/api/v1/sessions").json()["items"][0]
+def newest_session(tab: Tab, *, settled: bool = True) -> dict[str, Any]:
+    """The caller's newest session; `settled`: once it is no longer live (the page's close
+    is a request of its own, which may land a moment after the page is back at setup)."""
+    deadline = time.monotonic() + 10
+    while True:
+        session = tab.page.request.get("/api/v1/sessions").json()["items"][0]
+        if not settled or session["status"] not in ("starting", "active", "closing"):
+            return session
+        if time.monotonic() > deadline:
+            return session
+        time.sleep(0.1)
 
 
 def test_a_livekit_join_that_fails_offers_trtc_and_end_closes_it_as_failed(
@@ -257,7 +266,7 @@ def test_in_the_sandbox_an_unreachable_network_offers_agora_and_the_avatar_answe
         expect(error).to_be_empty()
         send_chat(page, "Hello there.")
         expect(page.locator("#transcript li.line.avatar[data-final=true]")).to_have_count(1)
-        session = newest_session(t)
+        session = newest_session(t, settled=False)
         assert (session["status"], session["network"], session["fallback_networks"]) == (
             "active",
             "agora",
