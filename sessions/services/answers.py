@@ -20,14 +20,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils.translation import gettext as _
 
 from sessions import errors, keys, shared_cache
 from sessions.llm import guardrails
-from sessions.llm.client import LlmConfig, LlmError
+from sessions.llm.client import LlmError
 from sessions.llm.conversation import (
     Conversation,
     begun,
@@ -39,6 +38,11 @@ from sessions.llm.conversation import (
 from sessions.llm.sentences import SentenceSplitter
 from sessions.models import Role, SessionEvent
 from sessions.services import lifecycle, limits, tool_calls, transcript
+from sessions.services.llm_setup import (  # noqa: F401 (named from here too)
+    llm_config,
+    llm_enabled,
+    moderation_config,
+)
 from sessions.services.transcript import Shown
 from sessions.stream.chunker import chat_frames
 from sessions.stream.codec import new_mid
@@ -50,40 +54,6 @@ DEFAULT_SYSTEM_PROMPT = (
     "You are a friendly assistant speaking through a video avatar. Answer in a few short, "
     "spoken sentences; no lists, no markdown."
 )
-
-
-def llm_enabled() -> bool:
-    return bool(settings.LLM_BASE_URL)
-
-
-def llm_config() -> LlmConfig:
-    return LlmConfig(
-        base_url=settings.LLM_BASE_URL,
-        api_key=settings.LLM_API_KEY,
-        model=settings.LLM_MODEL,
-        connect_timeout=settings.LLM_CONNECT_TIMEOUT,
-        read_timeout=settings.LLM_READ_TIMEOUT,
-        retries=settings.LLM_RETRIES,
-        max_tokens=settings.LLM_MAX_TOKENS,
-        also_hide=(settings.AKOOL_API_KEY, settings.AKOOL_CLIENT_SECRET),
-    )
-
-
-def moderation_config() -> guardrails.ModerationConfig | None:
-    """The moderation endpoint's settings, or None when there is none."""
-    url = settings.LLM_MODERATION_URL
-    if not url:
-        return None
-    key = settings.LLM_MODERATION_KEY
-    if not key and _origin(url) == _origin(settings.LLM_BASE_URL):
-        # The LLM's key goes to the LLM's own host only, never to a third party's.
-        key = settings.LLM_API_KEY
-    return guardrails.ModerationConfig(url, api_key=key, timeout=settings.LLM_MODERATION_TIMEOUT)
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()
 
 
 @dataclass
@@ -142,6 +112,10 @@ class Answerer:
         self.conversation = Conversation(prompt, token_budget=settings.LLM_CONTEXT_TOKENS)
         self.task: asyncio.Task | None = None
         self.mid: str | None = None  # the transcript line of the answer in progress
+        # One answer at a time: questions that arrive together (two quiet timers, a typed
+        # and a spoken line) start in turn, each after the one before has ended, never
+        # side by side where an interrupt could not reach the one no longer tracked.
+        self._starting = asyncio.Lock()
         # The avatar's own words that came back while this answer went out (letters),
         # and whether it sends its words back at all: on an interrupt the conversation
         # keeps only the sentences it began (what the user heard).
@@ -161,24 +135,41 @@ class Answerer:
         """In a session with no conversation yet (the history loaded), have the avatar say
         the knowledge base's opening line, once a session: AKool's knowledge base greets
         in dialogue only, so our server says it in own-LLM sessions, on any provider."""
-        if not opening or self.conversation.turns:
-            return
-        if not await shared_cache.add(keys.opening_said(self.session_id), 1, OPENING_KEY_SECONDS):
-            return
-        self.mid = new_mid()
-        self.heard, self.last = 0, None
-        self.task = asyncio.get_running_loop().create_task(self._say_opening(opening))
+        async with self._starting:
+            if not opening or self.conversation.turns or self.answering:
+                return
+            if not await shared_cache.add(
+                keys.opening_said(self.session_id), 1, OPENING_KEY_SECONDS
+            ):
+                return
+            mid = self.mid = new_mid()
+            self.heard, self.last = 0, None
+            self.task = asyncio.get_running_loop().create_task(self._say_opening(mid, opening))
 
-    async def _say_opening(self, line: str) -> None:
+    async def _open_line(self, mid: str) -> None:
+        """Record the answer's line before a word of it goes out. An interrupt at that very
+        moment must not leave the line half made, unfinished for ever (its insert goes on
+        in a thread, whatever happens here): the line is made all the same, and then the
+        cancellation goes on to the caller, which ends the line cut."""
+        opening = asyncio.ensure_future(transcript.start_answer(self.session_id, mid))
+        try:
+            await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            await opening
+            raise
+
+    async def _say_opening(self, mid: str, line: str) -> None:
         """Said and recorded as an answer is (an interrupt cuts it alike); costs no tokens."""
-        mid = self.mid
-        assert mid is not None
-        await transcript.start_answer(self.session_id, mid)
         reply = _Reply()
         try:
+            await self._open_line(mid)
             await self._release(mid, [line], reply)
         except asyncio.CancelledError:
             await self._finish(mid, reply, [], cut=True, interrupted=True)
+            if not reply.said:
+                # Cut before a word went out (the socket was displaced at once): the next
+                # socket says it, rather than nobody ever.
+                await shared_cache.delete(keys.opening_said(self.session_id))
             raise
         except LlmError as exc:  # the stream's backlog is full: it waits for nobody
             await self._finish(mid, reply, [], cut=True)
@@ -219,26 +210,26 @@ class Answerer:
 
     async def start(self, text: str) -> None:
         """Answer `text` (already recorded as the user's line). Refuses over budget."""
-        await limits.check_llm_budget(self.session_id, self.principal_key)
-        if self.task is not None and not self.task.done():
-            # A cancelled answer records what it said before the next question goes in,
-            # so the conversation keeps its order.
-            await asyncio.wait({self.task})
-        # The opening line is no question: a first question after it may be cached.
-        first_question = not any(turn.role == "user" for turn in self.conversation.turns)
-        self.conversation.add_user(text)
-        self.mid = new_mid()
-        self.heard, self.last = 0, None
-        self.task = asyncio.get_running_loop().create_task(self._answer(text, first_question))
+        async with self._starting:
+            await limits.check_llm_budget(self.session_id, self.principal_key)
+            if self.task is not None and not self.task.done():
+                # A cancelled answer records what it said before the next question goes
+                # in, so the conversation keeps its order.
+                await asyncio.wait({self.task})
+            # The opening line is no question: a first question after it may be cached.
+            first_question = not any(turn.role == "user" for turn in self.conversation.turns)
+            self.conversation.add_user(text)
+            mid = self.mid = new_mid()
+            self.heard, self.last = 0, None
+            answer = self._answer(mid, text, first_question)
+            self.task = asyncio.get_running_loop().create_task(answer)
 
-    async def _answer(self, question: str, first_question: bool) -> None:
-        mid = self.mid
-        assert mid is not None
+    async def _answer(self, mid: str, question: str, first_question: bool) -> None:
         messages = self.conversation.messages()
-        await transcript.start_answer(self.session_id, mid)
         reply = _Reply()
         key = None
         try:
+            await self._open_line(mid)
             if ruled_out := await self._moderation(question):
                 await self._decline(mid, reply, {"where": "question", "reason": ruled_out})
             else:

@@ -226,3 +226,30 @@ async def test_spoken_questions_meet_the_chat_rate_and_length(world, guide, llm,
     assert too_long["code"] == "line_too_long"
     assert rate["code"] == "chat_rate_limit"
     assert [r["messages"][-1]["content"] for r in llm.requests] == ["Short question?"]
+
+
+async def test_questions_that_end_together_are_answered_one_after_another(world, guide, llm):
+    """Four utterances whose quiet ends in the same instant (a reviewer ran answers side
+    by side this way, two of them on one transcript line, where no interrupt reached the
+    one no longer tracked): every question is asked, each answer on its own line, whole.
+    (A question that comes before the one ahead of it was answered joins it, as typed
+    questions do: one request may carry two.)"""
+    session, page, avatar = await start(world)
+    async with Conversation(page, avatar):
+        for n in range(4):
+            await page.send_json_to(user_piece(f"u{n}", 0, f"Question number {n}?"))
+
+        async def all_answered() -> bool:
+            asked = "\n\n".join(r["messages"][-1]["content"] for r in llm.requests if r)
+            lines = [e async for e in TranscriptEntry.objects.filter(role="avatar")]
+            return (
+                all(f"Question number {n}?" in asked for n in range(4))
+                and len(lines) == len(llm.requests)
+                and all(e.final for e in lines)
+            )
+
+        await until(all_answered, timeout=15)
+    await page.disconnect()
+    await avatar.disconnect()
+    mids = [e.mid async for e in TranscriptEntry.objects.filter(role="avatar")]
+    assert len(set(mids)) == len(mids) == len(llm.requests)
