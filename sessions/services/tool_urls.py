@@ -43,7 +43,16 @@ def _listed(host: str) -> bool:
 # IPv6 ranges whose last 32 bits carry an IPv4 address a gateway forwards to (NAT64,
 # RFC 6052 and 8215) or that a host reads as one (IPv4-compatible, deprecated).
 _LAST_32_BITS_IPV4 = tuple(
-    ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96")
+    ipaddress.ip_network(n)
+    # NAT64 (well-known and local-use), IPv4-compatible, SIIT's IPv4-translated.
+    for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96", "::ffff:0:0:0/96")
+)
+# Not public, whatever this Python's `is_global` says (its table grows with each release):
+# site-local, IPv4 special-purpose, documentation, segment routing and the new
+# documentation prefix.
+_NEVER_PUBLIC = tuple(
+    ipaddress.ip_network(n)
+    for n in ("fec0::/10", "192.0.0.0/24", "2001:db8::/32", "5f00::/16", "3fff::/20")
 )
 
 
@@ -63,8 +72,10 @@ def _public(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address):
         inner = _embedded_ipv4(ip)
         # Both must be public: the IPv6 one (which network it is) and the IPv4 it reaches.
-        if inner is not None and not (inner.is_global and not inner.is_multicast):
+        if inner is not None and not _public(str(inner)):
             return False
+    if any(ip.version == net.version and ip in net for net in _NEVER_PUBLIC):
+        return False
     return ip.is_global and not ip.is_multicast
 
 
