@@ -90,7 +90,9 @@ export class SandboxTransport extends Transport {
         this._setState("joined");
         resolve();
       };
+      let socketOpen = false; // the handshake succeeded (joined or settling)
       ws.onopen = () => {
+        socketOpen = true;
         if (this.settleMs > 0) settle = this.setTimeout(joined, this.settleMs);
         else joined();
       };
@@ -109,6 +111,10 @@ export class SandboxTransport extends Transport {
         if (ws !== this.ws) return;
         this.ws = null;
         const code = event?.code ?? 1006;
+        // Open, still settling, and closed for another reason than an unreachable network
+        // (another tab or device took the session, the session ended): it had joined;
+        // the close means what it means after a join, never "refused".
+        if (!opened && socketOpen && code !== CLOSE_NETWORK_UNREACHABLE) joined();
         if (!opened) {
           this.clearTimeout(timer);
           if (settle !== null) this.clearTimeout(settle);

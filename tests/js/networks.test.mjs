@@ -483,3 +483,26 @@ test("the sandbox avatar's socket closing with 4503 just after it opens is a joi
   await okJoin;
   assert.equal(ok.state, "joined");
 });
+
+test("a sandbox socket taken by another tab while it settles had joined: the close is a take-over, never 'refused'", async () => {
+  // test_devices.py once met "The sandbox avatar refused the connection" here: the other
+  // device's socket displaced this one (4409) within the settle time after it opened.
+  FakeWebSocket.reset();
+  const clock = timers();
+  const t = new SandboxTransport({
+    rtc: { provider: "sandbox", channel: "c", token: "t", network: "agora" },
+    location: { protocol: "http:", host: "test" },
+    WebSocketImpl: FakeWebSocket,
+    settleMs: 150,
+    ...clock,
+  });
+  const states = [];
+  t.on("state", (state, info) => states.push([state, info?.code]));
+  const joining = t.connect();
+  const ws = FakeWebSocket.last;
+  ws.readyState = 1;
+  ws.onopen();
+  ws.onclose({ code: 4409, reason: "taken over" });
+  await joining; // resolves: it had joined
+  assert.deepEqual(states.slice(-2), [["joined", undefined], ["failed", 4409]]);
+});
