@@ -11,10 +11,12 @@ from sessions.providers.base import SessionRequest
 from tests.support.fakes.akool_server import FakeAkool
 
 # Small timeouts and backoff keep the failure tests fast; 0.3 s is still far above what a
-# loopback answer takes, so the success tests do not flake on a busy machine.
+# loopback answer takes, so the success tests do not flake on a busy machine. Connecting
+# may take longer there (the fake's accept loop, after a run of dropped connections, once
+# missed 0.3 s in make test): no test waits on a connect timeout, so it is generous.
 # A wrong credential is a credential too: it must not leak either.
 WRONG = "wrong-DO-NOT-LEAK"
-FAST = {"connect_timeout": 0.3, "read_timeout": 0.3, "retries": 2, "backoff": 0.01}
+FAST = {"connect_timeout": 2.0, "read_timeout": 0.3, "retries": 2, "backoff": 0.01}
 
 
 def key_provider(fake: FakeAkool, **options: Any) -> AkoolProvider:
