@@ -180,3 +180,17 @@ def live_server_proc(tmp_path_factory):
     server = LiveServer(tmp_path_factory.mktemp("live"), SESSION_CREATES_PER_HOUR="100000").start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def one_minute(monkeypatch):
+    """The rate limits' clock stands still, in the middle of a minute: a test that counts
+    against a per-minute limit and ran across a minute's end would see its counts start
+    again (the limits count in fixed windows: sessions/services/limits.py)."""
+    import time
+    import types
+
+    from sessions.services import limits
+
+    now = (time.time() // 60) * 60 + 30
+    monkeypatch.setattr(limits, "time", types.SimpleNamespace(time=lambda: now))

@@ -14,7 +14,13 @@ from sessions.models import AvatarSession, SessionEvent, TranscriptEntry
 from tests.realtime.test_session_caps import codes, drain, next_message, open_session, piece
 from tests.support.wsutil import open_page
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    # Counts within one window: make test once crossed a minute's end here, and the last
+    # chat, which the rate must refuse, found its count started again (tests/conftest.py).
+    pytest.mark.usefixtures("one_minute"),
+]
 
 
 @pytest_asyncio.fixture

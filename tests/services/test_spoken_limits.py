@@ -7,26 +7,19 @@ an interrupt, within the command rate as the page's Interrupt is."""
 from __future__ import annotations
 
 import json
-import time
-import types
 
 import pytest
 
 from sessions.models import AvatarPreset, SessionEvent
-from sessions.services import limits
 from sessions.stream.codec import event_frame
 from tests.support.fakes.llm_server import serving
 from tests.support.wsutil import create_session, open_page
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def one_minute(monkeypatch):
-    """The rate limits' clock stands still, in the middle of a minute: a test that ran
-    across a minute's end would see its counts start again."""
-    now = (time.time() // 60) * 60 + 30
-    monkeypatch.setattr(limits, "time", types.SimpleNamespace(time=lambda: now))
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("one_minute"),  # counts within one window (tests/conftest.py)
+]
 
 
 @pytest.fixture
