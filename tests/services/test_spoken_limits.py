@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from sessions.models import AvatarPreset, SessionEvent
+from sessions.models import SessionEvent
 from sessions.stream.codec import event_frame
 from tests.support.fakes.llm_server import serving
 from tests.support.wsutil import create_session, open_page
@@ -26,19 +26,6 @@ pytestmark = [
 def llm(settings):
     with serving(settings, "It is about the museum.", retries=0) as server:
         yield server
-
-
-@pytest.fixture
-def guide(world):
-    return AvatarPreset.objects.create(
-        slug="guide",
-        name="Guide",
-        avatar_id="sandbox_ada",
-        use_llm=True,
-        system_prompt="You are the museum's guide.",
-        hear_quiet_ms=150,
-        barge_in_min_chars=4,
-    )
 
 
 def spoken(mid: str, idx: int, text: str, fin: bool) -> dict:

