@@ -383,8 +383,15 @@ async def close_if_abandoned(
     """Close the session after `grace` seconds unless a socket of it connected meanwhile
     (each connect sets a new presence marker). Used when the last socket drops, and
     after a page's pagehide beacon (with the shorter leave grace). Whichever fires first,
-    a page that said goodbye is `page_closed`, one that just went is `abandoned`."""
-    await asyncio.sleep(settings.SESSION_DISCONNECT_GRACE if grace is None else grace)
+    a page that said goodbye is `page_closed`, one that just went is `abandoned`.
+
+    Without a `grace`, a page that said goodbye gets the leave grace: its beacon's own
+    close stands down while the socket is still closing (a slow network, a busy
+    server), and the socket's close must not then wait the longer disconnect grace."""
+    if grace is None:
+        said_goodbye = await presence.left_by_beacon(session_id, marker)
+        grace = settings.SESSION_LEAVE_GRACE if said_goodbye else settings.SESSION_DISCONNECT_GRACE
+    await asyncio.sleep(grace)
     if await presence.marker(session_id) != marker or await presence.owner_sockets(session_id):
         return  # someone came back: a reload, a flaky network, another tab
     if reason == CloseReason.ABANDONED and await presence.left_by_beacon(session_id, marker):

@@ -88,3 +88,19 @@ async def test_closing_twice_records_one_close(world):
     assert row.close_reason in ("user", "admin")
     closes = await row.events.filter(message="closed").acount()
     assert closes == 1
+
+
+async def test_a_socket_slower_to_close_than_the_leave_grace_still_gets_that_grace(world, settings):
+    # The beacon's own close stands down while the page's socket is still open; when the
+    # socket then goes, the page had said goodbye: the short grace, not the long one.
+    settings.SESSION_LEAVE_GRACE = 0.2
+    settings.SESSION_DISCONNECT_GRACE = 60
+    session = await create_session(world.alice_token)
+    page = await open_page(session, world.alice_token)
+    await page.receive_from(timeout=5)
+    assert await leave(world.alice_token, session["id"]) == 202
+    await asyncio.sleep(0.6)  # the beacon's grace is over; the socket is still open
+    assert (await status_of(session["id"]))[0] == "active"
+    await page.disconnect()
+    await wait_for_status(session["id"], "closed", timeout=10)
+    assert await status_of(session["id"]) == ("closed", "page_closed")
