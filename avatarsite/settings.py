@@ -191,6 +191,9 @@ SIGNIN_FAILURES_PER_USER_IP = env.int("SIGNIN_FAILURES_PER_USER_IP", default=5)
 
 # Visitors without an account may start sessions (limited per client IP).
 ANONYMOUS_SESSIONS = env.bool("ANONYMOUS_SESSIONS", default=False)
+# Seconds an embed page's visitor token is good for (README "Embedding"); the page renews
+# it while it stays open. At least a minute.
+EMBED_TOKEN_MAX_AGE = max(60, env.int("EMBED_TOKEN_MAX_AGE", default=3600))
 # Proxies whose X-Forwarded-For we believe (IP addresses). Anyone else's is ignored.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 

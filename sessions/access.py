@@ -21,7 +21,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils import timezone
 
-from sessions import keys
+from sessions import embed_tokens, keys
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -34,6 +34,30 @@ LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
+class Quota:
+    """One principal key's caps: sessions at once, sessions started per hour, minutes
+    reserved per UTC day (0: no cap). `shared`: many people count against it (a
+    website's embed key), which the refusals say."""
+
+    key: str
+    concurrent: int
+    per_hour: int
+    minutes_per_day: int = 0
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class EmbedGrant:
+    """A visitor of a website's embed (sessions.embed_tokens): the key's id, the host
+    page's origin, the presets it offers and its quotas (the visitor's, the key's)."""
+
+    key_id: int
+    origin: str
+    preset_ids: frozenset[int]
+    quotas: tuple[Quota, ...]
+
+
+@dataclass(frozen=True)
 class Principal:
     user: Any | None  # a User, or None for an anonymous visitor
     key: str  # whose limits: "user:<id>", "token:<id>" or "ip:<address>"
@@ -43,14 +67,28 @@ class Principal:
     # watch and read, `change` to close. Read once, when the caller is resolved.
     may_view_others: bool = False
     may_close_others: bool = False
+    embed: EmbedGrant | None = None  # a visitor of a website's embed
 
     @property
     def limit_keys(self) -> tuple[str, ...]:
         """Whose caps a session of this principal counts against: a token's count against
         its user's too, so that several tokens do not multiply the user's caps."""
+        return tuple(quota.key for quota in self.quotas)
+
+    @property
+    def quotas(self) -> tuple[Quota, ...]:
+        """The caps a new session counts against: an embed visitor's and its key's (the
+        key's own figures), else the site's settings for the principal (and a token's
+        user)."""
+        if self.embed is not None:
+            return self.embed.quotas
+        owners = [self.key]
         if self.token_id is not None and self.user is not None:
-            return (self.key, keys.user_principal(self.user.pk))
-        return (self.key,)
+            owners.append(keys.user_principal(self.user.pk))
+        return tuple(
+            Quota(key, settings.SESSION_CONCURRENT_PER_PRINCIPAL, settings.SESSION_CREATES_PER_HOUR)
+            for key in owners
+        )
 
     @property
     def is_staff(self) -> bool:
@@ -69,7 +107,12 @@ class Principal:
 
     def ownership(self) -> dict[str, Any]:
         """The fields that make a new session this principal's."""
-        return {"owner": self.user, "principal": self.key, "visitor_key": self.visitor_key}
+        return {
+            "owner": self.user,
+            "principal": self.key,
+            "visitor_key": self.visitor_key,
+            "embed_key_id": self.embed.key_id if self.embed is not None else None,
+        }
 
 
 class SessionQuerySet(models.QuerySet):
@@ -115,8 +158,12 @@ class Caller:
         }
         session = scope.get("session")
         client = scope.get("client") or ("", 0)
+        authorization = headers.get("authorization")
+        embed_token = embed_tokens.from_subprotocols(scope.get("subprotocols") or [])
+        if authorization is None and embed_token is not None:
+            authorization = f"Bearer {embed_token}"  # a page cannot set a socket's headers
         return cls(
-            authorization=headers.get("authorization"),
+            authorization=authorization,
             user=scope.get("user"),
             session_key=session.session_key if session is not None else None,
             remote_addr=client[0] or "",
@@ -134,7 +181,10 @@ def resolve(caller: Caller) -> Principal | None:
     invalid raises InvalidToken rather than falling back to the cookie."""
     if caller.authorization is not None:
         raw = bearer_from_header(caller.authorization)
-        principal = token_principal(raw) if raw else None
+        if raw and raw.startswith(embed_tokens.TOKEN_PREFIX):
+            principal = embed_principal(raw, client_ip(caller.remote_addr, caller.forwarded_for))
+        else:
+            principal = token_principal(raw) if raw else None
         if principal is None:
             raise InvalidToken
         return principal
@@ -191,12 +241,46 @@ async def still_valid(principal: Principal) -> bool:
 
     if principal.token_id is not None:
         return await ApiToken.objects.usable().filter(pk=principal.token_id).aexists()
+    if principal.embed is not None:
+        from sessions.embed_models import EmbedKey
+
+        return await EmbedKey.objects.usable().filter(pk=principal.embed.key_id).aexists()
     if principal.user is not None:
         # The user model, never type(user): a cookie sign-in's user is channels'
         # UserLazyObject, whose type has no manager.
         users = get_user_model().objects
         return await users.filter(pk=principal.user.pk, is_active=True).aexists()
     return True
+
+
+def embed_principal(raw: str, ip: str) -> Principal | None:
+    """A visitor of a website's embed (sync: it queries): known by the token's visitor id,
+    limited per address and for the whole key by the key's own figures, whatever
+    ANONYMOUS_SESSIONS says."""
+    grant = embed_tokens.read(raw)
+    if grant is None:
+        return None
+    key = grant.key
+    visitor = Quota(
+        keys.embed_visitor(key.pk, ip),
+        key.visitor_concurrent,
+        key.visitor_sessions_per_hour,
+        key.visitor_minutes_per_day,
+    )
+    site = Quota(
+        keys.embed_site(key.pk),
+        key.key_concurrent,
+        key.key_sessions_per_hour,
+        key.key_minutes_per_day,
+        shared=True,
+    )
+    preset_ids = frozenset(key.presets.filter(active=True).values_list("pk", flat=True))
+    return Principal(
+        user=None,
+        key=visitor.key,
+        visitor_key=hashlib.sha256(f"embed:{key.pk}:{grant.visitor}".encode()).hexdigest(),
+        embed=EmbedGrant(key.pk, grant.origin, preset_ids, (visitor, site)),
+    )
 
 
 def _staff_rights(user: Any) -> dict[str, bool]:

@@ -29,6 +29,21 @@ def slot_id(scope: str, index: int) -> str:
     return f"{scope}:{index}"
 
 
+def embed_visitor(embed_key_id: Any, ip: str) -> str:
+    """An embed visitor's principal key: one address on one website's key."""
+    return f"embed:{embed_key_id}:ip:{ip}"
+
+
+def embed_site(embed_key_id: Any) -> str:
+    """A website's embed key as a whole: every visitor counts against it."""
+    return f"embed:{embed_key_id}"
+
+
+def daily_minutes(principal_key: str, day: int) -> str:
+    """Seconds a principal key's sessions reserved on one UTC day (embed keys' caps)."""
+    return f"limit:minutes:{principal_key}:{day}"
+
+
 def principal_slots(principal_key: str) -> str:
     return f"principal:{principal_key}"
 

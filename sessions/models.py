@@ -218,6 +218,15 @@ class AvatarSession(models.Model):
     # When its transcript, pieces and event details were deleted (retention or its owner);
     # the row stays for usage figures.
     transcript_deleted_at = models.DateTimeField(null=True, blank=True)
+    # Started from a website's embed (README "Embedding"): its usage, its limits, and
+    # turning the key off ends it.
+    embed_key = models.ForeignKey(
+        "avatar_sessions.EmbedKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sessions",
+    )
 
     objects = SessionQuerySet.as_manager()
 
@@ -386,6 +395,7 @@ EventKind = SessionEvent.Kind
 
 # The trust records (issue 16) live in their own module; imported here so that Django
 # finds them and the rest of the code names every model from one place.
+from sessions.embed_models import EmbedKey  # noqa: E402, F401
 from sessions.knowledge_models import KnowledgeBase  # noqa: E402, F401
 from sessions.token_models import TOKEN_PREFIX, ApiToken, hash_token  # noqa: E402, F401
 from sessions.tool_models import PresetTool, ToolCall, TurnTiming  # noqa: E402, F401

@@ -27,3 +27,4 @@ class CloseReason(models.TextChoices):
     UPSTREAM = "upstream", "ended by the avatar service"
     CRASHED = "crashed", "our server stopped"
     EXTENDED = "extended", "it went on in a follow-on session"
+    REVOKED = "revoked", "the website's embed key was turned off"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router
 
+from sessions.api.auth import principal_of
 from sessions.api.http_errors import error_map
 from sessions.api.schemas import PresetsOut
-from sessions.models import AvatarPreset, VoicePreset
+from sessions.models import VoicePreset
 from sessions.services import catalog, modes
 
 router = Router(tags=["presets"])
@@ -32,7 +33,9 @@ async def presets(request: HttpRequest):
             "modes": list(modes.allowed_modes(p)),
             "browser_speech": p.browser_speech,
         }
-        async for p in AvatarPreset.objects.filter(active=True).select_related("default_voice")
+        async for p in catalog.offered_presets(principal_of(request)).select_related(
+            "default_voice"
+        )
     ]
     voices = [
         {

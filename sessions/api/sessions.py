@@ -72,7 +72,7 @@ async def _session_seen(request: HttpRequest, session: AvatarSession) -> dict[st
 )
 async def create_session(request: HttpRequest, payload: CreateSessionIn):
     """Start a live avatar session. Limits apply: 429 with Retry-After when one is hit."""
-    preset = await catalog.active_preset(payload.preset)
+    preset = await catalog.active_preset(payload.preset, principal_of(request))
     if preset is None:
         raise errors.NotFound(
             "preset_not_found",

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from sessions import errors, keys
+from sessions import embed_tokens, errors, keys
 from sessions.access import Caller, InvalidToken, Principal, resolve
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
 from sessions.realtime import frames
@@ -66,7 +66,7 @@ class SessionConsumer(SpokenTurns, ClientFrames, JsonSocketConsumer):
         session = await self._admit()
         if session is None:
             return
-        await self.accept()
+        await self._accept()
         # In the group before the row is read again: a close that lands meanwhile is
         # either in the row or heard as an event, never missed.
         group = keys.session_group(self.session_id)
@@ -127,10 +127,17 @@ class SessionConsumer(SpokenTurns, ClientFrames, JsonSocketConsumer):
         self.signin = self.scope["session"].session_key if cookie else None
         return session
 
+    async def _accept(self) -> None:
+        """Accept, answering an embed page's subprotocol (sessions.embed_tokens): a
+        browser that offered subprotocols drops a socket that answers none."""
+        offered = self.scope.get("subprotocols") or []
+        chosen = embed_tokens.SOCKET_PROTOCOL if embed_tokens.SOCKET_PROTOCOL in offered else None
+        await self.accept(subprotocol=chosen)
+
     async def _refuse(self, code: int, error: str, message: str) -> None:
         """Accept, say why, close: a handshake refused before accepting reaches the page
         as a bare failure (HTTP 403), which it cannot tell from a network fault."""
-        await self.accept()
+        await self._accept()
         await self._error(error, message)
         await self.close(code=code)
 

@@ -4,10 +4,12 @@ provider's catalog."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext as _
 
 from sessions import errors
+from sessions.access import Principal
 from sessions.models import AvatarPreset, VoicePreset
 from sessions.providers.sandbox.provider import SANDBOX_LANGUAGES
 
@@ -76,11 +78,18 @@ async def voice(slug_or_id: str) -> VoicePreset:
     return found
 
 
-async def active_preset(slug: str) -> AvatarPreset | None:
+def offered_presets(principal: Principal | None = None) -> QuerySet[AvatarPreset]:
+    """The presets a caller may start: the active ones; for a website's embed, only
+    those its key offers."""
+    presets = AvatarPreset.objects.filter(active=True)
+    if principal is not None and principal.embed is not None:
+        presets = presets.filter(pk__in=principal.embed.preset_ids)
+    return presets
+
+
+async def active_preset(slug: str, principal: Principal | None = None) -> AvatarPreset | None:
     return (
-        await AvatarPreset.objects.filter(active=True, slug=slug)
-        .select_related("default_voice")
-        .afirst()
+        await offered_presets(principal).filter(slug=slug).select_related("default_voice").afirst()
     )
 
 

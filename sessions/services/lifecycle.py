@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from sessions import errors, keys, networks
-from sessions.access import Principal
+from sessions.access import Principal, Quota
 from sessions.models import (
     AvatarPreset,
     AvatarSession,
@@ -109,7 +109,7 @@ async def open_session(
         duration=duration,
         continues=continues,
     )
-    await _reserve(session, principal.limit_keys)
+    await _reserve(session, principal.quotas)
     await session.asave(force_insert=True)
     await record_event(
         session.id, EventKind.STATE, "starting", state=Status.STARTING, provider=provider.name
@@ -133,21 +133,27 @@ async def open_session(
     return session
 
 
-async def _reserve(session: AvatarSession, limit_keys: tuple[str, ...]) -> None:
-    """Take the session's concurrency slots, its minutes of the spend caps (kept on the
-    instance: a failed create gives them back) and its hourly quotas (the principal's, a
-    token's user's): in that order, so a refused attempt burns no hourly quota."""
-    session.slots = await limits.acquire_session_slots(
-        limit_keys, str(session.id), session.duration
-    )
+async def _reserve(session: AvatarSession, quotas: tuple[Quota, ...]) -> None:
+    """Take the session's concurrency slots, its minutes of the spend caps and of its
+    quotas' daily minutes (kept on the instance: a failed create gives them back) and its
+    hourly quotas (the principal's, a token's user's, an embed key's): in that order, so a
+    refused attempt burns no hourly quota."""
+    session.slots = await limits.acquire_session_slots(quotas, str(session.id), session.duration)
     try:
         session.spent = await spend.reserve(session.duration)
-        for key in limit_keys:
-            await limits.check_session_creation(key)
+        session.day_minutes = await limits.take_daily_minutes(quotas, session.duration)
+        for quota in quotas:
+            await limits.check_session_creation(quota)
     except errors.DomainError:
         await limits.release_slots(session.slots, str(session.id))
-        await spend.give_back(getattr(session, "spent", None))
+        await _give_back_minutes(session)
         raise
+
+
+async def _give_back_minutes(session: AvatarSession) -> None:
+    await spend.give_back(getattr(session, "spent", None))
+    await limits.give_back_minutes(getattr(session, "day_minutes", []), session.duration)
+    session.day_minutes = []
 
 
 async def create_upstream(
@@ -260,7 +266,7 @@ async def fail(
     # Slots first: if the database is what failed, the slots must still come free.
     await limits.release_slots(session.slots, str(session.id))
     if create_unanswered_at is None:
-        await spend.give_back(getattr(session, "spent", None))
+        await _give_back_minutes(session)
     # else the minutes stay counted: the upstream may have made (and billed) the session
     # (spend._recorded counts such rows too, so a recount keeps them).
     session.status = Status.FAILED

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from sessions import errors, keys, shared_cache
+from sessions.access import Quota
 
 # Slots outlive the session a little: if a process dies holding one, it frees itself
 # soon after the session's own time is over, by which time the upstream has ended it.
@@ -25,6 +26,8 @@ CONCURRENCY_RETRY_AFTER = 30
 # How often a session's page may have a failed send recorded (one event per window: a
 # page that reports failures in a loop must not write a row each).
 SEND_FAILED_RECORD_SECONDS = 60
+# A day's minutes counter outlives its day a little.
+DAILY_MINUTES_TTL = 2 * 86400
 # A session's transcript size counter outlives any session (at most an hour).
 TRANSCRIPT_SIZE_TTL = 2 * 3600
 
@@ -89,25 +92,30 @@ def _already_live(cap: int) -> str:
 
 
 async def acquire_session_slots(
-    principal_keys: Sequence[str], session_id: str, duration: int
+    quotas: Sequence[Quota], session_id: str, duration: int
 ) -> list[str]:
-    """Reserve a concurrency slot for each of the principal's keys (a token's sessions
-    count against the token and its user alike: several tokens do not multiply the cap)
-    and one of the account's global slots.
+    """Reserve a concurrency slot for each of the principal's quotas (a token's sessions
+    count against the token and its user alike: several tokens do not multiply the cap;
+    an embed visitor's against the visitor and the website's key) and one of the
+    account's global slots.
 
     Returns the slot ids to store on the session and release on close.
     """
     ttl = duration + SLOT_MARGIN_SECONDS
     taken: list[str] = []
-    for key in principal_keys:
-        mine = await _take_slot(
-            keys.principal_slots(key), settings.SESSION_CONCURRENT_PER_PRINCIPAL, session_id, ttl
-        )
+    for quota in quotas:
+        mine = await _take_slot(keys.principal_slots(quota.key), quota.concurrent, session_id, ttl)
         if mine is None:
             await release_slots(taken, session_id)
+            if quota.shared:
+                raise errors.LimitExceeded(
+                    "site_sessions_limit",
+                    _("This website's avatar is busy right now; please try again shortly."),
+                    retry_after=CONCURRENCY_RETRY_AFTER,
+                )
             raise errors.LimitExceeded(
                 "concurrent_sessions_limit",
-                _already_live(settings.SESSION_CONCURRENT_PER_PRINCIPAL),
+                _already_live(quota.concurrent),
                 retry_after=CONCURRENCY_RETRY_AFTER,
             )
         taken.append(mine)
@@ -133,14 +141,52 @@ async def release_slots(slot_ids: list[str], session_id: str) -> None:
             await shared_cache.delete(key)
 
 
-async def check_session_creation(principal_key: str) -> None:
+async def check_session_creation(quota: Quota) -> None:
     await hit_window(
         "session_creation",
-        principal_key,
-        settings.SESSION_CREATES_PER_HOUR,
+        quota.key,
+        quota.per_hour,
         3600,
-        _("Too many sessions started in the last hour"),
+        _("Too many sessions started on this website in the last hour")
+        if quota.shared
+        else _("Too many sessions started in the last hour"),
     )
+
+
+async def take_daily_minutes(quotas: Sequence[Quota], seconds: int) -> list[str]:
+    """Count a new session's reserved seconds against each quota's minutes per UTC day
+    (an embed key's caps); refuse the one that would pass a cap, counting nothing. One
+    atomic increment per cap, so processes creating at once cannot both take the last
+    minutes. Returns the counters taken from, to give back if the create fails."""
+    now = time.time()
+    day = int(now // 86400)
+    taken: list[str] = []
+    for quota in quotas:
+        if not quota.minutes_per_day:
+            continue
+        key = keys.daily_minutes(quota.key, day)
+        total = await shared_cache.counter_add(key, seconds, timeout=DAILY_MINUTES_TTL)
+        if total > quota.minutes_per_day * 60:
+            await shared_cache.counter_add(key, -seconds, timeout=DAILY_MINUTES_TTL)
+            await give_back_minutes(taken, seconds)
+            retry_after = (day + 1) * 86400 - now
+            if quota.shared:
+                words = _("This website's avatar has used its minutes for today.")
+            else:
+                words = _("You have used today's minutes with the avatar.")
+            raise errors.LimitExceeded(
+                "site_minutes_limit" if quota.shared else "daily_minutes_limit",
+                words + " " + _("Please come back tomorrow."),
+                retry_after=retry_after,
+            )
+        taken.append(key)
+    return taken
+
+
+async def give_back_minutes(counters: Sequence[str], seconds: int) -> None:
+    """A create that failed after counting its minutes: they are not used."""
+    for key in counters:
+        await shared_cache.counter_add(key, -seconds, timeout=DAILY_MINUTES_TTL)
 
 
 async def check_chat(session_id: str, text: str) -> None:

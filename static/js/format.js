@@ -24,6 +24,7 @@ export const CLOSE_REASON_LABELS = Object.freeze({
   upstream: t("ended by the avatar service"),
   crashed: t("our server stopped"),
   extended: t("it went on in a follow-on session"),
+  revoked: t("the website's embed key was turned off"),
 });
 
 export const CLOSE_REASONS = Object.freeze({
@@ -36,6 +37,7 @@ export const CLOSE_REASONS = Object.freeze({
   upstream: t("The avatar service ended the session."),
   crashed: t("Our server restarted and your session could not be kept."),
   extended: t("The session went on in a follow-on session."),
+  revoked: t("This website's avatar was turned off, so the session ended."),
 });
 
 /** Reasons that are a failure, not a choice or the clock: shown as an error, not news. */

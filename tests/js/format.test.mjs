@@ -17,7 +17,7 @@ import {
   initials,
 } from "../../static/js/format.js";
 
-const REASONS = ["user", "page_closed", "abandoned", "expired", "admin", "error", "upstream", "crashed", "extended"];
+const REASONS = ["user", "page_closed", "abandoned", "expired", "admin", "error", "upstream", "crashed", "extended", "revoked"];
 
 test("describeEnd says why a session ended in words, for every close reason", () => {
   const said = (reason, extra = {}) => describeEnd({ status: "closed", close_reason: reason, ...extra });
@@ -76,12 +76,12 @@ test("closeReasonPhrase is the server's own label for each reason", () => {
   for (const reason of REASONS) assert.ok(closeReasonPhrase(reason), reason);
 });
 
-test("the page's close-reason labels are the server's, word for word (sessions/models.py)", (t) => {
-  const path = new URL("../../sessions/models.py", import.meta.url);
-  if (!existsSync(path)) return t.skip("sessions/models.py not found");
+test("the page's close-reason labels are the server's, word for word (sessions/states.py)", (t) => {
+  const path = new URL("../../sessions/states.py", import.meta.url);
+  if (!existsSync(path)) assert.fail("sessions/states.py not found");
   const source = readFileSync(path, "utf8");
-  const body = source.match(/class CloseReason\([^)]*\):([\s\S]*?)\n(?:class |\S)/)?.[1];
-  if (!body) return t.skip("CloseReason not found in sessions/models.py");
+  const body = source.match(/class CloseReason\([^)]*\):([\s\S]*?)(?:\n(?:class |\S)|$)/)?.[1];
+  if (!body) assert.fail("CloseReason not found in sessions/states.py");
   const server = Object.fromEntries([...body.matchAll(/^\s+\w+ = "([a-z_]+)", "([^"]+)"/gm)].map((m) => [m[1], m[2]]));
   assert.deepEqual(server, { ...CLOSE_REASON_LABELS });
 });
