@@ -218,14 +218,9 @@ class AvatarSession(models.Model):
     # When its transcript, pieces and event details were deleted (retention or its owner);
     # the row stays for usage figures.
     transcript_deleted_at = models.DateTimeField(null=True, blank=True)
-    # Started from a website's embed (README "Embedding"): its usage, its limits, and
-    # turning the key off ends it.
+    # Started from a website's embed (README "Embedding"); turning the key off ends it.
     embed_key = models.ForeignKey(
-        "avatar_sessions.EmbedKey",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="sessions",
+        "avatar_sessions.EmbedKey", models.SET_NULL, null=True, blank=True, related_name="sessions"
     )
 
     objects = SessionQuerySet.as_manager()

@@ -128,11 +128,10 @@ class SessionConsumer(SpokenTurns, ClientFrames, JsonSocketConsumer):
         return session
 
     async def _accept(self) -> None:
-        """Accept, answering an embed page's subprotocol (sessions.embed_tokens): a
-        browser that offered subprotocols drops a socket that answers none."""
-        offered = self.scope.get("subprotocols") or []
-        chosen = embed_tokens.SOCKET_PROTOCOL if embed_tokens.SOCKET_PROTOCOL in offered else None
-        await self.accept(subprotocol=chosen)
+        # An embed page's socket offers a subprotocol (sessions.embed_tokens); a browser
+        # drops a socket whose answer names none.
+        offered = embed_tokens.SOCKET_PROTOCOL in (self.scope.get("subprotocols") or [])
+        await self.accept(subprotocol=embed_tokens.SOCKET_PROTOCOL if offered else None)
 
     async def _refuse(self, code: int, error: str, message: str) -> None:
         """Accept, say why, close: a handshake refused before accepting reaches the page

@@ -134,10 +134,9 @@ async def open_session(
 
 
 async def _reserve(session: AvatarSession, quotas: tuple[Quota, ...]) -> None:
-    """Take the session's concurrency slots, its minutes of the spend caps and of its
-    quotas' daily minutes (kept on the instance: a failed create gives them back) and its
-    hourly quotas (the principal's, a token's user's, an embed key's): in that order, so a
-    refused attempt burns no hourly quota."""
+    """Take the session's concurrency slots, its minutes (spend caps, quotas' daily
+    minutes: kept on the instance, a failed create gives them back) and its hourly quotas,
+    in that order, so a refused attempt burns no hourly quota."""
     session.slots = await limits.acquire_session_slots(quotas, str(session.id), session.duration)
     try:
         session.spent = await spend.reserve(session.duration)
@@ -150,7 +149,7 @@ async def _reserve(session: AvatarSession, quotas: tuple[Quota, ...]) -> None:
         raise
 
 
-async def _give_back_minutes(session: AvatarSession) -> None:
+async def _give_back_minutes(session: AvatarSession) -> None:  # a failed create's
     await spend.give_back(getattr(session, "spent", None))
     await limits.give_back_minutes(getattr(session, "day_minutes", []), session.duration)
     session.day_minutes = []
@@ -361,17 +360,13 @@ async def close_upstream(provider: Any, upstream_id: str) -> None:
             raise
 
 
-# Background tasks must be referenced until done, or the loop may drop them.
-_background: set[asyncio.Task] = set()
+_background: set[asyncio.Task] = set()  # referenced until done, or the loop may drop them
 
 
 def in_background(coro: Any) -> asyncio.Task:
-    """Run a coroutine after the current request is done.
-
-    The task starts in an empty context: Django runs each request in its own
-    thread-sensitive context whose executor is shut down when the request ends, and a
-    task that inherited it could no longer reach the database.
-    """
+    """Run a coroutine after the current request is done, in an empty context: Django
+    runs each request in its own thread-sensitive context whose executor is shut down when
+    the request ends, and a task that inherited it could no longer reach the database."""
     loop = asyncio.get_running_loop()
     task = contextvars.Context().run(loop.create_task, coro)
     _background.add(task)
@@ -387,13 +382,10 @@ async def close_if_abandoned(
     reason: str = CloseReason.ABANDONED,
 ) -> None:
     """Close the session after `grace` seconds unless a socket of it connected meanwhile
-    (each connect sets a new presence marker). Used when the last socket drops, and
-    after a page's pagehide beacon (with the shorter leave grace). Whichever fires first,
-    a page that said goodbye is `page_closed`, one that just went is `abandoned`.
-
-    Without a `grace`, a page that said goodbye gets the leave grace: its beacon's own
-    close stands down while the socket is still closing (a slow network, a busy
-    server), and the socket's close must not then wait the longer disconnect grace."""
+    (each connect sets a new presence marker): after the last socket drops, or a page's
+    pagehide beacon. A page that said goodbye is `page_closed` and gets the leave grace
+    even when its socket closed after its beacon's own grace ran out (a slow network);
+    one that just went is `abandoned`, after the disconnect grace."""
     if grace is None:
         said_goodbye = await presence.left_by_beacon(session_id, marker)
         grace = settings.SESSION_LEAVE_GRACE if said_goodbye else settings.SESSION_DISCONNECT_GRACE
