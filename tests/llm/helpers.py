@@ -44,7 +44,7 @@ async def collect_until_error(config: LlmConfig) -> tuple[list[str], LlmError]:
     return pieces, info.value
 
 
-async def wait_until(predicate, timeout: float = 2.0) -> float:
+async def wait_until(predicate, timeout: float = 10.0) -> float:
     """Seconds it took for ``predicate()`` to hold; fails the test after ``timeout``."""
     started = time.monotonic()
     while not predicate():

@@ -29,7 +29,7 @@ async def status_of(session_id: str) -> tuple[str, str]:
     return row.status, row.close_reason
 
 
-async def wait_for_status(session_id: str, status: str, timeout: float = 3.0) -> None:
+async def wait_for_status(session_id: str, status: str, timeout: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while (await status_of(session_id))[0] != status:
         assert asyncio.get_running_loop().time() < deadline, await status_of(session_id)

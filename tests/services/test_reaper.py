@@ -25,7 +25,7 @@ async def row(session_id) -> AvatarSession:
     return await AvatarSession.objects.aget(pk=session_id)
 
 
-async def eventually(check, timeout: float = 3.0) -> None:
+async def eventually(check, timeout: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not await check():
         assert asyncio.get_running_loop().time() < deadline, "condition never held"

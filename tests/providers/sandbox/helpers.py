@@ -45,7 +45,7 @@ class Client:
             texts.setdefault(m.mid, []).append(m.text)
         return ["".join(parts) for parts in texts.values()]
 
-    async def until(self, predicate, timeout: float = 2.0) -> None:
+    async def until(self, predicate, timeout: float = 10.0) -> None:
         async def poll():
             while not predicate():
                 await asyncio.sleep(0.001)
