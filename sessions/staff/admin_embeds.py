@@ -29,7 +29,21 @@ from sessions.staff import lookups
 class EmbedKeyForm(forms.ModelForm):
     class Meta:
         model = EmbedKey
-        fields = "__all__"
+        fields = [
+            "name",
+            "active",
+            "allowed_origins",
+            "presets",
+            "host_may_start",
+            "host_may_end",
+            "host_may_say",
+            "visitor_sessions_per_hour",
+            "visitor_concurrent",
+            "visitor_minutes_per_day",
+            "key_sessions_per_hour",
+            "key_concurrent",
+            "key_minutes_per_day",
+        ]
         widgets = {
             "allowed_origins": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
             "presets": forms.CheckboxSelectMultiple,
@@ -55,6 +69,15 @@ class EmbedKeyForm(forms.ModelForm):
         except ValidationError as exc:
             raise ValidationError(exc.messages) from None
         return probe.allowed_origins
+
+    def _update_errors(self, errors):
+        # Once the field refused the origins, the model's clean() ran on the old ones (none
+        # for a new key): its "List at least one origin." would only repeat the field's error.
+        if self.has_error("allowed_origins") and hasattr(errors, "error_dict"):
+            errors.error_dict.pop("allowed_origins", None)
+            if not errors.error_dict:
+                return
+        super()._update_errors(errors)
 
 
 def snippets(request: HttpRequest, key: EmbedKey) -> dict[str, str]:
@@ -114,6 +137,30 @@ def _said(request: HttpRequest, done: list[embeds.Revoked]) -> None:
             _("%(failed)d sessions did not confirm the end yet: they will be ended shortly.")
             % {"failed": failed},
         )
+
+
+class EmbedKeyFilter(admin.SimpleListFilter):
+    """The session audit's filter by embed key. Its choices name each key by its name only
+    and its value is the key's id: nothing of the key but what staff see in its list (a
+    related-field filter would offer `embed_key__...` lookups; lookups.py is the rule)."""
+
+    title = gettext_lazy("website")
+    parameter_name = "embed_key"
+    NONE = "none"
+
+    def lookups(self, request, model_admin):
+        keys = EmbedKey.objects.order_by("name").values_list("pk", "name")
+        return [(self.NONE, _("not through a website")), *((str(pk), name) for pk, name in keys)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if value == self.NONE:
+            return queryset.filter(embed_key__isnull=True)
+        if value.isdigit():
+            return queryset.filter(embed_key_id=int(value))
+        return queryset.none()  # not one of the choices: no session matches it
 
 
 @admin.register(EmbedKey)
