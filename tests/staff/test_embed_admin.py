@@ -127,8 +127,7 @@ def test_the_change_page_shows_the_snippet_with_this_sites_origin(world, keeper,
     page = client_for(keeper).get(f"{KEYS}{embed_key.pk}/change/")
     text = html.unescape(page.text)
     assert (
-        f'<script src="http://testserver/embed.js" data-key="{embed_key.public_key}" async>'
-        in text
+        f'<script src="http://testserver/embed.js" data-key="{embed_key.public_key}" async>' in text
     )
     assert f'<avatar-embed key="{embed_key.public_key}"' in text
     assert 'id="copy-token" data-target="embed-script"' in page.text
@@ -148,9 +147,7 @@ def test_a_change_is_recorded_with_the_fields_changed(world, keeper, embed_key):
     assert record.data["fields"] == ["key_minutes_per_day"]
 
 
-def test_the_list_action_asks_first_then_turns_off_and_ends_live_sessions(
-    world, keeper, embed_key
-):
+def test_the_list_action_asks_first_then_turns_off_and_ends_live_sessions(world, keeper, embed_key):
     live = embed_session(world, embed_key)
     other = open_session(world, world.bob)  # not of the key: stays live
     client = client_for(keeper)
@@ -176,9 +173,7 @@ def test_the_list_action_asks_first_then_turns_off_and_ends_live_sessions(
 def test_turn_on_again(world, keeper, embed_key):
     embed_key.active = False
     embed_key.save()
-    client_for(keeper).post(
-        KEYS, {"action": "turn_on_keys", ACTION_CHECKBOX_NAME: [embed_key.pk]}
-    )
+    client_for(keeper).post(KEYS, {"action": "turn_on_keys", ACTION_CHECKBOX_NAME: [embed_key.pk]})
     embed_key.refresh_from_db()
     assert embed_key.active
     assert StaffAction.objects.filter(data__action="embed_on").count() == 1
