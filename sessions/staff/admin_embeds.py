@@ -17,6 +17,7 @@ from django.db.models import Count, Q
 from django.forms import Script
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -84,11 +85,12 @@ def snippets(request: HttpRequest, key: EmbedKey) -> dict[str, str]:
     """What the website pastes: the one-line script tag, and the element form (for a
     page that places the avatar itself), with this site's origin as the request names it."""
     script = request.build_absolute_uri("/embed.js")
+    label = escape(_("Talk to us"))
     return {
         "script": f'<script src="{script}" data-key="{key.public_key}" async></script>',
         "element": (
             f'<script src="{script}" async></script>\n'
-            f'<avatar-embed key="{key.public_key}" label="{_("Talk to us")}"></avatar-embed>'
+            f'<avatar-embed key="{key.public_key}" label="{label}"></avatar-embed>'
         ),
     }
 
