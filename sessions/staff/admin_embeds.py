@@ -200,6 +200,10 @@ class EmbedKeyAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
         # The snippet's copy button: the token page's script, as it is.
         js = [Script("js/staff_token.js", type="module")]
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Turned off, not deleted: its sessions keep naming it in the audit and the usage.
+        return False
+
     def get_queryset(self, request):
         day = spend.periods()[0].start
         return (

@@ -132,6 +132,8 @@ def test_the_change_page_shows_the_snippet_with_this_sites_origin(world, keeper,
     assert f'<avatar-embed key="{embed_key.public_key}"' in text
     assert 'id="copy-token" data-target="embed-script"' in page.text
     assert "js/staff_token.js" in page.text
+    # Turned off, never deleted: its sessions keep naming it.
+    assert client_for(keeper).get(f"{KEYS}{embed_key.pk}/delete/").status_code == 403
     # The public key is shown, never editable.
     assert 'name="public_key"' not in page.text
 
