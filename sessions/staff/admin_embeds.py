@@ -123,22 +123,19 @@ def turn_off(request: HttpRequest, key: EmbedKey) -> embeds.Revoked:
 
 
 def _said(request: HttpRequest, done: list[embeds.Revoked]) -> None:
-    closed, failed = sum(d.closed for d in done), sum(d.failed for d in done)
-    messages.success(
-        request,
-        ngettext(
-            "Turned off %(keys)d key; %(closed)d live sessions ended.",
-            "Turned off %(keys)d keys; %(closed)d live sessions ended.",
-            len(done),
-        )
-        % {"keys": len(done), "closed": closed},
-    )
+    keys, closed, failed = len(done), sum(d.closed for d in done), sum(d.failed for d in done)
+    said = ngettext("Turned off %(keys)d key.", "Turned off %(keys)d keys.", keys)
+    messages.success(request, said % {"keys": keys})
+    if closed:
+        said = ngettext("%(closed)d live session ended.", "%(closed)d live sessions ended.", closed)
+        messages.success(request, said % {"closed": closed})
     if failed:
-        messages.warning(
-            request,
-            _("%(failed)d sessions did not confirm the end yet: they will be ended shortly.")
-            % {"failed": failed},
+        said = ngettext(
+            "%(failed)d session did not confirm the end yet: it will be ended shortly.",
+            "%(failed)d sessions did not confirm the end yet: they will be ended shortly.",
+            failed,
         )
+        messages.warning(request, said % {"failed": failed})
 
 
 class EmbedKeyFilter(admin.SimpleListFilter):

@@ -16,7 +16,7 @@ from avatarsite.asgi import application
 from sessions import embed_tokens
 from sessions.models import AvatarSession, EmbedKey, StaffAction, Status
 from sessions.services import embeds
-from tests.staff.helpers import SESSIONS, client_for, grant, open_session
+from tests.staff.helpers import SESSIONS, client_for, grant, messages_of, open_session
 from tests.support.wsutil import ORIGIN
 
 KEYS = "/admin/avatar_sessions/embedkey/"
@@ -161,7 +161,7 @@ def test_the_list_action_asks_first_then_turns_off_and_ends_live_sessions(world,
     assert embed_key.active  # nothing happened on one click
 
     done = client.post(KEYS, {**chosen, "post": "yes"}, follow=True)
-    assert "Turned off 1 key; 1 live sessions ended." in html.unescape(done.text)
+    assert messages_of(done) == ["Turned off 1 key.", "1 live session ended."]
     embed_key.refresh_from_db()
     live.refresh_from_db()
     other.refresh_from_db()
@@ -270,3 +270,29 @@ def test_revoked_is_said_in_words_on_the_audit(world, embed_key):
     assert words in html.unescape(client.get(SESSIONS).text).replace("'", "’")
     assert words in html.unescape(client.get(USAGE).text).replace("'", "’")
     assert AvatarSession.objects.get(pk=session.pk).close_reason == "revoked"
+
+
+def test_a_close_that_fails_is_logged_and_left_to_the_reaper(
+    world, keeper, embed_key, monkeypatch, caplog
+):
+    first, second = embed_session(world, embed_key), embed_session(world, embed_key)
+    real_close = embeds.lifecycle.close_session
+
+    async def flaky_close(session_id, reason):
+        if session_id == first.pk:
+            raise RuntimeError("the avatar service did not answer")
+        return await real_close(session_id, reason)
+
+    monkeypatch.setattr(embeds.lifecycle, "close_session", flaky_close)
+    chosen = {"action": "turn_off_keys", ACTION_CHECKBOX_NAME: [embed_key.pk], "post": "yes"}
+    done = client_for(keeper).post(KEYS, chosen, follow=True)
+    assert messages_of(done) == [
+        "Turned off 1 key.",
+        "1 live session ended.",
+        "1 session did not confirm the end yet: it will be ended shortly.",
+    ]
+    second.refresh_from_db()
+    assert second.close_reason == "revoked"
+    assert AvatarSession.objects.get(pk=first.pk).status == Status.ACTIVE  # for the reaper
+    assert f"session {first.pk} not closed yet" in caplog.text
+    assert StaffAction.objects.get(data__action="embed_off").data["failed"] == 1
