@@ -28,3 +28,6 @@ admin.site.index_title = gettext_lazy("Staff tools")
 # The staff bar (templates/admin/base_site.html) is the navigation; the sidebar would
 # only take the width the audit's columns need.
 admin.site.enable_nav_sidebar = False
+
+# Embed keys (issue 20): the websites that show the avatar.
+from sessions.staff import admin_embeds  # noqa: F401, E402  isort: skip

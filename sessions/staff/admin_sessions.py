@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy
 from sessions import display
 from sessions.models import LIVE_STATUSES, AvatarSession, Status
 from sessions.services import staff_actions
-from sessions.staff import admin_tools, audit, exports, lookups, turn_timings
+from sessions.staff import admin_embeds, admin_tools, audit, exports, lookups, turn_timings
 from sessions.staff import views as staff
 
 
@@ -59,6 +59,7 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
         "close_reason",
         ("owner", admin.RelatedOnlyFieldListFilter),
         ("preset", admin.RelatedOnlyFieldListFilter),
+        admin_embeds.EmbedKeyFilter,
         "provider",
         "created_at",
     ]
@@ -78,7 +79,20 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
     exclude = ["rtc", "slots", "visitor_key"]
     inlines = [admin_tools.ToolCallInline]
     fieldsets = [
-        (None, {"fields": ["id", "owner", "principal", "preset", "status", "close_reason"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "owner",
+                    "principal",
+                    "preset",
+                    "embed_key",  # read-only: a link to the key's page
+                    "status",
+                    "close_reason",
+                ]
+            },
+        ),
         ("Time", {"fields": ["created_at", "started_at", "expires_at", "closed_at", "duration"]}),
         (
             "Avatar",

@@ -25,10 +25,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from sessions import display, errors
+from sessions.embed_models import EmbedKey
 from sessions.models import AvatarSession, CloseReason, Status
 from sessions.providers import ProviderError, get_provider
 from sessions.providers.base import CatalogLanguage
-from sessions.services import catalog, lifecycle, spend, staff_actions
+from sessions.services import catalog, embeds, lifecycle, spend, staff_actions
 from sessions.services.catalog_sync import SyncResult, sync_catalog
 from sessions.staff import usage
 
@@ -97,6 +98,8 @@ def usage_page(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespo
         "can_audit": model_admin.has_view_permission(request),
         "range_query": _range_query(start, end),
         "spending": [spend_words(figure) for figure in spend.figures()],
+        # Each website's embed key: today's and this month's, against its own daily cap.
+        "embed_usage": [(key, embeds.usage(key)) for key in EmbedKey.objects.all()],
     }
     return TemplateResponse(request, "staff/usage.html", context)
 
