@@ -20,6 +20,7 @@ class StaffAction(models.Model):
         TOKEN = "token", "Token action"
         IMPORT = "import", "Imported the catalog"
         VIEW = "view", "Viewed a transcript"
+        EMBED = "embed", "Embed key action"
 
     # Kept as text too: the record outlives the account.
     actor = models.ForeignKey(

@@ -96,10 +96,9 @@ def snippets(request: HttpRequest, key: EmbedKey) -> dict[str, str]:
 
 
 def _record(request: HttpRequest, key: EmbedKey, action: str, what: str, **data) -> None:
-    # Kind TOKEN: an embed key is a key too (a kind of its own would need a migration).
     staff_actions.record(
         request.user,
-        staff_actions.Kind.TOKEN,
+        staff_actions.Kind.EMBED,
         what,
         embed_key=key.pk,
         public_key=key.public_key,
