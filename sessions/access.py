@@ -20,6 +20,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from sessions import embed_tokens, keys
 
@@ -242,15 +243,26 @@ async def still_valid(principal: Principal) -> bool:
     if principal.token_id is not None:
         return await ApiToken.objects.usable().filter(pk=principal.token_id).aexists()
     if principal.embed is not None:
+        # As embed_tokens.read on every request: the key on, and the page's origin still
+        # one of its own (a socket outlives the request that checked its token).
         from sessions.embed_models import EmbedKey
 
-        return await EmbedKey.objects.usable().filter(pk=principal.embed.key_id).aexists()
+        key = await EmbedKey.objects.usable().filter(pk=principal.embed.key_id).afirst()
+        return key is not None and key.allows_origin(principal.embed.origin)
     if principal.user is not None:
         # The user model, never type(user): a cookie sign-in's user is channels'
         # UserLazyObject, whose type has no manager.
         users = get_user_model().objects
         return await users.filter(pk=principal.user.pk, is_active=True).aexists()
     return True
+
+
+def access_lost_words(principal: Principal) -> str:
+    """What a socket says as it closes because still_valid said no: a website's visitor
+    holds no token they know of, so theirs names the website's avatar instead."""
+    if principal.embed is not None:
+        return _("The avatar is no longer available on this website. Please try again later.")
+    return _("Your access was revoked.")
 
 
 def embed_principal(raw: str, ip: str) -> Principal | None:

@@ -79,6 +79,8 @@ class AvatarSessionAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
     inlines = [admin_tools.ToolCallInline]
     fieldsets = [
         (None, {"fields": ["id", "owner", "principal", "preset", "status", "close_reason"]}),
+        # A website's visitor's session (issue 20): which embed key it came through.
+        ("Website", {"fields": ["embed_key"]}),
         ("Time", {"fields": ["created_at", "started_at", "expires_at", "closed_at", "duration"]}),
         (
             "Avatar",
