@@ -115,6 +115,16 @@ def test_the_keys_hourly_cap_stops_every_visitor(key):
     assert retry_after(refused) > 0
 
 
+def test_a_refusal_by_the_keys_hourly_cap_burns_none_of_the_visitors(key):
+    limit(key, visitor_sessions_per_hour=2, key_sessions_per_hour=2)
+    me, other = Visitor(key, "203.0.113.1"), Visitor(key, "203.0.113.2")
+    assert started(me.start()) and started(other.start())  # the key's 2 are used
+    for _ in range(3):
+        assert_error(me.start(), 429, "session_creation_limit")
+    limit(key, key_sessions_per_hour=10)  # the site raises its cap
+    assert started(me.start())  # the visitor's second of 2 was still theirs
+
+
 # --- sessions at once ------------------------------------------------------------------
 
 
