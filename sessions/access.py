@@ -160,9 +160,12 @@ class Caller:
         session = scope.get("session")
         client = scope.get("client") or ("", 0)
         authorization = headers.get("authorization")
-        embed_token = embed_tokens.from_subprotocols(scope.get("subprotocols") or [])
-        if authorization is None and embed_token is not None:
-            authorization = f"Bearer {embed_token}"  # a page cannot set a socket's headers
+        protocols = scope.get("subprotocols") or []
+        if authorization is None and embed_tokens.SOCKET_PROTOCOL in protocols:
+            # An embed page's socket (a page cannot set a socket's headers) stands on its
+            # token alone: without one it is a refused embed visitor, never the cookie's.
+            token = embed_tokens.from_subprotocols(protocols) or embed_tokens.TOKEN_PREFIX
+            authorization = f"Bearer {token}"
         return cls(
             authorization=authorization,
             user=scope.get("user"),
@@ -173,7 +176,12 @@ class Caller:
 
 
 class InvalidToken(Exception):
-    """A Bearer token was sent, and it is not a usable one."""
+    """A Bearer token was sent, and it is not a usable one. Its message, when it has
+    one, is what to tell the caller (an embed page's visitor never saw a token)."""
+
+    def say(self, default: Any) -> str:
+        """What to tell the caller: its own words, else `default`."""
+        return str(self) or str(default)
 
 
 def resolve(caller: Caller) -> Principal | None:
@@ -184,6 +192,8 @@ def resolve(caller: Caller) -> Principal | None:
         raw = bearer_from_header(caller.authorization)
         if raw and raw.startswith(embed_tokens.TOKEN_PREFIX):
             principal = embed_principal(raw, client_ip(caller.remote_addr, caller.forwarded_for))
+            if principal is None:
+                raise InvalidToken(embed_access_lost())
         else:
             principal = token_principal(raw) if raw else None
         if principal is None:
@@ -257,12 +267,15 @@ async def still_valid(principal: Principal) -> bool:
     return True
 
 
+def embed_access_lost() -> str:
+    """What an embed page's visitor is told when their token is refused (expired, its key
+    off, the page's origin no longer listed): they never saw a token."""
+    return _("The avatar is not available on this website right now. Reload the page to try again.")
+
+
 def access_lost_words(principal: Principal) -> str:
-    """What a socket says as it closes because still_valid said no: a website's visitor
-    holds no token they know of, so theirs names the website's avatar instead."""
-    if principal.embed is not None:
-        return _("The avatar is no longer available on this website. Please try again later.")
-    return _("Your access was revoked.")
+    """What a socket says as it closes because still_valid said no."""
+    return embed_access_lost() if principal.embed is not None else _("Your access was revoked.")
 
 
 def embed_principal(raw: str, ip: str) -> Principal | None:

@@ -12,6 +12,7 @@ import time
 import types
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core import signing
 from django.test import AsyncClient, Client
@@ -76,8 +77,10 @@ def test_no_bad_token_is_a_500_and_each_is_refused_as_invalid(key):
     for name, token in bad_tokens(key, good).items():
         response = api(token)
         assert response.status_code == 401, (name, response.status_code)
-        assert_error(response, 401, "invalid_token")
+        error = assert_error(response, 401, "invalid_token")
         assert token not in response.content.decode()
+        # The page's visitor never saw a token: words about the website, not an API's.
+        assert "website" in error["message"] and "token" not in error["message"].lower()
     assert api(good).status_code == 201
 
 
@@ -160,6 +163,7 @@ async def test_a_socket_with_the_marker_and_no_good_token_is_refused_the_usual_w
         assert protocol == MARKER  # answered, or a browser drops it without a word
         frame = await refused_4401(page)
         assert all(b not in frame["message"] for b in bad)
+        assert "website" in frame["message"]
 
 
 @pytest.mark.asyncio
@@ -180,11 +184,32 @@ async def test_a_token_without_the_marker_or_in_the_query_string_is_not_a_sign_i
 
 
 async def _bad_tokens_async(key, token):
-    from asgiref.sync import sync_to_async
-
     made = await sync_to_async(bad_tokens)(key, token)
     # A subprotocol is a token of RFC 6455 characters: the ones a browser could send.
     return [t for name, t in made.items() if name != "control characters"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_an_embed_socket_without_a_token_never_stands_on_the_cookie(key, world, settings):
+    """Inside a website's iframe our cookie may still be sent (a browser allowing third-
+    party cookies): a socket that says it is the embed's is the embed's or nothing."""
+    settings.ANONYMOUS_SESSIONS = True
+    own = await AsyncClient().post(
+        "/api/v1/sessions",
+        {"preset": "ada"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {world.alice_token}"},
+    )
+    browser = Client()
+    await sync_to_async(browser.force_login)(world.alice)
+    cookie = (b"cookie", f"sessionid={browser.cookies['sessionid'].value}".encode())
+    page = WebsocketCommunicator(
+        application, own.json()["ws_path"], headers=[ORIGIN, cookie], subprotocols=[MARKER]
+    )
+    connected, protocol = await page.connect()
+    assert connected and protocol == MARKER
+    await refused_4401(page)
 
 
 # --- the token stays out of everything but the embed page ------------------------------
