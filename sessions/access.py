@@ -247,7 +247,8 @@ def token_principal(raw: str) -> Principal | None:
 
 
 async def still_valid(principal: Principal) -> bool:
-    """Whether the principal may still act: its token unrevoked, its user active."""
+    """Whether the principal may still act: its token unrevoked, its user active, its
+    embed key on and still listing the page's origin."""
     from sessions.models import ApiToken
 
     if principal.token_id is not None:
