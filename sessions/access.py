@@ -20,6 +20,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from sessions import embed_tokens, keys
 
@@ -159,9 +160,12 @@ class Caller:
         session = scope.get("session")
         client = scope.get("client") or ("", 0)
         authorization = headers.get("authorization")
-        embed_token = embed_tokens.from_subprotocols(scope.get("subprotocols") or [])
-        if authorization is None and embed_token is not None:
-            authorization = f"Bearer {embed_token}"  # a page cannot set a socket's headers
+        protocols = scope.get("subprotocols") or []
+        if authorization is None and embed_tokens.SOCKET_PROTOCOL in protocols:
+            # An embed page's socket (a page cannot set a socket's headers) stands on its
+            # token alone: without one it is a refused embed visitor, never the cookie's.
+            token = embed_tokens.from_subprotocols(protocols) or embed_tokens.TOKEN_PREFIX
+            authorization = f"Bearer {token}"
         return cls(
             authorization=authorization,
             user=scope.get("user"),
@@ -172,7 +176,12 @@ class Caller:
 
 
 class InvalidToken(Exception):
-    """A Bearer token was sent, and it is not a usable one."""
+    """A Bearer token was sent, and it is not a usable one. Its message, when it has
+    one, is what to tell the caller (an embed page's visitor never saw a token)."""
+
+    def say(self, default: Any) -> str:
+        """What to tell the caller: its own words, else `default`."""
+        return str(self) or str(default)
 
 
 def resolve(caller: Caller) -> Principal | None:
@@ -183,6 +192,8 @@ def resolve(caller: Caller) -> Principal | None:
         raw = bearer_from_header(caller.authorization)
         if raw and raw.startswith(embed_tokens.TOKEN_PREFIX):
             principal = embed_principal(raw, client_ip(caller.remote_addr, caller.forwarded_for))
+            if principal is None:
+                raise InvalidToken(embed_access_lost())
         else:
             principal = token_principal(raw) if raw else None
         if principal is None:
@@ -236,21 +247,36 @@ def token_principal(raw: str) -> Principal | None:
 
 
 async def still_valid(principal: Principal) -> bool:
-    """Whether the principal may still act: its token unrevoked, its user active."""
+    """Whether the principal may still act: its token unrevoked, its user active, its
+    embed key on and still listing the page's origin."""
     from sessions.models import ApiToken
 
     if principal.token_id is not None:
         return await ApiToken.objects.usable().filter(pk=principal.token_id).aexists()
     if principal.embed is not None:
+        # As embed_tokens.read on every request: the key on, and the page's origin still
+        # one of its own (a socket outlives the request that checked its token).
         from sessions.embed_models import EmbedKey
 
-        return await EmbedKey.objects.usable().filter(pk=principal.embed.key_id).aexists()
+        key = await EmbedKey.objects.usable().filter(pk=principal.embed.key_id).afirst()
+        return key is not None and key.allows_origin(principal.embed.origin)
     if principal.user is not None:
         # The user model, never type(user): a cookie sign-in's user is channels'
         # UserLazyObject, whose type has no manager.
         users = get_user_model().objects
         return await users.filter(pk=principal.user.pk, is_active=True).aexists()
     return True
+
+
+def embed_access_lost() -> str:
+    """What an embed page's visitor is told when their token is refused (expired, its key
+    off, the page's origin no longer listed): they never saw a token."""
+    return _("The avatar is not available on this website right now. Reload the page to try again.")
+
+
+def access_lost_words(principal: Principal) -> str:
+    """What a socket says as it closes because still_valid said no."""
+    return embed_access_lost() if principal.embed is not None else _("Your access was revoked.")
 
 
 def embed_principal(raw: str, ip: str) -> Principal | None:

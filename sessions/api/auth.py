@@ -54,9 +54,9 @@ class ApiAuth(AuthBase):
                 caller = replace(caller, session_key=request.session.session_key)
         try:
             return resolve(caller)
-        except InvalidToken:
+        except InvalidToken as exc:
             raise errors.NotAuthenticated(
-                "invalid_token", _("The API token is invalid or revoked.")
+                "invalid_token", exc.say(_("The API token is invalid or revoked."))
             ) from None
 
 

@@ -111,8 +111,8 @@ class SessionConsumer(SpokenTurns, ClientFrames, JsonSocketConsumer):
         """The session, if the caller may see it; else the socket is refused."""
         try:
             principal = await database_sync_to_async(resolve)(Caller.from_scope(self.scope))
-        except InvalidToken:
-            principal = None
+        except InvalidToken as bad:
+            return await self._refuse(CLOSE_UNAUTHENTICATED, "not_authenticated", bad.say(SIGN_IN))
         if principal is None:
             return await self._refuse(CLOSE_UNAUTHENTICATED, "not_authenticated", str(SIGN_IN))
         self.session_id = str(self.scope["url_route"]["kwargs"]["session_id"])

@@ -141,8 +141,7 @@ async def _reserve(session: AvatarSession, quotas: tuple[Quota, ...]) -> None:
     try:
         session.spent = await spend.reserve(session.duration)
         session.day_minutes = await limits.take_daily_minutes(quotas, session.duration)
-        for quota in quotas:
-            await limits.check_session_creation(quota)
+        await limits.check_session_creation(quotas)
     except errors.DomainError:
         await limits.release_slots(session.slots, str(session.id))
         await _give_back_minutes(session)

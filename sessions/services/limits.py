@@ -47,8 +47,9 @@ class CapReached(errors.TooLarge):
     """A size cap of the transcript: what would go beyond it is not recorded."""
 
 
-async def hit_window(name: str, who: str, limit: int, window: int, message: str) -> None:
-    """Count one event in a fixed window; refuse (Refusal) past `limit`."""
+async def hit_window(name: str, who: str, limit: int, window: int, message: str) -> str:
+    """Count one event in a fixed window; refuse (Refusal) past `limit`. Returns the
+    window's counter (to give the event back)."""
     now = time.time()
     index = int(now // window)
     key = keys.limit_window(name, who, index)
@@ -62,6 +63,7 @@ async def hit_window(name: str, who: str, limit: int, window: int, message: str)
             retry_after=retry_after,
             worth_recording=count == limit + 1,
         )
+    return key
 
 
 async def first_in_window(name: str, who: str, window: int) -> bool:
@@ -141,16 +143,27 @@ async def release_slots(slot_ids: list[str], session_id: str) -> None:
             await shared_cache.delete(key)
 
 
-async def check_session_creation(quota: Quota) -> None:
-    await hit_window(
-        "session_creation",
-        quota.key,
-        quota.per_hour,
-        3600,
-        _("Too many sessions started on this website in the last hour")
-        if quota.shared
-        else _("Too many sessions started in the last hour"),
-    )
+async def check_session_creation(quotas: Sequence[Quota]) -> None:
+    """Count a new session against each quota's sessions per hour. A refusal by one
+    (a website's key full this hour) gives back what the others counted: a refused
+    attempt burns no one's hourly quota (the visitor's, or a token's user's)."""
+    counted: list[str] = []
+    for quota in quotas:
+        try:
+            counter = await hit_window(
+                "session_creation",
+                quota.key,
+                quota.per_hour,
+                3600,
+                _("Too many sessions started on this website in the last hour")
+                if quota.shared
+                else _("Too many sessions started in the last hour"),
+            )
+        except Refusal:
+            for key in counted:
+                await shared_cache.counter_add(key, -1, timeout=3600 + 5)
+            raise
+        counted.append(counter)
 
 
 async def take_daily_minutes(quotas: Sequence[Quota], seconds: int) -> list[str]:

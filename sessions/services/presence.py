@@ -155,7 +155,7 @@ class SocketPresence:
         self.on_revoked = on_revoked
         self.on_expired = on_expired
         self.signin = signin  # a cookie socket's Django session key: its sign-in
-        self.why = "Your access was revoked."
+        self.why = access.access_lost_words(principal)
 
     def left(self) -> float:
         return (self.expires_at - timezone.now()).total_seconds()
