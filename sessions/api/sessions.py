@@ -68,7 +68,7 @@ async def _session_seen(request: HttpRequest, session: AvatarSession) -> dict[st
 
 @router.post(
     "/sessions",
-    response={201: SessionOut, **error_map(*TAKES_BODY, 404, 429, *CALLS_UPSTREAM)},
+    response={201: SessionOut, **error_map(*TAKES_BODY, 404, 409, 429, *CALLS_UPSTREAM)},
 )
 async def create_session(request: HttpRequest, payload: CreateSessionIn):
     """Start a live avatar session. Limits apply: 429 with Retry-After when one is hit."""

@@ -7,7 +7,6 @@ admin's action, and, when the close itself fails, by retries (and the reaper).
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,11 +39,13 @@ from sessions.providers.base import (
     rtc_dict,
 )
 from sessions.services import knowledge, limits, presence, spend
+from sessions.services.background import in_background  # noqa: F401 (lifecycle.in_background)
 from sessions.services.transcript import finish_avatar_lines
 from sessions.services.upstream_errors import upstream_failed, upstream_kind
 from sessions.voice_params import usable_voice_params
 
 log = logging.getLogger("avatarsite.lifecycle")
+STARTED_FIELDS = ("upstream_id", "rtc", "status", "started_at", "expires_at")
 
 
 async def record_event(session_id: Any, kind: str, message: str, **data: Any) -> None:
@@ -115,20 +116,27 @@ async def open_session(
         session.id, EventKind.STATE, "starting", state=Status.STARTING, provider=provider.name
     )
     upstream = await create_upstream(session, provider, preset, voice_url=voice_url)
+    now = timezone.now()
+    session.upstream_id, session.rtc = upstream.id, rtc_dict(upstream.rtc)
+    session.status, session.started_at = Status.ACTIVE, now
+    session.expires_at = now + timedelta(seconds=duration)
     try:
-        now = timezone.now()
-        session.upstream_id = upstream.id
-        session.rtc = rtc_dict(upstream.rtc)
-        session.status = Status.ACTIVE
-        session.started_at = now
-        session.expires_at = now + timedelta(seconds=duration)
-        await session.asave()
-        await record_event(
-            session.id, EventKind.STATE, "active", state=Status.ACTIVE, upstream_id=upstream.id
+        # Only a row still starting: one closed meanwhile (its embed key turned off, a
+        # close) must not come back to life, holding no slots.
+        started = await AvatarSession.objects.filter(pk=session.pk, status=Status.STARTING).aupdate(
+            **{name: getattr(session, name) for name in STARTED_FIELDS}
         )
+        if started:
+            await record_event(
+                session.id, EventKind.STATE, "active", state=Status.ACTIVE, upstream_id=upstream.id
+            )
     except Exception as exc:
         await _undo_upstream(session, provider, upstream.id)
         raise errors.Unavailable("internal_error", _("The session could not be started.")) from exc
+    if not started:
+        await AvatarSession.objects.filter(pk=session.pk).aupdate(upstream_id=upstream.id)
+        await close_upstream(provider, upstream.id)
+        raise errors.Conflict("session_closed", _("The session was ended while it was starting."))
     log.info("session %s active (upstream %s, %s s)", session.id, upstream.id, duration)
     return session
 
@@ -283,8 +291,7 @@ async def fail(
 async def close_session(session_id: Any, reason: str) -> AvatarSession:
     """Close a session upstream and record why. Idempotent; raises UpstreamFailed if the
     upstream refuses (the session stays `closing` and is retried later)."""
-    # Claim the close atomically, so two closers (button and expiry) don't both
-    # record it; a session already `closing` is retried by whoever comes next.
+    # Claimed atomically: two closers (button, expiry) never both record it.
     claimed = await AvatarSession.objects.filter(
         pk=session_id, status__in=(Status.STARTING, Status.ACTIVE)
     ).aupdate(status=Status.CLOSING, close_reason=reason)
@@ -357,20 +364,6 @@ async def close_upstream(provider: Any, upstream_id: str) -> None:
         detail = await provider.session_detail(upstream_id)
         if detail.is_live:
             raise
-
-
-_background: set[asyncio.Task] = set()  # referenced until done, or the loop may drop them
-
-
-def in_background(coro: Any) -> asyncio.Task:
-    """Run a coroutine after the current request is done, in an empty context: Django
-    runs each request in its own thread-sensitive context whose executor is shut down when
-    the request ends, and a task that inherited it could no longer reach the database."""
-    loop = asyncio.get_running_loop()
-    task = contextvars.Context().run(loop.create_task, coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    return task
 
 
 async def close_if_abandoned(

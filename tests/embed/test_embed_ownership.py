@@ -16,7 +16,7 @@ from django.test import AsyncClient, Client
 
 from avatarsite.asgi import application
 from sessions import embed_tokens
-from sessions.models import AvatarSession, EmbedKey
+from sessions.models import AvatarSession, CloseReason, EmbedKey
 from sessions.providers.sandbox.provider import SandboxProvider
 from sessions.services import reaper
 from tests.conftest import assert_error
@@ -239,3 +239,36 @@ async def test_other_keys_sockets_stay_open_when_one_key_is_turned_off(key, worl
     await EmbedKey.objects.filter(pk=key.pk).aupdate(active=False)
     assert await page.receive_nothing(timeout=0.4)
     await page.disconnect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_session_closed_while_starting_stays_closed_and_its_upstream_too(
+    world, monkeypatch
+):
+    # A key turned off (or any close) while the upstream create is under way: the create
+    # must not bring the row back to life, live upstream and all, holding no slots.
+    from sessions.providers import get_provider
+    from sessions.services import lifecycle
+
+    real = lifecycle.create_upstream
+    made: list[str] = []
+
+    async def closed_meanwhile(session, *args, **kwargs):
+        upstream = await real(session, *args, **kwargs)
+        made.append(upstream.id)
+        await lifecycle.close_session(session.pk, CloseReason.REVOKED)
+        return upstream
+
+    monkeypatch.setattr(lifecycle, "create_upstream", closed_meanwhile)
+    response = await AsyncClient().post(
+        "/api/v1/sessions",
+        {"preset": "ada"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {world.alice_token}"},
+    )
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "session_closed"
+    row = await AvatarSession.objects.aget(upstream_id=made[0])  # kept for the audit
+    assert (row.status, row.close_reason) == ("closed", "revoked")
+    assert not (await get_provider().session_detail(made[0])).is_live
