@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 DECLARED = {
     ("get", "/api/v1/presets"): {401, 500, 503},
     ("get", "/api/v1/sessions"): {401, 422, 500, 503},
-    ("post", "/api/v1/sessions"): {400, 401, 403, 404, 413, 422, 429, 500, 502, 503, 504},
+    ("post", "/api/v1/sessions"): {400, 401, 403, 404, 409, 413, 422, 429, 500, 502, 503, 504},
     ("get", "/api/v1/sessions/{session_id}"): {401, 404, 422, 500, 503},
     ("post", "/api/v1/sessions/{session_id}/close"): {
         *(400, 401, 403, 404, 413, 422),
