@@ -109,6 +109,15 @@ export class Setup {
     return true;
   }
 
+  /** Choose preset `slug` (the embed's ?preset=, its host page's start); false if not offered. */
+  choose(slug) {
+    const radio = this.#radios().find((i) => i.value === slug);
+    if (!radio) return false;
+    radio.checked = true;
+    this.applyPreset(this.presetBySlug(slug));
+    return true;
+  }
+
   presetBySlug(slug) {
     return this.catalog.avatars.find((a) => a.slug === slug) ?? null;
   }
