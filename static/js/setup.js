@@ -111,9 +111,9 @@ export class Setup {
 
   /** Choose preset `slug` (the embed's ?preset=, its host page's start); false if not offered. */
   choose(slug) {
-    const radio = this.#radios().find((i) => i.value === slug);
-    if (!radio) return false;
-    radio.checked = true;
+    const radios = this.#radios();
+    if (!radios.some((i) => i.value === slug)) return false;
+    for (const r of radios) r.checked = r.value === slug;
     this.applyPreset(this.presetBySlug(slug));
     return true;
   }

@@ -10,11 +10,20 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Request, expect
 
-from tests.support.browser import Tab, end_session, lines, send_chat, start_session, wait_for_setup
+from tests.support.browser import (
+    Tab,
+    end_session,
+    lines,
+    screenshot,
+    send_chat,
+    start_session,
+    wait_for_setup,
+)
 
 pytestmark = pytest.mark.browser
 
 SHOP = "https://shop.test"
+PANEL = {"width": 400, "height": 640}  # the launcher's panel on a desk (static/embed/embed.js)
 
 NEW_KEY = """
 from sessions.models import AvatarPreset, EmbedKey
@@ -30,8 +39,10 @@ def test_a_visitor_talks_to_the_avatar_without_a_cookie(tab: Tab):
     api_calls: list[Request] = []
     page.on("request", lambda r: api_calls.append(r) if "/api/v1/" in r.url else None)
 
+    page.set_viewport_size(PANEL)
     page.goto(f"/embed/{public_key}/?origin={SHOP}")
     wait_for_setup(page)
+    screenshot(page, "embed-setup.png")
     # Compact: no header or sign-in; only the key's avatars; no settings but Start.
     expect(page.locator(".site-header")).to_have_count(0)
     slugs = page.locator(".preset-card").evaluate_all("cards => cards.map(c => c.dataset.slug)")
@@ -45,6 +56,7 @@ def test_a_visitor_talks_to_the_avatar_without_a_cookie(tab: Tab):
     avatar = page.locator("#transcript li.line.avatar[data-final=true] .text")
     expect(avatar.first).to_contain_text("Hello from the shop")
     assert [line["role"] for line in lines(page)][:2] == ["user", "avatar"]
+    screenshot(page, "embed-session.png")
     end_session(page)
 
     host = urlsplit(tab.server.url).hostname
