@@ -1,0 +1,104 @@
+"""Issue 20: the embed page as a website's visitor meets it, opened top-level here (framed
+by another site: tests/browser/test_embed_launcher.py): pick an avatar, Start, talk, End,
+and not one cookie of ours in the browser afterwards."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, Request, expect
+
+from tests.browser.test_accessibility import axe_violations, describe
+from tests.support.browser import (
+    PHONE,
+    Tab,
+    close_tab,
+    end_session,
+    lines,
+    open_tab,
+    screenshot,
+    send_chat,
+    start_session,
+    wait_for_setup,
+)
+from tests.support.live import LiveServer
+
+pytestmark = pytest.mark.browser
+
+SHOP = "https://shop.test"
+PANEL = {"width": 400, "height": 640}  # the launcher's panel on a desk (static/embed/embed.js)
+
+NEW_KEY = """
+from sessions.models import AvatarPreset, EmbedKey
+key = EmbedKey.objects.create(name="Browser shop", allowed_origins="https://shop.test")
+key.presets.set(AvatarPreset.objects.filter(slug__in=["ada", "cleo"]))
+print(key.public_key)
+"""
+
+
+def new_key(server: LiveServer) -> str:
+    return server.manage("shell", "-c", NEW_KEY).strip().splitlines()[-1]
+
+
+def test_a_visitor_talks_to_the_avatar_without_a_cookie(tab: Tab):
+    public_key = new_key(tab.server)
+    page = tab.page
+    api_calls: list[Request] = []
+    page.on("request", lambda r: api_calls.append(r) if "/api/v1/" in r.url else None)
+
+    page.set_viewport_size(PANEL)
+    page.goto(f"/embed/{public_key}/?origin={SHOP}")
+    wait_for_setup(page)
+    screenshot(page, "embed-setup.png")
+    # Compact: no header or sign-in; only the key's avatars; no settings but Start.
+    expect(page.locator(".site-header")).to_have_count(0)
+    slugs = page.locator(".preset-card").evaluate_all("cards => cards.map(c => c.dataset.slug)")
+    assert sorted(slugs) == ["ada", "cleo"]
+    expect(page.locator("#voice-select")).to_be_hidden()
+    expect(page.locator("#recording-notice")).to_be_visible()
+
+    start_session(page, "cleo")  # cleo retells: the sandbox avatar says what is typed
+    send_chat(page, "Hello from the shop")
+    expect(page.locator("#transcript li.line.user .text")).to_have_text("Hello from the shop")
+    avatar = page.locator("#transcript li.line.avatar[data-final=true] .text")
+    expect(avatar.first).to_contain_text("Hello from the shop")
+    assert [line["role"] for line in lines(page)][:2] == ["user", "avatar"]
+    screenshot(page, "embed-session.png")
+    end_session(page)
+
+    host = urlsplit(tab.server.url).hostname
+    ours = [c["name"] for c in tab.context.cookies() if c["domain"].lstrip(".") == host]
+    assert ours == [], f"the embed left cookies: {ours}"
+    # Every API call carried the visitor's token, none a CSRF header.
+    assert api_calls
+    for request in api_calls:
+        headers = request.all_headers()
+        assert re.fullmatch(r"Bearer emb\..+", headers.get("authorization", "")), request.url
+        assert "x-csrftoken" not in headers and "cookie" not in headers, request.url
+    tab.watch.assert_clean()
+
+
+def test_the_phone_sheet_fits_and_reads_well(browser: Browser, live_server_proc: LiveServer):
+    """At a phone's size: nothing wider than the screen, Start reached by keyboard, and
+    axe finds nothing serious (bypass_csp: axe is injected; the page's own policy is the
+    other test's)."""
+    tab = open_tab(browser, live_server_proc, viewport=PHONE, bypass_csp=True)
+    try:
+        page = tab.page
+        page.goto(f"/embed/{new_key(live_server_proc)}/?origin={SHOP}&preset=cleo")
+        wait_for_setup(page)
+        expect(page.locator(".preset-card[data-slug=cleo] input")).to_be_checked()
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        for _ in range(8):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.id") == "start-btn":
+                break
+        assert page.evaluate("document.activeElement.id") == "start-btn"
+        screenshot(page, "embed-phone.png")
+        found = axe_violations(page)
+        assert not found, describe(found)
+        tab.watch.assert_clean()
+    finally:
+        close_tab(tab)
