@@ -137,8 +137,9 @@
         '<button class="close" type="button">\u00d7</button></div></div>';
       this._launcher = this._root.querySelector(".launcher");
       this._panel = this._root.querySelector(".panel");
+      this._closeButton = this._root.querySelector(".close");
       this._launcher.addEventListener("click", this._toggle.bind(this));
-      this._root.querySelector(".close").addEventListener("click", this.close.bind(this));
+      this._closeButton.addEventListener("click", this.close.bind(this));
       this._panel.addEventListener("keydown", this._onKey);
     }
 
@@ -172,7 +173,7 @@
       this._launcher.querySelector("span").textContent = label;
       this._panel.setAttribute("aria-label", label);
       this._root.querySelector(".title").textContent = label;
-      this._root.querySelector(".close").setAttribute("aria-label", this._text("close-label", "Close"));
+      this._closeButton.setAttribute("aria-label", this._text("close-label", "Close"));
     }
 
     _toggle() {
@@ -185,7 +186,9 @@
       if (!this._panel.hidden) return;
       this._panel.hidden = false;
       this._launcher.setAttribute("aria-expanded", "true");
-      this._frame.focus();
+      // Into the panel, on its first control: from there Escape closes it (keys pressed
+      // inside our frame are the frame's: another site's document cannot hear them).
+      this._closeButton.focus();
     }
 
     close() {

@@ -221,7 +221,7 @@ test("the element: closed shadow, a named launcher, the frame made on open with 
   assert.equal(el._frame.src, `${OURS}/embed/ek_abc/?origin=https%3A%2F%2Fshop.example&preset=ada`);
   assert.equal(el._frame.allow, "microphone; camera; autoplay");
   assert.ok(el._frame.title);
-  assert.equal(el._frame.focused, 1);
+  assert.equal(el._closeButton.focused, 1); // focus went into the panel
   // Escape in the panel closes it and gives focus back to the launcher.
   el._panel.listeners.keydown[0]({ key: "Escape", stopPropagation() {} });
   assert.equal(el._panel.hidden, true);
