@@ -27,8 +27,9 @@ from tests.support.embed_host import (
     SHOP,
     HostSite,
     ax_click,
-    ax_names,
     chromium_args,
+    embed_frame,
+    launcher_shown,
     make_key,
 )
 from tests.support.live import LiveServer
@@ -116,23 +117,6 @@ def visit(page: Page, shop: HostSite, ours: str, key: str, host: str = SHOP) -> 
     page.goto(shop.url(host, key=key, script=f"{ours}/embed.js"))
 
 
-def launcher_shown(page: Page) -> None:
-    for _ in range(50):
-        if "Talk to us" in ax_names(page):
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError(f"no launcher: the page's buttons are {ax_names(page)}")
-
-
-def embed_frame(page: Page) -> Frame:
-    for _ in range(100):
-        for frame in page.frames:
-            if "/embed/" in frame.url:
-                return frame
-        page.wait_for_timeout(50)
-    raise AssertionError(f"no embed frame: {[f.url for f in page.frames]}")
-
-
 def open_panel(page: Page) -> Frame:
     launcher_shown(page)
     ax_click(page, "Talk to us")
@@ -217,7 +201,7 @@ def test_a_visitor_talks_to_the_avatar_and_the_shop_hears_it(
 
 
 def test_a_website_the_key_does_not_list_gets_nothing(
-    visitor: Tab, shop: HostSite, ours: str, keys: dict[str, str]
+    visitor: Tab, server: LiveServer, shop: HostSite, ours: str, keys: dict[str, str]
 ):
     page = visitor.page
     visit(page, shop, ours, keys["main"], host=ELSEWHERE)
@@ -248,7 +232,7 @@ def test_a_website_the_key_does_not_list_gets_nothing(
     # Asked directly, the embed page for an unlisted origin is refused and carries no token.
     with pytest.raises(urllib.error.HTTPError) as refusal:
         urllib.request.urlopen(
-            f"{ours.replace(OURS, '127.0.0.1')}/embed/{keys['main']}/?origin={shop.origin(ELSEWHERE)}"
+            f"{server.url}/embed/{keys['main']}/?origin={shop.origin(ELSEWHERE)}"
         )
     assert refusal.value.code == 403
     assert "emb." not in refusal.value.read().decode()

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from playwright.sync_api import Page
+from playwright.sync_api import Frame, Page
 
 ATTRIBUTES = ("preset", "color", "label", "position")
 
@@ -195,3 +195,22 @@ def ax_names(page: Page, role: str = "button") -> list[str]:
         for n in nodes
         if n.get("role", {}).get("value") == role and not n.get("ignored")
     ]
+
+
+def launcher_shown(page: Page) -> None:
+    """Wait for the async script to draw the launcher."""
+    for _ in range(50):
+        if "Talk to us" in ax_names(page):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"no launcher: the page's buttons are {ax_names(page)}")
+
+
+def embed_frame(page: Page) -> Frame:
+    """Our iframe in the page (Playwright sees every frame, whatever shadow root holds it)."""
+    for _ in range(100):
+        for frame in page.frames:
+            if "/embed/" in frame.url:
+                return frame
+        page.wait_for_timeout(50)
+    raise AssertionError(f"no embed frame: {[f.url for f in page.frames]}")
