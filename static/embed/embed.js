@@ -91,7 +91,8 @@
     ".panel{position:fixed;bottom:84px;z-index:2147483001;display:flex;flex-direction:column;" +
     "width:min(400px,calc(100vw - 32px));height:min(640px,calc(100vh - 104px));" +
     "background:#fff;border-radius:12px;overflow:hidden;box-shadow:0 8px 40px rgba(0,0,0,.3);" +
-    "transition:opacity .15s,transform .15s}" +
+    "animation:rise .18s ease-out}" +
+    "@keyframes rise{from{opacity:0;transform:translateY(12px)}}" +
     ".panel[hidden]{display:none}" +
     ".bar{display:flex;align-items:center;justify-content:space-between;gap:8px;" +
     "padding:6px 6px 6px 14px;background:var(--c);color:var(--on);" +
@@ -103,7 +104,7 @@
     ".right{right:16px}.left{left:16px}" +
     "@media (max-width:600px){.panel{inset:0;width:100vw;height:100vh;height:100dvh;" +
     "border-radius:0}.launcher{bottom:16px}}" +
-    "@media (prefers-reduced-motion:reduce){.launcher,.panel{transition:none}" +
+    "@media (prefers-reduced-motion:reduce){.launcher{transition:none}.panel{animation:none}" +
     ".launcher:hover{transform:none}}";
 
   var ICON =

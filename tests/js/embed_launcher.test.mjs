@@ -284,3 +284,12 @@ test("the script stays small and leaves the host's cookies and storage alone", (
     assert.ok(!SOURCE.replace(/\/\*[\s\S]*?\*\//, "").includes(word), word);
   }
 });
+
+test("with reduced motion asked for, the launcher and panel do not move", () => {
+  const block = SOURCE.match(/@media \(prefers-reduced-motion:reduce\)\{(.*?)\}"\s*;/s);
+  assert.ok(block, "no prefers-reduced-motion rules");
+  const rules = block[1].replace(/"\s*\+\s*"/g, "");
+  assert.match(rules, /\.launcher\{transition:none\}/);
+  assert.match(rules, /\.panel\{animation:none\}/);
+  assert.match(rules, /\.launcher:hover\{transform:none\}/);
+});
