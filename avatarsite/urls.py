@@ -7,7 +7,7 @@ from django.urls import path
 from django.views.decorators.cache import cache_control, cache_page
 from django.views.i18n import JavaScriptCatalog
 
-from sessions import account, views
+from sessions import account, embed_views, views
 from sessions.api import api
 from sessions.signin import AdminSignInForm
 
@@ -75,4 +75,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    # The embed (issue 20): our page in a website's iframe, and the script that puts it there.
+    path("embed/<str:public_key>/", embed_views.embed_page, name="embed-page"),
+    path("embed.js", embed_views.embed_script, name="embed-script"),
 ]

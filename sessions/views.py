@@ -27,12 +27,20 @@ from sessions.services.answers import llm_enabled
 from sessions.signin import SiteAuthenticationForm
 
 
-def page_config(request: HttpRequest) -> dict:
-    """What the page's JavaScript needs to know; never a secret."""
+def page_config(request: HttpRequest, embed: dict | None = None) -> dict:
+    """What the page's JavaScript needs to know; never a secret. `embed`: the embed page's
+    own part (sessions/embed_views.py), which then has no user, no sign-in and no CSRF
+    token (it never uses cookies: its visitor token goes in a header)."""
+    if embed is None:
+        who = {
+            "user": request.user.get_username() if request.user.is_authenticated else "",
+            "csrfToken": get_token(request),
+            "loginUrl": reverse("login"),  # offered when a socket says the sign-in ended
+        }
+    else:
+        who = {"user": "", **embed}
     return {
-        "user": request.user.get_username() if request.user.is_authenticated else "",
-        "csrfToken": get_token(request),
-        "loginUrl": reverse("login"),  # offered when a socket says the sign-in ended
+        **who,
         "apiBase": "/api/v1",
         "agoraSdkUrl": static("vendor/agora/AgoraRTC_N-production.esm.mjs"),
         "agoraEventReport": settings.AGORA_EVENT_REPORT,

@@ -16,7 +16,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from sessions import errors
-from sessions.api import presets, sessions
+from sessions.api import embed, presets, sessions
 from sessions.api.auth import ApiAuth
 from sessions.api.http_errors import domain_error_response, error_response
 from sessions.services import catalog
@@ -38,6 +38,7 @@ api = NinjaAPI(
 )
 api.add_router("", presets.router)
 api.add_router("", sessions.router)
+api.add_router("", embed.router)
 
 
 # --- Errors: one shape everywhere ---------------------------------------------------

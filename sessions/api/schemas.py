@@ -339,3 +339,10 @@ class TranscriptLine(Schema):
 
 class TranscriptOut(Schema):
     messages: list[TranscriptLine]
+
+
+class EmbedTokenOut(Schema):
+    """A renewed embed visitor token (POST /embed/token): the same visitor, a new expiry."""
+
+    token: str
+    expires_in: int = Field(description="Seconds until it expires; renew before then.")

@@ -1,4 +1,5 @@
-// The JSON API client: same-origin fetch with the CSRF header on unsafe methods, and
+// The JSON API client: same-origin fetch with the CSRF header on unsafe methods (or, on
+// the embed page, its visitor token as a Bearer header and no cookies at all), and
 // every failure turned into an ApiError carrying the server's code and message (errors
 // are always {"error": {"code", "message"}}; a 429 carries Retry-After).
 
@@ -48,14 +49,26 @@ export function errorFromResponse(status, body, retryAfterHeader, now = Date.now
   return new ApiError(message, { status, code, retryAfter: parseRetryAfter(retryAfterHeader, now) });
 }
 
+/** The subprotocol the embed page's socket offers beside its token (sessions/embed_tokens.py). */
+export const EMBED_SOCKET_PROTOCOL = "avatarsite.embed";
+
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /** Whether the browser itself says it is offline (then, and only then, blame the connection). */
 export const browserOffline = () => globalThis.navigator?.onLine === false;
 
+/**
+ * @param {object} options
+ * @param {string} options.base  "/api/v1"
+ * @param {string} [options.csrfToken]  the cookie's CSRF token (the site's own pages)
+ * @param {string} [options.bearer]  the embed page's visitor token instead: every call
+ *   sends it as `Authorization: Bearer`, with no cookie (credentials "omit"); renewed
+ *   with setBearer()
+ */
 export function createApi({
   base,
   csrfToken,
+  bearer = null,
   fetchImpl = globalThis.fetch.bind(globalThis),
   timeoutMs = 30000,
   offline = browserOffline,
@@ -63,7 +76,8 @@ export function createApi({
   async function request(method, path, { body, timeout = timeoutMs } = {}) {
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (UNSAFE.has(method)) headers["X-CSRFToken"] = csrfToken;
+    if (bearer) headers.Authorization = `Bearer ${bearer}`;
+    else if (UNSAFE.has(method)) headers["X-CSRFToken"] = csrfToken;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeout);
     let response;
@@ -72,7 +86,7 @@ export function createApi({
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: "same-origin",
+        credentials: bearer ? "omit" : "same-origin",
         signal: controller.signal,
       });
     } catch (err) {
@@ -115,8 +129,31 @@ export function createApi({
   }
 
   const sessionPath = (id) => `/sessions/${encodeURIComponent(id)}`;
+  const leaveUrl = (id) => `${base}${sessionPath(id)}/leave`;
   return {
     request,
+    /** The embed page's visitor token (null on the site's own pages, which use the cookie). */
+    get bearer() {
+      return bearer;
+    },
+    setBearer(next) {
+      bearer = next;
+    },
+    /** The session socket's subprotocols that carry the embed page's token (relay.js). */
+    socketProtocols: () => [EMBED_SOCKET_PROTOCOL, bearer],
+    /** The embed page's token for the same visitor, before this one expires. */
+    renewBearer: () => request("POST", "/embed/token"),
+    /**
+     * The page goes away, told with its token: a beacon cannot send headers, a keepalive
+     * fetch can (and outlives the page like a beacon). Never waited for.
+     */
+    leaveWithBearer: (id) =>
+      fetchImpl(leaveUrl(id), {
+        method: "POST",
+        keepalive: true,
+        credentials: "omit",
+        headers: { Authorization: `Bearer ${bearer}` },
+      }).catch(() => {}),
     presets: () => request("GET", "/presets"),
     createSession: (body) => request("POST", "/sessions", { body, timeout: Math.max(timeoutMs, 90000) }),
     activeSessions: () => request("GET", "/sessions?status=active"),
@@ -141,6 +178,6 @@ export function createApi({
       }),
     transcript: (id) => request("GET", `${sessionPath(id)}/transcript`),
     /** The beacon's URL (POST with a FormData carrying csrfmiddlewaretoken). */
-    leaveUrl: (id) => `${base}${sessionPath(id)}/leave`,
+    leaveUrl,
   };
 }

@@ -16,8 +16,9 @@ import { createTransport } from "./transport.js";
 /**
  * The stage and the controls, wired to the page's elements, and the factories of a
  * session's socket and media; what session.js's SessionRunner runs a session with.
- * @param {object} options  page.js's: el, config, win, notices, setup, speech, and
- *   resumeAudio (the avatar's sound, when the user asks for it); the factories a node test
+ * @param {object} options  page.js's: el, config, win, notices, setup, speech,
+ *   resumeAudio (the avatar's sound, when the user asks for it) and socketProtocols (the
+ *   embed page's token for the socket); the factories a node test
  *   replaces: rateWindow, makeRelay, makeTransport, makeFace, makeMic, makeCamera
  */
 export function buildLive({
@@ -28,9 +29,11 @@ export function buildLive({
   setup,
   speech,
   resumeAudio,
+  // The embed page's socket subprotocols (its token), or null (page.js).
+  socketProtocols = null,
   // One send window for the page: every frame it sends counts (pacing.js).
   rateWindow = new RateWindow(pacingFromConfig(config)),
-  makeRelay = (session) => new Relay({ url: wsUrl(session.ws_path, win.location), rateWindow }),
+  makeRelay = (session) => new Relay({ url: wsUrl(session.ws_path, win.location), rateWindow, protocols: socketProtocols }),
   makeTransport = (rtc) =>
     createTransport(rtc, {
       sdkUrls: { agora: config.agoraSdkUrl, livekit: config.livekitSdkUrl, trtc: config.trtcSdkUrl },

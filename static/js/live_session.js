@@ -61,6 +61,8 @@ export class LiveSession {
    * @param {number} [options.warnBeforeMs]  how long before the end it comes (a minute)
    * @param {string} [options.fallback]  after a failed join: "offer" another network,
    *   go to it at once ("auto"), or not ("off"); the site's AKOOL_FALLBACK
+   * @param {(frame, result) => void} [options.onTranscript]  each transcript frame and
+   *   what it did to its line (transcript.js apply), after the view showed it
    */
   constructor({
     session,
@@ -78,6 +80,7 @@ export class LiveSession {
     endWarning = null,
     warnBeforeMs = undefined,
     fallback = "offer",
+    onTranscript = null,
   }) {
     Object.assign(this, { session, preset, view, api, notices, stage, controls, makeRelay, makeTransport, params, onEnd });
     this.clock = clock;
@@ -93,6 +96,7 @@ export class LiveSession {
     this.stopTicking = null;
     this.media = new LiveMedia(this);
     this.fallback = fallback;
+    this.onTranscript = onTranscript;
     this.cancelOffer = null;
   }
 
@@ -202,8 +206,9 @@ export class LiveSession {
     scope.on(relay, "message", (msg) =>
       routeServerMessage(msg, {
         transcript: (m) => {
-          this.view.apply(m);
+          const result = this.view.apply(m);
           this.controls.transcriptLine?.(m);
+          this.onTranscript?.(m, result);
         },
         avatar: (m) => this.stage.setSpeaking(m.speaking),
         command_result: (m) => this.controls.commandResult(m),

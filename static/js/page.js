@@ -7,6 +7,7 @@
 
 import { systemClock } from "./clock.js";
 import { ConsentNotice } from "./consent.js";
+import { Emitter } from "./emitter.js";
 import { EndWarning } from "./extend.js";
 import { LiveList } from "./live_list.js";
 import { Notices } from "./notices.js";
@@ -30,7 +31,9 @@ export const LOAD_FAILED_TEXT = t("part of this page did not load. Check your co
  * @param {object} [options.rateWindow]  pacing.js RateWindow (default: from the config)
  * @param {Function} [options.makeRelay] / [options.makeTransport] / [options.makeFace] /
  *   [options.makeMic] / [options.makeCamera]  factories (defaults: live_parts.js's)
- * @returns {{notices, setup, sessions, loadLive, open: () => Promise}}
+ * @returns {{notices, setup, sessions, events, loadLive, open: () => Promise}}  `events`
+ *   says "ready" ({presets}: the catalog is shown), "session-started", "transcript" and
+ *   "session-ended" (session.js); the embed page passes them on (embed_bridge.js)
  */
 export function createPage({
   el,
@@ -56,6 +59,9 @@ export function createPage({
   });
   const speech = Boolean(config.speechSynthesis && "speechSynthesis" in win);
   const navigator = win.navigator;
+  const events = new Emitter();
+  // The embed page's socket offers its token (api.js); the site's pages use the cookie.
+  const socketProtocols = api.bearer ? () => api.socketProtocols() : null;
   const setup = new Setup({ el, api, notices, config });
   const claims = new TabClaims({ win, clock });
   const liveList = new LiveList({
@@ -73,7 +79,7 @@ export function createPage({
   const resumeAudio = () => sessions.live?.transport?.resumeAudio?.();
   const loadLive = () =>
     (live ??= importLive()
-      .then((m) => m.buildLive({ el, config, win, notices, setup, speech, resumeAudio, ...factories }))
+      .then((m) => m.buildLive({ el, config, win, notices, setup, speech, resumeAudio, socketProtocols, ...factories }))
       .catch((err) => {
         console.error(err);
         live = null;
@@ -90,6 +96,7 @@ export function createPage({
     speech,
     claims,
     liveList,
+    events,
     sendBeacon: navigator?.sendBeacon ? (url, data) => navigator.sendBeacon(url, data) : null,
     csrfToken: config.csrfToken,
     // Back to this page after signing in again.
@@ -133,9 +140,16 @@ export function createPage({
 
   /** Open the page: the catalog, and the session already running, if any. */
   const open = () =>
-    sessions.boot().catch((err) => {
-      console.error(err);
-      notices.showError(t("The page failed to start: %(reason)s. Reload the page.", { reason: err?.message ?? err }));
-    });
-  return { notices, setup, sessions, loadLive, open };
+    sessions
+      .boot()
+      .then(() => {
+        // The embed's ?preset= (when its key offers it) is the one chosen.
+        if (config.preset && !sessions.live) setup.choose(config.preset);
+        events.emit("ready", { presets: setup.catalog.avatars.map((a) => ({ slug: a.slug, name: a.name })) });
+      })
+      .catch((err) => {
+        console.error(err);
+        notices.showError(t("The page failed to start: %(reason)s. Reload the page.", { reason: err?.message ?? err }));
+      });
+  return { notices, setup, sessions, events, loadLive, open };
 }

@@ -46,6 +46,9 @@ export class Relay extends Emitter {
    * @param {RateWindow} [options.rateWindow]  the page's send window (pacing.js); one per
    *   page, shared by its relays
    * @param {() => number} [options.now]  monotonic milliseconds, for the window
+   * @param {() => string[]} [options.protocols]  the socket's subprotocols, asked at each
+   *   (re)connect: the embed page's token travels there (a page cannot set a socket's
+   *   headers), and a renewed token is the one the next socket offers
    */
   constructor({
     url,
@@ -56,9 +59,11 @@ export class Relay extends Emitter {
     maxOutbox = 1000,
     rateWindow = new RateWindow(),
     now = () => globalThis.performance?.now?.() ?? Date.now(),
+    protocols = null,
   }) {
     super();
     this.url = url;
+    this.protocols = protocols;
     this.WebSocketImpl = WebSocketImpl;
     this.backoff = backoff;
     this.setTimeout = setT;
@@ -173,7 +178,7 @@ export class Relay extends Emitter {
     this.timer = null;
     let ws;
     try {
-      ws = new this.WebSocketImpl(this.url);
+      ws = this.protocols ? new this.WebSocketImpl(this.url, this.protocols()) : new this.WebSocketImpl(this.url);
     } catch (err) {
       // A malformed URL or a blocked scheme: retrying cannot help.
       this.#setState({ state: "closed" });

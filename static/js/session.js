@@ -35,6 +35,8 @@ export class SessionRunner {
    * @param {string} [options.loginUrl]  the sign-in page, offered when signed out
    * @param {object} options.claims  tab_claims.js: which tab holds which session
    * @param {object} options.liveList  live_list.js: the user's live sessions, to pick from
+   * @param {object} [options.events]  an Emitter told "session-started", "transcript" (a
+   *   line that ended) and "session-ended" (the embed page passes them to its host page)
    */
   constructor({
     el,
@@ -49,8 +51,9 @@ export class SessionRunner {
     loginUrl = "",
     claims,
     liveList,
+    events = null,
   }) {
-    Object.assign(this, { el, api, notices, setup, loadLive, clock, speech });
+    Object.assign(this, { el, api, notices, setup, loadLive, clock, speech, events });
     Object.assign(this, { sendBeacon, csrfToken, loginUrl, claims, liveList });
     /** The running session; null on the start screen. */
     this.live = null;
@@ -207,11 +210,17 @@ export class SessionRunner {
 
   /**
    * The page goes away: tell the server (a reload reconnects within the grace period and
-   * resumes). Beacons cannot set headers, so the CSRF token travels in the form.
+   * resumes). Beacons cannot set headers, so the CSRF token travels in the form; the
+   * embed page, whose token goes in a header, says it with a keepalive fetch instead.
    */
   pageHidden() {
     const l = this.live;
-    if (!l || l.over || !this.sendBeacon) return;
+    if (!l || l.over) return;
+    if (this.api.bearer) {
+      this.api.leaveWithBearer(l.id);
+      return;
+    }
+    if (!this.sendBeacon) return;
     const form = new FormData();
     form.append("csrfmiddlewaretoken", this.csrfToken);
     this.sendBeacon(this.api.leaveUrl(l.id), form);
@@ -305,6 +314,7 @@ export class SessionRunner {
       onEnd: (info, options) => this.#ended(info, options),
       endWarning: this.endWarning,
       warnBeforeMs: this.warnBeforeMs,
+      onTranscript: (m, result) => this.#lineEnded(m, result),
     });
     this.live = live;
     this.claims.hold(live.id);
@@ -327,8 +337,17 @@ export class SessionRunner {
       // What tests (and people's tools) can read: this tab's media is connected.
       el.app.dataset.media = "on";
       this.controls.focusChat();
+      this.events?.emit("session-started", { session: { id: live.id, preset: session.preset ?? "" } });
     }
     return joined;
+  }
+
+  /** A line ended (the user's as soon as the server took it): news for `events`. Not a
+   * replay (a reconnect's), nor a final frame that changed nothing. */
+  #lineEnded(m, result) {
+    const line = result?.line;
+    if (!line || !result.changed || !line.final || m.replay || !m.final) return;
+    this.events?.emit("transcript", { role: line.role, text: line.text, final: true });
   }
 
   /** The running session's code, once: stage, controls, makeRelay, makeTransport, LiveSession... */
@@ -395,6 +414,7 @@ export class SessionRunner {
     // Taken by another tab: offer it back here while it runs there.
     if (this.elsewhere) this.liveList.show("taken", { only: id });
     const why = typeof info === "string" ? info : describeEnd(info);
+    this.events?.emit("session-ended", { reason: (typeof info === "object" && info?.close_reason) || null, words: why });
     // One sentence to translate, the reason inside it (never two fragments joined).
     const text = offerNew ? t("%(ended)s You can start a new session.", { ended: why }) : why;
     const failed = isError ?? (typeof info === "object" && endedInFailure(info));

@@ -109,6 +109,15 @@ export class Setup {
     return true;
   }
 
+  /** Choose preset `slug` (the embed's ?preset=, its host page's start); false if not offered. */
+  choose(slug) {
+    const radios = this.#radios();
+    if (!radios.some((i) => i.value === slug)) return false;
+    for (const r of radios) r.checked = r.value === slug;
+    this.applyPreset(this.presetBySlug(slug));
+    return true;
+  }
+
   presetBySlug(slug) {
     return this.catalog.avatars.find((a) => a.slug === slug) ?? null;
   }

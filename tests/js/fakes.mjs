@@ -14,8 +14,9 @@ export class FakeWebSocket {
     return FakeWebSocket.instances.at(-1);
   }
 
-  constructor(url) {
+  constructor(url, protocols = undefined) {
     this.url = url;
+    this.protocols = protocols; // the embed page's token travels here
     this.readyState = 0;
     this.sent = [];
     this.closedWith = null;
