@@ -309,7 +309,7 @@ def test_schemathesis_ran_every_check_on_every_operation(st_run):
     assert report["complete"] and report["stop_reason"] == "completed", st_run.output[-3000:]
     assert report["errors"] == [], st_run.output[-3000:]
     operations = report["operations"]
-    assert operations["tested"] == operations["selected"] == operations["total"] == 9
+    assert operations["tested"] == operations["selected"] == operations["total"] == 10
     for phase in ("coverage", "fuzzing", "stateful"):
         assert report["phases"][phase]["status"] != "skip", phase
     ran = {name for name, _ in st_run.checks}

@@ -35,6 +35,8 @@ DECLARED = {
         *(400, 401, 403, 404, 409, 413, 422),
         *(500, 502, 503, 504),
     },
+    # The embed page's token renewal: only a valid embed token (401 otherwise).
+    ("post", "/api/v1/embed/token"): {401, 500, 503},
 }
 
 
