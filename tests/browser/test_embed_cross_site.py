@@ -203,6 +203,30 @@ def test_a_visitor_talks_to_the_avatar_and_the_shop_hears_it(
     visitor.watch.assert_clean()
 
 
+def test_the_launcher_works_from_the_keyboard(
+    visitor: Tab, shop: HostSite, ours: str, keys: dict[str, str]
+):
+    page = visitor.page
+    visit(page, shop, ours, keys["main"])
+    launcher_shown(page)
+    page.keyboard.press("Tab")  # the shop's page has no other control: the launcher
+    page.keyboard.press("Enter")
+    expect(embed_frame(page).locator("#start-btn")).to_be_visible()
+    # Focus went into the panel (its close button); Escape closes it, the frame goes, and
+    # focus is back on the launcher: Enter opens it again.
+    assert page.evaluate("document.activeElement.tagName") == "AVATAR-EMBED"
+    page.keyboard.press("Escape")
+    expect(page.locator("avatar-embed")).to_be_attached()
+    for _ in range(20):
+        if not page.main_frame.child_frames:
+            break
+        page.wait_for_timeout(50)
+    assert page.main_frame.child_frames == []
+    page.keyboard.press("Enter")
+    expect(embed_frame(page).locator("#start-btn")).to_be_visible()
+    visitor.watch.assert_clean()
+
+
 def test_a_website_the_key_does_not_list_gets_nothing(
     visitor: Tab, server: LiveServer, shop: HostSite, ours: str, keys: dict[str, str]
 ):
