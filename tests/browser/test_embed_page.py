@@ -8,17 +8,22 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Request, expect
+from playwright.sync_api import Browser, Request, expect
 
+from tests.browser.test_accessibility import axe_violations, describe
 from tests.support.browser import (
+    PHONE,
     Tab,
+    close_tab,
     end_session,
     lines,
+    open_tab,
     screenshot,
     send_chat,
     start_session,
     wait_for_setup,
 )
+from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -33,8 +38,12 @@ print(key.public_key)
 """
 
 
+def new_key(server: LiveServer) -> str:
+    return server.manage("shell", "-c", NEW_KEY).strip().splitlines()[-1]
+
+
 def test_a_visitor_talks_to_the_avatar_without_a_cookie(tab: Tab):
-    public_key = tab.server.manage("shell", "-c", NEW_KEY).strip().splitlines()[-1]
+    public_key = new_key(tab.server)
     page = tab.page
     api_calls: list[Request] = []
     page.on("request", lambda r: api_calls.append(r) if "/api/v1/" in r.url else None)
@@ -69,3 +78,27 @@ def test_a_visitor_talks_to_the_avatar_without_a_cookie(tab: Tab):
         assert re.fullmatch(r"Bearer emb\..+", headers.get("authorization", "")), request.url
         assert "x-csrftoken" not in headers and "cookie" not in headers, request.url
     tab.watch.assert_clean()
+
+
+def test_the_phone_sheet_fits_and_reads_well(browser: Browser, live_server_proc: LiveServer):
+    """At a phone's size: nothing wider than the screen, Start reached by keyboard, and
+    axe finds nothing serious (bypass_csp: axe is injected; the page's own policy is the
+    other test's)."""
+    tab = open_tab(browser, live_server_proc, viewport=PHONE, bypass_csp=True)
+    try:
+        page = tab.page
+        page.goto(f"/embed/{new_key(live_server_proc)}/?origin={SHOP}&preset=cleo")
+        wait_for_setup(page)
+        expect(page.locator(".preset-card[data-slug=cleo] input")).to_be_checked()
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        for _ in range(8):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.id") == "start-btn":
+                break
+        assert page.evaluate("document.activeElement.id") == "start-btn"
+        screenshot(page, "embed-phone.png")
+        found = axe_violations(page)
+        assert not found, describe(found)
+        tab.watch.assert_clean()
+    finally:
+        close_tab(tab)
