@@ -8,7 +8,10 @@ plus README.md there with one line per file saying what it shows.
 
 States: setup (the start screen), live (the avatar speaking), interrupted (an answer cut
 short by Interrupt), ended (back at the start screen after End), history (the list of past
-sessions). Sizes: desk 1280x800, phone 390x844. The sandbox avatar speaks slowly here, so
+sessions); and the embed on another website (a shop's page on a made-up name that
+Chromium maps to loopback, tests/support/embed_host.py): embed-closed (the launcher),
+embed-open (our page in its panel or phone sheet), embed-live (a visitor talking to it).
+Sizes: desk 1280x800, phone 390x844. The sandbox avatar speaks slowly here, so
 the speaking states hold still long enough to be caught.
 """
 
@@ -32,6 +35,17 @@ from tests.support.browser import (
     start_session,
     wait_for_setup,
 )
+from tests.support.embed_host import (
+    OURS,
+    SERVER_SETTINGS,
+    SHOP,
+    HostSite,
+    ax_click,
+    chromium_args,
+    embed_frame,
+    launcher_shown,
+    make_key,
+)
 from tests.support.live import LiveServer
 from tools.serving import ROOT
 
@@ -49,6 +63,9 @@ STATES = {
     "interrupted": "a live session after Interrupt: the avatar's answer cut short",
     "ended": "back at the start screen after End, with the notice saying the session ended",
     "history": "the history page: the user's past sessions, newest first",
+    "embed-closed": "a shop's page on another website with the avatar's launcher, closed",
+    "embed-open": "the shop's page with the launcher open: our page in its panel, ready",
+    "embed-live": "the embed in a live session: the avatar answering the shop's visitor",
 }
 SIZE_WORDS = {"desk": "on a desk (1280x800)", "phone": "on a phone (390x844)"}
 SCHEME_WORDS = {"light": "in light mode", "dark": "in dark mode"}
@@ -91,27 +108,49 @@ def walk(page: Page, shoot: Shoot) -> None:
     shoot("history")
 
 
-def take(browser: Browser, server: LiveServer, size: str, scheme: str) -> list[str]:
-    context = browser.new_context(viewport=SIZES[size], base_url=server.url, color_scheme=scheme)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
+def walk_embed(page: Page, shoot: Shoot, shop_url: str) -> None:
+    """A shop's visitor: the launcher, the open panel, a question answered."""
+    page.goto(shop_url)
+    launcher_shown(page)
+    shoot("embed-closed")
+    ax_click(page, "Talk to us")
+    frame = embed_frame(page)
+    wait_for_setup(frame)  # a Frame has the page's locator API
+    shoot("embed-open")
+    start_session(frame, PRESET)
+    send_chat(frame, "Hello! Do you sell lanterns that work in the rain?")
+    speaking(frame)
+    page.wait_for_timeout(1500)
+    shoot("embed-live")
+    # No cookie to find it by afterwards (close_active_sessions): the visitor ends it here.
+    frame.click("#end-btn")
+    wait_for_setup(frame)
+
+
+def take(browser: Browser, server: LiveServer, size: str, scheme: str, shop_url: str) -> list[str]:
     names: list[str] = []
+    for run in (walk, lambda page, shoot: walk_embed(page, shoot, shop_url)):
+        context = browser.new_context(
+            viewport=SIZES[size], base_url=server.url, color_scheme=scheme
+        )
+        context.set_default_timeout(10_000)
+        page = context.new_page()
 
-    def shoot(state: str) -> None:
-        name = f"{state}-{size}-{scheme}.png"
-        page.screenshot(path=str(OUT / name), animations="disabled", caret="hide")
-        names.append(name)
+        def shoot(state: str, page: Page = page) -> None:
+            name = f"{state}-{size}-{scheme}.png"
+            page.screenshot(path=str(OUT / name), animations="disabled", caret="hide")
+            names.append(name)
 
-    try:
-        walk(page, shoot)
-    finally:
-        close_active_sessions(context)
-        context.close()
+        try:
+            run(page, shoot)
+        finally:
+            close_active_sessions(context)
+            context.close()
     return names
 
 
 def describe(name: str) -> str:
-    state, size, scheme = name.removesuffix(".png").split("-")
+    state, size, scheme = name.removesuffix(".png").rsplit("-", 2)
     return f"- `{name}`: {STATES[state]}, {SIZE_WORDS[size]}, {SCHEME_WORDS[scheme]}."
 
 
@@ -141,19 +180,30 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     names: list[str] = []
     with tempfile.TemporaryDirectory(prefix="screenshots-") as workdir:
-        server = LiveServer(Path(workdir), SANDBOX_WORDS_PER_SECOND=WORDS_PER_SECOND)
+        server = LiveServer(
+            Path(workdir), SANDBOX_WORDS_PER_SECOND=WORDS_PER_SECOND, **SERVER_SETTINGS
+        )
         server.start()
+        shop = HostSite()
         try:
+            ours = f"http://{OURS}:{server.port}"
+            # A visitor's minutes per day would run out over the sizes and schemes.
+            generous = {"visitor_minutes_per_day": 0, "visitor_sessions_per_hour": 100}
+            key = make_key(server, "Harbour Provisions", [shop.origin(SHOP)], [PRESET], **generous)
+            shop_url = shop.url(SHOP, key=key, script=f"{ours}/embed.js")
             with sync_playwright() as p:
                 browser = p.chromium.launch(
-                    executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+                    executable_path=str(CHROMIUM),
+                    args=chromium_args(CHROMIUM_ARGS, [shop.origin(SHOP), ours]),
+                    headless=True,
                 )
                 for size in args.size or SIZES:
                     for scheme in args.scheme or SCHEMES:
-                        names += take(browser, server, size, scheme)
+                        names += take(browser, server, size, scheme, shop_url)
                         print(f"{size} {scheme}: done", flush=True)
                 browser.close()
         finally:
+            shop.stop()
             server.stop()
     index = write_index(names)
     took = time.monotonic() - started

@@ -46,7 +46,15 @@ export function buildLive({
   makeMic,
   makeCamera,
 }) {
-  const stage = new Stage({ el, makeFace, storage: win.localStorage, win });
+  // Reading localStorage throws in a frame the browser refuses storage (the embed on another
+  // website, third-party storage blocked): the captions' choice is then not remembered.
+  let storage = null;
+  try {
+    storage = win.localStorage;
+  } catch {
+    // refused: Stage keeps the choice for this page only
+  }
+  const stage = new Stage({ el, makeFace, storage, win });
   const cameraEnabled = Boolean(config.cameraEnabled);
   const chatMaxChars = Number(config.chatMaxChars) || 0;
   const controls = new Controls({ el, notices, setup, stage, speech, cameraEnabled, chatMaxChars, makeMic, makeCamera });

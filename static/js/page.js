@@ -151,5 +151,5 @@ export function createPage({
         console.error(err);
         notices.showError(t("The page failed to start: %(reason)s. Reload the page.", { reason: err?.message ?? err }));
       });
-  return { notices, setup, sessions, events, loadLive, open };
+  return { el, notices, setup, sessions, events, loadLive, open }; // el: the embed bridge types for the host page
 }
