@@ -317,13 +317,12 @@ def test_turning_the_key_off_ends_the_live_session_and_stops_new_ones(
     start(frame)
     wait_for_event(page, "session-started")
 
-    through_admin = turn_off(browser, server, keys["doomed"])
+    turn_off(browser, server, keys["doomed"])
     ended = wait_for_event(page, "session-ended")
     # The panel says why, in the words the shop heard (news in #status; a failure in #error).
     expect(frame.locator("#status, #error").filter(has_text=ended["words"])).to_have_count(1)
-    if through_admin:  # SWITCH: always, once H3's admin (sessions/staff/admin_embeds.py) is in
-        assert ended["reason"] == "revoked"
-        assert [row[1:] for row in live_sessions(server, keys["doomed"])] == [("closed", "revoked")]
+    assert ended["reason"] == "revoked"
+    assert [row[1:] for row in live_sessions(server, keys["doomed"])] == [("closed", "revoked")]
 
     # The visitor who stays cannot start again: the page's token died with the key.
     frame.click("#start-btn")
@@ -337,17 +336,9 @@ def test_turning_the_key_off_ends_the_live_session_and_stops_new_ones(
     blocked(page, 0)
 
 
-TURN_OFF = """
-from sessions.embed_models import EmbedKey
-EmbedKey.objects.filter(public_key={key!r}).update(active=False)
-"""
-
-
-def turn_off(browser: Browser, server: LiveServer, key: str) -> bool:
-    """Staff turn `key` off in the admin (H3's form: revoke() ends its live sessions, in the
-    served process, whose sockets hear it). Until that admin is merged here, the key goes
-    off through the ORM, and the live socket notices at its next beat (HEARTBEAT_INTERVAL).
-    True when it went through the admin."""
+def turn_off(browser: Browser, server: LiveServer, key: str) -> None:
+    """Staff turn `key` off in the admin: revoke() ends its live sessions in the served
+    process, whose sockets hear it."""
     (pk,) = server.query("SELECT id FROM avatar_sessions_embedkey WHERE public_key = %s", key)[0]
     staff = open_tab(browser, server)
     try:
@@ -356,13 +347,9 @@ def turn_off(browser: Browser, server: LiveServer, key: str) -> bool:
         page.fill("#id_username", STAFF[0])
         page.fill("#id_password", STAFF[1])
         page.click("input[type=submit]")
-        response = page.goto(f"/admin/avatar_sessions/embedkey/{pk}/change/")
-        if response is None or response.status == 404:
-            server.manage("shell", "-c", TURN_OFF.format(key=key))
-            return False
+        page.goto(f"/admin/avatar_sessions/embedkey/{pk}/change/")
         page.uncheck("#id_active")
         page.click("input[name=_save]")
         expect(page.locator(".messagelist")).to_be_visible()
-        return True
     finally:
         close_tab(staff)
