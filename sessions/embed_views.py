@@ -60,17 +60,29 @@ def embed_config(request: HttpRequest, key: EmbedKey, origin: str) -> dict:
     )
 
 
+def _framed_by(response: HttpResponse, origins: list[str]) -> HttpResponse:
+    """Exactly `origins` may frame this response (django-csp 4: a per-response
+    replacement), and no X-Frame-Options (it knows no list of origins): what
+    django.views.decorators.clickjacking.xframe_options_exempt sets, on this one only."""
+    response.xframe_options_exempt = True  # type: ignore[attr-defined]
+    response._csp_replace = {"frame-ancestors": origins}  # type: ignore[attr-defined]
+    return response
+
+
 @never_cache  # no-store: the page carries a visitor's token
 def embed_page(request: HttpRequest, public_key: str) -> HttpResponse:
-    key = EmbedKey.objects.usable().filter(public_key=public_key).first()
-    if key is None:
-        return _refused(
+    key = EmbedKey.objects.filter(public_key=public_key).first()
+    origin = _host_origin(request, key) if key is not None else None
+    if key is None or not key.active:
+        refused = _refused(
             request,
             404,
             _("No avatar here"),
             _("This website's avatar is not available. It may have been turned off."),
         )
-    origin = _host_origin(request, key)
+        # A key turned off says so inside its own websites' panels (a browser's blocked
+        # frame would say nothing); an unknown key's page, like every other, is framed by none.
+        return _framed_by(refused, [origin]) if origin is not None else refused
     if origin is None:
         return _refused(
             request,
@@ -79,12 +91,7 @@ def embed_page(request: HttpRequest, public_key: str) -> HttpResponse:
             _("This avatar may not be shown on this website."),
         )
     response = render(request, "embed.html", {"page_config": embed_config(request, key, origin)})
-    # Exactly the key's origins may frame it (django-csp 4: a per-response replacement),
-    # and no X-Frame-Options (it knows no list of origins): what
-    # django.views.decorators.clickjacking.xframe_options_exempt sets, on this response only.
-    response.xframe_options_exempt = True  # type: ignore[attr-defined]
-    response._csp_replace = {"frame-ancestors": key.origins}  # type: ignore[attr-defined]
-    return response
+    return _framed_by(response, key.origins)
 
 
 def embed_script(request: HttpRequest) -> FileResponse:

@@ -268,6 +268,19 @@ def test_a_website_the_key_does_not_list_gets_nothing(
     assert any("frame-ancestors" in e for e in visitor.watch.console_errors)
 
 
+def _frame_text(page: Page, index: int) -> str:
+    """The text of the page's `index`th frame once it has loaded a document of ours."""
+    for _ in range(100):
+        frames = page.main_frame.child_frames
+        if len(frames) > index and frames[index].url.startswith("http"):
+            try:
+                return frames[index].inner_text("body")
+            except Exception:  # noqa: BLE001, S110 (still loading: try again)
+                pass
+        page.wait_for_timeout(50)
+    raise AssertionError(f"no page of ours: {[f.url for f in page.main_frame.child_frames]}")
+
+
 def blocked(page: Page, index: int) -> None:
     """The page's `index`th frame shows Chromium's error page: refused by frame-ancestors."""
     for _ in range(50):
@@ -333,7 +346,9 @@ def test_turning_the_key_off_ends_the_live_session_and_stops_new_ones(
     with page.expect_response(re.compile(r"/embed/ek_")) as refused:
         ax_click(page, "Talk to us")
     assert refused.value.status == 404
-    blocked(page, 0)
+    # Framed by the key's own websites still, so the panel says why rather than a blank.
+    said = _frame_text(page, 0)
+    assert "not available" in said, said
 
 
 def turn_off(browser: Browser, server: LiveServer, key: str) -> None:

@@ -64,6 +64,13 @@ def test_an_unknown_or_turned_off_key_is_not_found(key):
     assert response.status_code == 404
     assert b"not available" in response.content
     assert "embedToken" not in response.content.decode()
+    # Its own website's panel may show that sentence (framed by that origin alone); an
+    # unknown key's page, or one asked for by an unlisted origin, is framed by none.
+    assert csp(response)["frame-ancestors"] == SHOP
+    assert "X-Frame-Options" not in response
+    for refused in (embed("ek_nothing_here"), embed(key, "?origin=https://evil.test")):
+        assert csp(refused)["frame-ancestors"] == "'none'"
+        assert refused["X-Frame-Options"] == "DENY"
 
 
 @pytest.mark.parametrize(
