@@ -13,7 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.forms import Script
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -119,6 +119,22 @@ def turn_off(request: HttpRequest, key: EmbedKey) -> embeds.Revoked:
         failed=done.failed,
     )
     return done
+
+
+def _value(value):
+    """A form value as the staff log keeps it (JSON): presets by slug, the rest as it is."""
+    if isinstance(value, (list, tuple, QuerySet)):
+        return sorted(str(getattr(item, "slug", item)) for item in value)
+    return value
+
+
+def changes(form: forms.ModelForm, fields: list[str]) -> dict[str, list]:
+    """What each changed field was and became: the log must say which website was let
+    in (or which cap was raised), not only that `allowed_origins` changed."""
+    return {
+        name: [_value(form.initial.get(name)), _value(form.cleaned_data.get(name))]
+        for name in fields
+    }
 
 
 def _said(request: HttpRequest, done: list[embeds.Revoked]) -> None:
@@ -238,7 +254,13 @@ class EmbedKeyAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         others = sorted(set(form.changed_data) - {"active"})
         if not change:
-            _record(request, obj, "embed_create", f"Created embed key {obj.public_key}.")
+            _record(
+                request,
+                obj,
+                "embed_create",
+                f"Created embed key {obj.public_key}.",
+                origins=obj.origins,
+            )
         elif others:
             _record(
                 request,
@@ -246,6 +268,7 @@ class EmbedKeyAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
                 "embed_change",
                 f"Changed embed key {obj.public_key}: {', '.join(others)}.",
                 fields=others,
+                changes=changes(form, others),
             )
         if turning_on:
             _record(request, obj, "embed_on", f"Turned on embed key {obj.public_key}.")
