@@ -61,6 +61,24 @@ class EmbedKeyForm(forms.ModelForm):
             "key_concurrent": gettext_lazy("Sessions at once"),
             "key_minutes_per_day": gettext_lazy("Minutes per day"),
         }
+        # 0 means opposite things here (limits.take_daily_minutes: no cap; a slot or an
+        # hourly count: no session at all): said beside each, so nobody sets 0 to stop a
+        # key's spending and lifts its cap instead.
+        help_texts = {
+            **dict.fromkeys(
+                ["visitor_minutes_per_day", "key_minutes_per_day"],
+                gettext_lazy("0: no daily cap (the site's own spending caps still apply)."),
+            ),
+            **dict.fromkeys(
+                [
+                    "visitor_sessions_per_hour",
+                    "visitor_concurrent",
+                    "key_sessions_per_hour",
+                    "key_concurrent",
+                ],
+                gettext_lazy("0: no session starts."),
+            ),
+        }
 
     def clean_allowed_origins(self) -> str:
         # The model's own rule (EmbedKey.clean), run here so its error shows on the field.

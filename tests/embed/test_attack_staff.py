@@ -72,3 +72,9 @@ def test_staff_without_the_embed_permissions_reach_no_key(world, embed_key):
     assert turned.status_code == 403
     embed_key.refresh_from_db()
     assert embed_key.active
+
+
+def test_the_form_says_what_0_means_beside_each_cap(keeper):
+    page = client_for(keeper).get(f"{KEYS}add/").content.decode()
+    assert page.count("0: no daily cap") == 2
+    assert page.count("0: no session starts.") == 4
