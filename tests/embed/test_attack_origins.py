@@ -84,3 +84,35 @@ def test_a_wildcard_key_cannot_be_made_in_the_admin(world, admin_client):
     assert response.status_code == 200  # the form again, with the error
     assert "is not an origin" in response.content.decode()
     assert not EmbedKey.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("asked", "status"),
+    [
+        ("https://shop.test", 200),
+        ("HTTPS://SHOP.TEST:443/", 200),  # the same origin as a browser names it
+        ("https://www.shop.test", 403),  # a listed origin's subdomain is another website
+        ("https://shop.test.evil.test", 403),
+        ("https://shop.test:8443", 403),
+        ("http://shop.test", 403),
+        ("https://shop.test/page", 403),  # an origin has no path
+        ("null", 403),  # a sandboxed or file: page
+        ("https://*", 403),
+        ("https://shop.test\r\nSet-Cookie: a=b", 403),
+    ],
+)
+def test_only_a_listed_origin_gets_the_page_and_the_policy_names_only_the_list(
+    world, asked, status
+):
+    key = EmbedKey.objects.create(name="Shop", allowed_origins="https://shop.test")
+    key.presets.add(world.preset)
+    response = Client().get(f"/embed/{key.public_key}/", {"origin": asked})
+    assert response.status_code == status
+    assert "Set-Cookie" not in response
+    frame_ancestors = [
+        part.strip()
+        for part in response["Content-Security-Policy"].split(";")
+        if "frame-ancestors" in part
+    ]
+    expected = "frame-ancestors https://shop.test" if status == 200 else "frame-ancestors 'none'"
+    assert frame_ancestors == [expected]
