@@ -231,6 +231,21 @@ def client_ip(remote_addr: str, forwarded_for: str) -> str:
     return remote_addr
 
 
+def visitor_network(ip: str) -> str:
+    """The address a website's visitor's caps count against: an IPv4 address as it is, an
+    IPv6 client's /64 (one subscriber's network: they may use any address in it, so per
+    address they would have 2**64 visitors' caps)."""
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    if address.version == 4:
+        return str(address)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
+
+
 def token_principal(raw: str) -> Principal | None:
     """Resolve a raw Bearer token (sync: call through sync_to_async in async code)."""
     from sessions.models import ApiToken, hash_token
@@ -288,7 +303,7 @@ def embed_principal(raw: str, ip: str) -> Principal | None:
         return None
     key = grant.key
     visitor = Quota(
-        keys.embed_visitor(key.pk, ip),
+        keys.embed_visitor(key.pk, visitor_network(ip)),
         key.visitor_concurrent,
         key.visitor_sessions_per_hour,
         key.visitor_minutes_per_day,

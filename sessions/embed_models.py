@@ -7,6 +7,7 @@ host page may ask of it, and its own limits, per visitor and for the whole key.
 
 from __future__ import annotations
 
+import re
 import secrets
 from urllib.parse import urlsplit
 
@@ -22,9 +23,28 @@ def new_public_key() -> str:
     return EMBED_KEY_PREFIX + secrets.token_urlsafe(18)
 
 
+# A host as a CSP source may name it (CSP3 host-char: letters, digits, "-"), label by
+# label: no wildcard, no ";" or quote that would end or add a directive, no IPv6 literal.
+_HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _ascii_host(host: str) -> str:
+    """`host` as browsers name it in an origin (an internationalised name in its xn--
+    form), or ValueError when it is no plain host name or IPv4 address: the key's origins
+    go as they are into the page's frame-ancestors header."""
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(host) from None
+    if not all(_HOST_LABEL.fullmatch(label) for label in ascii_host.split(".")):
+        raise ValueError(host)
+    return ascii_host
+
+
 def normalise_origin(value: str) -> str:
     """`scheme://host[:port]`, lower case, no path; raises ValueError otherwise. A browser
-    names an origin exactly so (the default port left out), and so must a key's list."""
+    names an origin exactly so (the default port left out, an internationalised name as
+    xn--), and so must a key's list."""
     text = value.strip()
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -35,10 +55,10 @@ def normalise_origin(value: str) -> str:
         port = parts.port
     except ValueError:
         raise ValueError(text) from None
+    if port == 0:
+        raise ValueError(text)
     default = {"http": 80, "https": 443}[parts.scheme]
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"
+    host = _ascii_host(parts.hostname.lower())
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 

@@ -30,7 +30,8 @@ def slot_id(scope: str, index: int) -> str:
 
 
 def embed_visitor(embed_key_id: Any, ip: str) -> str:
-    """An embed visitor's principal key: one address on one website's key."""
+    """An embed visitor's principal key: one address (access.visitor_network: an IPv6
+    client's /64) on one website's key."""
     return f"embed:{embed_key_id}:ip:{ip}"
 
 

@@ -38,7 +38,12 @@ async def _extendable(principal: Principal, session_id: Any, consent: bool) -> A
     if not principal.owns(session):
         raise errors.Forbidden("forbidden", _("Only the session's owner can extend it."))
     preset = session.preset
-    if preset is None or not preset.active or not preset.extend_allowed:
+    # A preset the caller may no longer start (turned off; for a website's visitor, taken
+    # off its key) is not started again by Extend either: catalog.offered_presets is the rule.
+    offered = preset is not None and (
+        await catalog.offered_presets(principal).filter(pk=preset.pk).aexists()
+    )
+    if not offered or not preset.extend_allowed:
         raise errors.Forbidden(
             "extend_not_allowed", _("This avatar's sessions cannot be extended.")
         )

@@ -13,7 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.forms import Script
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -60,6 +60,24 @@ class EmbedKeyForm(forms.ModelForm):
             "key_sessions_per_hour": gettext_lazy("Sessions per hour"),
             "key_concurrent": gettext_lazy("Sessions at once"),
             "key_minutes_per_day": gettext_lazy("Minutes per day"),
+        }
+        # 0 means opposite things here (limits.take_daily_minutes: no cap; a slot or an
+        # hourly count: no session at all): said beside each, so nobody sets 0 to stop a
+        # key's spending and lifts its cap instead.
+        help_texts = {
+            **dict.fromkeys(
+                ["visitor_minutes_per_day", "key_minutes_per_day"],
+                gettext_lazy("0: no daily cap (the site's own spending caps still apply)."),
+            ),
+            **dict.fromkeys(
+                [
+                    "visitor_sessions_per_hour",
+                    "visitor_concurrent",
+                    "key_sessions_per_hour",
+                    "key_concurrent",
+                ],
+                gettext_lazy("0: no session starts."),
+            ),
         }
 
     def clean_allowed_origins(self) -> str:
@@ -119,6 +137,22 @@ def turn_off(request: HttpRequest, key: EmbedKey) -> embeds.Revoked:
         failed=done.failed,
     )
     return done
+
+
+def _value(value):
+    """A form value as the staff log keeps it (JSON): presets by slug, the rest as it is."""
+    if isinstance(value, (list, tuple, QuerySet)):
+        return sorted(str(getattr(item, "slug", item)) for item in value)
+    return value
+
+
+def changes(form: forms.ModelForm, fields: list[str]) -> dict[str, list]:
+    """What each changed field was and became: the log must say which website was let
+    in (or which cap was raised), not only that `allowed_origins` changed."""
+    return {
+        name: [_value(form.initial.get(name)), _value(form.cleaned_data.get(name))]
+        for name in fields
+    }
 
 
 def _said(request: HttpRequest, done: list[embeds.Revoked]) -> None:
@@ -238,7 +272,13 @@ class EmbedKeyAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         others = sorted(set(form.changed_data) - {"active"})
         if not change:
-            _record(request, obj, "embed_create", f"Created embed key {obj.public_key}.")
+            _record(
+                request,
+                obj,
+                "embed_create",
+                f"Created embed key {obj.public_key}.",
+                origins=obj.origins,
+            )
         elif others:
             _record(
                 request,
@@ -246,6 +286,7 @@ class EmbedKeyAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
                 "embed_change",
                 f"Changed embed key {obj.public_key}: {', '.join(others)}.",
                 fields=others,
+                changes=changes(form, others),
             )
         if turning_on:
             _record(request, obj, "embed_on", f"Turned on embed key {obj.public_key}.")

@@ -22,8 +22,9 @@ export class EmbedBridge {
    * @param {string} options.hostOrigin  the host page's origin (page config)
    * @param {{start?: boolean, end?: boolean, say?: boolean}} [options.hostMay]  what the
    *   host page may ask
-   * @param {{start: (preset) => void, end: () => void, say: (text) => boolean}} options.commands
-   *   what each command does on the page; `say` answers false when there is no session
+   * @param {{start: (preset) => boolean, end: () => void, say: (text) => boolean}} options.commands
+   *   what each command does on the page; `start` answers false for an avatar the page does
+   *   not offer, `say` when there is no session
    */
   constructor({ win, hostOrigin, hostMay = {}, commands }) {
     Object.assign(this, { win, hostOrigin, hostMay, commands });
@@ -55,8 +56,9 @@ export class EmbedBridge {
       this.post("refused", { command: msg.type });
       return;
     }
-    if (msg.type === "start") this.commands.start(typeof msg.preset === "string" ? msg.preset : "");
-    else if (msg.type === "end") this.commands.end();
+    if (msg.type === "start") {
+      if (this.commands.start(typeof msg.preset === "string" ? msg.preset : "") === false) this.post("refused", { command: "start" });
+    } else if (msg.type === "end") this.commands.end();
     else if (typeof msg.text !== "string" || !this.commands.say(msg.text)) this.post("refused", { command: "say" });
   }
 }
@@ -73,9 +75,11 @@ export function connectBridge({ win, config, page }) {
     hostOrigin: config.hostOrigin ?? "",
     hostMay: config.hostMay ?? {},
     commands: {
+      // An avatar the key does not offer is refused, not swapped for the one chosen.
       start: (preset) => {
-        if (preset) setup.choose(preset);
+        if (preset && !setup.choose(preset)) return false;
         sessions.start();
+        return true;
       },
       end: () => sessions.end(),
       say: (text) => {

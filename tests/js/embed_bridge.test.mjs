@@ -288,3 +288,19 @@ test("the token is renewed before it expires, again and again; a refusal is said
   await flush();
   assert.deepEqual(errors, [TOKEN_REFUSED_TEXT]);
 });
+
+test("start with an avatar the key does not offer is refused, not another avatar started", async () => {
+  const { p, win, posted } = embeddedPage();
+  await p.open();
+  await settle(p);
+  win.deliver(command("start", { preset: "not-offered" }));
+  await settle(p);
+  assert.deepEqual(p.api.called("createSession"), []);
+  assert.deepEqual(
+    posted.map((x) => [x.msg.type, x.msg.command]),
+    [
+      ["ready", undefined],
+      ["refused", "start"],
+    ],
+  );
+});
