@@ -11,6 +11,7 @@ import re
 import secrets
 from urllib.parse import urlsplit
 
+import idna
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -33,8 +34,10 @@ def _ascii_host(host: str) -> str:
     form), or ValueError when it is no plain host name or IPv4 address: the key's origins
     go as they are into the page's frame-ancestors header."""
     try:
-        ascii_host = host.encode("idna").decode("ascii")
-    except UnicodeError:
+        # IDNA 2008 with UTS 46, as browsers map names ("ß" stays, as xn--zca; Python's
+        # own "idna" codec is IDNA 2003 and makes it "ss", another host).
+        ascii_host = idna.encode(host, uts46=True).decode("ascii") if host else ""
+    except (idna.IDNAError, UnicodeError):
         raise ValueError(host) from None
     if not all(_HOST_LABEL.fullmatch(label) for label in ascii_host.split(".")):
         raise ValueError(host)

@@ -116,3 +116,9 @@ def test_only_a_listed_origin_gets_the_page_and_the_policy_names_only_the_list(
     ]
     expected = "frame-ancestors https://shop.test" if status == 200 else "frame-ancestors 'none'"
     assert frame_ancestors == [expected]
+
+
+def test_a_name_with_sharp_s_is_the_host_browsers_name():
+    # Browsers map names by IDNA 2008 (UTS 46): "ß" is kept (xn--strae-oqa), where Python's
+    # own idna codec (IDNA 2003) makes it "ss", another website.
+    assert normalise_origin("https://straße.de") == "https://xn--strae-oqa.de"
