@@ -65,6 +65,7 @@ FIRST_PASS_MODULES = {
     "tests/llm/test_sentences.py",
     "tests/llm/test_sse.py",
     "tests/llm/test_tools.py",
+    "tests/providers/sandbox/test_responder.py",  # the sandbox's replies: plain functions
     "tests/services/test_spoken_memory.py",  # sessions.llm.conversation's functions
     "tests/services/test_tool_urls.py",  # a fake DNS, settings only
     "tests/test_network_settings.py",  # fresh interpreters (tests/test_settings.py's probe)
