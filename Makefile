@@ -67,8 +67,9 @@ scaleout-deps: $(VENV)/.installed-test
 # thrown away after the run, and dropping the test database would wait on connections that
 # asgiref's worker threads still hold. Tests marked `second_pass` (the ~60 s schemathesis
 # run) run once, in the second pass, where the served process is on PostgreSQL and Redis;
-# those marked `first_pass` (fresh interpreters with environments of their own, which see
-# nothing of the run's database or cache) only in the first.
+# those marked `first_pass` (plain functions, files read as files, fresh interpreters with
+# environments of their own: nothing of the run's database or cache; the rule is in
+# tests/conftest.py) only in the first.
 test: install-test messages scaleout-deps
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/lint-imports

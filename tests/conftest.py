@@ -40,11 +40,45 @@ def pytest_configure(config):
     )
 
 
+# The rule for `first_pass` (the second pass exists for what PostgreSQL, Redis and several
+# processes change): a test runs once when its outcome cannot depend on them, i.e. it
+# reaches neither the database, the cache, the channel layer nor a served process: plain
+# functions (parsers, redaction, the LLM client and the AKool provider against their fakes,
+# URL checks with a fake DNS), files read as files (catalogs, screenshots, the rules' homes),
+# settings read in a fresh interpreter with a clean environment of its own. Anything with a
+# lock, a counter, a race, a cache, a channel layer, a served process, a transaction or a
+# migration stays in both, however pure its subject looks; when in doubt, both.
+FIRST_PASS_DIRS = (
+    # sessions.stream, sessions.llm and sessions.providers.akool are plain Python (no
+    # Django, no Channels: lint-imports' first contract), so their tests cannot meet the
+    # run's database or cache either. (tests/llm/test_guardrails.py reaches the database and
+    # the sockets: it is not listed.)
+    "tests/stream/",
+    "tests/providers/akool/",
+)
+FIRST_PASS_MODULES = {
+    "tests/llm/test_client.py",
+    "tests/llm/test_conversation.py",
+    "tests/llm/test_guardrails_unicode.py",
+    "tests/llm/test_pipeline.py",
+    "tests/llm/test_redaction.py",
+    "tests/llm/test_sentences.py",
+    "tests/llm/test_sse.py",
+    "tests/llm/test_tools.py",
+    "tests/providers/sandbox/test_responder.py",  # the sandbox's replies: plain functions
+    "tests/services/test_spoken_memory.py",  # sessions.llm.conversation's functions
+    "tests/services/test_tool_urls.py",  # a fake DNS, settings only
+    "tests/test_network_settings.py",  # fresh interpreters (tests/test_settings.py's probe)
+    "tests/test_one_home.py",  # reads the code as files
+    "tests/test_redaction.py",
+    "tests/tools/test_screenshots.py",  # the committed files and their index
+}
+
+
 def pytest_collection_modifyitems(items):
-    # sessions.stream is plain Python (no Django, no Channels: lint-imports' first
-    # contract), so its tests cannot meet the run's database or cache either.
     for item in items:
-        if item.nodeid.startswith("tests/stream/"):
+        module = item.nodeid.split("::", 1)[0]
+        if module.startswith(FIRST_PASS_DIRS) or module in FIRST_PASS_MODULES:
             item.add_marker(pytest.mark.first_pass)
 
 

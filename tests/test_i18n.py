@@ -37,6 +37,7 @@ def _compiled():
 # --- The catalogs stay complete ------------------------------------------------------------
 
 
+@pytest.mark.first_pass  # the catalogs as files: once per make test is enough
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_every_msgid_has_its_spanish(domain):
     po = SPANISH / f"{domain}.po"
@@ -73,6 +74,7 @@ def extracted(tmp_path_factory):
     return {d: msgids(copy / "locale" / "es" / "LC_MESSAGES" / f"{d}.po") for d in DOMAINS}
 
 
+@pytest.mark.first_pass  # makemessages over a copy of the code: files only
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_makemessages_finds_nothing_the_po_files_lack(extracted, domain):
     ours = msgids(SPANISH / f"{domain}.po")

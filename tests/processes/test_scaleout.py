@@ -29,7 +29,7 @@ import pytest
 import websockets
 
 from sessions.stream.parser import ChatMessage, parse
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, seeded_database
 from tools import services
 
 pytestmark = pytest.mark.asyncio
@@ -67,7 +67,7 @@ def backends() -> Iterator[Backends]:
 
 def _own_database(server_url: str, redis_url: str) -> Iterator[Backends]:
     name = f"scaleout_{uuid.uuid4().hex[:8]}"
-    url = services.create_database(server_url, name)
+    url = seeded_database(server_url, name) or services.create_database(server_url, name)
     try:
         yield Backends(url, services.with_redis_db(redis_url, 1))
     finally:
@@ -114,7 +114,7 @@ def site(backends: Backends, tmp_path_factory) -> Iterator[Site]:
     a = LiveServer(tmp_path_factory.mktemp("process-a"), **settings)
     b = LiveServer(tmp_path_factory.mktemp("process-b"), **settings)
     try:
-        a.start()  # migrates the shared database; b's migrate then has nothing to do
+        a.start()  # migrates the shared database (unless seeded), b's then has nothing to do
         b.start()
         token = a.manage("create_api_token", "demo", "--name", "scale-out").strip()
         yield Site(a, b, token, backends.database_url)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, seeded_database
 from tools import services
 
 pytestmark = pytest.mark.asyncio
@@ -28,7 +28,7 @@ RACERS = 12
 
 def _servers(server_url: str, redis_url: str, workdir) -> Iterator[tuple[LiveServer, ...]]:
     name = f"spend_{uuid.uuid4().hex[:8]}"
-    database_url = services.create_database(server_url, name)
+    database_url = seeded_database(server_url, name) or services.create_database(server_url, name)
     # A Redis database of their own, emptied first: the counters are per day, and another
     # module's processes may have counted today's minutes in it.
     redis_db = services.with_redis_db(redis_url, 1)
@@ -45,7 +45,7 @@ def _servers(server_url: str, redis_url: str, workdir) -> Iterator[tuple[LiveSer
     a = LiveServer(workdir / "a", **settings)
     b = LiveServer(workdir / "b", **settings)
     try:
-        a.start()  # migrates the shared database
+        a.start()  # migrates the shared database (unless seeded)
         b.start()
         yield a, b
     finally:

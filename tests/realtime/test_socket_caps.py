@@ -71,16 +71,19 @@ def open_connections() -> int:
     return count
 
 
-async def test_a_thousand_sockets_on_one_session_leave_the_newest_three_open(world, settings):
+# 200 sockets show what 1,000 did (every one but the newest three taken over, and a
+# connection per socket to the cache or the database would pass the bound of 50 four
+# times over), in a fifth of the time.
+async def test_two_hundred_sockets_on_one_session_leave_the_newest_three_open(world, settings):
     assert settings.WS_SOCKETS_PER_SESSION == 3
     session = await create_session(world.alice_token)
     connections = open_connections()
     headers = [ORIGIN, bearer(world.alice_token)]
-    sockets = [await opened(session, headers) for _ in range(1000)]
+    sockets = [await opened(session, headers) for _ in range(200)]
 
     fates = await settle(sockets)
 
-    assert fates[:-3] == [TAKEN_OVER] * 997
+    assert fates[:-3] == [TAKEN_OVER] * 197
     assert fates[-3:] == [None, None, None]
     # A reload: its new socket is accepted and takes over the oldest still open.
     reload = await opened(session, headers)

@@ -39,7 +39,9 @@ async def test_a_flood_of_leaves_starts_one_close(world, settings, monkeypatch):
     await page.receive_from(timeout=5)  # joined: the session frame comes after the marker
     started = count_tasks(monkeypatch)
 
-    for _ in range(300):  # a flood, one by one: each must find the close already pending
+    # A flood, one by one: each must find the close already pending. 100 show what 300
+    # (and 2,000 before them) did: every leave after the first takes the same path.
+    for _ in range(100):
         assert await leave(world.alice_token, session["id"]) == 202
 
     assert started == ["close_if_abandoned"]

@@ -88,6 +88,22 @@ def _copy_postgres(template_url: str, name: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
 
 
+_seeded: set[str] = set()  # databases made by seeded_database(): migrated and seeded
+
+
+def seeded_database(server_url: str, name: str) -> str | None:
+    """A database `name` for processes that share one (tests/processes/), a copy of the
+    run's template, so that their first start has no `migrate` and `seed_demo` to run
+    (~15 s a pair on a busy machine): its URL. None when `server_url` is not the run's own
+    PostgreSQL (the template lives there); the caller then creates an empty database."""
+    if not _on_postgres() or server_url != os.environ["DATABASE_URL"]:
+        return None
+    _copy_postgres(_template(), name)
+    url = f"{server_url.rsplit('/', 1)[0]}/{name}"
+    _seeded.add(url)
+    return url
+
+
 class LiveServer:
     def __init__(self, workdir: Path, **settings: str) -> None:
         self.port = services.free_port()
@@ -95,8 +111,9 @@ class LiveServer:
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.log_path = workdir / f"daphne-{self.port}.log"
         self.own_database: str | None = None
-        # Migrated and seeded at every start only on a database the test chose.
-        self.migrate_at_start = "DATABASE_URL" in settings
+        # Migrated and seeded at every start only on a database the test chose (unless it
+        # is a copy of the template already).
+        self.migrate_at_start = settings.get("DATABASE_URL", "") not in _seeded | {""}
         backends = {"DATABASE_URL": f"sqlite:///{workdir / 'live.sqlite3'}"}
         if not self.migrate_at_start and _on_postgres():
             self.own_database = f"live_{uuid.uuid4().hex[:10]}"

@@ -28,6 +28,9 @@ from tools.serving import ROOT
 # These tests plant secrets on purpose, inside `scanning(...)` blocks that route them to
 # a scanner of their own; what pytest captures of their output is not scanned.
 PLANTS_SECRETS = True
+# The scanner on texts and files handed to it (no request, socket, database or cache): the
+# same outcome on either pass of make test.
+scanner_only = pytest.mark.first_pass
 pytestmark = pytest.mark.skipif(
     not hooks.installed(), reason="the secret_scan plugin is not active"
 )
@@ -38,6 +41,7 @@ def found(scanner: Scanner) -> set[tuple[str, str]]:
     return {(f.kind, f.label) for f in scanner.findings}
 
 
+@scanner_only
 def test_the_scanner_finds_each_secret_and_masks_it():
     scanner = Scanner(FAKE_SECRETS)
     scanner.record("log record", f"calling with key={AKOOL_KEY}")
@@ -56,6 +60,7 @@ def test_the_scanner_finds_each_secret_and_masks_it():
     assert "3 secret(s) FOUND" in scanner.summary()
 
 
+@scanner_only
 def test_settings_values_are_secrets_too_but_not_empty_or_tiny_ones(settings):
     scanner = Scanner(FAKE_SECRETS)
     settings.LLM_API_KEY = "sk-planted-in-settings-0042"
@@ -67,6 +72,7 @@ def test_settings_values_are_secrets_too_but_not_empty_or_tiny_ones(settings):
     assert scanner.ignored == {"settings.AKOOL_CLIENT_SECRET"}
 
 
+@scanner_only
 def test_a_clean_run_says_so():
     scanner = Scanner(FAKE_SECRETS)
     scanner.record("http response", "200\nContent-Type: application/json\n{}")
@@ -74,6 +80,7 @@ def test_a_clean_run_says_so():
     assert scanner.summary().endswith("no secret found")
 
 
+@scanner_only
 def test_logging_is_caught_whatever_the_logger_and_level():
     quiet = logging.getLogger("secret_scan.selftest.quiet")
     quiet.propagate = False
@@ -155,6 +162,7 @@ async def test_httpx_counts_only_for_our_served_processes():
     }
 
 
+@scanner_only
 def test_a_served_process_log_is_caught(tmp_path):
     class Server:
         log_path = tmp_path / "daphne-1.log"
@@ -271,6 +279,7 @@ def test_one_install_puts_every_hook_in_and_one_uninstall_takes_them_out():
     assert len(hooks.installed()) == len(targets)
 
 
+@scanner_only
 def test_static_files_and_templates_are_caught(tmp_path, settings):
     planted = tmp_path / "planted"
     (planted / "js").mkdir(parents=True)
@@ -327,6 +336,7 @@ def test_a_run_that_leaks_fails_and_one_that_does_not_passes(tmp_path):
     assert "no secret found" in clean.stdout
 
 
+@scanner_only
 def test_a_key_split_by_whitespace_or_cut_after_its_start_is_found_and_masked():
     # What a redaction gap leaves (issue 15 item 11): the key broken by spaces or a line
     # break, or its start before a cut. Its last third alone is not a leak.
@@ -344,6 +354,7 @@ def test_a_key_split_by_whitespace_or_cut_after_its_start_is_found_and_masked():
         assert "DO-NOT" not in finding.snippet and "MASKED" in finding.snippet
 
 
+@scanner_only
 def test_a_key_spread_by_invisible_characters_or_in_another_case_is_found():
     # Attack finding 1 on issue 15: what a redaction that only knew whitespace let through.
     scanner = Scanner(FAKE_SECRETS)
