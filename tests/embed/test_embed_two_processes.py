@@ -10,15 +10,12 @@ DATABASE_URL and REDIS_URL point at them, else started here, else skipped.
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.support.live import LiveServer
-from tools import services
+from tests.support.live import LiveServer, process_pair
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.second_pass]
 
@@ -26,42 +23,9 @@ RACERS = 12
 SHOP = "https://shop.test"
 
 
-def _servers(server_url: str, redis_url: str, workdir) -> Iterator[tuple[LiveServer, ...]]:
-    name = f"embed_{uuid.uuid4().hex[:8]}"
-    database_url = services.create_database(server_url, name)
-    redis_db = services.with_redis_db(redis_url, 1)
-    services.flush_redis(redis_db)  # the minutes count per day: nobody else's today
-    settings = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_db,
-        "SESSION_CONCURRENT_GLOBAL": str(RACERS * 4),
-    }
-    a = LiveServer(workdir / "a", **settings)
-    b = LiveServer(workdir / "b", **settings)
-    try:
-        a.start()  # migrates the shared database
-        b.start()
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
-        services.drop_database(server_url, name)
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory) -> Iterator[tuple[LiveServer, ...]]:
-    workdir = tmp_path_factory.mktemp("embed")
-    (workdir / "a").mkdir()
-    (workdir / "b").mkdir()
-    database_url = os.environ.get("DATABASE_URL", "")
-    redis_url = os.environ.get("REDIS_URL", "")
-    if database_url.startswith(("postgres://", "postgresql://")) and redis_url:
-        yield from _servers(database_url, redis_url, workdir)
-    elif services.available():
-        with services.running(install=False) as (redis, postgres):
-            yield from _servers(postgres.url, redis.url, workdir)
-    else:
-        pytest.skip("needs PostgreSQL and Redis (make test installs and starts them)")
+    yield from process_pair(tmp_path_factory, "embed", SESSION_CONCURRENT_GLOBAL=str(RACERS * 4))
 
 
 def embed_key(server: LiveServer, **limits: int) -> list[str]:

@@ -10,15 +10,12 @@ else is skipped.
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.support.live import LiveServer, seeded_database
-from tools import services
+from tests.support.live import LiveServer, process_pair
 
 pytestmark = pytest.mark.asyncio
 
@@ -26,48 +23,17 @@ CAP_MINUTES = 30
 RACERS = 12
 
 
-def _servers(server_url: str, redis_url: str, workdir) -> Iterator[tuple[LiveServer, ...]]:
-    name = f"spend_{uuid.uuid4().hex[:8]}"
-    database_url = seeded_database(server_url, name) or services.create_database(server_url, name)
-    # A Redis database of their own, emptied first: the counters are per day, and another
-    # module's processes may have counted today's minutes in it.
-    redis_db = services.with_redis_db(redis_url, 1)
-    services.flush_redis(redis_db)
-    settings = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_db,
-        "SPEND_MINUTES_PER_DAY": str(CAP_MINUTES),
-        "SPEND_MINUTES_PER_MONTH": "0",
-        "SESSION_CONCURRENT_GLOBAL": str(RACERS * 2),
-        "SESSION_CONCURRENT_PER_PRINCIPAL": str(RACERS * 2),
-        "SESSION_CREATES_PER_HOUR": "1000",
-    }
-    a = LiveServer(workdir / "a", **settings)
-    b = LiveServer(workdir / "b", **settings)
-    try:
-        a.start()  # migrates the shared database (unless seeded)
-        b.start()
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
-        services.drop_database(server_url, name)
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory) -> Iterator[tuple[LiveServer, ...]]:
-    workdir = tmp_path_factory.mktemp("spend")
-    (workdir / "a").mkdir()
-    (workdir / "b").mkdir()
-    database_url = os.environ.get("DATABASE_URL", "")
-    redis_url = os.environ.get("REDIS_URL", "")
-    if database_url.startswith(("postgres://", "postgresql://")) and redis_url:
-        yield from _servers(database_url, redis_url, workdir)
-    elif services.available():
-        with services.running(install=False) as (redis, postgres):
-            yield from _servers(postgres.url, redis.url, workdir)
-    else:
-        pytest.skip("needs PostgreSQL and Redis (make test installs and starts them)")
+    yield from process_pair(
+        tmp_path_factory,
+        "spend",
+        SPEND_MINUTES_PER_DAY=str(CAP_MINUTES),
+        SPEND_MINUTES_PER_MONTH="0",
+        SESSION_CONCURRENT_GLOBAL=str(RACERS * 2),
+        SESSION_CONCURRENT_PER_PRINCIPAL=str(RACERS * 2),
+        SESSION_CREATES_PER_HOUR="1000",
+    )
 
 
 async def test_two_processes_racing_for_the_last_minutes_let_one_through(pair):

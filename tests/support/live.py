@@ -29,6 +29,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tools import secret_scan, services
 from tools.serving import ROOT, daphne_command, manage
 
@@ -213,3 +215,39 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
+
+
+def process_pair(tmp_path_factory, label: str, **settings: str):
+    """Two served processes sharing one PostgreSQL database (a seeded copy of the run's
+    template when it can) and one emptied Redis database (counters per day or hour must
+    start from nobody else's): on the run's own services when DATABASE_URL and REDIS_URL
+    point at them, else on services started here, else the test is skipped. A generator
+    for a module fixture: yields (a, b)."""
+    workdir = tmp_path_factory.mktemp(label)
+    database_url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
+    if database_url.startswith(("postgres://", "postgresql://")) and redis_url:
+        yield from _pair_on(database_url, redis_url, workdir, label, settings)
+    elif services.available():
+        with services.running(install=False) as (redis, postgres):
+            yield from _pair_on(postgres.url, redis.url, workdir, label, settings)
+    else:
+        pytest.skip("needs PostgreSQL and Redis (make test installs and starts them)")
+
+
+def _pair_on(server_url: str, redis_url: str, workdir: Path, label: str, settings: dict):
+    name = f"{label}_{uuid.uuid4().hex[:8]}"
+    database_url = seeded_database(server_url, name) or services.create_database(server_url, name)
+    redis_db = services.with_redis_db(redis_url, 1)
+    services.flush_redis(redis_db)
+    shared = {"DATABASE_URL": database_url, "REDIS_URL": redis_db, **settings}
+    (workdir / "a").mkdir()
+    (workdir / "b").mkdir()
+    a, b = LiveServer(workdir / "a", **shared), LiveServer(workdir / "b", **shared)
+    try:
+        a.start()  # migrates the shared database (unless it is a seeded copy)
+        b.start()
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+        services.drop_database(server_url, name)
