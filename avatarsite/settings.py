@@ -380,3 +380,18 @@ if TRUSTED_PROXIES:
     # Believe X-Forwarded-Proto only when a proxy is declared (it must set the header,
     # replacing a client's): with none, any client could claim https by sending it.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Operations (issue 21): health, readiness, metrics (README "Operations") -----------
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` when set; without it, with
+# DEBUG off, only a scraper on this machine.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# The directory the served processes share their metrics in, so one scrape sees them all:
+# read by prometheus_client from the environment itself, before anything is counted, so it
+# is an environment variable only (here for the README's table). Empty: each process
+# reports its own.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+# Seconds /readyz waits for each of the database, the cache and the channel layer.
+READINESS_TIMEOUT = max(0.1, env.float("READINESS_TIMEOUT", default=2.0))
+# First: the probes and the metrics are answered before the HTTPS redirect and the host
+# check (a load balancer probes an address over plain HTTP): sessions/operations/probes.py.
+MIDDLEWARE.insert(0, "sessions.operations.probes.answer_probes")

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 from collections.abc import Iterator
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
@@ -27,6 +29,8 @@ from sessions.api.http_errors import error_response
 from sessions.models import AvatarSession
 from sessions.operations import metrics
 from sessions.states import LIVE_STATUSES
+
+log = logging.getLogger("avatarsite.metrics")
 
 
 class LiveSessions:
@@ -45,6 +49,12 @@ class LiveSessions:
             .annotate(n=Count("id"))
             .order_by()
         )
+        try:
+            rows = list(rows)
+        except DatabaseError:
+            # The database is down (/readyz says so): the other metrics still matter most.
+            log.warning("metrics: live sessions could not be read from the database")
+            return
         for provider, status, count in rows:
             family.add_metric([provider, status], count)
         yield family
