@@ -385,11 +385,9 @@ if TRUSTED_PROXIES:
 # /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` when set; without it, with
 # DEBUG off, only a scraper on this machine.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-# The directory the served processes share their metrics in, so one scrape sees them all:
-# read by prometheus_client from the environment itself, before anything is counted, so it
-# is an environment variable only (here for the README's table). Empty: each process
-# reports its own.
-PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+# PROMETHEUS_MULTIPROC_DIR (README "Operations"), the directory the served processes share
+# their metrics in, is read by prometheus_client from the environment itself, at its import
+# (sessions/operations/metrics.py): not a setting here.
 # Seconds /readyz waits for each of the database, the cache and the channel layer.
 READINESS_TIMEOUT = max(0.1, env.float("READINESS_TIMEOUT", default=2.0))
 # First: the probes and the metrics are answered before the HTTPS redirect and the host
