@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import glob
 import os
 import re
@@ -107,8 +108,10 @@ def socket_opened(socket: Any) -> None:
     global _flusher
     _sockets[socket] = _Tally()
     SOCKETS_OPEN.inc()
-    if _flusher is None or _flusher.done():
-        _flusher = asyncio.get_running_loop().create_task(_flush_while_open())
+    loop = asyncio.get_running_loop()
+    if _flusher is None or _flusher.done() or _flusher.get_loop() is not loop:
+        # In a context of its own, as the reaper's loop: not the first socket's.
+        _flusher = contextvars.Context().run(loop.create_task, _flush_while_open())
 
 
 def refused(socket: Any, code: str) -> None:
