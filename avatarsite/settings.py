@@ -380,3 +380,16 @@ if TRUSTED_PROXIES:
     # Believe X-Forwarded-Proto only when a proxy is declared (it must set the header,
     # replacing a client's): with none, any client could claim https by sending it.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Operations (issue 21): health, readiness, metrics (README "Operations") -----------
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` when set; without it, with
+# DEBUG off, only a scraper on this machine.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# PROMETHEUS_MULTIPROC_DIR (README "Operations"), the directory the served processes share
+# their metrics in, is read by prometheus_client from the environment itself, at its import
+# (sessions/operations/metrics.py): not a setting here.
+# Seconds /readyz waits for each of the database, the cache and the channel layer.
+READINESS_TIMEOUT = max(0.1, env.float("READINESS_TIMEOUT", default=2.0))
+# First: the probes and the metrics are answered before the HTTPS redirect and the host
+# check (a load balancer probes an address over plain HTTP): sessions/operations/probes.py.
+MIDDLEWARE.insert(0, "sessions.operations.probes.answer_probes")

@@ -165,6 +165,10 @@ def signin_successor(session_key: str) -> str:
 
 
 REAPER_LOCK = "reaper:lock"
+# When some process's reaper pass last ran (time.time()): /readyz reads it.
+REAPER_LAST_RUN = "reaper:last-run"
+# What /readyz reads from the cache and sends to the channel layer (a group nobody joins).
+READINESS_PROBE = "readiness-probe"
 
 # --- the sandbox provider ---------------------------------------------------------------
 

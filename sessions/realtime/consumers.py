@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from sessions import embed_tokens, errors, keys
+from sessions import embed_tokens, errors, keys, operations
 from sessions.access import Caller, InvalidToken, Principal, resolve
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
 from sessions.realtime import frames
@@ -48,7 +48,7 @@ CLOSE_RECONNECT = 3000
 SIGN_IN = gettext_lazy("Sign in to use this session.")
 
 
-class SessionConsumer(SpokenTurns, ClientFrames, JsonSocketConsumer):
+class SessionConsumer(SpokenTurns, ClientFrames, operations.MeteredSocket, JsonSocketConsumer):
     session_id: str
     principal: Principal
     observer: bool  # staff watching someone else's session: read-only
@@ -250,8 +250,7 @@ class SessionConsumer(SpokenTurns, ClientFrames, JsonSocketConsumer):
         await getattr(self, "on_" + message["type"])(message)
 
     async def _guarded(self, work: Awaitable[None]) -> None:
-        """A refusal becomes an error frame; no message, however strange, takes the
-        socket down."""
+        """A refusal becomes an error frame; no message, however strange, takes the socket down."""
         try:
             await work
         except errors.DomainError as exc:
@@ -265,8 +264,9 @@ class SessionConsumer(SpokenTurns, ClientFrames, JsonSocketConsumer):
             await self.failed()
 
     def _worth_recording(self, refusal: errors.LimitExceeded) -> bool:
-        """Each limit's refusal is recorded, but a rate's only once a window (a flood
-        would otherwise write a row per message it sends), a backlog's never."""
+        """Each limit's refusal is counted (metrics) and recorded, a rate's only once a window
+        (a flood would otherwise write a row per message it sends), a backlog's never."""
+        operations.metrics.refused(self, refusal.code)  # a tally of this socket's, no lock
         return not isinstance(refusal, Refusal) or refusal.worth_recording
 
     # --- what the avatar's side says (services.avatar_feed.Listener) ----------------------

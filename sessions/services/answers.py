@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ from sessions.llm.conversation import (
 )
 from sessions.llm.sentences import SentenceSplitter
 from sessions.models import Role, SessionEvent
+from sessions.operations import metrics
 from sessions.services import lifecycle, limits, tool_calls, transcript
 from sessions.services.llm_setup import (  # noqa: F401 (named from here too)
     llm_config,
@@ -285,9 +287,11 @@ class Answerer:
     async def _stream(self, mid: str, source: AsyncIterator[str], reply: _Reply) -> None:
         """Release the answer sentence by sentence: each is checked against the declined
         topics, then spoken and shown (the transcript shows only what may be said)."""
-        splitter = SentenceSplitter()
+        splitter, asked = SentenceSplitter(), time.monotonic()
         async with contextlib.aclosing(source) as pieces:
             async for piece in pieces:
+                if not reply.streamed:
+                    metrics.llm_first_token(asked)
                 reply.streamed.append(piece)
                 if not await self._release(mid, splitter.feed(piece), reply):
                     return  # declined: leaving the block closes the LLM's stream

@@ -28,6 +28,7 @@ from sessions.models import (
     SessionEvent,
     Status,
 )
+from sessions.operations import metrics
 from sessions.providers import get_provider
 from sessions.providers.base import (
     ProviderError,
@@ -342,6 +343,7 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
     )
     await broadcast_state(session)
     log.info("session %s closed (%s)", session.id, session.close_reason)
+    metrics.session_closed(session.close_reason)
     return session
 
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from sessions import errors, keys, shared_cache
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
+from sessions.operations import metrics
 from sessions.services import lifecycle, presence, reconcile, retention
 
 log = logging.getLogger("avatarsite.reaper")
@@ -144,11 +145,19 @@ async def reap(*, abandon_after: float | None = None) -> ReapResult:
 
     await reconcile.reconcile(result, now)
     await _retain(result, now)
+    await _passed(result)
     if result.acted:
         log.info("reaper: %s", result)
     for error in result.errors:
         log.warning("reaper: %s", error)
     return result
+
+
+async def _passed(result: ReapResult) -> None:
+    """A pass ran: when, for every process's /readyz (sessions/operations/health.py), and
+    what it did, for the metrics."""
+    metrics.reaped({k: v for k, v in vars(result).items() if isinstance(v, int)})
+    await shared_cache.set(keys.REAPER_LAST_RUN, time.time(), timeout=None)
 
 
 # --- the in-process loop --------------------------------------------------------

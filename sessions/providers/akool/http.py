@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from sessions import redaction
+from sessions.operations import metrics
 from sessions.providers.base import (
     ProviderError,
     UpstreamProtocolError,
@@ -204,6 +205,7 @@ class AkoolHttp:
             outcome = exc.message
             raise
         finally:
+            metrics.upstream_call(path, started, failed=outcome != "ok")
             # Method, path and outcome only: headers and bodies carry credentials.
             logger.log(
                 logging.INFO if outcome == "ok" else logging.WARNING,
