@@ -164,6 +164,8 @@ def signin_successor(session_key: str) -> str:
 
 
 REAPER_LOCK = "reaper:lock"
+# One process per WEBHOOK_POLL_SECONDS sends due webhook deliveries (services/webhooks.py).
+WEBHOOK_LOCK = "webhooks:lock"
 
 # --- the sandbox provider ---------------------------------------------------------------
 
