@@ -113,12 +113,7 @@ async def open_session(
     await _reserve(session, principal.quotas)
     await session.asave(force_insert=True)
     await record_event(
-        session.id,
-        EventKind.STATE,
-        "starting",
-        state=Status.STARTING,
-        provider=provider.name,
-        **({"origin": principal.embed.origin} if principal.embed else {}),  # for webhooks
+        session.id, EventKind.STATE, "starting", state=Status.STARTING, provider=provider.name
     )
     upstream = await create_upstream(session, provider, preset, voice_url=voice_url)
     now = timezone.now()
@@ -135,7 +130,7 @@ async def open_session(
             await record_event(
                 session.id, EventKind.STATE, "active", state=Status.ACTIVE, upstream_id=upstream.id
             )
-            await webhooks.session_started(session)  # queued, sent by the webhook pass
+            await webhooks.session_started(session, principal)  # queued, sent by the webhook pass
     except Exception as exc:
         await _undo_upstream(session, provider, upstream.id)
         raise errors.Unavailable("internal_error", _("The session could not be started.")) from exc

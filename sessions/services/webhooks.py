@@ -131,17 +131,27 @@ def _embed_closed(session: AvatarSession) -> dict[str, Any]:
 
 
 @sync_to_async
-def _enqueue_quietly(session_id: Any, wanted: dict[str, Any]) -> None:
+def _enqueue_quietly(session_id: Any, wanted: dict[str, Any], origin: str | None = None) -> None:
+    """Never raises: called inside the state change, which must not fail for this."""
     try:
+        if origin is not None:
+            SessionEvent.objects.create(
+                session_id=session_id,
+                kind=SessionEvent.Kind.INFO,
+                message="started on a website",
+                data={"origin": origin},
+            )
         _enqueue(session_id, wanted)
     except Exception:
         # The session's own state is what matters to its user: a queue failure is logged.
         log.exception("webhooks: could not queue %s for session %s", list(wanted), session_id)
 
 
-async def session_started(session: AvatarSession) -> None:
-    """The session became active."""
-    await _enqueue_quietly(session.pk, {WebhookEvent.SESSION_STARTED: _started})
+async def session_started(session: AvatarSession, principal: Any) -> None:
+    """The session became active. A website's: its host page's origin is kept in the
+    session's event log, for its embed.session.closed."""
+    origin = principal.embed.origin if principal.embed is not None else None
+    await _enqueue_quietly(session.pk, {WebhookEvent.SESSION_STARTED: _started}, origin)
 
 
 async def session_closed(session: AvatarSession) -> None:
