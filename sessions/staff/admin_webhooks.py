@@ -26,6 +26,7 @@ from sessions.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookEve
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=1000, assume_scheme="https", label=gettext_lazy("URL"))
     events = forms.MultipleChoiceField(
         choices=WebhookEvent.choices,
         widget=forms.CheckboxSelectMultiple,
