@@ -317,7 +317,7 @@ async def send_due(*, rounds: int = 1) -> dict[str, int]:
         claimed = await sync_to_async(_claim)(BATCH)
         for result in await asyncio.gather(*(_deliver(d) for d in claimed)):
             counts[result] += 1
-        if len(claimed) < BATCH:
+        if not claimed:  # none due, or all taken by another sender
             break
     return counts
 

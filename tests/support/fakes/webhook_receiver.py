@@ -38,6 +38,7 @@ def verify(secret: str, headers: Any, body: bytes) -> bool:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128  # two senders connect 2 x webhooks.BATCH at once
 
 
 class WebhookReceiver(LoopbackFake):
