@@ -263,9 +263,10 @@ async def _post(delivery: WebhookDelivery) -> Outcome:
     try:
         target = await asyncio.to_thread(tool_urls.resolve, endpoint.url)
         data, stamp = body(delivery), str(int(time.time()))
+        default_port = 443 if target.scheme == "https" else 80
         headers = {
             "Content-Type": "application/json",
-            "Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
+            "Host": target.host if target.port == default_port else f"{target.host}:{target.port}",
             "User-Agent": "avatarsite-webhooks",
             EVENT_HEADER: delivery.event,
             DELIVERY_HEADER: str(delivery.id),

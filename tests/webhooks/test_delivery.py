@@ -4,6 +4,10 @@ acknowledged; a refused answer or URL fails without a flood of retries."""
 
 from __future__ import annotations
 
+import re
+import time
+from pathlib import Path
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
@@ -205,3 +209,25 @@ async def test_the_timestamp_is_signed_with_the_body():
     assert signature.startswith("v1=") and len(signature) == 3 + 64
     assert signature != webhooks.sign("whsec_abc", "1767225601", b'{"a":1}')
     assert signature != webhooks.sign("whsec_abc", "1767225600", b'{"a":2}')
+
+
+async def test_the_readme_s_check_verifies_a_delivery_and_refuses_an_old_one():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    code = next(block for block in blocks if '"v1="' in block)
+    namespace: dict = {}
+    exec(code, namespace)  # noqa: S102 - the README's own snippet
+    verified = namespace["verified"]
+    body, now = b'{"event": "session.closed"}', str(int(time.time()))
+    headers = {
+        "X-Avatarsite-Timestamp": now,
+        "X-Avatarsite-Signature": webhooks.sign("whsec_k", now, body),
+    }
+    assert verified("whsec_k", headers, body)
+    assert not verified("whsec_other", headers, body)
+    old = str(int(time.time()) - 400)
+    stale = {
+        "X-Avatarsite-Timestamp": old,
+        "X-Avatarsite-Signature": webhooks.sign("whsec_k", old, body),
+    }
+    assert not verified("whsec_k", stale, body)
