@@ -69,3 +69,15 @@ REAPER_INTERVAL = env.float("REAPER_INTERVAL", default=60.0)
 # Document URLs one knowledge base may list (AKool caps each document at 100 MB and all of
 # them at 500 MB, which we cannot weigh from a URL; this keeps the list within reason).
 KNOWLEDGE_MAX_DOCUMENTS = env.int("KNOWLEDGE_MAX_DOCUMENTS", default=20)
+
+# --- Outbound webhooks (README "Webhooks"; sessions/services/webhooks.py) ----------------
+# How long one delivery may take before it counts as a timeout (and is retried).
+WEBHOOK_TIMEOUT_SECONDS = max(env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0), 0.1)
+# Attempts per delivery (the first included) before it is marked failed.
+WEBHOOK_MAX_ATTEMPTS = max(env.int("WEBHOOK_MAX_ATTEMPTS", default=8), 1)
+# How often the process holding the webhook lock looks for due deliveries (0: never; then
+# `manage.py send_webhooks` from cron sends them).
+WEBHOOK_POLL_SECONDS = max(env.float("WEBHOOK_POLL_SECONDS", default=5.0), 0.0)
+# The wait before the first retry; each further retry waits twice as long (at most an
+# hour), give or take a random quarter so that many failed deliveries do not retry at once.
+WEBHOOK_RETRY_SECONDS = max(env.float("WEBHOOK_RETRY_SECONDS", default=10.0), 0.0)

@@ -169,6 +169,8 @@ REAPER_LOCK = "reaper:lock"
 REAPER_LAST_RUN = "reaper:last-run"
 # What /readyz reads from the cache and sends to the channel layer (a group nobody joins).
 READINESS_PROBE = "readiness-probe"
+# One process per WEBHOOK_POLL_SECONDS sends due webhook deliveries (services/webhooks.py).
+WEBHOOK_LOCK = "webhooks:lock"
 
 # --- the sandbox provider ---------------------------------------------------------------
 

@@ -395,3 +395,4 @@ from sessions.knowledge_models import KnowledgeBase  # noqa: E402, F401
 from sessions.token_models import TOKEN_PREFIX, ApiToken, hash_token  # noqa: E402, F401
 from sessions.tool_models import PresetTool, ToolCall, TurnTiming  # noqa: E402, F401
 from sessions.trust_models import SpendAlert, StaffAction  # noqa: E402, F401
+from sessions.webhook_models import WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

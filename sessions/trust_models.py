@@ -21,6 +21,7 @@ class StaffAction(models.Model):
         IMPORT = "import", "Imported the catalog"
         VIEW = "view", "Viewed a transcript"
         EMBED = "embed", "Embed key action"
+        WEBHOOK = "webhook", "Webhook action"
 
     # Kept as text too: the record outlives the account.
     actor = models.ForeignKey(

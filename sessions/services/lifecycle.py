@@ -39,7 +39,7 @@ from sessions.providers.base import (
     UpstreamUnavailable,
     rtc_dict,
 )
-from sessions.services import knowledge, limits, presence, spend
+from sessions.services import knowledge, limits, presence, spend, webhooks
 from sessions.services.background import in_background  # noqa: F401 (lifecycle.in_background)
 from sessions.services.transcript import finish_avatar_lines
 from sessions.services.upstream_errors import upstream_failed, upstream_kind
@@ -131,6 +131,7 @@ async def open_session(
             await record_event(
                 session.id, EventKind.STATE, "active", state=Status.ACTIVE, upstream_id=upstream.id
             )
+            await webhooks.session_started(session, principal)  # queued, sent by the webhook pass
     except Exception as exc:
         await _undo_upstream(session, provider, upstream.id)
         raise errors.Unavailable("internal_error", _("The session could not be started.")) from exc
@@ -286,6 +287,7 @@ async def fail(
     session.closed_at = timezone.now()
     await session.asave()
     await record_event(session.id, SessionEvent.Kind.ERROR, f"failed: {error}")
+    await webhooks.session_closed(session)  # queued, sent by the webhook pass
     await broadcast_state(session)
 
 
@@ -341,6 +343,7 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
     await record_event(
         session.id, EventKind.STATE, "closed", state=Status.CLOSED, reason=session.close_reason
     )
+    await webhooks.session_closed(session)  # queued, sent by the webhook pass
     await broadcast_state(session)
     log.info("session %s closed (%s)", session.id, session.close_reason)
     metrics.session_closed(session.close_reason)

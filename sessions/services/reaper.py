@@ -22,7 +22,7 @@ from django.utils import timezone
 from sessions import errors, keys, shared_cache
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
 from sessions.operations import metrics
-from sessions.services import lifecycle, presence, reconcile, retention
+from sessions.services import lifecycle, presence, reconcile, retention, webhooks
 
 log = logging.getLogger("avatarsite.reaper")
 
@@ -175,6 +175,7 @@ async def _loop() -> None:
     # within it and keep their sessions; what is still unclaimed then was abandoned.
     next_pass = time.monotonic() + settings.SESSION_DISCONNECT_GRACE
     passing: asyncio.Task | None = None
+    webhook_pass = _WebhookPass()
     while True:
         try:
             await presence.beat_process()
@@ -187,6 +188,7 @@ async def _loop() -> None:
         pause = settings.HEARTBEAT_INTERVAL
         if interval > 0:
             pause = min(pause, max(0.0, next_pass - time.monotonic()))
+        pause = min(pause, webhook_pass.run_if_due())
         await asyncio.sleep(pause)
 
 
@@ -208,3 +210,25 @@ def ensure_started() -> None:
         return
     loop = asyncio.get_running_loop()
     _task = contextvars.Context().run(loop.create_task, _loop())
+
+
+class _WebhookPass:
+    """Webhook deliveries, sent by the same loop on a shorter clock of their own
+    (WEBHOOK_POLL_SECONDS, 0: never) so that they wait seconds, not a reaper interval;
+    one process per poll (sessions.services.webhooks.locked_pass takes the lock)."""
+
+    def __init__(self) -> None:
+        self.due = time.monotonic()
+        self.task: asyncio.Task | None = None
+
+    def run_if_due(self) -> float:
+        """Start a pass when one is due and none runs; the seconds until the next."""
+        poll = settings.WEBHOOK_POLL_SECONDS
+        if poll <= 0:
+            return float("inf")
+        now = time.monotonic()
+        if now >= self.due:
+            self.due = now + poll  # a pass still running (a slow receiver) skips this one
+            if self.task is None or self.task.done():
+                self.task = asyncio.get_running_loop().create_task(webhooks.locked_pass(poll))
+        return self.due - now

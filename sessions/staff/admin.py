@@ -31,3 +31,6 @@ admin.site.enable_nav_sidebar = False
 
 # Embed keys (issue 20): the websites that show the avatar.
 from sessions.staff import admin_embeds  # noqa: F401, E402  isort: skip
+
+# Outbound webhooks (issue 21): endpoints and their deliveries.
+from sessions.staff import admin_webhooks  # noqa: F401, E402  isort: skip
