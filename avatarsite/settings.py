@@ -380,7 +380,12 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"avatarsite": {"level": LOG_LEVEL, "propagate": True}},
+    "loggers": {
+        "avatarsite": {"level": LOG_LEVEL, "propagate": True},
+        # Django's own console handler (with DEBUG) would print each of its records a
+        # second time, unformatted: a line that is not JSON. Ours, through the root, only.
+        "django": {"level": "INFO", "handlers": [], "propagate": True},
+    },
 }
 
 # --- Security (production) --------------------------------------------------
