@@ -108,13 +108,14 @@ class Supervisor:
             if worker.process is None or worker.process.poll() is None:
                 continue
             if not worker.due:
-                quick = now - worker.started < STABLE_AFTER
-                worker.backoff = min(worker.backoff * 2, MAX_BACKOFF) if quick else 1.0
-                worker.due = now + worker.backoff
+                if now - worker.started >= STABLE_AFTER:
+                    worker.backoff = 1.0
+                delay, worker.backoff = worker.backoff, min(worker.backoff * 2, MAX_BACKOFF)
+                worker.due = now + delay
                 code = worker.process.returncode
                 self.say(
                     f"worker on port {worker.port} exited ({code}); "
-                    f"starting it again in {worker.backoff:.0f} s"
+                    f"starting it again in {delay:.0f} s"
                 )
             elif now >= worker.due:
                 worker.due = 0.0
