@@ -70,22 +70,27 @@ class Page:
         self.sent_at: float | None = None
         self.window: Window | None = None
         self.reconnects = 0
+        self.failures = 0  # connects that failed
         self.final_close: int | None = None
 
-    async def run(self) -> None:
+    async def run(self, gate: asyncio.Semaphore) -> None:
         while self.final_close is None:
             try:
-                self.ws = await websockets.connect(
-                    self.url, additional_headers=self.headers, ping_interval=None
-                )
+                async with gate:  # the first opens, like load.py's, a few dozen at a time
+                    self.ws = await websockets.connect(
+                        self.url, additional_headers=self.headers, ping_interval=None
+                    )
                 first = json.loads(await asyncio.wait_for(self.ws.recv(), 30))
                 if first.get("status") != "active":
+                    print(f"session not active at connect: {first}", flush=True)
                     self.final_close = -1
                     return
                 self.open.set()
                 await self._read()
-            except (OSError, websockets.InvalidHandshake, asyncio.TimeoutError):
-                pass
+            except (OSError, websockets.InvalidHandshake, asyncio.TimeoutError) as error:
+                self.failures += 1
+                if self.failures == 1:
+                    print(f"a page socket failed: {error!r}", flush=True)
             self.open.clear()
             self._chat_cut()
             if self.ws is not None and self.ws.close_code in FINAL_CLOSES:
@@ -168,7 +173,14 @@ async def wait_for_line(log: Path, pattern: str, timeout: float) -> None:
 
 async def run(args: argparse.Namespace, workdir: Path) -> None:
     with services.running(durable=True) as (redis, postgres):
-        base = {"DATABASE_URL": postgres.url, "REDIS_URL": redis.url, "LOG_LEVEL": "INFO"}
+        base = {
+            "DATABASE_URL": postgres.url,
+            "REDIS_URL": redis.url,
+            "LOG_LEVEL": "INFO",
+            # A few hundred 30-minute sessions pass the account's default daily cap.
+            "SPEND_MINUTES_PER_DAY": "0",
+            "SPEND_MINUTES_PER_MONTH": "0",
+        }
         env = load.server_env(base, args.sessions, 40)
         manage(env, "migrate", "--noinput")
         manage(env, "seed_demo")
@@ -192,8 +204,9 @@ async def measure(args, url, tokens, supervisor, log, database_url) -> None:
     front = argparse.Namespace(url=url)
     created = await load.create_sessions([front], tokens, args.sessions, args.preset)
     pages = [Page(url, session, token) for session, token in created]
-    runners = [asyncio.create_task(p.run()) for p in pages]
-    await asyncio.wait_for(asyncio.gather(*(p.open.wait() for p in pages)), 60)
+    gate = asyncio.Semaphore(load.OPEN_CONCURRENCY)
+    runners = [asyncio.create_task(p.run(gate)) for p in pages]
+    await asyncio.wait_for(asyncio.gather(*(p.open.wait() for p in pages)), 180)
     print(f"{len(pages)} sessions, their page sockets open through the proxy", flush=True)
     windows = [Window("before")]
     chatters = [asyncio.create_task(p.chat_forever(args.interval, windows)) for p in pages]

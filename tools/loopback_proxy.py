@@ -45,9 +45,10 @@ class LoopbackProxy:
             except OSError:
                 continue  # refused: restarting, try the next one
             self.connections[port] += 1
-            await asyncio.gather(
-                _pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True
-            )
+            with contextlib.suppress(asyncio.CancelledError):  # the proxy stopping
+                await asyncio.gather(
+                    _pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True
+                )
             return
         writer.close()  # nobody answers: as a proxy's 502, the client sees a dropped connection
 
