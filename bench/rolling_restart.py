@@ -180,6 +180,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             # A few hundred 30-minute sessions pass the account's default daily cap.
             "SPEND_MINUTES_PER_DAY": "0",
             "SPEND_MINUTES_PER_MONTH": "0",
+            # A bench user holds 50 sessions, each with its page socket (the default
+            # cap of 8 an owner would close the oldest with 4409, taken over).
+            "WS_SOCKETS_PER_PRINCIPAL": str(load.SESSIONS_PER_USER),
         }
         env = load.server_env(base, args.sessions, 40)
         manage(env, "migrate", "--noinput")
