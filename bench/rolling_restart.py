@@ -72,6 +72,7 @@ class Page:
         self.reconnects = 0
         self.failures = 0  # connects that failed
         self.last_failure = ""
+        self.close_codes: dict[int | None, int] = {}
         self.final_close: int | None = None
 
     async def run(self, gate: asyncio.Semaphore) -> None:
@@ -93,6 +94,10 @@ class Page:
                 self.last_failure = repr(error)
             self.open.clear()
             self._chat_cut()
+            if self.ws is not None:
+                self.close_codes[self.ws.close_code] = (
+                    self.close_codes.get(self.ws.close_code, 0) + 1
+                )
             if self.ws is not None and self.ws.close_code in FINAL_CLOSES:
                 self.final_close = self.ws.close_code
                 return
@@ -227,6 +232,13 @@ async def measure(args, url, tokens, supervisor, log, database_url) -> None:
     back = sum(p.open.is_set() for p in pages)
     reconnects = sum(p.reconnects for p in pages)
     finals = [p.final_close for p in pages if p.final_close is not None]
+    codes: dict[int | None, int] = {}
+    for p in pages:
+        for code, n in p.close_codes.items():
+            codes[code] = codes.get(code, 0) + n
+    print(f"page socket closes by code: {codes}")
+    logged = [line for line in log.read_text().splitlines() if " ERROR " in line]
+    print(f"error lines in the workers' logs: {len(logged)}", *logged[:3], sep="\n  ")
     failures = sum(p.failures for p in pages)
     if failures:
         example = next(p.last_failure for p in pages if p.failures)

@@ -1,8 +1,9 @@
 """A tiny TCP proxy on loopback in front of several served processes, as nginx would be:
 each new connection goes to the next backend in turn (`round_robin`) or to the first one
-that accepts it (`first`), skipping a backend that refuses (a process restarting), as
-nginx's `proxy_next_upstream error` does. Bytes are copied as they are: HTTP and
-websockets alike. For tests/processes/test_rolling.py and bench/rolling_restart.py.
+that accepts it, skipping a backend that refuses or drops it before answering (a process
+restarting), as nginx's `proxy_next_upstream error` does. The client speaks first (HTTP);
+then bytes are copied as they are, HTTP and websockets alike. For
+tests/processes/test_rolling.py and bench/rolling_restart.py.
 """
 
 from __future__ import annotations
@@ -39,18 +40,38 @@ class LoopbackProxy:
         return self.ports[start:] + self.ports[:start]
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.read(65536)  # the request line and headers, at least
         for port in self._order():
-            try:
-                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                continue  # refused: restarting, try the next one
+            upstream = await self._answered(port, request)
+            if upstream is None:
+                continue  # refused, or closed before answering: try the next one
+            up_reader, up_writer, first = upstream
             self.connections[port] += 1
+            writer.write(first)
             with contextlib.suppress(asyncio.CancelledError):  # the proxy stopping
                 await asyncio.gather(
                     _pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True
                 )
             return
         writer.close()  # nobody answers: as a proxy's 502, the client sees a dropped connection
+
+    @staticmethod
+    async def _answered(port: int, request: bytes):
+        """A backend's connection once it has begun to answer `request`; None if it
+        refuses, or closes before a byte of answer (a process stopping drops the
+        connections it had not accepted yet), as nginx moves on to the next upstream
+        until the response has begun."""
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
+            up_writer.write(request)
+            await up_writer.drain()
+            first = await up_reader.read(65536)
+        except OSError:
+            return None
+        if not first:
+            up_writer.close()
+            return None
+        return up_reader, up_writer, first
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
