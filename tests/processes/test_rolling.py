@@ -141,6 +141,7 @@ async def test_a_page_moves_to_another_process_when_its_own_drains(shared_backen
 
 
 # --- make serve -------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
 def test_several_workers_are_refused_without_shared_state(settings):
     settings.DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "x"}}
     with pytest.raises(CommandError, match="SQLite") as refused:
