@@ -7,7 +7,9 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: run test ci lint format install install-test browser-deps gettext-deps messages scaleout-deps clean
+WORKERS ?=
+
+.PHONY: run serve test ci lint format install install-test browser-deps gettext-deps messages scaleout-deps clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +54,12 @@ run: install messages
 	@echo "  Sign in as demo / demo-password (staff: admin / admin-password, at /admin/)."
 	@echo ""
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+# The production start: WORKERS served processes (default one per core) on ports PORT,
+# PORT+1, ... on the configured PostgreSQL and Redis, migrated once, each restarted if it
+# dies; prints the reverse proxy's configuration. SIGTERM drains, SIGHUP rolls a restart.
+serve: install messages
+	$(PY) manage.py serve_workers --host $(HOST) --port $(PORT) $(if $(WORKERS),--workers $(WORKERS))
 
 # Redis and PostgreSQL from the distribution's packages, for the second pass of `make test`
 # (only installed; tools/services.py starts them on loopback in a temporary directory).

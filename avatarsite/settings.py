@@ -357,16 +357,8 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# --- Logging ----------------------------------------------------------------
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"avatarsite": {"level": LOG_LEVEL, "propagate": True}},
-}
+# --- Logs (avatarsite/log_settings.py) -------------------------------------------
+from avatarsite.log_settings import *  # noqa: E402, F403
 
 # --- Security (production) --------------------------------------------------
 if not DEBUG:
