@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from django.db.models import QuerySet
 
 from sessions.models import AvatarSession
 from sessions.providers import reset_providers
@@ -289,16 +290,14 @@ def test_a_session_stuck_closing_still_holds_its_slot(alice_api, fake):
 
 
 def test_it_closes_the_upstream_session_when_recording_it_fails(alice_api, fake, monkeypatch):
-    real_asave = AvatarSession.asave
-    calls = []
+    real_aupdate = QuerySet.aupdate
 
-    async def asave_failing_second_time(self, *args, **kwargs):
-        calls.append(self.status)
-        if len(calls) == 2:
+    async def recording_active_fails(self, **kwargs):
+        if kwargs.get("status") == "active":  # the row's move to active, after the create
             raise RuntimeError("database went away")
-        return await real_asave(self, *args, **kwargs)
+        return await real_aupdate(self, **kwargs)
 
-    monkeypatch.setattr(AvatarSession, "asave", asave_failing_second_time)
+    monkeypatch.setattr(QuerySet, "aupdate", recording_active_fails)
 
     response = create(alice_api)
 
@@ -309,5 +308,5 @@ def test_it_closes_the_upstream_session_when_recording_it_fails(alice_api, fake,
     assert fake.count("close") == 1
     row = only_row()
     assert (row.status, row.close_reason) == ("failed", "error")
-    monkeypatch.setattr(AvatarSession, "asave", real_asave)
+    monkeypatch.setattr(QuerySet, "aupdate", real_aupdate)
     assert create(alice_api).status_code == 201
