@@ -102,3 +102,30 @@ def test_the_phone_sheet_fits_and_reads_well(browser: Browser, live_server_proc:
         tab.watch.assert_clean()
     finally:
         close_tab(tab)
+
+
+IN_VIEW = """el => { const b = el.getBoundingClientRect();
+  return b.height > 0 && b.top >= 0 && b.bottom <= innerHeight; }"""
+
+
+def test_live_in_the_panel_everything_is_in_view(tab: Tab):
+    """The frame in the launcher's desk panel (400x640 less its title bar): live, End, the
+    stage, the controls, the transcript's last line and the chat box all in view without
+    scrolling; no empty bar beside "Microphone off"; after End no History link (a website's
+    visitor has none)."""
+    page = tab.page
+    page.set_viewport_size({"width": 400, "height": 588})
+    page.goto(f"/embed/{new_key(tab.server)}/?origin={SHOP}")
+    wait_for_setup(page)
+    start_session(page, "cleo")
+    send_chat(page, "Where is the rope?")
+    expect(page.locator("#transcript li.line.avatar[data-final=true]").first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollHeight <= innerHeight")
+    for sel in ("#end-btn", "#video-area", "#mic-btn", "#transcript li.line:last-child", "#chat-input"):
+        assert page.eval_on_selector(sel, IN_VIEW), f"{sel} is out of view"
+    expect(page.locator("#mic-level")).to_be_hidden()
+    screenshot(page, "embed-panel-live.png")
+    end_session(page)
+    expect(page.locator("#transcript li.line").first).to_be_visible()
+    expect(page.locator("#ended-history-link")).to_be_hidden()
+    tab.watch.assert_clean()
