@@ -112,11 +112,13 @@ def test_live_in_the_panel_everything_is_in_view(tab: Tab):
     """The frame in the launcher's desk panel (400x640 less its title bar): live, End, the
     stage, the controls, the transcript's last line and the chat box all in view without
     scrolling; no empty bar beside "Microphone off"; after End no History link (a website's
-    visitor has none)."""
+    visitor has none). And the settings panel's name is "Settings", not its two titles."""
     page = tab.page
     page.set_viewport_size({"width": 400, "height": 588})
     page.goto(f"/embed/{new_key(tab.server)}/?origin={SHOP}")
     wait_for_setup(page)
+    # A screen reader names the panel with Start by its title alone.
+    expect(page.get_by_role("complementary", name="Settings", exact=True)).to_have_count(1)
     start_session(page, "cleo")
     send_chat(page, "Where is the rope?")
     expect(page.locator("#transcript li.line.avatar[data-final=true]").first).to_be_visible()
