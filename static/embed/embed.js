@@ -239,7 +239,15 @@
     }
 
     _command(message) {
-      if (!this._frame) return;
+      if (!this._frame) {
+        // Panel closed, so no session: a line to say is refused, as the page refuses one
+        // with no session running (rather than dropped without a word).
+        if (message.type === "say") {
+          var detail = { source: "avatarsite", type: "refused", command: "say" };
+          this.dispatchEvent(new CustomEvent("avatar-refused", { detail: detail, bubbles: true }));
+        }
+        return;
+      }
       if (this._ready) this._post(message);
       else this._queue.push(message);
     }
