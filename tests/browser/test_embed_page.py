@@ -123,7 +123,8 @@ def test_live_in_the_panel_everything_is_in_view(tab: Tab):
     send_chat(page, "Where is the rope?")
     expect(page.locator("#transcript li.line.avatar[data-final=true]").first).to_be_visible()
     assert page.evaluate("document.documentElement.scrollHeight <= innerHeight")
-    for sel in ("#end-btn", "#video-area", "#mic-btn", "#transcript li.line:last-child", "#chat-input"):
+    last_line = "#transcript li.line:last-child"
+    for sel in ("#end-btn", "#video-area", "#mic-btn", last_line, "#chat-input"):
         assert page.eval_on_selector(sel, IN_VIEW), f"{sel} is out of view"
     expect(page.locator("#mic-level")).to_be_hidden()
     screenshot(page, "embed-panel-live.png")
