@@ -23,6 +23,7 @@ from tests.support.browser import (
     start_session,
     wait_for_setup,
 )
+from tests.support.embed_host import ax_click, launcher_shown
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -132,3 +133,32 @@ def test_live_in_the_panel_everything_is_in_view(tab: Tab):
     expect(page.locator("#transcript li.line").first).to_be_visible()
     expect(page.locator("#ended-history-link")).to_be_hidden()
     tab.watch.assert_clean()
+
+
+def test_a_phone_on_its_side_gets_the_full_sheet(tab: Tab):
+    """The launcher on a phone held sideways (844x390): the panel is the full-screen sheet,
+    not a sliver in the corner. (The frame inside refuses this made-up page: only the
+    panel's size counts here.)"""
+    page = tab.page
+    page.set_viewport_size({"width": 844, "height": 390})
+    script = f'<script src="{tab.server.url}/embed.js" data-key="{new_key(tab.server)}"></script>'
+    # The page at an address of our server's (Chromium keeps another site's page from
+    # loading a loopback script), answered by the browser itself.
+    shop_page = f"{tab.server.url}/a-shop-page/"
+    page.route(
+        shop_page,
+        lambda route: route.fulfill(content_type="text/html", body=f"<h1>Shop</h1>{script}"),
+    )
+    page.goto(shop_page)
+    launcher_shown(page)
+    ax_click(page, "Talk to us")
+    for _ in range(50):
+        frames = [f for f in page.frames if f is not page.main_frame]
+        if frames:
+            break
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(300)  # the panel's rise (0.18 s) over
+    box = frames[0].frame_element().bounding_box()
+    assert box is not None
+    assert box["x"] == 0 and box["width"] == 844, box
+    assert round(box["y"] + box["height"]) == 390 and box["height"] > 300, box
