@@ -102,7 +102,9 @@
     ".close:hover{background:rgba(127,127,127,.25)}" +
     "iframe{flex:1;width:100%;border:0;background:#fff}" +
     ".right{right:16px}.left{left:16px}" +
-    "@media (max-width:600px){.panel{inset:0;width:100vw;height:100vh;height:100dvh;" +
+    // A phone on its side (or any window under 500 px high) gets the sheet too: a
+    // corner panel there would be a sliver.
+    "@media (max-width:600px),(max-height:500px){.panel{inset:0;width:100vw;height:100vh;height:100dvh;" +
     "border-radius:0}.launcher{bottom:16px}}" +
     "@media (prefers-reduced-motion:reduce){.launcher{transition:none}.panel{animation:none}" +
     ".launcher:hover{transform:none}}";
@@ -239,7 +241,15 @@
     }
 
     _command(message) {
-      if (!this._frame) return;
+      if (!this._frame) {
+        // Panel closed, so no session: a line to say is refused, as the page refuses one
+        // with no session running (rather than dropped without a word).
+        if (message.type === "say") {
+          var detail = { source: "avatarsite", type: "refused", command: "say" };
+          this.dispatchEvent(new CustomEvent("avatar-refused", { detail: detail, bubbles: true }));
+        }
+        return;
+      }
       if (this._ready) this._post(message);
       else this._queue.push(message);
     }

@@ -6,8 +6,10 @@
 import { createApi } from "./api.js";
 import { connectBridge, keepTokenFresh } from "./embed_bridge.js";
 import { findElements } from "./elements.js";
+import { useEmbedWords } from "./format.js";
 import { createPage } from "./page.js";
 
+useEmbedWords();
 const config = JSON.parse(document.getElementById("page-config").textContent);
 const api = createApi({ base: config.apiBase ?? "/api/v1", bearer: config.embedToken });
 

@@ -119,6 +119,27 @@ export function initials(name) {
   return letters.join("").toUpperCase();
 }
 
+// An embed page (embed_page.js) has no sign-in: its visitor's access came with the page and
+// ends with the key or the page's age, so its words say to reload the page instead.
+let embedded = false;
+
+/** The embed page's words from now on (embed_page.js, before the page starts). */
+export function useEmbedWords(on = true) {
+  embedded = on;
+}
+
+/** Whether the page is an embed's (its words for a lost access differ). */
+export function isEmbedded() {
+  return embedded;
+}
+
+/** The session stopped because the page's access ended (socket close 4401). */
+export function signedOutText() {
+  return embedded
+    ? t("This page's access to the avatar has ended, so the session stopped. Reload the page to go on.")
+    : t("You are no longer signed in here, so the session stopped on this page.");
+}
+
 /**
  * A failed API call or start as a sentence that says what to do: "<action>: <message>."
  * and a hint that depends on the status (a network failure or timeout already says it).
@@ -129,7 +150,11 @@ export function explainFailure(err, action) {
   if (err?.name !== "ApiError") return said;
   if (err.code === "network" || err.code === "timeout") return said;
   // The server's words for a missing sign-in are for API clients (tokens, headers).
-  if (err.status === 401) return t("%(action)s: you are no longer signed in. Sign in again to go on.", { action });
+  if (err.status === 401) {
+    return embedded
+      ? t("%(action)s: this page has been open too long or the avatar was turned off here. Reload the page to go on.", { action })
+      : t("%(action)s: you are no longer signed in. Sign in again to go on.", { action });
+  }
   let hint = "";
   // Waiting never frees a slot of one's own: the message says to end a session first.
   if (err.code === "concurrent_sessions_limit") return said;
@@ -141,7 +166,7 @@ export function explainFailure(err, action) {
   } else if (err.status >= 500) {
     hint = t("Try again in a minute; if it keeps failing, tell the site's operator.");
   } else if (err.status === 403) {
-    hint = t("Reload the page and sign in again.");
+    hint = embedded ? t("Reload the page to go on.") : t("Reload the page and sign in again.");
   }
   return `${said}${message.endsWith(".") ? "" : "."}${hint ? ` ${hint}` : ""}`;
 }

@@ -10,7 +10,7 @@
 import { systemClock, SessionClock, WARN_BEFORE_MS } from "./clock.js";
 import { warnBeforeFor } from "./extend.js";
 import { autoText, offerFallback } from "./fallback.js";
-import { describeServerError } from "./format.js";
+import { describeServerError, signedOutText } from "./format.js";
 import { CLOSE_TAKEN_OVER, LiveMedia, TAKEN_OVER_TEXT } from "./live_media.js";
 import { routeServerMessage } from "./messages.js";
 import { Outage } from "./outage.js";
@@ -32,7 +32,8 @@ const ENDED = new Set(["closed", "failed"]);
 
 /** Close codes the page answers itself (README, "Session websocket"). */
 export const CLOSE_SIGNED_OUT = 4401;
-export const SIGNED_OUT_TEXT = t("You are no longer signed in here, so the session stopped on this page.");
+/** What a signed-out page says (an embed's says to reload: format.js signedOutText). */
+export const SIGNED_OUT_TEXT = signedOutText();
 
 /** After a fallback: the network it is on now, and the one that could not be reached. */
 function connectedAfterFallback(now, before) {
@@ -230,7 +231,7 @@ export class LiveSession {
       // Another tab or window of ours holds the session now: it goes on there, untouched.
       if (code === CLOSE_TAKEN_OVER) return this.end(TAKEN_OVER_TEXT, { isError: false, offerNew: false });
       // Signed out (here or elsewhere), or the password changed: the API would refuse too.
-      if (code === CLOSE_SIGNED_OUT) return this.end(SIGNED_OUT_TEXT, { isError: true, offerNew: false, signIn: true });
+      if (code === CLOSE_SIGNED_OUT) return this.end(signedOutText(), { isError: true, offerNew: false, signIn: true });
       // 4404, 4410 and friends: ask the API why, for a useful message.
       const closed = t("The server closed the connection to this session.");
       const gone = t("This session is no longer available: it ended, or it belongs to another account.");

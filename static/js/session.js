@@ -414,6 +414,8 @@ export class SessionRunner {
     // Taken by another tab: offer it back here while it runs there.
     if (this.elsewhere) this.liveList.show("taken", { only: id });
     const why = typeof info === "string" ? info : describeEnd(info);
+    // The website's key was turned off: a new session could not start either.
+    if (info?.close_reason === "revoked") offerNew = false;
     this.events?.emit("session-ended", { reason: (typeof info === "object" && info?.close_reason) || null, words: why });
     // One sentence to translate, the reason inside it (never two fragments joined).
     const text = offerNew ? t("%(ended)s You can start a new session.", { ended: why }) : why;

@@ -23,6 +23,7 @@ from tests.support.browser import (
     start_session,
     wait_for_setup,
 )
+from tests.support.embed_host import ax_click, launcher_shown
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -102,3 +103,62 @@ def test_the_phone_sheet_fits_and_reads_well(browser: Browser, live_server_proc:
         tab.watch.assert_clean()
     finally:
         close_tab(tab)
+
+
+IN_VIEW = """el => { const b = el.getBoundingClientRect();
+  return b.height > 0 && b.top >= 0 && b.bottom <= innerHeight; }"""
+
+
+def test_live_in_the_panel_everything_is_in_view(tab: Tab):
+    """The frame in the launcher's desk panel (400x640 less its title bar): live, End, the
+    stage, the controls, the transcript's last line and the chat box all in view without
+    scrolling; no empty bar beside "Microphone off"; after End no History link (a website's
+    visitor has none). And the settings panel's name is "Settings", not its two titles."""
+    page = tab.page
+    page.set_viewport_size({"width": 400, "height": 588})
+    page.goto(f"/embed/{new_key(tab.server)}/?origin={SHOP}")
+    wait_for_setup(page)
+    # A screen reader names the panel with Start by its title alone.
+    expect(page.get_by_role("complementary", name="Settings", exact=True)).to_have_count(1)
+    start_session(page, "cleo")
+    send_chat(page, "Where is the rope?")
+    expect(page.locator("#transcript li.line.avatar[data-final=true]").first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollHeight <= innerHeight")
+    last_line = "#transcript li.line:last-child"
+    for sel in ("#end-btn", "#video-area", "#mic-btn", last_line, "#chat-input"):
+        assert page.eval_on_selector(sel, IN_VIEW), f"{sel} is out of view"
+    expect(page.locator("#mic-level")).to_be_hidden()
+    screenshot(page, "embed-panel-live.png")
+    end_session(page)
+    expect(page.locator("#transcript li.line").first).to_be_visible()
+    expect(page.locator("#ended-history-link")).to_be_hidden()
+    tab.watch.assert_clean()
+
+
+def test_a_phone_on_its_side_gets_the_full_sheet(tab: Tab):
+    """The launcher on a phone held sideways (844x390): the panel is the full-screen sheet,
+    not a sliver in the corner. (The frame inside refuses this made-up page: only the
+    panel's size counts here.)"""
+    page = tab.page
+    page.set_viewport_size({"width": 844, "height": 390})
+    script = f'<script src="{tab.server.url}/embed.js" data-key="{new_key(tab.server)}"></script>'
+    # The page at an address of our server's (Chromium keeps another site's page from
+    # loading a loopback script), answered by the browser itself.
+    shop_page = f"{tab.server.url}/a-shop-page/"
+    page.route(
+        shop_page,
+        lambda route: route.fulfill(content_type="text/html", body=f"<h1>Shop</h1>{script}"),
+    )
+    page.goto(shop_page)
+    launcher_shown(page)
+    ax_click(page, "Talk to us")
+    for _ in range(50):
+        frames = [f for f in page.frames if f is not page.main_frame]
+        if frames:
+            break
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(300)  # the panel's rise (0.18 s) over
+    box = frames[0].frame_element().bounding_box()
+    assert box is not None
+    assert box["x"] == 0 and box["width"] == 844, box
+    assert round(box["y"] + box["height"]) == 390 and box["height"] > 300, box

@@ -293,3 +293,15 @@ test("with reduced motion asked for, the launcher and panel do not move", () => 
   assert.match(rules, /\.panel\{animation:none\}/);
   assert.match(rules, /\.launcher:hover\{transform:none\}/);
 });
+
+test("say() with the panel closed (so no session) is refused, not dropped without a word", () => {
+  const { Embed } = load();
+  const el = element(Embed, { key: "ek_abc" });
+  el.say("hello");
+  el.end(); // nothing to end: nothing said
+  assert.equal(el._frame, null); // no frame made for it
+  assert.deepEqual(
+    el.events.map((e) => [e.type, e.detail.command, e.bubbles]),
+    [["avatar-refused", "say", true]],
+  );
+});

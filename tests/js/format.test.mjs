@@ -15,6 +15,8 @@ import {
   formatCountdown,
   formatDuration,
   initials,
+  signedOutText,
+  useEmbedWords,
 } from "../../static/js/format.js";
 
 const REASONS = ["user", "page_closed", "abandoned", "expired", "admin", "error", "upstream", "crashed", "extended", "revoked"];
@@ -143,4 +145,23 @@ test("a failure says what failed, and what to do from its status", () => {
   assert.equal(explainFailure(offline, act), `${act}: The server can't be reached right now. Try again in a moment.`);
   assert.equal(explainFailure(new Error("boom"), act), `${act}: boom`);
   assert.equal(explainFailure("plain", act), `${act}: plain`);
+});
+
+test("an embed's visitor is told to reload the page, never to sign in (an embed has no sign-in)", () => {
+  const api = (status, message) => Object.assign(new Error(message), { name: "ApiError", status, code: "x" });
+  const act = "Could not start the session";
+  useEmbedWords();
+  try {
+    for (const said of [
+      explainFailure(api(401, "Sign in, or send an API token."), act),
+      explainFailure(api(403, "Forbidden"), act),
+      signedOutText(),
+    ]) {
+      assert.match(said, /Reload the page to go on\.$/);
+      assert.doesNotMatch(said, /sign/i);
+    }
+  } finally {
+    useEmbedWords(false);
+  }
+  assert.match(signedOutText(), /no longer signed in/);
 });

@@ -76,3 +76,14 @@ test("a page whose avatar channel another tab took (the sandbox's 4409) stops an
   assert.equal(p.transports.length, transports);
   assert.ok(!p.api.calls.some(([name]) => name === "closeSession"));
 });
+
+test("a session ended because its website's key was turned off offers no new one", async () => {
+  const p = buildPage();
+  await startSession(p);
+  p.ws.serverSend({ type: "session", status: "closed", close_reason: "revoked" });
+  await settle(p);
+
+  assert.equal(p.el.app.dataset.phase, "setup");
+  assert.equal(p.status, "This website's avatar was turned off, so the session ended.");
+  assert.doesNotMatch(p.status + p.error, /start a new session/i);
+});
