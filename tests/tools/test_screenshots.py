@@ -18,10 +18,14 @@ def test_the_index_says_what_each_screenshot_shows(tmp_path, monkeypatch):
     monkeypatch.setattr(screenshots, "OUT", tmp_path)
     names = [f"{st}-{sz}-{sc}.png" for st in STATES for sz in SIZES for sc in SCHEMES]
     listed = [line for line in write_index(names).read_text().splitlines() if line[:2] == "- "]
-    assert len(listed) == len(names) == 20
+    assert len(listed) == len(names) == 32  # 8 states (3 of them the embed's), 2 sizes, 2 schemes
     assert (
         "- `interrupted-phone-dark.png`: a live session after Interrupt: the avatar's answer "
         "cut short, on a phone (390x844), in dark mode." in listed
+    )
+    assert (
+        "- `embed-open-desk-light.png`: the shop's page with the launcher open: our page in its "
+        "panel, ready, on a desk (1280x800), in light mode." in listed
     )
 
 
@@ -29,6 +33,6 @@ def test_the_committed_screenshots_are_the_ones_the_index_lists_at_their_sizes()
     listed = re.findall(r"^- `([\w-]+\.png)`", (OUT / "README.md").read_text(), re.M)
     assert len(listed) == len(STATES) * len(SIZES) * len(SCHEMES)
     for name in listed:
-        size = name.removesuffix(".png").split("-")[1]
+        size = name.removesuffix(".png").split("-")[-2]  # <state>-<size>-<scheme>
         want = (SIZES[size]["width"], SIZES[size]["height"])
         assert png_size((OUT / name).read_bytes()) == want, name
