@@ -168,6 +168,11 @@ def server_env(base: dict[str, str], sessions: int, words_per_second: float) -> 
         "SESSION_CONCURRENT_GLOBAL": str(sessions),
         "SESSION_CONCURRENT_PER_PRINCIPAL": str(SESSIONS_PER_USER),
         "SESSION_CREATES_PER_HOUR": "100000",
+        # The account's spend caps and an owner's socket cap would refuse a bench's
+        # hundreds of sessions long before its load is reached.
+        "SPEND_MINUTES_PER_DAY": "0",
+        "SPEND_MINUTES_PER_MONTH": "0",
+        "WS_SOCKETS_PER_PRINCIPAL": str(SESSIONS_PER_USER * 2),
         "CHAT_MESSAGES_PER_MINUTE": "1000",
         "SESSION_DISCONNECT_GRACE": "600",
         "SANDBOX_WORDS_PER_SECOND": str(words_per_second),

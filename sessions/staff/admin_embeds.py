@@ -230,6 +230,16 @@ class EmbedKeyAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
         # The snippet's copy button: the token page's script, as it is.
         js = [Script("js/staff_token.js", type="module")]
 
+    def get_fieldsets(self, request, obj=None):
+        # A new key's public key is made when it is saved: showing one before would show
+        # a key that is never saved (staff copied it).
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None:
+            return fieldsets
+        (name, first), *rest = fieldsets
+        first = {**first, "fields": [f for f in first["fields"] if f not in self.readonly_fields]}
+        return [(name, first), *rest]
+
     def has_delete_permission(self, request, obj=None) -> bool:
         # Turned off, not deleted: its sessions keep naming it in the audit and the usage.
         return False

@@ -123,6 +123,14 @@ def test_a_key_is_created_with_its_origins_normalised_and_the_staff_log_says_so(
     assert record.data["embed_key"] == key.pk
 
 
+def test_the_add_page_shows_no_public_key_before_there_is_one(world, keeper):
+    # A new key's public key is made on save; one shown before would never be saved
+    # (a new user copied it into their website).
+    page = client_for(keeper).get(f"{KEYS}add/").content.decode()
+    assert "ek_" not in page
+    assert 'name="name"' in page
+
+
 def test_the_change_page_shows_the_snippet_with_this_sites_origin(world, keeper, embed_key):
     page = client_for(keeper).get(f"{KEYS}{embed_key.pk}/change/")
     text = html.unescape(page.text)
