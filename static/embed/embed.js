@@ -102,6 +102,9 @@
     ".close:hover{background:rgba(127,127,127,.25)}" +
     "iframe{flex:1;width:100%;border:0;background:#fff}" +
     ".right{right:16px}.left{left:16px}" +
+    // In dark mode the panel is our page's dark background while the frame loads, not a
+    // white flash (the page's own --bg, static/css/site.css).
+    "@media (prefers-color-scheme:dark){.panel,iframe{background:#121418}}" +
     // A phone on its side (or any window under 500 px high) gets the sheet too: a
     // corner panel there would be a sliver.
     "@media (max-width:600px),(max-height:500px){.panel{inset:0;width:100vw;height:100vh;height:100dvh;" +
