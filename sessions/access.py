@@ -232,9 +232,9 @@ def client_ip(remote_addr: str, forwarded_for: str) -> str:
 
 
 def visitor_network(ip: str) -> str:
-    """The address a website's visitor's caps count against: an IPv4 address as it is, an
-    IPv6 client's /64 (one subscriber's network: they may use any address in it, so per
-    address they would have 2**64 visitors' caps)."""
+    """The address a visitor's caps count against (anonymous or a website's): an IPv4
+    address as it is, an IPv6 client's /64 (one subscriber's network: they may use any
+    address in it, so per address they would have 2**64 visitors' caps)."""
     try:
         address = ipaddress.ip_address(ip.split("%", 1)[0])
     except ValueError:
@@ -341,14 +341,17 @@ def user_principal(user: Any) -> Principal:
 
 
 def visitor_principal(session_key: str, ip: str) -> Principal:
-    return Principal(user=None, key=f"ip:{ip}", visitor_key=visitor_key_for(session_key))
+    # Counted per visitor network, like an embed's visitors (an IPv6 client's /64).
+    key = f"ip:{visitor_network(ip)}"
+    return Principal(user=None, key=key, visitor_key=visitor_key_for(session_key))
 
 
 def sessionless_visitor(caller: Caller) -> Principal:
     """An anonymous visitor who has no Django session yet: owns nothing, so it may read
     what is public (presets) and finds no session of its own, without a session row
     being created for a mere read."""
-    return Principal(user=None, key=f"ip:{client_ip(caller.remote_addr, caller.forwarded_for)}")
+    ip = client_ip(caller.remote_addr, caller.forwarded_for)
+    return Principal(user=None, key=f"ip:{visitor_network(ip)}")
 
 
 def bearer_from_header(value: str) -> str | None:

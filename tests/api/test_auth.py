@@ -303,6 +303,19 @@ def test_anonymous_visitors_share_the_limits_of_their_address(anonymous, setting
     assert_error(response, 429, "concurrent_sessions_limit")
 
 
+def test_anonymous_visitors_of_one_ipv6_network_share_its_limits(anonymous, settings):
+    # An IPv6 client may use any address of its /64: per address it would have 2**64 caps.
+    settings.SESSION_CONCURRENT_PER_PRINCIPAL = 1
+    first = Visitor(REMOTE_ADDR="2001:db8:1:2::10").post("/sessions", {"preset": "ada"})
+    assert AvatarSession.objects.get(pk=first.json()["id"]).principal == "ip:2001:db8:1:2::/64"
+
+    response = Visitor(REMOTE_ADDR="2001:db8:1:2:ffff::1").post("/sessions", {"preset": "ada"})
+
+    assert_error(response, 429, "concurrent_sessions_limit")
+    other = Visitor(REMOTE_ADDR="2001:db8:1:3::10").post("/sessions", {"preset": "ada"})
+    assert other.status_code == 201
+
+
 def test_a_trusted_proxys_forwarded_address_counts(anonymous, settings):
     settings.TRUSTED_PROXIES = ["10.0.0.1"]
     visitor = Visitor(REMOTE_ADDR="10.0.0.1")
