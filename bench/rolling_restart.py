@@ -139,15 +139,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def two_free_ports() -> int:
-    while True:
-        port = services.free_port()
-        try:
-            httpx.get(f"http://127.0.0.1:{port + 1}/", timeout=0.5)
-        except httpx.HTTPError:
-            return port
-
-
 def start_supervisor(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
     with log.open("w") as out:
         supervisor = subprocess.Popen(
@@ -196,7 +187,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         users = -(-args.sessions // load.SESSIONS_PER_USER)
         script = load.MAKE_TOKENS.format(users=users)
         tokens = json.loads(manage(env, "shell", "-v", "0", "-c", script).splitlines()[-1])
-        port = two_free_ports()
+        port = services.free_ports_in_a_row(2)
         log = workdir / "supervisor.log"
         supervisor = start_supervisor(env, port, log)
         proxy = await LoopbackProxy([port, port + 1]).start()

@@ -47,6 +47,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive free loopback ports (`make serve`'s workers listen
+    on consecutive ports): each one bound to be sure, then let go."""
+    while True:
+        first = free_port()
+        held: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+
+
 def redis_binary() -> str | None:
     return shutil.which("redis-server")
 

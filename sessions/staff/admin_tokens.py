@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.http import HttpRequest
-from django.template.response import TemplateResponse
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy
@@ -22,6 +20,7 @@ from django.utils.translation import gettext_lazy
 from sessions.models import ApiToken
 from sessions.services import staff_actions
 from sessions.staff import lookups
+from sessions.staff.shown_once import shown_once
 
 # Who may mint tokens for other users (and pick the owner at all).
 CHOOSE_OWNER_PERMISSION = "auth.change_user"
@@ -116,21 +115,15 @@ class ApiTokenAdmin(lookups.DeclaredFiltersOnly, admin.ModelAdmin):
         raw = getattr(obj, "raw_secret", None)
         if raw is None:  # pragma: no cover - every add sets it
             return super().response_add(request, obj, post_url_continue)
-        # Rendered here, never put in a message: messages travel in a cookie or the
-        # session store, and the secret must exist nowhere but on this one page.
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Token created",
-            "token": obj,
-            "raw": raw,
-            "changelist_url": reverse("admin:avatar_sessions_apitoken_changelist"),
-        }
-        response = TemplateResponse(
-            request, "admin/avatar_sessions/apitoken/token_created.html", context
+        return shown_once(
+            request,
+            self.admin_site,
+            self.model,
+            "admin/avatar_sessions/apitoken/token_created.html",
+            title="Token created",
+            token=obj,
+            secret=raw,
         )
-        response["Cache-Control"] = "no-store, private"
-        return response
 
     @admin.action(description=gettext_lazy("Revoke selected tokens"), permissions=["change"])
     def revoke(self, request, queryset) -> None:

@@ -15,13 +15,12 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.forms import Script
 from django.http import HttpRequest
-from django.template.response import TemplateResponse
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from sessions.services import staff_actions, tool_urls, webhooks
 from sessions.staff import lookups
+from sessions.staff.shown_once import shown_once
 from sessions.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookEvent, new_secret
 
 
@@ -52,21 +51,15 @@ def _record(request: HttpRequest, endpoint: WebhookEndpoint, action: str, what: 
 
 
 def _secret_page(request: HttpRequest, admin_site, endpoint: WebhookEndpoint, secret: str):
-    """The one page that shows a secret: rendered here, never put in a message (messages
-    travel in a cookie or the session store)."""
-    context = {
-        **admin_site.each_context(request),
-        "opts": WebhookEndpoint._meta,
-        "title": _("The endpoint's signing secret"),
-        "endpoint": endpoint,
-        "secret": secret,
-        "changelist_url": reverse("admin:avatar_sessions_webhookendpoint_changelist"),
-    }
-    response = TemplateResponse(
-        request, "admin/avatar_sessions/webhookendpoint/secret_shown.html", context
+    return shown_once(
+        request,
+        admin_site,
+        WebhookEndpoint,
+        "admin/avatar_sessions/webhookendpoint/secret_shown.html",
+        title=_("The endpoint's signing secret"),
+        endpoint=endpoint,
+        secret=secret,
     )
-    response["Cache-Control"] = "no-store, private"
-    return response
 
 
 @admin.register(WebhookEndpoint)

@@ -180,20 +180,10 @@ def _wait(check, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def _two_free_ports() -> int:
-    while not _free(port := services.free_port()) or not _free(port + 1):
-        pass
-    return port
-
-
-def _free(port: int) -> bool:
-    return not _answers(port)
-
-
 def test_serve_workers_restarts_a_dead_worker_rolls_on_sighup_and_drains_on_sigterm(
     shared_backends, tmp_path
 ):
-    port = _two_free_ports()
+    port = services.free_ports_in_a_row(2)
     ports = [port, port + 1]
     env = {**os.environ, **shared_backends, "DEBUG": "true", "LOG_LEVEL": "INFO"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
