@@ -81,3 +81,7 @@ WEBHOOK_POLL_SECONDS = max(env.float("WEBHOOK_POLL_SECONDS", default=5.0), 0.0)
 # The wait before the first retry; each further retry waits twice as long (at most an
 # hour), give or take a random quarter so that many failed deliveries do not retry at once.
 WEBHOOK_RETRY_SECONDS = max(env.float("WEBHOOK_RETRY_SECONDS", default=10.0), 0.0)
+
+# Seconds a record nobody waits for (a turn's timings) may wait in memory to be written
+# with others in one query (services/write_behind.py): a crash loses at most this much.
+WRITE_BEHIND_SECONDS = env.float("WRITE_BEHIND_SECONDS", default=1.0)

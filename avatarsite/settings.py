@@ -150,7 +150,7 @@ else:
             "OPTIONS": {"MAX_ENTRIES": env.int("CACHE_MAX_ENTRIES", default=100_000)},
         }
     }
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "sessions.local_layer.LocalChannelLayer"}}
 
 # --- Auth -------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -380,6 +380,10 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # PROMETHEUS_MULTIPROC_DIR (README "Operations"), the directory the served processes share
 # their metrics in, is read by prometheus_client from the environment itself, at its import
 # (sessions/operations/metrics.py): not a setting here.
+# Allocations between two collections of Python's youngest generation in a served process
+# (sessions/operations/collector.py: a full collection paused every socket); 0 keeps
+# Python's defaults (700) and freezes nothing.
+GC_GEN0_THRESHOLD = env.int("GC_GEN0_THRESHOLD", default=20_000)
 # Seconds /readyz waits for each of the database, the cache and the channel layer.
 READINESS_TIMEOUT = max(0.1, env.float("READINESS_TIMEOUT", default=2.0))
 # First: the probes and the metrics are answered before the HTTPS redirect and the host

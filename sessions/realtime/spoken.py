@@ -71,5 +71,7 @@ class SpokenTurns:
             self.turns.asked(spoken=False, ended_at=received)
 
     def _stop_hearing(self) -> None:
+        if self.turns is not None:
+            self.turns.close()  # the turn in progress is over, as far as it got
         if self.hearing is not None:
             self.hearing.aclose()

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from sessions.models import AvatarSession, TranscriptEntry, TranscriptPiece
 from sessions.services import limits
+from sessions.services.write_behind import Batch
 from sessions.stream.codec import edge_halves, escape_surrogates, is_storable, join_pieces
 
 Role = TranscriptEntry.Role
@@ -38,6 +39,7 @@ Role = TranscriptEntry.Role
 # piece, so their number is bounded (an answer comes in tens of pieces of at most 1 KB).
 MAX_MID_CHARS = 100
 MAX_PIECE_IDX = 500
+USER_LINES = Batch(TranscriptEntry)
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,10 @@ async def record_user_line(session_id: Any, mid: str, text: str) -> Shown:
     # Stamped now, before this coroutine first waits: the sandbox avatar may answer (and
     # record its line) before the database thread gets to this one.
     now = timezone.now()
-    await TranscriptEntry.objects.acreate(
+    line = TranscriptEntry(
         session_id=session_id, role=Role.USER, mid=mid, text=text, final=True, created_at=now
     )
+    await USER_LINES.write(line)  # with the other sockets' lines of this moment
     return Shown(Role.USER, mid, text, True)
 
 

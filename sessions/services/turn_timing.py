@@ -1,17 +1,14 @@
 """How long each turn took: the end of the user's words (typed or spoken) -> the first
 frame sent to the avatar -> the avatar's `audio_start` (TurnTiming rows).
 
-Off the hot path: one insert when the turn starts and one update when `audio_start`
-comes (or the turn is interrupted), both in background tasks; the first frame is only
-noted in memory. Read back as p50/p95 (`summary`) on the admin session page and, per
-preset, on the usage page.
+Off the hot path: a turn is noted in memory and becomes one row when it is over (the
+avatar began to speak, it was interrupted, the next turn began, or the socket closed),
+written with the others of that second (services.write_behind). Read back as p50/p95
+(`summary`) on the admin session page and, per preset, on the usage page.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import math
 import time
 from collections.abc import Iterable
@@ -19,10 +16,11 @@ from typing import Any
 
 from django.utils import timezone
 
-from sessions.services import lifecycle
+from sessions.services.background import in_background
+from sessions.services.write_behind import Batch
 from sessions.tool_models import TurnTiming
 
-log = logging.getLogger("avatarsite.turns")
+TURNS = Batch(TurnTiming)
 
 
 def _ms(since: float) -> int:
@@ -35,56 +33,48 @@ class TurnClock:
     def __init__(self, session_id: Any) -> None:
         self.session_id = session_id
         self._started = 0.0  # monotonic end of the user's words
-        self._row: asyncio.Task | None = None  # the insert, then the row's id
-        self._first_frame_ms: int | None = None
-        self._done = True
+        self._turn: TurnTiming | None = None  # the turn in progress, not written yet
+        self._spoken: TurnTiming | None = None  # the last turn, while its answer is spoken
 
     def asked(self, *, spoken: bool, ended_at: float | None = None) -> None:
         """A turn starts: the user's words ended at `ended_at` (monotonic; now if None)."""
+        self.close()  # the turn before, as far as it got
         self._started = time.monotonic() if ended_at is None else ended_at
-        self._first_frame_ms = None
-        self._done = False
         asked_at = timezone.now() - timezone.timedelta(milliseconds=_ms(self._started))
-        self._row = lifecycle.in_background(self._insert(spoken, asked_at))
-
-    async def _insert(self, spoken: bool, asked_at: Any) -> int | None:
-        try:
-            row = await TurnTiming.objects.acreate(
-                session_id=self.session_id, spoken=spoken, asked_at=asked_at
-            )
-        except Exception:  # a lost timing row never costs the user their answer
-            log.exception("session %s: could not record a turn", self.session_id)
-            return None
-        return row.pk
+        self._turn = TurnTiming(session_id=self.session_id, spoken=spoken, asked_at=asked_at)
 
     def frame_sent(self) -> None:
-        if not self._done and self._first_frame_ms is None:
-            self._first_frame_ms = _ms(self._started)
+        if self._turn is not None and self._turn.first_frame_ms is None:
+            self._turn.first_frame_ms = _ms(self._started)
 
     def audio_started(self) -> None:
-        if self._done or self._first_frame_ms is None:
+        if self._turn is None or self._turn.first_frame_ms is None:
             return  # not our turn's speech (or nothing of it went out yet)
-        self._done = True
-        self._update(first_frame_ms=self._first_frame_ms, audio_start_ms=_ms(self._started))
+        self._turn.audio_start_ms = _ms(self._started)
+        spoken = self._turn
+        self.close()
+        self._spoken = spoken
 
     def interrupted(self) -> None:
         """The turn's answer was cut short (whether or not the avatar began it)."""
-        fields: dict[str, Any] = {"interrupted": True, "first_frame_ms": self._first_frame_ms}
-        self._done = True
-        self._update(**fields)
+        if self._turn is not None:
+            self._turn.interrupted = True
+            self.close()
+        elif (spoken := self._spoken) is not None:
+            # Cut while the avatar spoke it: still waiting to be written, the row just
+            # changes; written already (rare: a second had passed), it is updated.
+            spoken.interrupted = True
+            if spoken.pk is not None:
+                update = TurnTiming.objects.filter(pk=spoken.pk).aupdate(interrupted=True)
+                in_background(update)
+        self._spoken = None
 
-    def _update(self, **fields: Any) -> None:
-        row = self._row
-        if row is None:
-            return
-
-        async def update() -> None:
-            with contextlib.suppress(Exception):
-                pk = await row
-                if pk is not None:
-                    await TurnTiming.objects.filter(pk=pk).aupdate(**fields)
-
-        lifecycle.in_background(update())
+    def close(self) -> None:
+        """The turn is over: its row goes to be written."""
+        self._spoken = None
+        if self._turn is not None:
+            TURNS.add(self._turn)
+            self._turn = None
 
 
 def percentile(values: list[int], share: float) -> int | None:

@@ -33,6 +33,7 @@ from daphne.ws_protocol import WebSocketProtocol
 from django.core.management.base import BaseCommand
 from twisted.internet import defer, reactor
 
+from sessions.operations import collector
 from sessions.services import reaper
 
 log = logging.getLogger("avatarsite.serve")
@@ -127,6 +128,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         application = guarantee_single_callable(import_by_path(options["app"]))
+        collector.tune_for_serving()  # all that is loaded now stays: out of the GC's walk
         access_log = AccessLogGenerator(sys.stdout) if options["verbosity"] >= 1 else None
         self.server = _Server(
             application=application,

@@ -1,0 +1,119 @@
+"""Rows of one model written together rather than one database round trip each.
+
+Each `acreate` is a trip through Django's one async-ORM thread and a commit of its own;
+with hundreds of sockets chatting, those trips were most of the server's CPU per chat
+(bench/load.py). Two ways to share them:
+
+- `add`: for records nobody waits for (a turn's timings, services.turn_timing). Every row
+  added within WRITE_BEHIND_SECONDS goes in one `bulk_create`. A crash loses at most that
+  last second of them; a served process that stops normally writes them first (serve.py
+  cancels its tasks and lets them finish: the wait ends, the write still runs).
+- `write`: for records the caller must know are stored (a user's line,
+  services.transcript): returns once the row is committed. Rows written while an earlier
+  batch is on its way go together in the next one, so an idle process writes at once and
+  a busy one in fewer, larger batches (a group commit). A batch that fails is written again
+  row by row, so that one bad row fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import models
+
+from sessions.services.background import in_background
+
+log = logging.getLogger("avatarsite.writes")
+
+
+class Batch:
+    """The rows of one model waiting to be written, in this process's event loop."""
+
+    def __init__(self, model: type[models.Model]) -> None:
+        self.model = model
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._later: list[models.Model] = []  # added: written within a second
+        self._writer: asyncio.Task | None = None
+        self._waiting: list[tuple[models.Model, asyncio.Future]] = []  # written now
+        self._committer: asyncio.Task | None = None
+
+    def _this_loop(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # What waited in a loop that is gone (a test's) died with it, like its tasks.
+            self._loop, self._later, self._waiting = loop, [], []
+            self._writer = self._committer = None
+        return loop
+
+    # --- written within a second ------------------------------------------------------
+    def add(self, row: models.Model) -> None:
+        self._this_loop()
+        self._later.append(row)
+        if self._writer is None:
+            self._writer = in_background(self._write_soon())
+
+    async def _write_soon(self) -> None:
+        try:
+            await asyncio.sleep(settings.WRITE_BEHIND_SECONDS)
+        finally:  # also when cancelled at shutdown: what waits is written
+            self._writer = None
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write what was added, now (tests, and the end of the process)."""
+        rows, self._later = self._later, []
+        if not rows:
+            return
+        try:
+            await database_sync_to_async(self.model.objects.bulk_create)(rows)
+        except Exception:  # statistics: never worth an error on anyone's socket
+            log.exception("could not write %d %s row(s)", len(rows), self.model.__name__)
+
+    # --- written now, with whatever else is being written -----------------------------
+    async def write(self, row: models.Model) -> None:
+        """Store `row`; returns once it is committed (raises what its insert raised)."""
+        done = self._this_loop().create_future()
+        self._waiting.append((row, done))
+        if self._committer is None:
+            self._committer = in_background(self._commit())
+        await done
+
+    async def _commit(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                failures = await database_sync_to_async(_insert)(self.model, [r for r, _ in batch])
+                for (_, done), failure in zip(batch, failures, strict=True):
+                    if done.done():
+                        continue  # its writer was cancelled (the socket closed): stored anyway
+                    if failure is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(failure)
+        finally:
+            self._committer = None
+            for _, done in self._waiting:  # cancelled with rows still waiting (shutdown)
+                done.cancel()
+            self._waiting = []
+
+
+def _insert(model: type[models.Model], rows: list[models.Model]) -> list[Exception | None]:
+    """Insert the rows in one statement; if that fails, each on its own: per row, what
+    its insert raised (None when it is stored)."""
+    try:
+        model.objects.bulk_create(rows)
+        return [None] * len(rows)
+    except Exception as exc:
+        if len(rows) == 1:
+            return [exc]
+    failures: list[Exception | None] = []
+    for row in rows:
+        try:
+            row.save(force_insert=True)
+            failures.append(None)
+        except Exception as exc:
+            failures.append(exc)
+    return failures
