@@ -1,0 +1,97 @@
+"""Rows written together (services/write_behind.py): a group commit that stores each
+row before its writer goes on, and fails only the bad row; rows added written within
+WRITE_BEHIND_SECONDS, also when the process stops."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from django.db import IntegrityError
+
+from sessions.models import AvatarSession, TranscriptEntry
+from sessions.services import write_behind
+from sessions.services.write_behind import Batch
+from sessions.tool_models import TurnTiming
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def session(world):
+    return AvatarSession.objects.create(
+        owner=world.alice, principal="user:1", provider="sandbox", avatar_id="x", duration=60
+    )
+
+
+def line(session, mid, text="hello"):
+    return TranscriptEntry(session_id=session.pk, role="user", mid=mid, text=text, final=True)
+
+
+async def test_each_write_returns_once_its_row_is_stored_and_rows_written_at_once_share_batches(
+    session, monkeypatch
+):
+    batches = []
+    insert = write_behind._insert
+
+    def counted(model, rows):
+        batches.append(len(rows))
+        return insert(model, rows)
+
+    monkeypatch.setattr(write_behind, "_insert", counted)
+    lines = Batch(TranscriptEntry)
+
+    async def write(i):
+        await lines.write(line(session, f"m{i}"))
+        # Stored by the time the writer goes on.
+        assert await TranscriptEntry.objects.filter(mid=f"m{i}").aexists()
+
+    await asyncio.gather(*(write(i) for i in range(40)))
+    assert await TranscriptEntry.objects.acount() == 40
+    assert sum(batches) == 40
+    assert len(batches) < 40  # written together, not one round trip each
+
+
+async def test_a_row_that_cannot_be_stored_fails_alone(session):
+    lines = Batch(TranscriptEntry)
+    await lines.write(line(session, "taken"))
+    results = await asyncio.gather(
+        lines.write(line(session, "a")),
+        lines.write(line(session, "taken")),  # (session, role, mid) is unique
+        lines.write(line(session, "b")),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], IntegrityError)
+    mids = [m async for m in TranscriptEntry.objects.values_list("mid", flat=True)]
+    assert sorted(mids) == ["a", "b", "taken"]
+
+
+async def test_added_rows_are_written_together_within_the_setting(session, settings, monkeypatch):
+    settings.WRITE_BEHIND_SECONDS = 0.2
+    calls = []
+    bulk_create = TurnTiming.objects.bulk_create
+    monkeypatch.setattr(
+        TurnTiming.objects, "bulk_create", lambda rows: calls.append(len(rows)) or bulk_create(rows)
+    )
+    turns = Batch(TurnTiming)
+    for ms in range(5):
+        turns.add(TurnTiming(session_id=session.pk, first_frame_ms=ms))
+    assert await TurnTiming.objects.acount() == 0  # not yet: they wait for the others
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if await TurnTiming.objects.acount() == 5:
+            break
+    assert await TurnTiming.objects.acount() == 5
+    assert calls == [5]  # one insert for the five
+
+
+async def test_rows_waiting_are_written_when_the_process_stops(session, settings):
+    settings.WRITE_BEHIND_SECONDS = 3600
+    turns = Batch(TurnTiming)
+    turns.add(TurnTiming(session_id=session.pk, first_frame_ms=7))
+    await asyncio.sleep(0)
+    # What serve.py does at the end: cancel the tasks still pending, let them finish.
+    turns._writer.cancel()
+    await asyncio.gather(turns._writer, return_exceptions=True)
+    assert await TurnTiming.objects.filter(first_frame_ms=7).aexists()
