@@ -16,8 +16,7 @@ import asyncio
 from importlib import import_module
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model, user_logged_out
@@ -84,7 +83,9 @@ def signin_current(session_key: str, user_id: Any) -> bool:
 
 
 async def signin_lost(session_key: str, user_id: Any) -> bool:
-    check = database_sync_to_async(signin_current)
+    # On the async ORM's thread and connection, as every beat's other query (channels'
+    # database_sync_to_async would close the connection after each check).
+    check = sync_to_async(signin_current)
     if await check(session_key, user_id):
         return False
     await asyncio.sleep(SIGNIN_RECHECK)

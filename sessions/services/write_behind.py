@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import models
 
@@ -68,7 +68,7 @@ class Batch:
         if not rows:
             return
         try:
-            await database_sync_to_async(self.model.objects.bulk_create)(rows)
+            await sync_to_async(self.model.objects.bulk_create)(rows)
         except Exception:  # statistics: never worth an error on anyone's socket
             log.exception("could not write %d %s row(s)", len(rows), self.model.__name__)
 
@@ -85,7 +85,7 @@ class Batch:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
-                failures = await database_sync_to_async(_insert)(self.model, [r for r, _ in batch])
+                failures = await _in_orm_thread(self.model, [r for r, _ in batch])
                 for (_, done), failure in zip(batch, failures, strict=True):
                     if done.done():
                         continue  # its writer was cancelled (the socket closed): stored anyway
@@ -98,6 +98,12 @@ class Batch:
             for _, done in self._waiting:  # cancelled with rows still waiting (shutdown)
                 done.cancel()
             self._waiting = []
+
+
+async def _in_orm_thread(model: type[models.Model], rows: list[models.Model]) -> list:
+    """On the thread Django's async ORM queries run on, keeping its connection open
+    (channels' database_sync_to_async closes it after every call: a reconnect each time)."""
+    return await sync_to_async(_insert)(model, rows)
 
 
 def _insert(model: type[models.Model], rows: list[models.Model]) -> list[Exception | None]:
