@@ -58,6 +58,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,23 +83,53 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # --- servers ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Variant:
+    """What is served, and from which tree: by default this tree's `manage.py serve`.
+    bench/compare.py also serves an older revision from its own worktree, one from before
+    `manage.py serve`, under plain daphne (`plain_daphne`), as it was served then."""
+
+    name: str = ""  # in the setup column, when set
+    root: Path = ROOT
+    app: str = "avatarsite.asgi:application"
+    plain_daphne: bool = False
+
+    def command(self, port: int) -> list[str]:
+        if not self.plain_daphne:
+            return daphne_command(port, self.app)
+        daphne = str(Path(sys.executable).with_name("daphne"))
+        return [
+            daphne, "--websocket-max-message-size", "65536",
+            "-b", "127.0.0.1", "-p", str(port), self.app,
+        ]  # fmt: skip
+
+    def env(self, env: dict[str, str]) -> dict[str, str]:
+        """The environment with this tree first on PYTHONPATH (the app's module, e.g.
+        bench.floor, is found there; an older tree's packages are its own)."""
+        path = [str(self.root), *filter(None, [env.get("PYTHONPATH")])]
+        return {**env, "PYTHONPATH": os.pathsep.join(path)}
+
+    def manage(self, env: dict[str, str], *args: str) -> str:
+        return manage(self.env(env), *args, cwd=self.root)
+
+
 class Daphne:
     """One served process, production-like: DEBUG off, logs at WARNING."""
 
-    def __init__(self, workdir: Path, env: dict[str, str], name: str, app: str) -> None:
-        self.app = app
+    def __init__(self, workdir: Path, env: dict[str, str], name: str, variant: Variant) -> None:
+        self.variant = variant
         self.port = services.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
-        self.env = env
+        self.env = variant.env(env)
         self.log_path = workdir / f"{name}.log"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Daphne:
         log = open(self.log_path, "a")  # noqa: SIM115 - the child keeps it
         self.process = subprocess.Popen(
-            daphne_command(self.port, self.app),
-            cwd=ROOT,
+            self.variant.command(self.port),
+            cwd=self.variant.root,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -309,6 +340,12 @@ class Row:
     cpu_percent: float
     client_cpu_percent: float
     client_lag_p99: float
+    server_cpu_seconds: float  # over the window and the wait for its last replies
+    elapsed: float
+
+    @property
+    def cpu_ms_per_chat(self) -> float:
+        return 1000 * self.server_cpu_seconds / self.chats if self.chats else float("nan")
 
 
 async def create_sessions(
@@ -413,6 +450,8 @@ async def measure(
         cpu_percent=100 * cpu / elapsed,
         client_cpu_percent=100 * client_cpu / elapsed,
         client_lag_p99=lags[min(len(lags) - 1, int(len(lags) * 0.99))] * 1000,
+        server_cpu_seconds=cpu,
+        elapsed=elapsed,
     )
 
 
@@ -445,7 +484,20 @@ async def open_pages(pages: list[PageSocket], shuttle: bool) -> int:
     return failed
 
 
-async def run_setup(args: argparse.Namespace, setup: str, workdir: Path) -> list[Row]:
+def print_row(row: Row) -> None:
+    print("  " + format_row(row), flush=True)
+
+
+async def run_setup(
+    args: argparse.Namespace,
+    setup: str,
+    workdir: Path,
+    variant: Variant | None = None,
+    report: Callable[[Row], None] = print_row,
+) -> list[Row]:
+    """One setup of one variant (by default this tree, serving args.app): its rows, each
+    reported as it comes."""
+    variant = variant or Variant(app=args.app)
     counts = sorted(args.sessions)
     total = counts[-1]
     users = -(-total // SESSIONS_PER_USER)
@@ -459,16 +511,17 @@ async def run_setup(args: argparse.Namespace, setup: str, workdir: Path) -> list
             base = {"DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}"}
             processes = 1
         env = server_env(base, total, args.words_per_second)
-        manage(env, "migrate", "--noinput")
-        manage(env, "seed_demo")
+        variant.manage(env, "migrate", "--noinput")
+        variant.manage(env, "seed_demo")
         script = MAKE_TOKENS.format(users=users)
-        tokens = json.loads(manage(env, "shell", "-v", "0", "-c", script).splitlines()[-1])
+        output = variant.manage(env, "shell", "-v", "0", "-c", script)
+        tokens = json.loads(output.splitlines()[-1])
         servers = []
         for i in range(processes):
-            server = Daphne(workdir, env, f"{setup}-{i}", args.app)
+            server = Daphne(workdir, env, f"{setup}-{i}", variant)
             stack.callback(server.stop)
             servers.append(server.start())
-        label = f"{setup} ({processes} process{'es' if processes > 1 else ''})"
+        label = variant.name or f"{setup} ({processes} process{'es' if processes > 1 else ''})"
         print(f"{label}: creating {total} sessions...", flush=True)
         started = time.monotonic()
         created = await asyncio.wait_for(
@@ -512,7 +565,7 @@ async def run_setup(args: argparse.Namespace, setup: str, workdir: Path) -> list
                     row.errors += failed
                     row.error_kinds["socket failed to open"] = failed
                 rows.append(row)
-                print("  " + format_row(row), flush=True)
+                report(row)
         finally:
             await asyncio.gather(*(p.close() for p in pages), return_exceptions=True)
         for server in servers:
@@ -539,6 +592,14 @@ def format_row(row: Row) -> str:
     )
 
 
+def raise_file_limit() -> None:
+    """Each socket is a file descriptor on both ends."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -561,17 +622,12 @@ async def main() -> None:
         help="the ASGI application to serve (to measure a variant; PYTHONPATH reaches it)",
     )
     args = parser.parse_args()
+    raise_file_limit()
     if args.profile:
         py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         args.profile.mkdir(parents=True, exist_ok=True)
         args.profile = Profile(py_spy, args.profile)
     args.preset = "cleo"
-    # Each socket is a file descriptor on both ends.
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-
     print(f"load average before: {loadavg()} ({os.cpu_count()} CPUs)", flush=True)
     rows: list[Row] = []
     for setup in args.setups:

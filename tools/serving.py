@@ -29,11 +29,12 @@ def daphne_command(port: int, app: str = "avatarsite.asgi:application") -> list[
     ]
 
 
-def manage(env: dict[str, str], *args: str, timeout: float = 300) -> str:
-    """Run a manage.py command in the environment of a served process; its output."""
+def manage(env: dict[str, str], *args: str, timeout: float = 300, cwd: Path = ROOT) -> str:
+    """Run a manage.py command in the environment of a served process; its output. `cwd`
+    is the tree whose manage.py runs (bench/compare.py runs an older revision's)."""
     result = subprocess.run(
         [sys.executable, "manage.py", *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
