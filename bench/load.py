@@ -41,7 +41,7 @@ The servers run with DEBUG off and limits raised for the load. Everything is on
 
 Finding where the time goes: --profile DIR records each server's stacks with py-spy
 (`pip install py-spy`; raw collapsed stacks, one file per server and step, all threads,
-idle included), and --app serves another ASGI application, e.g. a module on PYTHONPATH
+only while on the CPU: where the CPU goes, not where threads wait), and --app serves another ASGI application, e.g. a module on PYTHONPATH
 that patches one thing, to measure a change before making it.
 """
 
@@ -399,7 +399,6 @@ async def measure(
                 "--rate",
                 "200",
                 "--threads",
-                "--idle",
                 "--format",
                 "raw",
                 "--output",
