@@ -295,6 +295,8 @@ async def test_the_sandbox_ends_its_own_lines_not_a_late_audio_end_from_the_page
     await line.arefresh_from_db()
     assert (line.text, line.final, line.cut) == ("Hello ", True, True)
     shown = json.loads(await page.receive_from(timeout=2))
+    if shown.get("text") == "Hello ":  # its live piece (the layer may deliver it late)
+        shown = json.loads(await page.receive_from(timeout=2))
     assert (shown["mid"], shown["final"], shown["cut"]) == ("line-2", True, True)
     await page.disconnect()
 
