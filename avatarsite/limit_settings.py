@@ -30,6 +30,9 @@ LINES_PER_MINUTE = env.int("LINES_PER_MINUTE", default=60)
 # and in a session's whole transcript (beyond it nothing more is recorded).
 TRANSCRIPT_LINE_MAX_CHARS = env.int("TRANSCRIPT_LINE_MAX_CHARS", default=20000)
 TRANSCRIPT_MAX_CHARS = env.int("TRANSCRIPT_MAX_CHARS", default=1_000_000)
+# Seconds a line the sandbox avatar is saying may stay unwritten (its pieces kept in
+# memory, one write a line rather than a piece): what a crash may lose of it.
+TRANSCRIPT_FLUSH_SECONDS = env.float("TRANSCRIPT_FLUSH_SECONDS", default=1.0)
 # Stream messages one socket's page forwarded that may wait to be recorded.
 AVATAR_FEED_BACKLOG = env.int("AVATAR_FEED_BACKLOG", default=200)
 # Messages of any kind one socket may send in 10 s (the page forwards the avatar's

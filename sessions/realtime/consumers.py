@@ -24,6 +24,7 @@ from sessions.access import Caller, InvalidToken, Principal, resolve
 from sessions.models import AvatarSession, CloseReason, SessionEvent, Status
 from sessions.realtime import frames
 from sessions.realtime.client_frames import ClientFrames
+from sessions.realtime.shown_lines import ShownLines
 from sessions.realtime.spoken import SpokenTurns
 from sessions.services import answers, knowledge, lifecycle, presence, revocation, staff_actions
 from sessions.services.avatar_feed import AvatarFeed
@@ -60,7 +61,7 @@ class SessionConsumer(SpokenTurns, ClientFrames, operations.MeteredSocket, JsonS
     feed: AvatarFeed | None = None
     watch: asyncio.Task | None = None
     answerer: answers.Answerer | None = None
-    replayed: dict[str, int] = {}  # noqa: RUF012 (read-only here; connect sets its own)
+    shown_lines: ShownLines | None = None  # connect sets its own
 
     async def connect(self) -> None:
         session = await self._admit()
@@ -87,12 +88,10 @@ class SessionConsumer(SpokenTurns, ClientFrames, operations.MeteredSocket, JsonS
         await self._join(session)
         await self._take_over()
         await self.send_json(frames.session_of(session))
-        self.replayed = {}
+        self.shown_lines = ShownLines()  # how much of each line, for session_shown
         async for frame in frames.replay(self.session_id):
             await self.send_json(frame)
-            if frame["type"] == "transcript":  # how much of each line, for session_shown
-                mid = frame["mid"]
-                self.replayed[mid] = self.replayed.get(mid, 0) + len(frame["text"])
+            self.shown_lines.replayed(frame)
         if self.answerer is not None:  # after the replay, so the page sees it once
             await self.answerer.greet(knowledge.opening_line(session.preset))
         watch = presence.SocketPresence(
@@ -328,13 +327,9 @@ class SessionConsumer(SpokenTurns, ClientFrames, operations.MeteredSocket, JsonS
 
     async def session_shown(self, event: dict[str, Any]) -> None:
         """A transcript update recorded beside the session's sockets (what the sandbox
-        avatar said): every socket of the session shows it, once. A piece that starts
-        (`at`) inside what this socket's replay sent was recorded before the replay read
-        its line: shown there already."""
-        shown = Shown(**event["shown"])
-        if event["at"] >= self.replayed.get(shown.mid, 0):
-            for frame in frames.shown(shown):  # a long line in pieces under the frame limit
-                await self.send_json(frame)
+        avatar said): every socket of the session shows it, once and whole (shown_lines)."""
+        for frame in self.shown_lines.frames(event) if self.shown_lines else ():
+            await self.send_json(frame)
 
     async def session_state(self, event: dict[str, Any]) -> None:
         if event["status"] != Status.ACTIVE:

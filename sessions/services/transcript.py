@@ -102,7 +102,7 @@ async def record_piece(
     Refuses (limits.CapReached) a piece beyond the session's transcript size, or one that
     would make its line longer than `limits.line_max_chars`: that line is ended there
     (final, cut) and keeps what it had."""
-    if not _could_be_sent(mid, idx, text):
+    if not could_be_sent(mid, idx, text):
         return None
     if role == Role.USER and await _typed(session_id, mid):
         return None  # the avatar echoing what was typed: already in the transcript
@@ -132,7 +132,7 @@ async def record_piece(
     return None
 
 
-def _could_be_sent(mid: str, idx: int | None, text: str) -> bool:
+def could_be_sent(mid: str, idx: int | None, text: str) -> bool:
     """Ids and numbers in bounds, and text any database stores: no NUL, and no lone
     surrogate but half a character at a numbered piece's edge (it waits for its partner)."""
     if not mid or len(mid) > MAX_MID_CHARS or (idx is not None and idx > MAX_PIECE_IDX):
@@ -274,6 +274,41 @@ async def finish_avatar_lines(session_id: Any, *, cut: bool, keep: str | None = 
     if mids:
         await open_lines.filter(mid__in=mids).aupdate(final=True, cut=cut)
     return mids
+
+
+# --- the sandbox avatar's lines: written whole by their only witness -------------------
+
+
+async def write_avatar_line(
+    session_id: Any,
+    mid: str,
+    text: str,
+    *,
+    created_at: datetime,
+    pk: int | None,
+    final: bool = False,
+    cut: bool = False,
+) -> int:
+    """A line of the sandbox avatar's as said so far (it says its lines in order and whole
+    characters, one writer a line: no pieces to store). Its first write creates it
+    (`pk` None; placed by `created_at`, when its first piece was said), later ones update
+    it by `pk`: the text, and on its last (`final`) its end. A line never goes back to
+    open (a session's close may have ended it meanwhile). Returns the row's pk."""
+    if pk is not None:
+        ended = {"final": True, "cut": cut} if final else {}
+        await TranscriptEntry.objects.filter(pk=pk).aupdate(text=text, **ended)
+        return pk
+    line = {"session_id": session_id, "role": Role.AVATAR, "mid": mid}
+    try:
+        entry = await TranscriptEntry.objects.acreate(
+            **line, text=text, final=final, cut=cut and final, created_at=created_at
+        )
+    except IntegrityError:  # a line of that id exists: ours to write (ids are fresh)
+        pk = await _lines(session_id, Role.AVATAR, mid).values_list("pk", flat=True).aget()
+        return await write_avatar_line(
+            session_id, mid, text, created_at=created_at, pk=pk, final=final, cut=cut
+        )
+    return entry.pk
 
 
 # --- our LLM's answers: one line each, written as it streams --------------------------

@@ -206,11 +206,14 @@ class Page:
         )
 
     def replayed_avatar_text(self, socket: int) -> str:
-        return "".join(
+        """The avatar's line as the socket's last replayed frame put it in place (a replay
+        lagging the line being said is followed by the line so far, replayed in place)."""
+        replayed = [
             m["text"]
             for m in self.sockets[socket]
             if m["type"] == "transcript" and m["role"] == "avatar" and m.get("replay")
-        )
+        ]
+        return replayed[-1] if replayed else ""
 
     async def aclose(self) -> None:
         for task in self._tasks:

@@ -35,6 +35,7 @@ SOCKET_COUNT_SECONDS = 2 * 3600
 class SandboxAvatarConsumer(SocketConsumer):
     avatar: SandboxAvatar | None = None
     number = 0  # this socket's place among the channel's sockets: the highest one stays
+    side: SessionSide | None = None
 
     async def connect(self) -> None:
         self.channel = self.scope["url_route"]["kwargs"]["channel"]
@@ -66,6 +67,7 @@ class SandboxAvatarConsumer(SocketConsumer):
         await self.channel_layer.group_send(
             self.group, {"type": keys.SANDBOX_TAKEN_OVER, "number": self.number}
         )
+        self.side = side
         self.avatar = SandboxAvatar(
             self._send_frame,
             mode=side.settings.mode,
@@ -87,8 +89,16 @@ class SandboxAvatarConsumer(SocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.avatar is not None:
-            await self.avatar.aclose()
+            await self._leave()
             await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def _leave(self) -> None:
+        """The avatar stops (a line it was saying ends cut short) and what it said is all
+        written (its session side keeps the line being said in memory)."""
+        if self.avatar is not None:
+            await self.avatar.aclose()
+        if self.side is not None:
+            await self.side.close()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         if self.avatar is not None:
@@ -99,12 +109,11 @@ class SandboxAvatarConsumer(SocketConsumer):
 
     async def sandbox_closed(self, event: dict) -> None:
         """The session was closed: the avatar leaves the channel."""
-        if self.avatar is not None:
-            await self.avatar.aclose()
+        await self._leave()
         await self.close(code=CLOSE_ENDED)
 
     async def sandbox_taken_over(self, event: dict) -> None:
         """A newer socket joined the channel: this one goes."""
         if event["number"] > self.number and self.avatar is not None:
-            await self.avatar.aclose()
+            await self._leave()
             await self.close(code=CLOSE_TAKEN_OVER)

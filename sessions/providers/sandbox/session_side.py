@@ -19,13 +19,13 @@ from collections.abc import Awaitable, Callable
 
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.utils import timezone
 
 from sessions import errors, keys, shared_cache
 from sessions.llm.client import LlmError, stream_chat
 from sessions.llm.conversation import Conversation, estimate_messages_tokens, estimate_tokens
 from sessions.models import AvatarSession, Role
 from sessions.providers.sandbox.avatar import Refused
+from sessions.providers.sandbox.line_writer import LineWriter
 from sessions.providers.sandbox.provider import live_channel
 from sessions.services import limits, transcript
 from sessions.services.answers import DEFAULT_SYSTEM_PROMPT, llm_config, llm_enabled
@@ -52,7 +52,7 @@ class SessionSide:
         knowledge = session.preset.knowledge if session.preset else None
         self.greeting = knowledge.prologue if knowledge else ""
         self.instructions = knowledge.prompt if knowledge else ""
-        self._line = ("", "")  # the line being said: (its mid, its text so far)
+        self._line = LineWriter(self.session_id)  # the line being said, written whole
         self._full = False  # the transcript reached TRANSCRIPT_MAX_CHARS
         self._capped = ""  # the mid of a line that reached its length cap
         self._logged: set[str] = set()  # caps logged already (once each, not per piece)
@@ -143,28 +143,25 @@ class SessionSide:
         return answer
 
     async def said(self, mode: int, mid: str, idx: int, text: str, fin: bool) -> None:
-        """A piece the avatar said: into the transcript, and to every socket of the
-        session live. Not when the session's own LLM answers (retelling its sentences):
-        that answer is in the transcript already."""
+        """A piece the avatar said: to every socket of the session live, and onto its
+        line, written whole at its end (and on a timer while it lasts: line_writer). Not
+        when the session's own LLM answers (retelling its sentences): that answer is in
+        the transcript already."""
         self.settings.mode = mode
         if self.settings.our_llm_answers or self._full or mid == self._capped:
             return  # (a cap reached: nothing more of it is recorded)
-        # Where the piece starts in its line: a socket whose replay has it skips it live.
-        before = self._line[1] if self._line[0] == mid else ""
-        self._line = (mid, before + text)
+        if not transcript.could_be_sent(mid, idx, text):
+            return
+        before = self._line.text_of(mid)  # where the piece starts in its line
         try:
-            update = await transcript.record_piece(
-                self.session_id,
-                role=Role.AVATAR,
-                mid=mid,
-                idx=idx,
-                text=text,
-                fin=fin,
-                received_at=timezone.now(),
-                by_page=False,
-            )
-            if update is not None:
-                await self._show(update, at=len(before))
+            await limits.take_transcript_room(self.session_id, len(text))
+            most = limits.line_max_chars(Role.AVATAR)
+            if len(before) + len(text) > most:
+                raise limits.line_too_long(most)
+            await self._line.add(mid, text)
+            if fin:  # written before it is shown: a page (re)connecting then replays it whole
+                await self._line.end(cut=False)
+            await self._show(transcript.Shown(Role.AVATAR, mid, text, fin), before, text)
         except limits.CapReached as exc:
             await self._cap_reached(exc, mid, before)
         except Exception:
@@ -178,29 +175,44 @@ class SessionSide:
             self._logged.add(cap.code)
             log.info("session %s: sandbox avatar not recorded: %s", self.session_id, cap.code)
         self._full = self._full or cap.code == "transcript_full"
-        self._capped, self._line = mid, ("", "")
+        self._capped = mid
         if before:
-            await self._show(
-                await transcript.end_answer(self.session_id, mid, before, cut=True), at=len(before)
-            )
+            await self._end(mid, before)
 
     async def cut(self, mode: int, mid: str) -> None:
         """The avatar stopped before the end of the line (an interrupt, the socket gone):
         the line ends here, marked cut short. The sandbox ends its own lines: the page's
         `audio_end` arrives after the next answer may have begun."""
         self.settings.mode = mode
-        if self.settings.our_llm_answers or self._line[0] != mid:
+        said = self._line.text_of(mid)
+        if self.settings.our_llm_answers or not said:
             return
         try:
-            text = self._line[1]
-            await self._show(
-                await transcript.end_answer(self.session_id, mid, text, cut=True), at=len(text)
-            )
+            await self._end(mid, said)
         except Exception:
             log.exception("session %s: failed to end the sandbox avatar's line", self.session_id)
 
-    async def _show(self, update: transcript.Shown, *, at: int) -> None:
+    async def close(self) -> None:
+        """The avatar left: nothing of its open line stays unwritten, no timer runs on."""
+        try:
+            await self._line.close()
+        except Exception:
+            log.exception("session %s: failed to write the sandbox avatar's line", self.session_id)
+
+    async def _end(self, mid: str, said: str) -> None:
+        """The line `mid` (`said` so far) ends cut short: written, then shown."""
+        await self._line.end(cut=True)
+        await self._show(transcript.Shown(Role.AVATAR, mid, "", True, cut=True), said, "")
+
+    async def _show(self, update: transcript.Shown, before: str, text: str) -> None:
+        """To every socket of the session: the update, where it starts in its line (`at`)
+        and the line so far, for a socket whose replay lags it (realtime/shown_lines)."""
         await get_channel_layer().group_send(
             keys.session_group(self.session_id),
-            {"type": keys.SESSION_SHOWN, "shown": dataclasses.asdict(update), "at": at},
+            {
+                "type": keys.SESSION_SHOWN,
+                "shown": dataclasses.asdict(update),
+                "at": len(before),
+                "line": before + text,
+            },
         )
