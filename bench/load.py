@@ -41,8 +41,9 @@ The servers run with DEBUG off and limits raised for the load. Everything is on
 
 Finding where the time goes: --profile DIR records each server's stacks with py-spy
 (`pip install py-spy`; raw collapsed stacks, one file per server and step, all threads,
-only while on the CPU: where the CPU goes, not where threads wait), and --app serves another ASGI application, e.g. a module on PYTHONPATH
-that patches one thing, to measure a change before making it.
+only while on the CPU: where the CPU goes, not where threads wait), and --app serves
+another ASGI application, e.g. a module on PYTHONPATH that patches one thing, to measure a
+change before making it.
 """
 
 from __future__ import annotations
