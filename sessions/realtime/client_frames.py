@@ -4,6 +4,7 @@ output they use."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -55,11 +56,16 @@ class ClientFrames:
         self._refuse_if_ending()  # again: the checks above may have waited on the cache
         if not llm:
             self._typed_turn(mid, text, received)
-            # The frames go first (the pacer releases them from its own task), so the
-            # first is on its way while the line is recorded.
             self._submit(chat_frames(text, mid=mid, budget=settings.STREAM_FRAME_BUDGET))
+            # The frames go first: the pacer's task sends the first in the loop's next
+            # turn, and the line's echo follows in that same turn, so both leave in one
+            # write to the socket (on loopback a write costs as much as a frame's own
+            # handling). Then the line is stored (the avatar has it already).
+            await asyncio.sleep(0)
         self.chats += 1
-        await self.shown(await transcript.record_user_line(self.session_id, mid, text))
+        line = transcript.UserLine(self.session_id, mid, text)
+        await self.shown(line.shown)
+        await line.store()
         if llm:
             if self.answerer.answering:
                 # A new message cuts the answer in progress short, as a person would.

@@ -70,16 +70,24 @@ async def _typed(session_id: Any, mid: str) -> bool:
     return await _lines(session_id, Role.USER, mid).filter(reported_by_page=False).aexists()
 
 
-async def record_user_line(session_id: Any, mid: str, text: str) -> Shown:
-    """A message the user typed: one whole, final line."""
-    # Stamped now, before this coroutine first waits: the sandbox avatar may answer (and
-    # record its line) before the database thread gets to this one.
-    now = timezone.now()
-    line = TranscriptEntry(
-        session_id=session_id, role=Role.USER, mid=mid, text=text, final=True, created_at=now
-    )
-    await USER_LINES.write(line)  # with the other sockets' lines of this moment
-    return Shown(Role.USER, mid, text, True)
+class UserLine:
+    """A message the user typed: one whole, final line, shown at once, then stored."""
+
+    def __init__(self, session_id: Any, mid: str, text: str) -> None:
+        # Stamped now, before anything waits: the sandbox avatar may answer (and record
+        # its line) before this one is written.
+        self.row = TranscriptEntry(
+            session_id=session_id,
+            role=Role.USER,
+            mid=mid,
+            text=text,
+            final=True,
+            created_at=timezone.now(),
+        )
+        self.shown = Shown(Role.USER, mid, text, True)
+
+    async def store(self) -> None:
+        await USER_LINES.write(self.row)  # with the other sockets' lines of this moment
 
 
 async def record_piece(

@@ -9,10 +9,10 @@ with hundreds of sockets chatting, those trips were most of the server's CPU per
   last second of them; a served process that stops normally writes them first (serve.py
   cancels its tasks and lets them finish: the wait ends, the write still runs).
 - `write`: for records the caller must know are stored (a user's line,
-  services.transcript): returns once the row is committed. Rows written while an earlier
-  batch is on its way go together in the next one, so an idle process writes at once and
-  a busy one in fewer, larger batches (a group commit). A batch that fails is written again
-  row by row, so that one bad row fails alone.
+  services.transcript): returns once the row is committed. Rows written within
+  GATHER_SECONDS of each other, or while an earlier batch is on its way, go together (a
+  group commit). A batch that fails is written again row by row, so that one bad row fails
+  alone.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ from django.db import models
 from sessions.services.background import in_background
 
 log = logging.getLogger("avatarsite.writes")
+
+# How long a group commit waits for more rows before it goes (each writer waits that much
+# longer; the page was shown its line already).
+GATHER_SECONDS = 0.02
 
 
 class Batch:
@@ -84,6 +88,8 @@ class Batch:
     async def _commit(self) -> None:
         try:
             while self._waiting:
+                # A moment for the other sockets' rows of this moment to join the batch.
+                await asyncio.sleep(GATHER_SECONDS)
                 batch, self._waiting = self._waiting, []
                 failures = await _in_orm_thread(self.model, [r for r, _ in batch])
                 for (_, done), failure in zip(batch, failures, strict=True):
