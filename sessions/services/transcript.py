@@ -39,7 +39,8 @@ Role = TranscriptEntry.Role
 # piece, so their number is bounded (an answer comes in tens of pieces of at most 1 KB).
 MAX_MID_CHARS = 100
 MAX_PIECE_IDX = 500
-USER_LINES = Batch(TranscriptEntry)
+# Lines created at this moment by every socket of the process, stored together.
+LINES = Batch(TranscriptEntry)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class UserLine:
         self.shown = Shown(Role.USER, mid, text, True)
 
     async def store(self) -> None:
-        await USER_LINES.write(self.row)  # with the other sockets' lines of this moment
+        await LINES.write(self.row)  # with the other sockets' lines of this moment
 
 
 async def record_piece(
@@ -307,10 +308,11 @@ async def write_avatar_line(
         await TranscriptEntry.objects.filter(pk=pk).aupdate(text=text, **ended)
         return pk
     line = {"session_id": session_id, "role": Role.AVATAR, "mid": mid}
+    entry = TranscriptEntry(
+        **line, text=text, final=final, cut=cut and final, created_at=created_at
+    )
     try:
-        entry = await TranscriptEntry.objects.acreate(
-            **line, text=text, final=final, cut=cut and final, created_at=created_at
-        )
+        await LINES.write(entry)  # with the other lines of this moment
     except IntegrityError:  # a line of that id exists: ours to write (ids are fresh)
         pk = await _lines(session_id, Role.AVATAR, mid).values_list("pk", flat=True).aget()
         return await write_avatar_line(

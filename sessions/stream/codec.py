@@ -7,8 +7,8 @@ The wire format is compact JSON in UTF-8; a frame is at most ``MAX_FRAME_BYTES``
 from __future__ import annotations
 
 import json
+import os
 import re
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -90,7 +90,7 @@ def encoded_size(frame: str) -> int:
 
 def new_mid() -> str:
     """A short message id, unique enough to match acks and chunks to their message."""
-    return "msg-" + uuid.uuid4().hex[:16]
+    return "msg-" + os.urandom(8).hex()  # as random as uuid4's first 16 hex digits, cheaper
 
 
 def chat_dict(mid: str, idx: int, fin: bool, pld: dict[str, Any]) -> dict[str, Any]:

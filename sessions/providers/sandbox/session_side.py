@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -211,7 +210,7 @@ class SessionSide:
             keys.session_group(self.session_id),
             {
                 "type": keys.SESSION_SHOWN,
-                "shown": dataclasses.asdict(update),
+                "shown": vars(update),  # a flat dataclass: its fields as they are
                 "at": len(before),
                 "line": before + text,
             },
