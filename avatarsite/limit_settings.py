@@ -30,9 +30,6 @@ LINES_PER_MINUTE = env.int("LINES_PER_MINUTE", default=60)
 # and in a session's whole transcript (beyond it nothing more is recorded).
 TRANSCRIPT_LINE_MAX_CHARS = env.int("TRANSCRIPT_LINE_MAX_CHARS", default=20000)
 TRANSCRIPT_MAX_CHARS = env.int("TRANSCRIPT_MAX_CHARS", default=1_000_000)
-# Seconds a line the sandbox avatar is saying may stay unwritten (its pieces kept in
-# memory, one write a line rather than a piece): what a crash may lose of it.
-TRANSCRIPT_FLUSH_SECONDS = env.float("TRANSCRIPT_FLUSH_SECONDS", default=1.0)
 # Stream messages one socket's page forwarded that may wait to be recorded.
 AVATAR_FEED_BACKLOG = env.int("AVATAR_FEED_BACKLOG", default=200)
 # Messages of any kind one socket may send in 10 s (the page forwards the avatar's
@@ -85,6 +82,8 @@ WEBHOOK_POLL_SECONDS = max(env.float("WEBHOOK_POLL_SECONDS", default=5.0), 0.0)
 # hour), give or take a random quarter so that many failed deliveries do not retry at once.
 WEBHOOK_RETRY_SECONDS = max(env.float("WEBHOOK_RETRY_SECONDS", default=10.0), 0.0)
 
-# Seconds a record nobody waits for (a turn's timings) may wait in memory to be written
-# with others in one query (services/write_behind.py): a crash loses at most this much.
+# Seconds a record may wait in memory before it is written, with others in one query
+# (services/write_behind.py: a turn's timings, the user's typed lines; the sandbox
+# avatar's line being said, sessions/providers/sandbox/line_writer.py): a crash of the
+# process loses at most this much of them.
 WRITE_BEHIND_SECONDS = env.float("WRITE_BEHIND_SECONDS", default=1.0)

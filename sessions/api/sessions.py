@@ -30,7 +30,7 @@ from sessions.services import catalog, consent, lifecycle, modes, presence, staf
 from sessions.services.answers import llm_enabled
 from sessions.services.extend import extend_session
 from sessions.services.fallback import fall_back
-from sessions.services.transcript import finish_avatar_lines
+from sessions.services.transcript import finish_avatar_lines, settled
 
 router = Router(tags=["sessions"])
 
@@ -276,6 +276,7 @@ async def transcript(request: HttpRequest, session_id: uuid.UUID):
     await _record_staff_read(
         request, session, f"Read the transcript of session {session.pk} through the API."
     )
+    await settled()  # lines typed a moment ago in this process too
     lines = [
         entry.to_dict()
         async for entry in session.transcript.exclude(text="", unspoken="").order_by(

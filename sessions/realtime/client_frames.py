@@ -60,12 +60,10 @@ class ClientFrames:
             # The frames go first: the pacer's task sends the first in the loop's next
             # turn, and the line's echo follows in that same turn, so both leave in one
             # write to the socket (on loopback a write costs as much as a frame's own
-            # handling). Then the line is stored (the avatar has it already).
+            # handling).
             await asyncio.sleep(0)
         self.chats += 1
-        line = transcript.UserLine(self.session_id, mid, text)
-        await self.shown(line.shown)
-        await line.store()
+        await self.shown(transcript.record_user_line(self.session_id, mid, text))
         if llm:
             if self.answerer.answering:
                 # A new message cuts the answer in progress short, as a person would.

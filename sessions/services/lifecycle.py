@@ -41,7 +41,7 @@ from sessions.providers.base import (
 )
 from sessions.services import knowledge, limits, presence, spend, webhooks
 from sessions.services.background import in_background  # noqa: F401 (lifecycle.in_background)
-from sessions.services.transcript import finish_avatar_lines
+from sessions.services.transcript import finish_avatar_lines, settled
 from sessions.services.upstream_errors import upstream_failed, upstream_kind
 from sessions.voice_params import usable_voice_params
 
@@ -294,6 +294,8 @@ async def fail(
 async def close_session(session_id: Any, reason: str) -> AvatarSession:
     """Close a session upstream and record why. Idempotent; raises UpstreamFailed if the
     upstream refuses (the session stays `closing` and is retried later)."""
+    # What this process has of the transcript is in before its end is told (webhooks).
+    await settled()
     # Claimed atomically: two closers (button, expiry) never both record it.
     claimed = await AvatarSession.objects.filter(
         pk=session_id, status__in=(Status.STARTING, Status.ACTIVE)

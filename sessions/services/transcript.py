@@ -39,7 +39,8 @@ Role = TranscriptEntry.Role
 # piece, so their number is bounded (an answer comes in tens of pieces of at most 1 KB).
 MAX_MID_CHARS = 100
 MAX_PIECE_IDX = 500
-# Lines created at this moment by every socket of the process, stored together.
+# Lines of every socket of the process, stored together: typed lines within
+# WRITE_BEHIND_SECONDS, the sandbox avatar's new lines in the group commit of the moment.
 LINES = Batch(TranscriptEntry)
 
 
@@ -63,32 +64,43 @@ def _lines(session_id: Any, role: str, mid: str) -> QuerySet[TranscriptEntry]:
 
 
 async def has_line(session_id: Any, role: str, mid: str) -> bool:
-    return await _lines(session_id, role, mid).aexists()
+    return _waiting(session_id, role, mid) or await _lines(session_id, role, mid).aexists()
 
 
 async def _typed(session_id: Any, mid: str) -> bool:
     """A user's line typed here (not one the page reported, which grows piece by piece)."""
+    if _waiting(session_id, Role.USER, mid):
+        return True
     return await _lines(session_id, Role.USER, mid).filter(reported_by_page=False).aexists()
 
 
-class UserLine:
-    """A message the user typed: one whole, final line, shown at once, then stored."""
-
-    def __init__(self, session_id: Any, mid: str, text: str) -> None:
-        # Stamped now, before anything waits: the sandbox avatar may answer (and record
-        # its line) before this one is written.
-        self.row = TranscriptEntry(
+def record_user_line(session_id: Any, mid: str, text: str) -> Shown:
+    """A message the user typed: one whole, final line. Written within
+    WRITE_BEHIND_SECONDS, with every line typed in the process meanwhile, in one query;
+    until then the reads below see it here (`_waiting`)."""
+    LINES.add(
+        TranscriptEntry(
             session_id=session_id,
             role=Role.USER,
             mid=mid,
             text=text,
             final=True,
+            # Stamped now: its place in the transcript is when it was typed.
             created_at=timezone.now(),
         )
-        self.shown = Shown(Role.USER, mid, text, True)
+    )
+    return Shown(Role.USER, mid, text, True)
 
-    async def store(self) -> None:
-        await LINES.write(self.row)  # with the other sockets' lines of this moment
+
+def _waiting(session_id: Any, role: str, mid: str) -> bool:
+    """A line of this process's not written yet (only typed lines wait: LINES.add)."""
+    sid = str(session_id)
+    return LINES.waiting(lambda r: r.mid == mid and r.role == role and str(r.session_id) == sid)
+
+
+async def settled() -> None:
+    """Write this process's lines still waiting: before the transcript is read whole."""
+    await LINES.flush()
 
 
 async def record_piece(
@@ -285,42 +297,6 @@ async def finish_avatar_lines(session_id: Any, *, cut: bool, keep: str | None = 
     return mids
 
 
-# --- the sandbox avatar's lines: written whole by their only witness -------------------
-
-
-async def write_avatar_line(
-    session_id: Any,
-    mid: str,
-    text: str,
-    *,
-    created_at: datetime,
-    pk: int | None,
-    final: bool = False,
-    cut: bool = False,
-) -> int:
-    """A line of the sandbox avatar's as said so far (it says its lines in order and whole
-    characters, one writer a line: no pieces to store). Its first write creates it
-    (`pk` None; placed by `created_at`, when its first piece was said), later ones update
-    it by `pk`: the text, and on its last (`final`) its end. A line never goes back to
-    open (a session's close may have ended it meanwhile). Returns the row's pk."""
-    if pk is not None:
-        ended = {"final": True, "cut": cut} if final else {}
-        await TranscriptEntry.objects.filter(pk=pk).aupdate(text=text, **ended)
-        return pk
-    line = {"session_id": session_id, "role": Role.AVATAR, "mid": mid}
-    entry = TranscriptEntry(
-        **line, text=text, final=final, cut=cut and final, created_at=created_at
-    )
-    try:
-        await LINES.write(entry)  # with the other lines of this moment
-    except IntegrityError:  # a line of that id exists: ours to write (ids are fresh)
-        pk = await _lines(session_id, Role.AVATAR, mid).values_list("pk", flat=True).aget()
-        return await write_avatar_line(
-            session_id, mid, text, created_at=created_at, pk=pk, final=final, cut=cut
-        )
-    return entry.pk
-
-
 # --- our LLM's answers: one line each, written as it streams --------------------------
 
 
@@ -393,6 +369,7 @@ async def lines(session_id: Any) -> AsyncIterator[TranscriptEntry]:
     """The whole conversation in order, through the sessions it continues (Extend): a
     (re)connecting page's replay, and our own LLM's history, so a follow-on session shows
     and remembers what was said before it."""
+    await settled()  # this process's lines typed a moment ago too
     ids = await conversation_ids(session_id)
     async for entry in TranscriptEntry.objects.filter(session_id__in=ids).order_by(
         "created_at", "id"

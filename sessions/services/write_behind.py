@@ -4,10 +4,12 @@ Each `acreate` is a trip through Django's one async-ORM thread and a commit of i
 with hundreds of sockets chatting, those trips were most of the server's CPU per chat
 (bench/load.py). Two ways to share them:
 
-- `add`: for records nobody waits for (a turn's timings, services.turn_timing). Every row
-  added within WRITE_BEHIND_SECONDS goes in one `bulk_create`. A crash loses at most that
-  last second of them; a served process that stops normally writes them first (serve.py
-  cancels its tasks and lets them finish: the wait ends, the write still runs).
+- `add`: for records nobody waits for: a turn's timings (services.turn_timing), a user's
+  typed line (services.transcript: the page was shown it, the avatar has it). Every row
+  added within WRITE_BEHIND_SECONDS goes in one `bulk_create` (a bad row fails alone). A
+  crash loses at most that last second of them; a served process that stops normally
+  writes them first (serve.py cancels its tasks and lets them finish: the wait ends, the
+  write still runs). Readers that need them now flush first, or look at `waiting`.
 - `write`: for records the caller must know are stored (a user's line,
   services.transcript): returns once the row is committed. Rows written within
   GATHER_SECONDS of each other, or while an earlier batch is on its way, go together (a
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -72,9 +75,22 @@ class Batch:
         if not rows:
             return
         try:
-            await sync_to_async(self.model.objects.bulk_create)(rows)
-        except Exception:  # statistics: never worth an error on anyone's socket
-            log.exception("could not write %d %s row(s)", len(rows), self.model.__name__)
+            failures = await _in_orm_thread(self.model, rows)
+        except Exception as exc:  # the database is away: nobody waits to be told
+            failures = [exc] * len(rows)
+        failed = [exc for exc in failures if exc is not None]
+        if failed:
+            log.error(
+                "could not write %d of %d %s row(s): %r",
+                len(failed),
+                len(rows),
+                self.model.__name__,
+                failed[0],
+            )
+
+    def waiting(self, match: Callable[[models.Model], bool]) -> bool:
+        """Whether a row added and not written yet matches."""
+        return self._loop is _running_loop() and any(match(row) for row in self._later)
 
     # --- written now, with whatever else is being written -----------------------------
     async def write(self, row: models.Model) -> None:
@@ -110,6 +126,13 @@ async def _in_orm_thread(model: type[models.Model], rows: list[models.Model]) ->
     """On the thread Django's async ORM queries run on, keeping its connection open
     (channels' database_sync_to_async closes it after every call: a reconnect each time)."""
     return await sync_to_async(_insert)(model, rows)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _insert(model: type[models.Model], rows: list[models.Model]) -> list[Exception | None]:

@@ -112,7 +112,7 @@ async def test_a_piece_after_the_line_ended_keeps_it_final(session):
 
 async def test_a_line_is_placed_by_when_its_first_piece_arrived(session):
     earlier = timezone.now() - timedelta(seconds=5)
-    await transcript.UserLine(session.pk, "typed", "Hello").store()
+    transcript.record_user_line(session.pk, "typed", "Hello")
     await piece(session, 0, "Hi", fin=True, at=earlier)
 
     order = [e.mid async for e in transcript.lines(session.pk)]
@@ -132,7 +132,7 @@ async def test_what_no_avatar_sends_is_ignored(session):
 
 
 async def test_an_echo_of_a_typed_line_is_not_shown_twice(session):
-    await transcript.UserLine(session.pk, "typed", "Hello").store()
+    transcript.record_user_line(session.pk, "typed", "Hello")
     assert await piece(session, None, "Hello", role="user", mid="typed", fin=True) is None
 
 

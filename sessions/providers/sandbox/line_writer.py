@@ -3,7 +3,7 @@
 A database write per piece cost the shuttled bench half the server's CPU. The sandbox
 is the only witness of its avatar's lines and says them in order, in whole characters,
 so a line needs no pieces stored: it is written once at its end (`fin`, a cut, a cap),
-and while it goes on, at most every TRANSCRIPT_FLUSH_SECONDS after its first unwritten
+and while it goes on, at most every WRITE_BEHIND_SECONDS after its first unwritten
 piece. A crash of the process loses at most that much of what the avatar was saying.
 Every piece still goes to the page at once (SessionSide._show): only the database lags.
 """
@@ -17,8 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError
 from django.utils import timezone
 
+from sessions.models import TranscriptEntry
 from sessions.services import transcript
 
 log = logging.getLogger("avatarsite.sandbox")
@@ -75,7 +77,7 @@ class LineWriter:
     async def _write_later(self, line: _Line) -> None:
         self._waiting = True
         try:
-            await asyncio.sleep(settings.TRANSCRIPT_FLUSH_SECONDS)
+            await asyncio.sleep(settings.WRITE_BEHIND_SECONDS)
         finally:
             self._waiting = False
         try:
@@ -99,7 +101,7 @@ class LineWriter:
             text = line.text
             if behind_only and line.written >= len(text):
                 return
-            line.pk = await transcript.write_avatar_line(
+            line.pk = await _write_line(
                 self.session_id,
                 line.mid,
                 text,
@@ -109,3 +111,36 @@ class LineWriter:
                 cut=cut,
             )
             line.written = len(text)
+
+
+async def _write_line(
+    session_id: Any,
+    mid: str,
+    text: str,
+    *,
+    created_at: datetime,
+    pk: int | None,
+    final: bool = False,
+    cut: bool = False,
+) -> int:
+    """A line of the sandbox avatar's as said so far (it says its lines in order and whole
+    characters, one writer a line: no pieces to store). Its first write creates it
+    (`pk` None; placed by `created_at`, when its first piece was said), later ones update
+    it by `pk`: the text, and on its last (`final`) its end. A line never goes back to
+    open (a session's close may have ended it meanwhile). Returns the row's pk."""
+    if pk is not None:
+        ended = {"final": True, "cut": cut} if final else {}
+        await TranscriptEntry.objects.filter(pk=pk).aupdate(text=text, **ended)
+        return pk
+    line = {"session_id": session_id, "role": TranscriptEntry.Role.AVATAR, "mid": mid}
+    entry = TranscriptEntry(
+        **line, text=text, final=final, cut=cut and final, created_at=created_at
+    )
+    try:
+        await transcript.LINES.write(entry)  # with the other lines of this moment
+    except IntegrityError:  # a line of that id exists: ours to write (ids are fresh)
+        pk = await TranscriptEntry.objects.filter(**line).values_list("pk", flat=True).aget()
+        return await _write_line(
+            session_id, mid, text, created_at=created_at, pk=pk, final=final, cut=cut
+        )
+    return entry.pk

@@ -1,6 +1,6 @@
 """The sandbox avatar's lines are written once a line, not once a piece (issue 22): at the
 line's end, where it is cut short (an interrupt, the socket gone, the session closed), and
-while a long line goes on every TRANSCRIPT_FLUSH_SECONDS. Each piece is still shown live at
+while a long line goes on every WRITE_BEHIND_SECONDS. Each piece is still shown live at
 once, and a page that connects mid-line (its replay lagging what was said) ends up showing
 the whole line, once."""
 
@@ -66,7 +66,7 @@ async def avatar_pieces_until(avatar, count: int) -> list[dict]:
 
 async def test_a_five_piece_line_is_one_database_write(world, settings, line_writes):
     settings.SANDBOX_WORDS_PER_SECOND = 1000
-    settings.TRANSCRIPT_FLUSH_SECONDS = 60  # no timer: only the line's end writes
+    settings.WRITE_BEHIND_SECONDS = 60  # no timer: only the line's end writes
     session = await create_session(world.alice_token, preset="cleo")  # says it as given
     avatar = await open_sandbox(session)
     for frame in chat_frames(TWENTY_WORDS, mid="c1"):
@@ -85,7 +85,7 @@ async def test_a_five_piece_line_is_one_database_write(world, settings, line_wri
 
 
 async def test_a_long_line_is_in_the_database_before_its_end(world, settings):
-    settings.TRANSCRIPT_FLUSH_SECONDS = 0.05
+    settings.WRITE_BEHIND_SECONDS = 0.05
     session = await create_session(world.alice_token)
     side = await SessionSide.of_channel(session["rtc"]["channel"])
     await side.said(2, "long", 0, "Once upon ", False)
@@ -104,7 +104,7 @@ async def test_a_long_line_is_in_the_database_before_its_end(world, settings):
 
 async def test_an_interrupt_mid_line_leaves_it_cut_with_what_was_said(world, settings):
     settings.SANDBOX_WORDS_PER_SECOND = 40  # a piece every 0.1 s
-    settings.TRANSCRIPT_FLUSH_SECONDS = 60  # nothing written before the interrupt
+    settings.WRITE_BEHIND_SECONDS = 60  # nothing written before the interrupt
     session = await create_session(world.alice_token, preset="cleo")
     avatar = await open_sandbox(session)
     for frame in chat_frames(TWENTY_WORDS, mid="c1"):
@@ -128,7 +128,7 @@ async def test_an_interrupt_mid_line_leaves_it_cut_with_what_was_said(world, set
 @pytest.mark.parametrize("leaves", ["socket closes", "session closed"])
 async def test_the_line_being_said_is_written_when_the_avatar_leaves(world, settings, leaves):
     settings.SANDBOX_WORDS_PER_SECOND = 40
-    settings.TRANSCRIPT_FLUSH_SECONDS = 60
+    settings.WRITE_BEHIND_SECONDS = 60
     session = await create_session(world.alice_token, preset="cleo")
     avatar = await open_sandbox(session)
     for frame in chat_frames(TWENTY_WORDS, mid="c1"):
@@ -173,11 +173,11 @@ async def frames_until(page, done) -> list[dict]:
 async def test_a_page_connecting_mid_line_shows_the_whole_line_once(world, settings, written):
     session = await create_session(world.alice_token)
     side = await SessionSide.of_channel(session["rtc"]["channel"])
-    settings.TRANSCRIPT_FLUSH_SECONDS = 0.01 if written == "its first piece" else 60
+    settings.WRITE_BEHIND_SECONDS = 0.01 if written == "its first piece" else 60
     await side.said(2, "l1", 0, "One, ", False)
     if written == "its first piece":
         await until_row(session["id"], "l1")
-        settings.TRANSCRIPT_FLUSH_SECONDS = 60  # the next piece stays in memory
+        settings.WRITE_BEHIND_SECONDS = 60  # the next piece stays in memory
     await side.said(2, "l1", 1, "two, ", False)
     page = await open_page(session, world.alice_token)  # its replay lags the line
     seen = []

@@ -238,7 +238,7 @@ async def test_every_socket_of_the_session_sees_the_sandbox_avatar_once(world):
 
 
 async def written(session, mid: str) -> TranscriptEntry:
-    """The line, once the sandbox has written it (a short TRANSCRIPT_FLUSH_SECONDS)."""
+    """The line, once the sandbox has written it (a short WRITE_BEHIND_SECONDS)."""
     while True:
         line = await TranscriptEntry.objects.filter(session_id=session["id"], mid=mid).afirst()
         if line is not None:
@@ -250,7 +250,7 @@ async def test_a_piece_the_replay_already_showed_is_not_shown_again_live(world, 
     """A socket that connects while the sandbox avatar speaks: a piece written before its
     replay read the line is in the replay; the same piece arriving live is skipped, the
     next one shown."""
-    settings.TRANSCRIPT_FLUSH_SECONDS = 0.01
+    settings.WRITE_BEHIND_SECONDS = 0.01
     session = await create_session(world.alice_token)
     side = await SessionSide.of_channel(session["rtc"]["channel"])
     layer = get_channel_layer()
@@ -279,7 +279,7 @@ async def test_a_piece_the_replay_already_showed_is_not_shown_again_live(world, 
 async def test_the_sandbox_ends_its_own_lines_not_a_late_audio_end_from_the_page(world, settings):
     """The page's audio_end of one answer may come after the next answer began: in a
     sandbox session it ends nothing; the sandbox ends a line cut short itself."""
-    settings.TRANSCRIPT_FLUSH_SECONDS = 0.01  # the open line is written while it lasts
+    settings.WRITE_BEHIND_SECONDS = 0.01  # the open line is written while it lasts
     session = await create_session(world.alice_token)
     page = await open_page(session, world.alice_token)
     side = await SessionSide.of_channel(session["rtc"]["channel"])
