@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
-
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models
