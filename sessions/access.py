@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models
@@ -262,25 +264,48 @@ def token_principal(raw: str) -> Principal | None:
 
 
 async def still_valid(principal: Principal) -> bool:
-    """Whether the principal may still act: its token unrevoked, its user active, its
-    embed key on and still listing the page's origin."""
+    """Whether the principal may still act (see still_valid_many: the one rule)."""
+    return (await still_valid_many([principal]))[0]
+
+
+async def still_valid_many(principals: Sequence[Principal]) -> list[bool]:
+    """Whether each principal may still act: its token unrevoked, its user active, its
+    embed key on and still listing the page's origin. However many principals, one hop
+    to the async ORM's thread (on its connection: channels' database_sync_to_async would
+    close it after each call) and at most one query per kind: the presence beat checks
+    every socket of the process at once."""
+    return await sync_to_async(_still_valid_many)(list(principals))
+
+
+def _still_valid_many(principals: list[Principal]) -> list[bool]:
+    from sessions.embed_models import EmbedKey
     from sessions.models import ApiToken
 
-    if principal.token_id is not None:
-        return await ApiToken.objects.usable().filter(pk=principal.token_id).aexists()
-    if principal.embed is not None:
-        # As embed_tokens.read on every request: the key on, and the page's origin still
-        # one of its own (a socket outlives the request that checked its token).
-        from sessions.embed_models import EmbedKey
+    def ids(kind: Callable[[Principal], Any]) -> set[Any]:
+        return {found for principal in principals if (found := kind(principal)) is not None}
 
-        key = await EmbedKey.objects.usable().filter(pk=principal.embed.key_id).afirst()
-        return key is not None and key.allows_origin(principal.embed.origin)
-    if principal.user is not None:
-        # The user model, never type(user): a cookie sign-in's user is channels'
-        # UserLazyObject, whose type has no manager.
-        users = get_user_model().objects
-        return await users.filter(pk=principal.user.pk, is_active=True).aexists()
-    return True
+    # (An empty `pk__in` runs no query: only the kinds present cost one.)
+    token_ids = ids(lambda p: p.token_id)
+    tokens = set(ApiToken.objects.usable().filter(pk__in=token_ids).values_list("pk", flat=True))
+    # A token's user is checked by usable(). The user model, never type(user): a cookie
+    # sign-in's user is channels' UserLazyObject, whose type has no manager.
+    user_ids = ids(lambda p: p.user.pk if p.user is not None and p.token_id is None else None)
+    users = get_user_model().objects.filter(pk__in=user_ids, is_active=True)
+    active = set(users.values_list("pk", flat=True))
+    # As embed_tokens.read on every request: the key on, and the page's origin still one
+    # of its own (a socket outlives the request that checked its token).
+    key_ids = ids(lambda p: p.embed.key_id if p.embed is not None else None)
+    embed_keys = {key.pk: key for key in EmbedKey.objects.usable().filter(pk__in=key_ids)}
+
+    def valid(principal: Principal) -> bool:
+        if principal.token_id is not None:
+            return principal.token_id in tokens
+        if principal.embed is not None:
+            key = embed_keys.get(principal.embed.key_id)
+            return key is not None and key.allows_origin(principal.embed.origin)
+        return principal.user is None or principal.user.pk in active
+
+    return [valid(principal) for principal in principals]
 
 
 def embed_access_lost() -> str:

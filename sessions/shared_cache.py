@@ -54,6 +54,11 @@ async def set(key: str, value: Any, timeout: float | None) -> None:  # noqa: A00
     await _call("set", key, value, timeout=timeout)
 
 
+async def set_many(data: dict[str, Any], timeout: float | None) -> None:
+    """Set every key of `data` in one call (one round trip on Redis)."""
+    await _call("set_many", data, timeout=timeout)
+
+
 async def add(key: str, value: Any, timeout: float | None) -> bool:
     """Set `key` only if it is absent (atomic across processes); True if it was set."""
     return await _call("add", key, value, timeout=timeout)

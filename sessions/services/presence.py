@@ -19,6 +19,7 @@ import contextlib
 import logging
 import random
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -106,8 +107,10 @@ async def left_by_beacon(session_id: Any, marker_seen: str | None) -> bool:
     return await shared_cache.get(keys.presence_left(session_id)) == marker_seen
 
 
-async def heartbeat(session_id: Any) -> None:
-    await shared_cache.set(keys.presence_alive(session_id), BOOT_ID, timeout=_beat_ttl())
+async def heartbeat(*session_ids: Any) -> None:
+    """These sessions' pages are here: one cache call however many (the process beat)."""
+    alive = dict.fromkeys((keys.presence_alive(sid) for sid in session_ids), BOOT_ID)
+    await shared_cache.set_many(alive, timeout=_beat_ttl())
 
 
 async def is_alive(session_id: Any) -> bool:
@@ -126,15 +129,17 @@ async def process_alive(boot_id: str) -> bool:
 
 
 class SocketPresence:
-    """One socket's presence, run as a task while the socket is open: a heartbeat every
-    HEARTBEAT_INTERVAL (unless the socket is a staff observer's: watching keeps nothing
-    alive), a check of the principal's access and of a cookie socket's sign-in each beat
-    (revocations by bulk update send no signal, a signal may be missed), and the end of
-    the session at `expires_at`.
+    """One socket's presence while it is open: a heartbeat every HEARTBEAT_INTERVAL
+    (unless the socket is a staff observer's: watching keeps nothing alive), a check of
+    the principal's access and of a cookie socket's sign-in each beat (revocations by
+    bulk update send no signal, a signal may be missed), and the end of the session at
+    `expires_at`. The beats are the process's (`_ProcessBeat`): `run` registers the
+    socket and waits for its revocation or its time.
 
-    Nothing a beat does may end the task: a failing check is logged with the session id
-    and tried again at the next beat, so a session is never reaped because a check
-    failed. If the task ends anyway, its socket should close for a reconnect.
+    Nothing a beat does may end the socket: a failing check is logged with the session
+    id and tried again at the next beat, so a session is never reaped because a check
+    failed. If `run` ends with an exception anyway, its socket should close for a
+    reconnect.
     """
 
     def __init__(
@@ -156,45 +161,138 @@ class SocketPresence:
         self.on_expired = on_expired
         self.signin = signin  # a cookie socket's Django session key: its sign-in
         self.why = access.access_lost_words(principal)
+        self.due = 0.0  # the loop's clock: when this socket's next beat is due
+        self.revoked: asyncio.Future[None] | None = None  # done: revoked, or the beat died
+        self.signin_check: asyncio.Task[None] | None = None
 
     def left(self) -> float:
         return (self.expires_at - timezone.now()).total_seconds()
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.revoked = loop.create_future()
         # A random phase: after a restart every page reconnects at once, and heartbeats
         # in step would hit the database and the cache together every interval.
-        pause = random.uniform(0, settings.HEARTBEAT_INTERVAL)
-        while (left := self.left()) > 0:
-            await asyncio.sleep(min(left, pause))
-            pause = settings.HEARTBEAT_INTERVAL
-            if self.left() <= 0:
-                break
-            if not await self.beat():
-                await self.on_revoked()
-                return
-        await self.on_expired()
-
-    async def beat(self) -> bool:
-        """One heartbeat; False when the principal's access was revoked."""
-        if not self.observer:
-            try:
-                await heartbeat(self.session_id)
-            except Exception:
-                log.exception("session %s: heartbeat failed; trying again", self.session_id)
+        self.due = loop.time() + random.uniform(0, settings.HEARTBEAT_INTERVAL)
+        beat = _ProcessBeat.joined(self, loop)
         try:
-            if not await access.still_valid(self.principal):
-                return False
-            if self.signin and await revocation.signin_lost(self.signin, self.principal.user.pk):
+            while (left := self.left()) > 0 and not self.revoked.done():
+                await asyncio.wait([self.revoked], timeout=left)
+        finally:
+            beat.sockets.pop(self, None)
+            if self.signin_check is not None:
+                self.signin_check.cancel()
+        if self.revoked.done():
+            self.revoked.result()  # raises if the process beat died
+            await self.on_revoked()
+        else:
+            await self.on_expired()
+
+    def revoke(self, error: BaseException | None = None) -> None:
+        if self.revoked is not None and not self.revoked.done():
+            if error is None:
+                self.revoked.set_result(None)
+            else:
+                self.revoked.set_exception(error)
+
+    def check_signin(self) -> None:
+        """A cookie socket's sign-in, checked in a task of its own (its re-check waits a
+        second): one at a time."""
+        if self.signin and (self.signin_check is None or self.signin_check.done()):
+            self.signin_check = asyncio.ensure_future(self._check_signin())
+
+    async def _check_signin(self) -> None:
+        try:
+            if await revocation.signin_lost(self.signin, self.principal.user.pk):
                 self.why = revocation.SIGNED_OUT
-                return False
-            return True
+                self.revoke()
         except Exception:
-            # The database went away (a restart), or something unexpected: drop a broken
-            # connection and keep going; the check runs again next beat.
-            log.exception("session %s: revocation check failed; trying again", self.session_id)
+            _check_failed([self])
             with contextlib.suppress(Exception):
                 await aclose_old_connections()
-            return True
+
+
+def _check_failed(presences: list[SocketPresence], what: str = "revocation check") -> None:
+    for session_id in dict.fromkeys(presence.session_id for presence in presences):
+        log.exception("session %s: %s failed; trying again", session_id, what)
+
+
+class _ProcessBeat:
+    """The presence beats of every socket of this process on one event loop (tests run
+    many loops), in one task: every min(1 s, HEARTBEAT_INTERVAL) it takes the sockets
+    that are due (each on its own phase) and beats them at once: one cache call for
+    their heartbeats, one query per kind of principal for their access. Per socket, a
+    thousand sockets cost a thread hop and a query each every interval.
+
+    It runs while sockets are registered. If it dies (a bug), its sockets' `run` raise,
+    their sockets close for a reconnect, and the next socket starts a new beat."""
+
+    _on_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ProcessBeat] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.sockets: dict[SocketPresence, None] = {}  # ordered, unlike a set
+        self.task = loop.create_task(self._run())
+        self.task.add_done_callback(self._stopped)
+
+    @classmethod
+    def joined(cls, presence: SocketPresence, loop: asyncio.AbstractEventLoop) -> _ProcessBeat:
+        beat = cls._on_loop.get(loop)
+        if beat is None or beat.task.done():
+            beat = cls._on_loop[loop] = cls(loop)
+        beat.sockets[presence] = None
+        return beat
+
+    async def _run(self) -> None:
+        while self.sockets:
+            await asyncio.sleep(min(1.0, settings.HEARTBEAT_INTERVAL))
+            now, interval = self.loop.time(), settings.HEARTBEAT_INTERVAL
+            due = [presence for presence in self.sockets if presence.due <= now]
+            for presence in due:
+                # Its own phase kept; after a stall, due again at the next tick.
+                presence.due = max(presence.due + interval, now)
+            if due:
+                await self.beat(due)
+        # Gone before the next socket looks (no await between): it starts a new beat.
+        if self._on_loop.get(self.loop) is self:
+            del self._on_loop[self.loop]
+
+    async def beat(self, due: list[SocketPresence]) -> None:
+        beating = [presence for presence in due if not presence.observer]
+        if beating:
+            try:
+                await heartbeat(*(presence.session_id for presence in beating))
+            except Exception:
+                _check_failed(beating, "heartbeat")
+        try:
+            valid = await access.still_valid_many([presence.principal for presence in due])
+        except Exception:
+            # The database went away (a restart), or something unexpected: drop a broken
+            # connection and keep going; the checks run again next beat.
+            _check_failed(due)
+            with contextlib.suppress(Exception):
+                await aclose_old_connections()
+            return
+        for presence, ok in zip(due, valid, strict=True):
+            if presence not in self.sockets:
+                continue  # its socket went meanwhile
+            if not ok:
+                presence.revoke()
+            else:
+                presence.check_signin()
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        if self._on_loop.get(self.loop) is self:
+            del self._on_loop[self.loop]
+        died = task.cancelled() or task.exception() is not None
+        if died and self.sockets:
+            error = RuntimeError("the process's presence beat stopped")
+            if not task.cancelled():
+                error.__cause__ = task.exception()
+            for presence in list(self.sockets):
+                presence.revoke(error)
 
 
 # --- the socket caps --------------------------------------------------------------------

@@ -167,18 +167,18 @@ async def test_the_heartbeat_survives_failing_checks_and_logs_them(
 
     checks = iter([OperationalError("database restarting"), RuntimeError("unexpected")])
 
-    async def failing_check(principal):
+    async def failing_check(principals):
         error = next(checks, None)
         if error is not None:
             raise error
-        return True
+        return [True] * len(principals)
 
     session, headers = await open_as("cookie", world, settings)
     caplog.set_level(logging.ERROR, logger="avatarsite.ws")
     page = await connect(session, headers)
     # From the first beat on (the connect itself wrote a heartbeat).
     monkeypatch.setattr(presence, "heartbeat", flaky_heartbeat)
-    monkeypatch.setattr(access, "still_valid", failing_check)
+    monkeypatch.setattr(access, "still_valid_many", failing_check)
     await AvatarSession.objects.filter(pk=session["id"]).aupdate(
         started_at=timezone.now() - timedelta(minutes=5)
     )
@@ -200,10 +200,10 @@ async def test_a_presence_task_that_dies_anyway_closes_its_socket_for_a_reconnec
 ):
     settings.HEARTBEAT_INTERVAL = BEAT
 
-    async def broken(self):
+    async def broken(self, due):
         raise RuntimeError("a bug in a beat")
 
-    monkeypatch.setattr(presence.SocketPresence, "beat", broken)
+    monkeypatch.setattr(presence._ProcessBeat, "beat", broken)
     session, headers = await open_as("cookie", world, settings)
     page = await connect(session, headers)
 

@@ -89,11 +89,11 @@ async def test_a_failing_revocation_check_does_not_stop_the_heartbeat(world, set
     """A database restart breaks the check for a while; the session must not look
     abandoned to the reaper meanwhile."""
 
-    async def database_gone(principal):
+    async def database_gone(principals):
         raise OperationalError("server closed the connection unexpectedly")
 
     settings.HEARTBEAT_INTERVAL = 0.05
-    monkeypatch.setattr(access, "still_valid", database_gone)
+    monkeypatch.setattr(access, "still_valid_many", database_gone)
     session = await create_session(world.alice_token)
     page = await open_page(session, world.alice_token)
     await page.receive_from()
