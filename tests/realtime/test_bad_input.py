@@ -13,7 +13,7 @@ from channels.testing import WebsocketCommunicator
 
 from avatarsite.asgi import application
 from sessions.models import SessionEvent, TranscriptEntry
-from sessions.services import lifecycle
+from sessions.services import lifecycle, transcript
 from tests.support.wsutil import (
     ORIGIN,
     Conversation,
@@ -135,6 +135,7 @@ async def test_a_flood_is_limited_and_what_was_accepted_is_kept(page, settings):
     assert lines == ["message 0", "message 1", "message 2"]
     assert [e["code"] for e in errors] == ["chat_rate_limit", "chat_rate_limit"]
     assert errors[0]["retry_after"] >= 1
+    await transcript.settled()  # typed lines wait up to WRITE_BEHIND_SECONDS: now
     stored = [e.text async for e in TranscriptEntry.objects.filter(session_id=page.session["id"])]
     assert stored == lines
     # The window's first refusal is recorded, not the rest of the flood (issue 15).

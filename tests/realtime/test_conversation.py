@@ -7,6 +7,7 @@ import json
 import pytest
 
 from sessions.models import AvatarSession, SessionEvent, TranscriptEntry
+from sessions.services import transcript
 from tests.support.wsutil import Conversation, create_session, open_page, open_sandbox
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -37,6 +38,7 @@ async def test_a_dialogue_is_relayed_and_persisted_in_order(world):
     await avatar.disconnect()
 
     assert talk.violations() == []
+    await transcript.settled()  # typed lines wait up to WRITE_BEHIND_SECONDS: now
     lines = [
         (e.role, e.text, e.final)
         async for e in TranscriptEntry.objects.filter(session_id=session["id"])

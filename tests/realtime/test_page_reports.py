@@ -11,6 +11,7 @@ import pytest
 import pytest_asyncio
 
 from sessions.models import AvatarSession, SessionEvent, TranscriptEntry
+from sessions.services import transcript
 from tests.realtime.test_session_caps import codes, drain, next_message, open_session, piece
 from tests.support.wsutil import open_page
 
@@ -31,6 +32,7 @@ async def page(world):
 
 
 async def user_lines(page) -> dict[str, TranscriptEntry]:
+    await transcript.settled()  # typed lines wait up to WRITE_BEHIND_SECONDS: now
     rows = TranscriptEntry.objects.filter(session_id=page.session["id"], role="user")
     return {row.mid: row async for row in rows}
 

@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 
 from sessions.models import SessionEvent, TranscriptEntry
+from sessions.services import transcript
 from tests.support.wsutil import create_session, open_page, page_is_witness  # noqa: F401
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -64,6 +65,7 @@ async def events(page, kind: str) -> list[SessionEvent]:
 
 
 async def lines(page) -> list[TranscriptEntry]:
+    await transcript.settled()  # typed lines wait up to WRITE_BEHIND_SECONDS: now
     rows = TranscriptEntry.objects.filter(session_id=page.session["id"])
     return [e async for e in rows.order_by("created_at", "id")]
 

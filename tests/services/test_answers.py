@@ -10,6 +10,7 @@ import time
 import pytest
 
 from sessions.models import AvatarPreset, TranscriptEntry
+from sessions.services import transcript
 from tests.support.fakes.llm_server import serving
 from tests.support.wsutil import Conversation, create_session, open_page, open_sandbox
 
@@ -83,6 +84,7 @@ async def test_a_streamed_answer_reaches_the_transcript_and_the_frames_in_order(
     spoken = chat_texts(talk.sent_frames)
     assert len(spoken) >= 4 and "".join(spoken) == ANSWER
     assert talk.violations() == []
+    await transcript.settled()  # typed lines wait up to WRITE_BEHIND_SECONDS: now
     stored = [(e.role, e.text, e.final, e.cut) async for e in TranscriptEntry.objects.all()]
     assert stored == [
         ("user", "When does the museum open?", True, False),
@@ -198,6 +200,7 @@ async def test_a_new_message_cuts_the_answer_in_progress(world, guide, llm):
         )
     await page.disconnect()
     await avatar.disconnect()
+    await transcript.settled()  # typed lines wait up to WRITE_BEHIND_SECONDS: now
     lines = [(e.role, e.cut) async for e in TranscriptEntry.objects.all()]
     assert lines == [("user", False), ("avatar", True), ("user", False), ("avatar", False)]
     # The second request carried the history, the cut answer included.
