@@ -298,7 +298,11 @@ class TranscriptEntry(models.Model):
         USER = "user"
         AVATAR = "avatar"
 
-    session = models.ForeignKey(AvatarSession, on_delete=models.CASCADE, related_name="transcript")
+    # No index of its own: the unique (session, role, mid) below starts with it, and one
+    # index fewer to update on every line written.
+    session = models.ForeignKey(
+        AvatarSession, on_delete=models.CASCADE, related_name="transcript", db_index=False
+    )
     role = models.CharField(max_length=10, choices=Role.choices)
     mid = models.CharField(max_length=100)
     text = models.TextField(blank=True)

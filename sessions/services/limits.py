@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from django.conf import settings
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from sessions import errors, keys, shared_cache
 from sessions.access import Quota
@@ -45,6 +45,13 @@ class Refusal(errors.LimitExceeded):
 
 class CapReached(errors.TooLarge):
     """A size cap of the transcript: what would go beyond it is not recorded."""
+
+
+# Said in the user's language when a rate refuses; translated only then (each message
+# is counted, few are refused).
+CHAT_RATE_WORDS = gettext_lazy("Too many messages this minute")
+COMMAND_RATE_WORDS = gettext_lazy("Too many commands this minute")
+LINE_RATE_WORDS = gettext_lazy("Too many new transcript lines this minute")
 
 
 async def hit_window(name: str, who: str, limit: int, window: int, message: str) -> str:
@@ -216,7 +223,7 @@ async def check_chat(session_id: str, text: str) -> None:
         session_id,
         settings.CHAT_MESSAGES_PER_MINUTE,
         60,
-        _("Too many messages this minute"),
+        CHAT_RATE_WORDS,
     )
 
 
@@ -227,7 +234,7 @@ async def check_command(session_id: str) -> None:
         session_id,
         settings.COMMANDS_PER_MINUTE,
         60,
-        _("Too many commands this minute"),
+        COMMAND_RATE_WORDS,
     )
 
 
@@ -238,7 +245,7 @@ async def check_new_line(session_id: str) -> None:
         session_id,
         settings.LINES_PER_MINUTE,
         60,
-        _("Too many new transcript lines this minute"),
+        LINE_RATE_WORDS,
     )
 
 
