@@ -129,20 +129,34 @@ def socket_closed(socket: Any) -> None:
 
 def flush() -> None:
     """Add what the open sockets counted since the last flush; the pacers' backlog now."""
-    backlog = 0
+    backlog = frames = size = 0
     for socket, tally in list(_sockets.items()):
-        _flush(socket, tally)
+        frames_now, size_now = _sent(socket)
+        frames, size = frames + frames_now - tally.frames, size + size_now - tally.size
+        tally.frames, tally.size = frames_now, size_now
+        _flush_refusals(tally)
         pacer = getattr(socket, "pacer", None)
         backlog += pacer.queued_bytes if pacer is not None else 0
+    if frames:  # the sum of all of them: one update a second, however many sockets
+        FRAMES_SENT.inc(frames)
+        BYTES_SENT.inc(size)
     PACER_BACKLOG.set(backlog)
 
 
+def _sent(socket: Any) -> tuple[int, int]:
+    return getattr(socket, "frames_sent", 0), getattr(socket, "bytes_sent", 0)
+
+
 def _flush(socket: Any, tally: _Tally) -> None:
-    frames, size = getattr(socket, "frames_sent", 0), getattr(socket, "bytes_sent", 0)
+    frames, size = _sent(socket)
     if frames > tally.frames:
         FRAMES_SENT.inc(frames - tally.frames)
         BYTES_SENT.inc(size - tally.size)
         tally.frames, tally.size = frames, size
+    _flush_refusals(tally)
+
+
+def _flush_refusals(tally: _Tally) -> None:
     for code, count in tally.refusals.items():
         REFUSALS.labels(code).inc(count)
     tally.refusals.clear()
