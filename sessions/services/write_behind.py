@@ -44,6 +44,10 @@ class Batch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._later: list[models.Model] = []  # added: written within a second
         self._writer: asyncio.Task | None = None
+        # Added rows taken by a flush whose insert is under way, and when that is over: a
+        # reader still sees them (`waiting`) and waits for them (`flush`).
+        self._on_way: list[models.Model] = []
+        self._stores: set[asyncio.Future] = set()
         self._waiting: list[tuple[models.Model, asyncio.Future]] = []  # written now
         self._committer: asyncio.Task | None = None
 
@@ -51,8 +55,9 @@ class Batch:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # What waited in a loop that is gone (a test's) died with it, like its tasks.
-            self._loop, self._later, self._waiting = loop, [], []
+            self._loop, self._later, self._waiting, self._on_way = loop, [], [], []
             self._writer = self._committer = None
+            self._stores = set()
         return loop
 
     # --- written within a second ------------------------------------------------------
@@ -70,10 +75,26 @@ class Batch:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write what was added, now (tests, and the end of the process)."""
+        """Write what was added, now (tests, readers, and the end of the process); returns
+        once every row added before it is stored (or failed), a flush under way too."""
         rows, self._later = self._later, []
-        if not rows:
-            return
+        loop = _running_loop()
+        earlier = [store for store in self._stores if store.get_loop() is loop]
+        if rows:
+            stored = loop.create_future()
+            self._stores.add(stored)
+            self._on_way += rows
+            try:
+                await self._store(rows)
+            finally:
+                gone = {id(row) for row in rows}
+                self._on_way = [row for row in self._on_way if id(row) not in gone]
+                self._stores.discard(stored)
+                stored.set_result(None)
+        if earlier:
+            await asyncio.wait(earlier)  # not cancelled with us: others wait for them too
+
+    async def _store(self, rows: list[models.Model]) -> None:
         try:
             failures = await _in_orm_thread(self.model, rows)
         except Exception as exc:  # the database is away: nobody waits to be told
@@ -90,7 +111,8 @@ class Batch:
 
     def waiting(self, match: Callable[[models.Model], bool]) -> bool:
         """Whether a row added and not written yet matches."""
-        return self._loop is _running_loop() and any(match(row) for row in self._later)
+        rows = self._later + self._on_way
+        return self._loop is _running_loop() and any(match(row) for row in rows)
 
     # --- written now, with whatever else is being written -----------------------------
     async def write(self, row: models.Model) -> None:
