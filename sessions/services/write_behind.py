@@ -14,7 +14,7 @@ with hundreds of sockets chatting, those trips were most of the server's CPU per
   services.transcript): returns once the row is committed. Rows written within
   GATHER_SECONDS of each other, or while an earlier batch is on its way, go together (a
   group commit). A batch that fails is written again row by row, so that one bad row fails
-  alone.
+  alone. A commit cancelled while it gathers (the process stops) still writes its rows.
 """
 
 from __future__ import annotations
@@ -128,20 +128,22 @@ class Batch:
             while self._waiting:
                 # A moment for the other sockets' rows of this moment to join the batch.
                 await asyncio.sleep(GATHER_SECONDS)
-                batch, self._waiting = self._waiting, []
-                failures = await _in_orm_thread(self.model, [r for r, _ in batch])
-                for (_, done), failure in zip(batch, failures, strict=True):
-                    if done.done():
-                        continue  # its writer was cancelled (the socket closed): stored anyway
-                    if failure is None:
-                        done.set_result(None)
-                    else:
-                        done.set_exception(failure)
+                await self._commit_batch()
         finally:
             self._committer = None
-            for _, done in self._waiting:  # cancelled with rows still waiting (shutdown)
-                done.cancel()
-            self._waiting = []
+            if self._waiting:  # cancelled while gathering (shutdown): written all the same
+                await self._commit_batch()
+
+    async def _commit_batch(self) -> None:
+        batch, self._waiting = self._waiting, []
+        failures = await _in_orm_thread(self.model, [r for r, _ in batch])
+        for (_, done), failure in zip(batch, failures, strict=True):
+            if done.done():
+                continue  # its writer was cancelled (the socket closed): stored anyway
+            if failure is None:
+                done.set_result(None)
+            else:
+                done.set_exception(failure)
 
 
 async def _in_orm_thread(model: type[models.Model], rows: list[models.Model]) -> list:

@@ -12,7 +12,7 @@ from django.db import IntegrityError
 
 from sessions.models import AvatarSession, TranscriptEntry
 from sessions.services import write_behind
-from sessions.services.write_behind import Batch
+from sessions.services.write_behind import GATHER_SECONDS, Batch
 from sessions.tool_models import TurnTiming
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -128,3 +128,15 @@ async def test_rows_on_their_way_still_count_as_waiting_and_a_reader_waits_for_t
     assert not lines.waiting(lambda row: row.mid == "m1")
     assert await TranscriptEntry.objects.filter(mid="m1").aexists()
     await timed
+
+
+async def test_a_row_written_as_the_process_stops_is_stored_and_its_writer_told(session):
+    # A socket closing at shutdown writes its line (the sandbox avatar's, as it stands);
+    # serve.py then cancels the group commit still gathering: the row is written anyway.
+    lines = Batch(TranscriptEntry)
+    writer = asyncio.ensure_future(lines.write(line(session, "last")))
+    await asyncio.sleep(GATHER_SECONDS / 2)  # the commit gathers
+    lines._committer.cancel()
+    await asyncio.gather(lines._committer, return_exceptions=True)
+    await asyncio.wait_for(writer, 5)  # told it is stored, not cancelled
+    assert await TranscriptEntry.objects.filter(mid="last").aexists()
