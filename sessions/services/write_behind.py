@@ -20,6 +20,7 @@ with hundreds of sockets chatting, those trips were most of the server's CPU per
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Callable
 
@@ -111,7 +112,7 @@ class Batch:
 
     def waiting(self, match: Callable[[models.Model], bool]) -> bool:
         """Whether a row added and not written yet matches."""
-        rows = self._later + self._on_way
+        rows = itertools.chain(self._later, self._on_way)
         return self._loop is _running_loop() and any(match(row) for row in rows)
 
     # --- written now, with whatever else is being written -----------------------------
