@@ -294,8 +294,6 @@ async def fail(
 async def close_session(session_id: Any, reason: str) -> AvatarSession:
     """Close a session upstream and record why. Idempotent; raises UpstreamFailed if the
     upstream refuses (the session stays `closing` and is retried later)."""
-    # What this process has of the transcript is in before its end is told (webhooks).
-    await settled()
     # Claimed atomically: two closers (button, expiry) never both record it.
     claimed = await AvatarSession.objects.filter(
         pk=session_id, status__in=(Status.STARTING, Status.ACTIVE)
@@ -339,6 +337,9 @@ async def close_session(session_id: Any, reason: str) -> AvatarSession:
     )
     if not finished:  # a concurrent closer got there first and recorded it
         return await AvatarSession.objects.aget(pk=session.pk)
+    # What this process has of the transcript is in before its end is told (webhooks):
+    # written here, not before the close began, for the lines typed while it went on.
+    await settled()
     # Whatever the avatar was saying when the session ended was cut short.
     await finish_avatar_lines(session.pk, cut=True)
     await limits.release_slots(session.slots, str(session.id))

@@ -14,12 +14,13 @@ with hundreds of sockets chatting, those trips were most of the server's CPU per
   services.transcript): returns once the row is committed. Rows written within
   GATHER_SECONDS of each other, or while an earlier batch is on its way, go together (a
   group commit). A batch that fails is written again row by row, so that one bad row fails
-  alone.
+  alone. A commit cancelled while it gathers (the process stops) still writes its rows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Callable
 
@@ -44,6 +45,10 @@ class Batch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._later: list[models.Model] = []  # added: written within a second
         self._writer: asyncio.Task | None = None
+        # Added rows taken by a flush whose insert is under way, and when that is over: a
+        # reader still sees them (`waiting`) and waits for them (`flush`).
+        self._on_way: list[models.Model] = []
+        self._stores: set[asyncio.Future] = set()
         self._waiting: list[tuple[models.Model, asyncio.Future]] = []  # written now
         self._committer: asyncio.Task | None = None
 
@@ -51,8 +56,9 @@ class Batch:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # What waited in a loop that is gone (a test's) died with it, like its tasks.
-            self._loop, self._later, self._waiting = loop, [], []
+            self._loop, self._later, self._waiting, self._on_way = loop, [], [], []
             self._writer = self._committer = None
+            self._stores = set()
         return loop
 
     # --- written within a second ------------------------------------------------------
@@ -70,10 +76,26 @@ class Batch:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write what was added, now (tests, and the end of the process)."""
+        """Write what was added, now (tests, readers, and the end of the process); returns
+        once every row added before it is stored (or failed), a flush under way too."""
         rows, self._later = self._later, []
-        if not rows:
-            return
+        loop = _running_loop()
+        earlier = [store for store in self._stores if store.get_loop() is loop]
+        if rows:
+            stored = loop.create_future()
+            self._stores.add(stored)
+            self._on_way += rows
+            try:
+                await self._store(rows)
+            finally:
+                gone = {id(row) for row in rows}
+                self._on_way = [row for row in self._on_way if id(row) not in gone]
+                self._stores.discard(stored)
+                stored.set_result(None)
+        if earlier:
+            await asyncio.wait(earlier)  # not cancelled with us: others wait for them too
+
+    async def _store(self, rows: list[models.Model]) -> None:
         try:
             failures = await _in_orm_thread(self.model, rows)
         except Exception as exc:  # the database is away: nobody waits to be told
@@ -90,7 +112,8 @@ class Batch:
 
     def waiting(self, match: Callable[[models.Model], bool]) -> bool:
         """Whether a row added and not written yet matches."""
-        return self._loop is _running_loop() and any(match(row) for row in self._later)
+        rows = itertools.chain(self._later, self._on_way)
+        return self._loop is _running_loop() and any(match(row) for row in rows)
 
     # --- written now, with whatever else is being written -----------------------------
     async def write(self, row: models.Model) -> None:
@@ -106,20 +129,22 @@ class Batch:
             while self._waiting:
                 # A moment for the other sockets' rows of this moment to join the batch.
                 await asyncio.sleep(GATHER_SECONDS)
-                batch, self._waiting = self._waiting, []
-                failures = await _in_orm_thread(self.model, [r for r, _ in batch])
-                for (_, done), failure in zip(batch, failures, strict=True):
-                    if done.done():
-                        continue  # its writer was cancelled (the socket closed): stored anyway
-                    if failure is None:
-                        done.set_result(None)
-                    else:
-                        done.set_exception(failure)
+                await self._commit_batch()
         finally:
             self._committer = None
-            for _, done in self._waiting:  # cancelled with rows still waiting (shutdown)
-                done.cancel()
-            self._waiting = []
+            if self._waiting:  # cancelled while gathering (shutdown): written all the same
+                await self._commit_batch()
+
+    async def _commit_batch(self) -> None:
+        batch, self._waiting = self._waiting, []
+        failures = await _in_orm_thread(self.model, [r for r, _ in batch])
+        for (_, done), failure in zip(batch, failures, strict=True):
+            if done.done():
+                continue  # its writer was cancelled (the socket closed): stored anyway
+            if failure is None:
+                done.set_result(None)
+            else:
+                done.set_exception(failure)
 
 
 async def _in_orm_thread(model: type[models.Model], rows: list[models.Model]) -> list:

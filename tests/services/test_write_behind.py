@@ -5,13 +5,14 @@ WRITE_BEHIND_SECONDS, also when the process stops."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from django.db import IntegrityError
 
 from sessions.models import AvatarSession, TranscriptEntry
 from sessions.services import write_behind
-from sessions.services.write_behind import Batch
+from sessions.services.write_behind import GATHER_SECONDS, Batch
 from sessions.tool_models import TurnTiming
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -95,3 +96,47 @@ async def test_rows_waiting_are_written_when_the_process_stops(session, settings
     turns._writer.cancel()
     await asyncio.gather(turns._writer, return_exceptions=True)
     assert await TurnTiming.objects.filter(first_frame_ms=7).aexists()
+
+
+async def test_rows_on_their_way_still_count_as_waiting_and_a_reader_waits_for_them(
+    session, monkeypatch
+):
+    # The timed write has taken the rows and its insert is under way (the ORM's one thread
+    # may be busy with others' queries): a reader flushing now (a replay, the API's
+    # transcript, a close) must not read the table before they are in, and the echo check
+    # must still see them.
+    started, release = threading.Event(), threading.Event()
+    insert = write_behind._insert
+
+    def slow(model, rows):
+        started.set()
+        release.wait(5)
+        return insert(model, rows)
+
+    monkeypatch.setattr(write_behind, "_insert", slow)
+    lines = Batch(TranscriptEntry)
+    lines.add(line(session, "m1"))
+    timed = asyncio.ensure_future(lines.flush())
+    while not started.is_set():
+        await asyncio.sleep(0.01)
+    assert lines.waiting(lambda row: row.mid == "m1")
+    reader = asyncio.ensure_future(lines.flush())
+    await asyncio.sleep(0.05)
+    assert not reader.done()
+    release.set()
+    await reader
+    assert not lines.waiting(lambda row: row.mid == "m1")
+    assert await TranscriptEntry.objects.filter(mid="m1").aexists()
+    await timed
+
+
+async def test_a_row_written_as_the_process_stops_is_stored_and_its_writer_told(session):
+    # A socket closing at shutdown writes its line (the sandbox avatar's, as it stands);
+    # serve.py then cancels the group commit still gathering: the row is written anyway.
+    lines = Batch(TranscriptEntry)
+    writer = asyncio.ensure_future(lines.write(line(session, "last")))
+    await asyncio.sleep(GATHER_SECONDS / 2)  # the commit gathers
+    lines._committer.cancel()
+    await asyncio.gather(lines._committer, return_exceptions=True)
+    await asyncio.wait_for(writer, 5)  # told it is stored, not cancelled
+    assert await TranscriptEntry.objects.filter(mid="last").aexists()

@@ -166,15 +166,24 @@ class Command(BaseCommand):
         return defer.DeferredList(stops, consumeErrors=True)
 
 
+# Rounds of tasks started by the ends of others, at most (a task that starts another at
+# each end must not keep the process from stopping).
+_FINISH_ROUNDS = 5
+
+
 def _finish(loop: asyncio.AbstractEventLoop) -> None:
     """What asyncio.run does at its end, for the loop the reactor ran on: cancel the tasks
     still pending (the background loop, and those an application instance left behind
     when daphne cancelled it) and let them finish, rather than be collected half-run at
     exit (which crashed the interpreter now and then: SIGSEGV while collecting a pending
-    `asyncio.Queue.get`)."""
-    pending = asyncio.all_tasks(loop)
-    for task in pending:
-        task.cancel()
-    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    `asyncio.Queue.get`). A task's end may start another (a socket's last turn timing
+    waits for its timed write, services/write_behind.py): those are finished too."""
+    for _ in range(_FINISH_ROUNDS):
+        pending = asyncio.all_tasks(loop)
+        if not pending:
+            break
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     loop.run_until_complete(loop.shutdown_asyncgens())
     loop.run_until_complete(loop.shutdown_default_executor())
