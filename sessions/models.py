@@ -298,8 +298,7 @@ class TranscriptEntry(models.Model):
         USER = "user"
         AVATAR = "avatar"
 
-    # No index of its own: the unique (session, role, mid) below starts with it, and one
-    # index fewer to update on every line written.
+    # No index of its own: the unique (session, role, mid) starts with it (one fewer to update).
     session = models.ForeignKey(
         AvatarSession, on_delete=models.CASCADE, related_name="transcript", db_index=False
     )
@@ -307,8 +306,7 @@ class TranscriptEntry(models.Model):
     mid = models.CharField(max_length=100)
     text = models.TextField(blank=True)
     final = models.BooleanField(default=False)
-    # The avatar's answer was cut short (interrupt or failure).
-    cut = models.BooleanField(default=False)
+    cut = models.BooleanField(default=False)  # the avatar's answer was cut short
     # Of an answer of ours cut short: what was sent but never said (the avatar did not
     # begin it); `text` is then what it said. Kept apart, so nobody reads it as said.
     unspoken = models.TextField(blank=True, default="")
