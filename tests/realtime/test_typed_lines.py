@@ -79,3 +79,15 @@ async def test_a_reload_the_api_and_a_close_right_after_a_chat_have_the_line(wor
     assert response.status_code == 200, response.content
     assert await stored(page.session) == ["just typed", "and this", "and goodbye"]
     await again.disconnect()
+
+
+async def test_a_socket_that_closes_leaves_its_lines_written(world, settings):
+    """A rolling restart: the page reconnects to another process, whose replay reads the
+    database; what was typed on the socket that closed is there already."""
+    settings.WRITE_BEHIND_SECONDS = 3600
+    page = await open_session(world)
+    await page.send_json_to({"type": "chat", "text": "typed before the restart"})
+    await drain(page, 0.05)
+    assert await stored(page.session) == []
+    await page.disconnect()
+    assert await stored(page.session) == ["typed before the restart"]
