@@ -14,6 +14,7 @@ else is skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -367,6 +368,37 @@ async def test_the_page_moves_to_the_other_process_mid_answer_and_the_transcript
         assert replayed + after == LONG_TEXT
         assert page.violations == []
         assert page.received("error") == []
+    finally:
+        await _finish(page, site.b)
+
+
+async def test_a_reload_to_the_other_process_replays_the_lines_typed_just_before(site):
+    # Typed lines wait up to WRITE_BEHIND_SECONDS in the process that took them; a reload
+    # the balancer sends to the other process reads the database for its replay.
+    session = await _create(site, site.a, "ada")
+    page = Page(site, session)
+    typed = ["first", "second", "third"]
+    try:
+        await page.open_avatar(site.a)
+        await page.connect(site.a)
+        await page.wait_for(lambda: page.received("session"))
+        for text in typed:
+            await page.chat(text)
+        await page.wait_for(lambda: len(page.received("transcript")) >= len(typed))
+        await page.ws.close()  # the reload: the old page goes, the new one connects
+        await asyncio.sleep(0.1)  # a page loads in more than this, well under a second
+        await page.connect(site.b)
+
+        def replayed() -> list[str]:
+            return [
+                m["text"]
+                for m in page.sockets[1]
+                if m["type"] == "transcript" and m["role"] == "user" and m.get("replay")
+            ]
+
+        with contextlib.suppress(TimeoutError):  # a replay is whole in its first frames
+            await page.wait_for(lambda: len(replayed()) >= len(typed), timeout=3)
+        assert replayed() == typed
     finally:
         await _finish(page, site.b)
 
