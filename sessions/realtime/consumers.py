@@ -30,7 +30,7 @@ from sessions.services import answers, knowledge, lifecycle, presence, revocatio
 from sessions.services.avatar_feed import AvatarFeed
 from sessions.services.commands import Ack, Commands, SessionSettings
 from sessions.services.limits import MessageBudget, Refusal
-from sessions.services.transcript import Shown, settled
+from sessions.services.transcript import Shown, settled_for
 from sessions.sockets import JsonSocketConsumer
 from sessions.stream.codec import encoded_size
 from sessions.stream.pacer import Pacer
@@ -205,12 +205,11 @@ class SessionConsumer(SpokenTurns, ClientFrames, operations.MeteredSocket, JsonS
         if self.pacer is not None:
             await self.pacer.aclose()
         if self.joined:
-            # What this socket's user typed is in the database before the page, gone to
-            # reconnect (to another process in a rolling restart), replays it.
-            await settled()
             await self._leave()
 
     async def _leave(self) -> None:
+        if self.chats:
+            await settled_for(self.session_id)  # a reload may land on another worker
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         await presence.forget_socket(self.channel_name, self.socket_scopes)

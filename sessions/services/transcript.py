@@ -103,6 +103,15 @@ async def settled() -> None:
     await LINES.flush()
 
 
+async def settled_for(session_id: Any) -> None:
+    """Write this process's lines still waiting if one is this session's: as its page's
+    socket leaves, since a reload may land on another worker, whose replay reads the
+    database (nothing to write, as after most chats: no query)."""
+    sid = str(session_id)
+    if LINES.waiting(lambda r: str(r.session_id) == sid):
+        await LINES.flush()
+
+
 async def record_piece(
     session_id: Any,
     *,

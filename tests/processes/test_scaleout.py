@@ -14,6 +14,7 @@ else is skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -290,6 +291,20 @@ async def _close(site: Site, server: LiveServer, session_id: str) -> dict[str, A
     return response.json()
 
 
+async def _rows_written(site: Site, session_id: str, count: int) -> None:
+    for _ in range(50):
+        if len(site.transcript_rows(session_id)) >= count:
+            return
+        await asyncio.sleep(0.1)
+
+
+def _avatar_row(site: Site, session_id: str) -> tuple[str, str, bool]:
+    """The avatar's line as stored (the user's line may still wait in a stopped process:
+    it is written within WRITE_BEHIND_SECONDS of the process going on)."""
+    rows = [row for row in site.transcript_rows(session_id) if row[0] == "avatar"]
+    return rows[0] if rows else ("avatar", "", False)
+
+
 async def _finish(page: Page, server: LiveServer) -> None:
     """Close the page's sockets, and its session (closing is idempotent), so that a failed
     test leaves nothing live for the next one."""
@@ -306,6 +321,8 @@ async def test_a_conversation_with_the_page_on_one_process_and_the_avatar_on_the
         await page.wait_for(lambda: page.received("session"))
         await page.chat("Tell me about your day")
         await page.wait_for(page.done_speaking)
+        # The typed line may wait up to WRITE_BEHIND_SECONDS in A, which B cannot see.
+        await _rows_written(site, session["id"], 2)
 
         messages = await _transcript(site, site.b, session["id"])
         assert [m["role"] for m in messages] == ["user", "avatar"]
@@ -371,6 +388,37 @@ async def test_the_page_moves_to_the_other_process_mid_answer_and_the_transcript
         await _finish(page, site.b)
 
 
+async def test_a_reload_to_the_other_process_replays_the_lines_typed_just_before(site):
+    # Typed lines wait up to WRITE_BEHIND_SECONDS in the process that took them; a reload
+    # the balancer sends to the other process reads the database for its replay.
+    session = await _create(site, site.a, "ada")
+    page = Page(site, session)
+    typed = ["first", "second", "third"]
+    try:
+        await page.open_avatar(site.a)
+        await page.connect(site.a)
+        await page.wait_for(lambda: page.received("session"))
+        for text in typed:
+            await page.chat(text)
+        await page.wait_for(lambda: len(page.received("transcript")) >= len(typed))
+        await page.ws.close()  # the reload: the old page goes, the new one connects
+        await asyncio.sleep(0.1)  # a page loads in more than this, well under a second
+        await page.connect(site.b)
+
+        def replayed() -> list[str]:
+            return [
+                m["text"]
+                for m in page.sockets[1]
+                if m["type"] == "transcript" and m["role"] == "user" and m.get("replay")
+            ]
+
+        with contextlib.suppress(TimeoutError):  # a replay is whole in its first frames
+            await page.wait_for(lambda: len(replayed()) >= len(typed), timeout=3)
+        assert replayed() == typed
+    finally:
+        await _finish(page, site.b)
+
+
 async def test_fifty_creates_over_both_processes_never_exceed_the_global_cap(site):
     assert site.live_sessions() == 0
     clients = [
@@ -429,16 +477,17 @@ async def test_a_piece_late_from_a_stalled_process_keeps_its_place_in_the_transc
         await asyncio.sleep(RECONNECT_DELAY)
         await page.connect(site.b)
         await page.wait_for(page.done_speaking, timeout=20)
-        assert site.transcript_rows(session["id"])[1][2] is True  # B finished the line
+        assert _avatar_row(site, session["id"])[2] is True  # B finished the line
         # A wakes up and handles what it had received: the late piece.
         os.kill(site.a.process.pid, signal.SIGCONT)
         stopped = False
         for _ in range(50):
-            if len(site.transcript_rows(session["id"])[1][1]) == len(LONG_TEXT):
+            if len(_avatar_row(site, session["id"])[1]) == len(LONG_TEXT):
                 break
             await asyncio.sleep(0.1)
 
         assert page.spoken_text() == LONG_TEXT
+        await _rows_written(site, session["id"], 2)  # A's waiting typed line too
         assert site.transcript_rows(session["id"]) == [
             ("user", LONG_TEXT, True),
             ("avatar", LONG_TEXT, True),
