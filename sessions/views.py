@@ -24,6 +24,7 @@ from sessions.access import user_principal
 from sessions.models import AvatarSession, TranscriptEntry
 from sessions.services import consent, retention
 from sessions.services.answers import llm_enabled
+from sessions.services.transcript import settled_now
 from sessions.signin import SiteAuthenticationForm
 
 
@@ -152,6 +153,7 @@ def export_history(request: HttpRequest) -> JsonResponse:
     """All the signed-in user's sessions (those started through their API tokens too)
     and their transcripts, as one JSON download; nobody else's."""
     mine = AvatarSession.objects.owned_by(user_principal(request.user)).order_by("created_at")
+    settled_now()  # the lines typed a moment ago in this process too
     lines: dict[Any, list[dict]] = {}
     entries = TranscriptEntry.objects.filter(session__in=mine).exclude(text="", unspoken="")
     for entry in entries.order_by("created_at", "id").iterator():

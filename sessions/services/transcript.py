@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.db import IntegrityError
 from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Concat, Length
@@ -101,6 +102,12 @@ def _waiting(session_id: Any, role: str, mid: str) -> bool:
 async def settled() -> None:
     """Write this process's lines still waiting: before the transcript is read whole."""
     await LINES.flush()
+
+
+def settled_now() -> None:
+    """`settled` for sync code (the admin's pages, a user's export): run on the served
+    process's event loop, where the lines wait."""
+    async_to_sync(settled)()
 
 
 async def settled_for(session_id: Any) -> None:

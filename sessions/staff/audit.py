@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from sessions.models import LIVE_STATUSES, AvatarSession, SessionEvent, Status, TranscriptEntry
+from sessions.services.transcript import settled_now
 
 # What the session page and the exports tell staff about a line only the user's page
 # reported (TranscriptEntry.reported_by_page).
@@ -152,6 +153,7 @@ def _page(queryset: Any, query: QueryDict, name: str, anchor: str) -> tuple[Page
 def record_pages(session: AvatarSession, query: QueryDict) -> dict[str, Any]:
     """One page (AUDIT_PAGE_SIZE rows) of the session's transcript and one of its event
     log, each with its links to the previous and next page, for the session page."""
+    settled_now()  # the lines typed a moment ago in this process too
     lines, line_links = _page(
         session.transcript.order_by("created_at", "id"), query, LINES_PAGE, "transcript-panel"
     )
